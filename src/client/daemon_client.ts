@@ -1,0 +1,107 @@
+/**
+ * The one interface every network tool uses to talk to a token-issuing
+ * daemon, whatever the transport. The HTTPS client implements it today; a
+ * native CEDAR client can implement the same interface later, so tools and
+ * the request flow never know which one they hold.
+ *
+ * @module
+ */
+import type {
+  AutoApproveResponse,
+  CollectResponse,
+  DaemonAd,
+  DaemonInfo,
+  EnqueueRequest,
+  EnqueueResponse,
+  FetchTokenRequest,
+  FetchTokenResponse,
+  RequestInfo,
+  RequestStateResponse,
+} from "../api/protocol.ts";
+import { DaemonError } from "../errors.ts";
+
+/** Which daemons to list from the collector-role daemon's directory. */
+export interface DaemonQuery {
+  /** Daemon name, e.g. "bird.cs.wisc.edu"; all names when absent. */
+  name?: string;
+  /** Daemon type, upper case, e.g. "SCHEDD"; all types when absent. */
+  type?: string;
+}
+
+/**
+ * A connection to one daemon. Every call takes an optional abort signal and
+ * has its own timeout; failures are DaemonError (codes in {@link DAEMON_ERRORS}
+ * or the daemon's own error code). Calls marked "authenticated" present the
+ * client's credential; the rest need none.
+ */
+export interface TokenDaemonClient {
+  /** Where the daemon is, as shown in messages (e.g. "https://cm.example.org:9618"). */
+  readonly address: string;
+  /** What the daemon is: trust domain, signing keys, name and type. */
+  info(signal?: AbortSignal): Promise<DaemonInfo>;
+  /** Enqueues a token request; re-sending the same secret returns the same request. */
+  enqueue(request: EnqueueRequest, signal?: AbortSignal): Promise<EnqueueResponse>;
+  /** Waits up to `waitSeconds` for the request's outcome (long poll); the token comes once. */
+  collect(
+    requestId: string,
+    secret: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<CollectResponse>;
+  /** Withdraws a request, proving ownership with its secret. */
+  cancel(requestId: string, secret: string, signal?: AbortSignal): Promise<RequestStateResponse>;
+  /** Pending requests visible to the caller, or just `requestId` (authenticated). */
+  list(requestId?: string, signal?: AbortSignal): Promise<RequestInfo[]>;
+  /** Approves a pending request (authenticated). */
+  approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse>;
+  /** Denies a pending request, with a reason shown to the requester (authenticated). */
+  deny(requestId: string, reason?: string, signal?: AbortSignal): Promise<RequestStateResponse>;
+  /** Installs an auto-approval rule (authenticated, administrators only). */
+  autoApprove(
+    netblock: string,
+    lifetime: number,
+    signal?: AbortSignal,
+  ): Promise<AutoApproveResponse>;
+  /** Issues a token for the caller's own identity (authenticated). */
+  fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse>;
+  /** Lists daemons known to this (collector-role) daemon. */
+  daemons(query: DaemonQuery, signal?: AbortSignal): Promise<DaemonAd[]>;
+  /** Releases the connection; the client is unusable afterwards. */
+  close(): void;
+}
+
+/** Supplies the bearer credential for authenticated calls; called at most once per client. */
+export type CredentialSource = (client: TokenDaemonClient) => Promise<string>;
+
+/** Stable codes of failures that happen before or instead of a daemon's answer. */
+export const DAEMON_ERRORS = {
+  /** No connection: refused, reset, name not resolved, network down. */
+  UNREACHABLE: "DAEMON_UNREACHABLE",
+  /** Connected, but no answer within the call's timeout. */
+  TIMEOUT: "DAEMON_TIMEOUT",
+  /** The TLS handshake failed (certificate or protocol). */
+  TLS: "DAEMON_TLS",
+  /** The answer is not the JSON the protocol promises. */
+  BAD_RESPONSE: "DAEMON_BAD_RESPONSE",
+  /** The caller aborted the call. */
+  ABORTED: "DAEMON_ABORTED",
+  /** No daemon of the asked name and type is listed. */
+  NOT_FOUND: "DAEMON_NOT_FOUND",
+  /** No credential is available for an authenticated call. */
+  NO_CREDENTIALS: "DAEMON_NO_CREDENTIALS",
+} as const;
+
+/**
+ * Whether retrying the same call may succeed: the daemon was unreachable,
+ * slow, or answered 5xx (restarting, overloaded). Refusals (4xx) are final.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof DaemonError)) return false;
+  if (err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT) return true;
+  return err.status !== undefined && err.status >= 500;
+}
+
+/** Whether the daemon refused the caller's credentials or authorization (401/403). */
+export function isNotAuthorized(err: unknown): boolean {
+  return err instanceof DaemonError && (err.status === 401 || err.status === 403);
+}
