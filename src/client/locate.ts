@@ -1,0 +1,224 @@
+/**
+ * Finding the daemon to talk to, as HTCondor's tools do: the pool's collector
+ * (COLLECTOR_HOST, or `-pool`), or a daemon of a given name and type listed
+ * in the collector-role daemon's directory.
+ *
+ * @module
+ */
+import type { DaemonAd } from "../api/protocol.ts";
+import { ConfigError, DaemonError } from "../errors.ts";
+import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
+
+/** HTCondor's collector port, used when an address names none. */
+export const DEFAULT_PORT = 9618;
+
+/** The daemon types HTCondor's tools accept for `-type` (its daemon_t names). */
+export const DAEMON_TYPES = [
+  "COLLECTOR",
+  "SCHEDD",
+  "STARTD",
+  "MASTER",
+  "NEGOTIATOR",
+  "CREDD",
+  "KBDD",
+  "DAGMAN",
+  "VIEW_COLLECTOR",
+  "CLUSTER_SERVER",
+  "SHADOW",
+  "STARTER",
+  "GRIDMANAGER",
+  "TRANSFERD",
+  "LEASE_MANAGER",
+  "HAD",
+  "GENERIC",
+] as const;
+
+/** Returns the canonical upper-case daemon type for `text`, or undefined if unknown. */
+export function parseDaemonType(text: string): string | undefined {
+  const upper = text.trim().toUpperCase();
+  return (DAEMON_TYPES as readonly string[]).includes(upper) ? upper : undefined;
+}
+
+/**
+ * Parses a daemon address: `host`, `host:port`, `[v6]:port`, an HTCondor
+ * sinful string `<host:port?...>`, or an `https://` URL. The port defaults
+ * to 9618, except in a URL, where it is the URL's own (443). Returns undefined when the text is none of these (an `http://`
+ * URL included: TLS is always used).
+ */
+export function parseDaemonAddress(text: string): URL | undefined {
+  let t = text.trim();
+  if (t === "") return undefined;
+  if (/^<.*>$/.test(t)) t = t.slice(1, -1).replace(/\?.*$/, "");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) {
+    let url: URL;
+    try {
+      url = new URL(t);
+    } catch (err) {
+      if (err instanceof TypeError) return undefined; // not a URL
+      throw err;
+    }
+    if (url.protocol !== "https:" || url.username || url.password || url.search || url.hash) {
+      return undefined;
+    }
+    return url;
+  }
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(t)) return undefined;
+  try {
+    const url = new URL(`https://${t}`);
+    if (!url.port && !/:\d+$/.test(t)) url.port = String(DEFAULT_PORT);
+    return url;
+  } catch (err) {
+    if (err instanceof TypeError) return undefined; // not a URL
+    throw err;
+  }
+}
+
+/** Where a pool's collector is, and where that came from (for messages). */
+export interface CollectorAddress {
+  url: URL;
+  /** E.g. `-pool "cm.example.org"` or `COLLECTOR_HOST "cm"`. */
+  source: string;
+}
+
+/**
+ * The collectors to try: `-pool` if given, else every address in
+ * COLLECTOR_HOST (HTCondor allows a list of high-availability collectors).
+ * Throws ConfigError when COLLECTOR_HOST is unset or unusable.
+ */
+export function collectorAddresses(pool: URL | undefined, collectorHost: string | undefined) {
+  if (pool) return [{ url: pool, source: `-pool "${pool.host}"` }];
+  const entries = (collectorHost ?? "").split(/[\s,]+/).filter(Boolean);
+  if (entries.length === 0) {
+    throw new ConfigError(
+      "CONFIG_MISSING",
+      "Cannot find the pool's collector: COLLECTOR_HOST is not set; set it or use -pool HOST",
+    );
+  }
+  return entries.map((entry): CollectorAddress => {
+    const url = parseDaemonAddress(entry);
+    if (!url) {
+      throw new ConfigError(
+        "CONFIG_BAD_VALUE",
+        `Cannot use COLLECTOR_HOST "${collectorHost}": "${entry}" is not a host, host:port or https:// address`,
+      );
+    }
+    return { url, source: `COLLECTOR_HOST "${entry}"` };
+  });
+}
+
+/** What to locate. */
+export interface LocateOptions {
+  /** The collectors to try in order (see {@link collectorAddresses}). */
+  collectors: readonly CollectorAddress[];
+  /** Daemon name (`-name`); the collector itself when absent and `type` is COLLECTOR. */
+  name?: string;
+  /** Daemon type (`-type`), upper case; COLLECTOR by default. */
+  type?: string;
+  /** Opens a trusted client for a URL (trust.ts decides; may throw TrustError). */
+  connect: (url: URL) => Promise<TokenDaemonClient>;
+  /** Called with each step, for -debug. */
+  trace?: (message: string) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** The daemon found, connected. */
+export interface Located {
+  client: TokenDaemonClient;
+  url: URL;
+}
+
+/**
+ * Connects to the daemon the options name. Tries each collector in turn
+ * while it is unreachable; then, unless the collector itself is wanted, looks
+ * the daemon up in its directory and connects to the address listed there.
+ * Throws DaemonError (DAEMON_UNREACHABLE naming every address tried,
+ * DAEMON_NOT_FOUND naming the query and what is listed) or TrustError.
+ */
+export async function locateDaemon(options: LocateOptions): Promise<Located> {
+  const type = options.type ?? "COLLECTOR";
+  const trace = options.trace ?? (() => {});
+  const { client: collector, url: collectorUrl } = await connectToCollector(options);
+  if (options.name === undefined && type === "COLLECTOR") {
+    return { client: collector, url: collectorUrl };
+  }
+  let ad: DaemonAd | undefined;
+  try {
+    const info = await collector.info(options.signal);
+    if (info.type.toUpperCase() === type && nameMatches(info.name, options.name)) {
+      await trace(`the collector at ${collector.address} is the ${type} "${info.name}"`);
+      return { client: collector, url: collectorUrl };
+    }
+    const listed = await collector.daemons({ name: options.name, type }, options.signal);
+    // Filter here too: the directory's own matching is not this tool's contract.
+    ad = listed.find((d) => d.type.toUpperCase() === type && nameMatches(d.name, options.name));
+    if (!ad) throw await notFound(collector, type, options.name, listed, options.signal);
+  } catch (err) {
+    collector.close();
+    throw err;
+  }
+  collector.close();
+  const url = parseDaemonAddress(ad.address);
+  if (!url) {
+    throw new DaemonError(
+      DAEMON_ERRORS.BAD_RESPONSE,
+      `Cannot use the address "${ad.address}" the collector lists for ${ad.type} "${ad.name}": it is not an https:// address`,
+    );
+  }
+  await trace(`the collector lists ${ad.type} "${ad.name}" at ${url.origin}`);
+  return { client: await options.connect(url), url };
+}
+
+async function notFound(
+  collector: TokenDaemonClient,
+  type: string,
+  name: string | undefined,
+  listed: DaemonAd[],
+  signal: AbortSignal | undefined,
+): Promise<DaemonError> {
+  const wanted = name === undefined ? `a ${type}` : `a ${type} named "${name}"`;
+  // The full listing only enriches the message; a failure to get it is no new error.
+  const all = await collector.daemons({}, signal).catch((err) => {
+    if (err instanceof DaemonError) return listed;
+    throw err;
+  });
+  const seen = all.length === 0
+    ? "it lists no daemons"
+    : `it lists ${all.slice(0, 10).map((d) => `${d.type} "${d.name}"`).join(", ")}${
+      all.length > 10 ? ", ..." : ""
+    }`;
+  return new DaemonError(
+    DAEMON_ERRORS.NOT_FOUND,
+    `Cannot find ${wanted} in the pool of the collector at ${collector.address}: ${seen}`,
+  );
+}
+
+async function connectToCollector(options: LocateOptions): Promise<Located> {
+  const failures: string[] = [];
+  let last: DaemonError | undefined;
+  for (const { url, source } of options.collectors) {
+    try {
+      await options.trace?.(`trying the collector at ${url.origin} (from ${source})`);
+      return { client: await options.connect(url), url };
+    } catch (err) {
+      if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.UNREACHABLE) throw err;
+      failures.push(
+        `${url.host} (from ${source}): ${err.message.replace(/^Cannot .*? (?:to|at) \S+: /, "")}`,
+      );
+      last = err;
+    }
+  }
+  throw new DaemonError(
+    DAEMON_ERRORS.UNREACHABLE,
+    `Cannot reach the pool's collector: tried ${failures.join("; ")}`,
+    undefined,
+    { cause: last },
+  );
+}
+
+/** HTCondor names: case-insensitive; `host` also matches a `name@host` daemon name. */
+function nameMatches(daemonName: string, wanted: string | undefined): boolean {
+  if (wanted === undefined) return true;
+  const a = daemonName.toLowerCase();
+  const b = wanted.toLowerCase();
+  return a === b || (!b.includes("@") && a.slice(a.lastIndexOf("@") + 1) === b);
+}

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../../src/errors.ts";
+import {
+  collectorAddresses,
+  parseDaemonAddress,
+  parseDaemonType,
+} from "../../src/client/locate.ts";
+
+Deno.test("parseDaemonAddress() accepts host, host:port, [v6]:port, sinful strings and https URLs", () => {
+  const cases: [string, string][] = [
+    ["cm.example.org", "https://cm.example.org:9618/"],
+    ["cm.example.org:9619", "https://cm.example.org:9619/"],
+    ["127.0.0.1", "https://127.0.0.1:9618/"],
+    ["[::1]:1234", "https://[::1]:1234/"],
+    ["<10.0.0.1:9618?addrs=10.0.0.1-9618&alias=cm>", "https://10.0.0.1:9618/"],
+    ["https://cm.example.org", "https://cm.example.org/"],
+    ["https://cm.example.org:443", "https://cm.example.org/"],
+    ["https://cm.example.org:8443/condor", "https://cm.example.org:8443/condor"],
+  ];
+  for (const [text, href] of cases) assert.equal(parseDaemonAddress(text)?.href, href, text);
+});
+
+Deno.test("parseDaemonAddress() refuses plain http, credentials and garbage", () => {
+  for (
+    const text of [
+      "",
+      "http://cm.example.org",
+      "https://u:p@cm.example.org",
+      "cm example",
+      "cm:port",
+      "a/b",
+      "::1",
+    ]
+  ) {
+    assert.equal(parseDaemonAddress(text), undefined, text);
+  }
+});
+
+Deno.test("parseDaemonType() is case-insensitive and knows HTCondor's daemon types only", () => {
+  assert.equal(parseDaemonType("schedd"), "SCHEDD");
+  assert.equal(parseDaemonType("Collector"), "COLLECTOR");
+  assert.equal(parseDaemonType("credd"), "CREDD");
+  assert.equal(parseDaemonType("toaster"), undefined);
+  assert.equal(parseDaemonType(""), undefined);
+});
+
+Deno.test("collectorAddresses() prefers -pool, else lists every COLLECTOR_HOST entry", () => {
+  const pool = parseDaemonAddress("other:1")!;
+  assert.deepEqual(collectorAddresses(pool, "cm").map((c) => c.url.host), ["other:1"]);
+  const list = collectorAddresses(undefined, "cm1.example.org, cm2.example.org:9620");
+  assert.deepEqual(list.map((c) => c.url.host), ["cm1.example.org:9618", "cm2.example.org:9620"]);
+  assert.match(list[1].source, /COLLECTOR_HOST "cm2.example.org:9620"/);
+});
+
+Deno.test("collectorAddresses() refuses an unset or unusable COLLECTOR_HOST with a ConfigError", () => {
+  assert.throws(
+    () => collectorAddresses(undefined, undefined),
+    (e) => e instanceof ConfigError && e.code === "CONFIG_MISSING",
+  );
+  assert.throws(
+    () => collectorAddresses(undefined, "  "),
+    (e) => e instanceof ConfigError && e.code === "CONFIG_MISSING",
+  );
+  assert.throws(
+    () => collectorAddresses(undefined, "http://cm"),
+    (e) => e instanceof ConfigError && e.code === "CONFIG_BAD_VALUE",
+  );
+});
