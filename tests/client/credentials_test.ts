@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import type { DaemonInfo } from "../../src/api/protocol.ts";
+import { DaemonError } from "../../src/errors.ts";
+import { findCredential, tokenDirectoriesFor } from "../../src/client/credentials.ts";
+import { decodeToken, mintToken, verifyToken } from "../../src/token/idtoken.ts";
+import { readSigningKey } from "../../src/token/signing_key.ts";
+import { writeTokenToDirectory } from "../../src/token/token_file.ts";
+import { VECTOR_KEY_FILE, withTempDir, writeKeyFile } from "../_support/temp.ts";
+
+const INFO: DaemonInfo = {
+  version: "test",
+  trustDomain: "pool.example.org",
+  issuerKeys: ["POOL"],
+  name: "cm.example.org",
+  type: "COLLECTOR",
+};
+const NOW = 1_700_000_000_000;
+
+async function keyIn(dir: string) {
+  await writeKeyFile(`${dir}/POOL`, VECTOR_KEY_FILE);
+  return { poolKeyFile: `${dir}/POOL`, passwordDirectory: dir };
+}
+
+async function token(dir: string, claims: { iss?: string; exp?: number; kid?: string }) {
+  const keys = await keyIn(dir);
+  const key = await readSigningKey("POOL", keys);
+  const { token } = await mintToken(
+    claims.kid ? { ...key, kid: claims.kid } : key,
+    {
+      identity: "alice@pool.example.org",
+      issuer: claims.iss ?? INFO.trustDomain,
+      now: NOW / 1000 - 100,
+      lifetime: claims.exp,
+    },
+  );
+  return token;
+}
+
+Deno.test("findCredential() picks the first token issued by the daemon's trust domain with a key it holds", async () => {
+  await withTempDir(async (dir) => {
+    const tokens = `${dir}/tokens.d`;
+    await writeTokenToDirectory(
+      tokens,
+      "a_other_pool",
+      await token(dir, { iss: "other.example.org" }),
+    );
+    await writeTokenToDirectory(tokens, "b_other_key", await token(dir, { kid: "SITEKEY" }));
+    await writeTokenToDirectory(tokens, "c_expired", await token(dir, { exp: 50 }));
+    const good = await token(dir, {});
+    await writeTokenToDirectory(tokens, "d_good", good);
+    const found = await findCredential(INFO, { tokenDirectories: [tokens], now: () => NOW });
+    assert.equal(found, good);
+  });
+});
+
+Deno.test("findCredential() mints a short condor@TRUST_DOMAIN token when only the signing key is readable", async () => {
+  await withTempDir(async (dir) => {
+    const keys = await keyIn(dir);
+    const found = await findCredential(INFO, {
+      tokenDirectories: [`${dir}/none`],
+      keys,
+      now: () => NOW,
+    });
+    const verified = await verifyToken(found, () => readSigningKey("POOL", keys), {
+      issuer: INFO.trustDomain,
+      now: NOW / 1000,
+    });
+    assert.equal(verified.claims.sub, "condor@pool.example.org");
+    assert.equal(verified.claims.exp! - verified.claims.iat, 300);
+    assert.equal((decodeToken(found).header as { kid: string }).kid, "POOL");
+  });
+});
+
+Deno.test("findCredential() says how to get a credential when there is none", async () => {
+  await withTempDir(async (dir) => {
+    const err = await findCredential(INFO, {
+      tokenDirectories: [`${dir}/none`],
+      keys: { poolKeyFile: `${dir}/missing`, passwordDirectory: dir },
+      now: () => NOW,
+    }).catch((e) => e);
+    assert.ok(err instanceof DaemonError);
+    assert.equal(err.code, "DAEMON_NO_CREDENTIALS");
+    assert.match(err.message, /condor_token_fetch|condor_token_request/);
+  });
+});
+
+Deno.test("tokenDirectoriesFor() adds the system directory for root only", () => {
+  assert.deepEqual(tokenDirectoriesFor("/u", "/sys", 1000), ["/u"]);
+  assert.deepEqual(tokenDirectoriesFor("/u", "/sys", 0), ["/u", "/sys"]);
+  assert.deepEqual(tokenDirectoriesFor(undefined, "/sys", null), []);
+});
