@@ -1,0 +1,124 @@
+/**
+ * A pending request saved to a private file, so that waiting can resume in a
+ * new process (after a reboot, say). The file holds the requester secret, so
+ * it is written 0600 in a 0700 directory, atomically, and removed once the
+ * request has ended.
+ *
+ * @module
+ */
+import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
+import { CondorError } from "../errors.ts";
+import { removeIfExists, writePrivateFile } from "./_private_file.ts";
+
+/** What is saved about a request. */
+export interface SavedRequest {
+  /** The daemon's base URL. */
+  daemon: string;
+  /** The daemon certificate's fingerprint when it was trusted on first use. */
+  fingerprint?: string;
+  /** Set once the daemon accepted the request. */
+  requestId?: string;
+  /** The requester secret. Never printed. */
+  secret: string;
+  clientId: string;
+  identity: string;
+  authz: string[];
+  lifetime: number | null;
+  /** When the request was made, epoch seconds. */
+  createdAt: number;
+}
+
+const FORMAT = "condor-token-request/1";
+
+/**
+ * Reads a saved request; undefined when the file does not exist. Throws
+ * CondorError(REQUEST_FILE_BAD) for a file that is not one, naming it.
+ * Needs --allow-read.
+ */
+export async function readSavedRequest(path: string): Promise<SavedRequest | undefined> {
+  let text: string;
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile) throw bad(path, "it is not a regular file");
+    if (info.mode !== null && (info.mode & 0o077) !== 0) {
+      // It holds the secret that collects the token: refuse one others could read.
+      const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+      throw bad(path, `its mode ${mode} lets other users read the request's secret`);
+    }
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    if (err instanceof CondorError) throw err;
+    throw fileError("read", path, err);
+  }
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw bad(path, "it is not JSON", err);
+  }
+  if (data?.format !== FORMAT) throw bad(path, `its format is not "${FORMAT}"`);
+  const { daemon, fingerprint, requestId, secret, clientId, identity, authz, lifetime, createdAt } =
+    data;
+  if (
+    typeof daemon !== "string" || typeof secret !== "string" || typeof clientId !== "string" ||
+    typeof identity !== "string" || !Array.isArray(authz) ||
+    !authz.every((a) => typeof a === "string") ||
+    (lifetime !== null && typeof lifetime !== "number") || typeof createdAt !== "number" ||
+    (fingerprint !== undefined && typeof fingerprint !== "string") ||
+    (requestId !== undefined &&
+      (typeof requestId !== "string" || !REQUEST_ID_PATTERN.test(requestId)))
+  ) {
+    throw bad(path, "a field is missing or has the wrong type");
+  }
+  const saved: SavedRequest = {
+    daemon,
+    secret,
+    clientId,
+    identity,
+    authz: authz as string[],
+    lifetime: lifetime as number | null,
+    createdAt,
+  };
+  if (fingerprint !== undefined) saved.fingerprint = fingerprint as string;
+  if (requestId !== undefined) saved.requestId = requestId as string;
+  return saved;
+}
+
+/** Saves a request (0600, atomic). Needs --allow-read and --allow-write of the directory. */
+export async function saveRequest(path: string, saved: SavedRequest): Promise<void> {
+  try {
+    await writePrivateFile(path, JSON.stringify({ format: FORMAT, ...saved }, null, 2) + "\n");
+  } catch (err) {
+    throw fileError("write", path, err);
+  }
+}
+
+/** Removes a saved request; a missing file is fine. Needs --allow-write. */
+export async function forgetSavedRequest(path: string): Promise<void> {
+  try {
+    await removeIfExists(path);
+  } catch (err) {
+    throw fileError("remove", path, err);
+  }
+}
+
+function bad(path: string, reason: string, cause?: unknown): CondorError {
+  return new CondorError(
+    "REQUEST_FILE_BAD",
+    `Cannot resume from ${path}: ${reason}; remove it to make a new request`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function fileError(action: string, path: string, err: unknown): CondorError {
+  const reason =
+    err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
+      ? "permission denied"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+  return new CondorError("REQUEST_FILE_IO", `Cannot ${action} request file ${path}: ${reason}`, {
+    cause: err,
+  });
+}
