@@ -1,0 +1,238 @@
+/**
+ * The daemon's TLS identity: the configured certificate and key when usable,
+ * otherwise a self-signed one it makes on first start and keeps in its state
+ * directory (as a modern HTCondor collector does), plus the SHA-256
+ * fingerprint requesters pin.
+ *
+ * @module
+ */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { CondorError } from "../errors.ts";
+
+/** A certificate chain and its private key, PEM encoded. */
+export interface TlsIdentity {
+  certPem: string;
+  keyPem: string;
+  /** `sha256:AB:CD:...` of the leaf certificate's DER bytes. */
+  fingerprint: string;
+  /** Where the certificate came from. */
+  certFile: string;
+  /** True when this call created the certificate. */
+  created: boolean;
+}
+
+/** What to put in a new self-signed certificate. */
+export interface SelfSignedOptions {
+  /** Directory for `tokend_cert.pem` and `tokend_key.pem` (created 0700). */
+  stateDirectory: string;
+  /** DNS names for the subjectAltName (FULL_HOSTNAME, HOSTNAME, localhost). */
+  dnsNames: string[];
+  /** IP addresses for the subjectAltName (127.0.0.1, ::1, NETWORK_INTERFACE). */
+  ipAddresses: string[];
+  /** Milliseconds since the epoch. */
+  now: number;
+}
+
+/** File names of the self-signed identity inside the state directory. */
+export const CERT_FILE_NAME = "tokend_cert.pem";
+export const KEY_FILE_NAME = "tokend_key.pem";
+
+const VALIDITY_DAYS = 3650;
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+
+/**
+ * Uses the first pair of configured files that both exist (HTCondor's lists
+ * of candidates), else the self-signed identity in the state directory,
+ * creating it when missing. Needs --allow-read, and --allow-write of the
+ * state directory when creating.
+ */
+export async function loadTlsIdentity(
+  configured: { certFiles: readonly string[]; keyFiles: readonly string[] },
+  selfSigned: SelfSignedOptions,
+): Promise<TlsIdentity> {
+  const pair = await firstExistingPair(configured.certFiles, configured.keyFiles);
+  if (pair) {
+    const certPem = await readPem(pair.cert, "certificate");
+    const keyPem = await readPem(pair.key, "private key");
+    return {
+      certPem,
+      keyPem,
+      fingerprint: await fingerprintOf(certPem),
+      certFile: pair.cert,
+      created: false,
+    };
+  }
+  return await selfSignedIdentity(selfSigned);
+}
+
+/**
+ * Reads the state directory's self-signed certificate and key, or creates
+ * both (key file 0600) when either is missing. Refuses a key file that other
+ * users can read.
+ */
+export async function selfSignedIdentity(options: SelfSignedOptions): Promise<TlsIdentity> {
+  const dir = options.stateDirectory.replace(/\/+$/, "");
+  const certFile = `${dir}/${CERT_FILE_NAME}`;
+  const keyFile = `${dir}/${KEY_FILE_NAME}`;
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (await exists(certFile) && await exists(keyFile)) {
+    await assertPrivate(keyFile);
+    const certPem = await readPem(certFile, "certificate");
+    return {
+      certPem,
+      keyPem: await readPem(keyFile, "private key"),
+      fingerprint: await fingerprintOf(certPem),
+      certFile,
+      created: false,
+    };
+  }
+  const { certPem, keyPem } = await createSelfSigned(options);
+  // Key first: a certificate without its key is useless, the reverse is regenerated.
+  await writeAtomically(keyFile, keyPem, 0o600);
+  await writeAtomically(certFile, certPem, 0o644);
+  return { certPem, keyPem, fingerprint: await fingerprintOf(certPem), certFile, created: true };
+}
+
+/** Makes a self-signed ECDSA P-256 certificate (CA:FALSE) for the given names. */
+export async function createSelfSigned(
+  options: Pick<SelfSignedOptions, "dnsNames" | "ipAddresses" | "now">,
+): Promise<{ certPem: string; keyPem: string }> {
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
+  const dnsNames = [...new Set(options.dnsNames.filter((n) => n !== ""))];
+  const ipAddresses = [...new Set(options.ipAddresses)];
+  const notBefore = new Date(options.now - 60_000);
+  const serial = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b, i) => (i === 0 ? b & 0x7f : b).toString(16).padStart(2, "0"),
+  ).join("");
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial,
+    name: `CN=${escapeDn(dnsNames[0] ?? "localhost")}, O=condor_tokend`,
+    notBefore,
+    notAfter: new Date(options.now + VALIDITY_DAYS * 86_400_000),
+    keys,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        ...dnsNames.map((value) => ({ type: "dns" as const, value })),
+        ...ipAddresses.map((value) => ({ type: "ip" as const, value })),
+      ]),
+    ],
+  });
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { certPem: cert.toString("pem") + "\n", keyPem: toPem("PRIVATE KEY", pkcs8) };
+}
+
+/** `sha256:AB:CD:...` (upper-case hex) of the first certificate in a PEM text. */
+export async function fingerprintOf(certPem: string): Promise<string> {
+  const der = firstPemBlock(certPem, "CERTIFICATE");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der as BufferSource));
+  return "sha256:" +
+    Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+}
+
+function firstPemBlock(pem: string, label: string): Uint8Array {
+  const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
+  if (!match) {
+    throw new CondorError("TLS_BAD_PEM", `Cannot use certificate: no PEM ${label} block found`);
+  }
+  return Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+}
+
+function toPem(label: string, der: Uint8Array): string {
+  const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
+  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
+}
+
+function escapeDn(value: string): string {
+  return value.replace(/[,+"\\<>;=]/g, (c) => `\\${c}`);
+}
+
+async function firstExistingPair(
+  certFiles: readonly string[],
+  keyFiles: readonly string[],
+): Promise<{ cert: string; key: string } | undefined> {
+  let cert: string | undefined;
+  for (const file of certFiles) {
+    if (await exists(file)) {
+      cert = file;
+      break;
+    }
+  }
+  if (cert === undefined) return undefined;
+  for (const file of keyFiles) {
+    if (await exists(file)) return { cert, key: file };
+  }
+  throw new CondorError(
+    "TLS_NO_KEY",
+    `Cannot use certificate ${cert}: none of the AUTH_SSL_SERVER_KEYFILE files (${
+      keyFiles.join(", ") || "none configured"
+    }) exists`,
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw tlsFileError(path, "inspect", err);
+  }
+}
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw tlsFileError(path, `read ${what}`, err);
+  }
+}
+
+async function assertPrivate(path: string): Promise<void> {
+  const info = await Deno.stat(path);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    const shown = (info.mode & 0o777).toString(8).padStart(4, "0");
+    throw new CondorError(
+      "TLS_KEY_INSECURE",
+      `Cannot use TLS key ${path}: it has mode ${shown}, readable by other users; run "chmod 0600 ${path}"`,
+    );
+  }
+}
+
+async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
+  const temp = `${path}.${crypto.randomUUID()}.tmp`;
+  const file = await Deno.open(temp, { write: true, createNew: true, mode });
+  try {
+    await Deno.chmod(temp, mode);
+    const bytes = new TextEncoder().encode(text);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(temp, path);
+}
+
+function tlsFileError(path: string, action: string, err: unknown): CondorError {
+  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+    return new CondorError(
+      "TLS_UNREADABLE",
+      `Cannot ${action} ${path}: permission denied`,
+      { cause: err },
+    );
+  }
+  if (err instanceof Deno.errors.NotFound) {
+    return new CondorError("TLS_MISSING", `Cannot ${action} ${path}: no such file`, {
+      cause: err,
+    });
+  }
+  return err instanceof Error
+    ? new CondorError("TLS_IO", `Cannot ${action} ${path}: ${err.message}`, { cause: err })
+    : new CondorError("TLS_IO", `Cannot ${action} ${path}`);
+}

@@ -1,0 +1,87 @@
+/**
+ * Counters for the metrics endpoint, rendered in Prometheus text format:
+ * pending requests, decisions, issued tokens and rejected calls. Counters
+ * live in memory and start at zero with the process, as Prometheus expects.
+ *
+ * @module
+ */
+
+/** Counter values by label value. */
+type Counter = Map<string, number>;
+
+/** The daemon's counters. One instance per daemon; nothing global. */
+export class Metrics {
+  readonly #decisions: Counter = new Map();
+  readonly #issued: Counter = new Map();
+  readonly #rejected: Counter = new Map();
+  readonly #enqueued: Counter = new Map();
+
+  /** Counts a decision: approve, deny, auto-approve, cancel, expire. */
+  decision(kind: string, n = 1): void {
+    bump(this.#decisions, kind, n);
+  }
+
+  /** Counts an issued token by how it was handed out: collect, auto-approval, fetch. */
+  issued(via: string): void {
+    bump(this.#issued, via);
+  }
+
+  /** Counts a refused call by its error code. */
+  rejected(code: string): void {
+    bump(this.#rejected, code);
+  }
+
+  /** Counts an accepted enqueue: new or repeated. */
+  enqueued(kind: "new" | "repeat"): void {
+    bump(this.#enqueued, kind);
+  }
+
+  /** The Prometheus text exposition, given the current gauges. */
+  render(gauges: { pending: number; live: number; waiting: number; rules: number }): string {
+    const lines: string[] = [];
+    const gauge = (name: string, help: string, value: number) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+    };
+    const counter = (name: string, help: string, label: string, values: Counter) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [key, value] of [...values].sort(([a], [b]) => a.localeCompare(b))) {
+        lines.push(`${name}{${label}="${escapeLabel(key)}"} ${value}`);
+      }
+    };
+    gauge(
+      "condor_tokend_pending_requests",
+      "Token requests waiting for a decision.",
+      gauges.pending,
+    );
+    gauge(
+      "condor_tokend_live_requests",
+      "Token requests pending or approved but not yet collected.",
+      gauges.live,
+    );
+    gauge("condor_tokend_waiting_polls", "Requesters currently long-polling.", gauges.waiting);
+    gauge("condor_tokend_auto_approval_rules", "Auto-approval rules in force.", gauges.rules);
+    counter(
+      "condor_tokend_enqueued_total",
+      "Token requests accepted.",
+      "kind",
+      this.#enqueued,
+    );
+    counter(
+      "condor_tokend_decisions_total",
+      "Decisions taken on token requests.",
+      "decision",
+      this.#decisions,
+    );
+    counter("condor_tokend_issued_tokens_total", "Tokens issued.", "via", this.#issued);
+    counter("condor_tokend_rejected_calls_total", "API calls refused.", "code", this.#rejected);
+    return lines.join("\n") + "\n";
+  }
+}
+
+function bump(counter: Counter, key: string, n = 1): void {
+  counter.set(key, (counter.get(key) ?? 0) + n);
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

@@ -1,0 +1,726 @@
+/**
+ * The token request state machine: enqueue, wait and collect, approve,
+ * deny, cancel, auto-approval rules, expiry, and condor_token_fetch's
+ * server side, with HTCondor's rules and texts. Every state change is one
+ * store transaction together with its audit records.
+ *
+ * A token is minted only when it is handed over: approval records the
+ * decision, and a collect in state `approved` mints the token and, in one
+ * transaction, moves the request to `collected` only if it is still
+ * `approved`; the token goes out only when that update changed the row. So
+ * no token is ever at rest and no request yields two tokens.
+ *
+ * ```
+ * pending --approve--> approved --collect--> collected
+ *    |  \--deny--> denied          |
+ *    |--cancel / expire--> cancelled / expired <--/
+ * ```
+ *
+ * @module
+ */
+import {
+  type AutoApproveResponse,
+  type CollectResponse,
+  type EnqueueResponse,
+  MAX_WAIT_SECONDS,
+  type RequestInfo,
+  type RequestState,
+  type RequestStateResponse,
+} from "../api/protocol.ts";
+import type { Authorization } from "../token/authz.ts";
+import { type KeyResolver, mintToken } from "../token/idtoken.ts";
+import type { SigningKey } from "../token/signing_key.ts";
+import { auditLine, type AuditRecord } from "./audit.ts";
+import { type Caller, wildcardMatch } from "./auth.ts";
+import type { Metrics } from "./metrics.ts";
+import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
+import { matchingRule, parseNetblock } from "./rules.ts";
+import type { TokendSettings } from "./settings.ts";
+import { LIVE_STATES, type Store, type StoredRequest } from "./store.ts";
+import type { Waiters } from "./waiters.ts";
+
+/** What the state machine needs. */
+export interface RequestDeps {
+  store: Store;
+  waiters: Waiters;
+  metrics: Metrics;
+  settings: Pick<
+    TokendSettings,
+    | "trustDomain"
+    | "issuerKey"
+    | "enableTokenRequest"
+    | "enableTokenFetch"
+    | "fetchAllowedKeys"
+    | "requestLimits"
+    | "issuedTokenExpiration"
+    | "requestLifetime"
+    | "autoApproveMaxLifetime"
+    | "maxPending"
+  >;
+  /** Signing keys by name (the issuer key and any named key for fetch). */
+  keys: KeyResolver;
+  /** Wall clock, milliseconds since the epoch (a fake one in tests). */
+  now: () => number;
+  /** One line per event; never a token or secret. */
+  log: (line: string) => void;
+}
+
+/** A validated enqueue call. */
+export interface EnqueueInput {
+  identity: string;
+  authz: Authorization[];
+  lifetime: number | null;
+  clientId: string;
+  secret: string;
+  caller: Caller;
+}
+
+/** Finished requests are forgotten this long after their deadline (HTCondor: one hour). */
+const FORGET_AFTER_SECONDS = 3600;
+
+/** The request state machine over one store. */
+export class TokenRequests {
+  readonly #deps: RequestDeps;
+
+  constructor(deps: RequestDeps) {
+    this.#deps = deps;
+  }
+
+  /** Epoch seconds on the daemon's clock. */
+  nowSeconds(): number {
+    return Math.floor(this.#deps.now() / 1000);
+  }
+
+  /**
+   * Enqueues a request, or returns the live request already holding the same
+   * secret (`created: false`). When an auto-approval rule matches, the token
+   * is minted and returned at once and the request is stored as collected.
+   */
+  async enqueue(input: EnqueueInput): Promise<{ created: boolean; response: EnqueueResponse }> {
+    const { settings, store } = this.#deps;
+    if (!settings.enableTokenRequest) {
+      throw forbidden("TOKEN_REQUEST_DISABLED", "Token request disabled.");
+    }
+    const authz = this.#boundedAuthz(input.authz);
+    const lifetime = this.#cappedLifetime(input.lifetime);
+    const secretHash = await sha256Hex(input.secret);
+    const now = this.nowSeconds();
+    const existing = this.#liveBySecret(secretHash);
+    if (existing) return { created: false, response: this.#enqueueReply(existing) };
+
+    const candidate = {
+      requestedIdentity: input.identity,
+      authorizations: authz,
+      peerLocation: input.caller.peer,
+      requestedAt: now,
+      lifetime,
+    };
+    const rule = matchingRule(candidate, store.activeRules(now), now);
+    let minted: { token: string; jti: string; exp: number | undefined } | undefined;
+    if (rule) {
+      // Minted before the transaction (signing is async); handed out only if it commits.
+      const { token, claims } = await mintToken(await this.#issuerKey(), {
+        identity: input.identity,
+        issuer: settings.trustDomain,
+        now,
+        lifetime: lifetime ?? undefined,
+        authz,
+      });
+      minted = { token, jti: claims.jti, exp: claims.exp };
+    }
+    const records: AuditRecord[] = [];
+    const outcome = store.transaction(() => {
+      const again = this.#liveBySecret(secretHash);
+      if (again) return { created: false, request: again };
+      if (store.countLive() >= settings.maxPending) {
+        throw new Refusal(503, "TOO_MANY_REQUESTS", "Too many requests in the system.", {
+          headers: { "retry-after": "60" },
+        });
+      }
+      const request = store.insertRequest({
+        id: this.#newRequestId(),
+        secretHash,
+        requestedIdentity: input.identity,
+        authenticatedIdentity: input.caller.identity,
+        peerLocation: input.caller.peer,
+        clientId: input.clientId,
+        authorizations: authz,
+        lifetime,
+        state: minted ? "collected" : "pending",
+        requestedAt: now,
+        expiresAt: now + settings.requestLifetime,
+        decidedAt: minted ? now : null,
+        decidedBy: minted && rule ? ruleActor(rule.netblock) : null,
+        reason: null,
+        jti: minted?.jti ?? null,
+      });
+      records.push({
+        at: now,
+        event: "enqueue",
+        requestId: request.id,
+        actor: input.caller.identity,
+        detail: {
+          identity: input.identity,
+          authz,
+          lifetime,
+          peer: input.caller.peer,
+          clientId: input.clientId,
+        },
+      });
+      if (minted && rule) {
+        records.push({
+          at: now,
+          event: "auto-approve",
+          requestId: request.id,
+          actor: ruleActor(rule.netblock),
+          detail: { netblock: rule.netblock, ruleExpiresAt: rule.expiresAt },
+        }, {
+          at: now,
+          event: "issue",
+          requestId: request.id,
+          actor: ruleActor(rule.netblock),
+          detail: { jti: minted.jti, identity: input.identity, authz, exp: minted.exp },
+        });
+      }
+      records.forEach((r) => store.appendAudit(r));
+      return { created: true, request };
+    });
+    this.#announce(records);
+    this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
+    if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
+    if (minted) {
+      this.#deps.metrics.decision("auto-approve");
+      this.#deps.metrics.issued("auto-approval");
+    }
+    const response = this.#enqueueReply(outcome.request);
+    if (minted) response.token = minted.token;
+    return { created: true, response };
+  }
+
+  /**
+   * The requester's collect: checks the secret, then answers at once unless
+   * the request is pending, in which case it waits (up to `waitSeconds`,
+   * capped at MAX_WAIT_SECONDS) for a state change. An approved request is
+   * answered with its token, exactly once.
+   */
+  async collect(
+    id: string,
+    secret: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<CollectResponse> {
+    const secretHash = await sha256Hex(secret);
+    const waitMs = Math.min(Math.max(waitSeconds, 0), MAX_WAIT_SECONDS) * 1000;
+    const deadline = performance.now() + waitMs;
+    while (true) {
+      const request = this.#ownedRequest(id, secretHash);
+      if (request.state === "approved") return await this.#issue(request);
+      const remaining = deadline - performance.now();
+      if (request.state !== "pending" || remaining <= 0 || signal?.aborted) {
+        return collectReply(request);
+      }
+      const untilExpiry = Math.max(0, request.expiresAt - this.nowSeconds()) * 1000 + 5;
+      const woke = await this.#deps.waiters.wait(id, Math.min(remaining, untilExpiry), signal);
+      if (woke === "closing" || woke === "aborted") {
+        return collectReply(this.#ownedRequest(id, secretHash));
+      }
+    }
+  }
+
+  /** The requester withdraws its request. Cancelling twice is harmless. */
+  async cancel(id: string, secret: string): Promise<RequestStateResponse> {
+    const request = this.#ownedRequest(id, await sha256Hex(secret));
+    if (request.state === "cancelled") return stateReply(request);
+    if (!LIVE_STATES.includes(request.state)) throw wrongState();
+    const now = this.nowSeconds();
+    const changed = this.#change(request, "cancelled", { decidedAt: now }, {
+      at: now,
+      event: "cancel",
+      requestId: request.id,
+      actor: "requester",
+      detail: { from: request.state },
+    });
+    if (!changed) return this.cancel(id, secret);
+    this.#deps.metrics.decision("cancel");
+    return { requestId: request.id, state: "cancelled" };
+  }
+
+  /** Pending requests the caller may see: all for administrators, its own identity's otherwise. */
+  list(caller: Caller, requestId?: string): RequestInfo[] {
+    requireAuthenticated(caller, "list token requests");
+    this.sweep();
+    return this.#deps.store.pending()
+      .filter((r) => requestId === undefined || r.id === requestId)
+      .filter((r) => caller.administrator || r.requestedIdentity === caller.identity)
+      .map(requestInfo);
+  }
+
+  /**
+   * Approves a pending request. Non-administrators approve only requests for
+   * their own identity, within their token's scope and remaining lifetime.
+   * Approving an approved (or already collected) request is harmless.
+   */
+  approve(id: string, caller: Caller): RequestStateResponse {
+    requireAuthenticated(caller, "approve token request");
+    const request = this.#current(id);
+    if (!request) throw unknownRequest("Request unknown.");
+    this.#authorizeDecision(request, caller, true);
+    if (request.state === "approved" || request.state === "collected") return stateReply(request);
+    if (request.state !== "pending") throw wrongState();
+    const now = this.nowSeconds();
+    const changed = this.#change(request, "approved", {
+      decidedAt: now,
+      decidedBy: caller.identity,
+      // The requester now has as long to collect as it had to wait.
+      expiresAt: now + this.#deps.settings.requestLifetime,
+    }, {
+      at: now,
+      event: "approve",
+      requestId: request.id,
+      actor: caller.identity,
+      detail: {
+        identity: request.requestedIdentity,
+        authz: request.authorizations,
+        lifetime: request.lifetime,
+        administrator: caller.administrator,
+      },
+    });
+    if (!changed) return this.approve(id, caller);
+    this.#deps.metrics.decision("approve");
+    return { requestId: request.id, state: "approved" };
+  }
+
+  /** Denies a pending request with an optional reason the requester is shown. */
+  deny(id: string, caller: Caller, reason: string | undefined): RequestStateResponse {
+    requireAuthenticated(caller, "deny token request");
+    const request = this.#current(id);
+    if (!request) throw unknownRequest("Request unknown.");
+    this.#authorizeDecision(request, caller, false);
+    if (request.state === "denied") return stateReply(request);
+    if (request.state !== "pending") throw wrongState();
+    const now = this.nowSeconds();
+    const changed = this.#change(request, "denied", {
+      decidedAt: now,
+      decidedBy: caller.identity,
+      reason: reason ?? "",
+    }, {
+      at: now,
+      event: "deny",
+      requestId: request.id,
+      actor: caller.identity,
+      detail: { identity: request.requestedIdentity, reason: reason ?? "" },
+    });
+    if (!changed) return this.deny(id, caller, reason);
+    this.#deps.metrics.decision("deny");
+    return { requestId: request.id, state: "denied" };
+  }
+
+  /**
+   * Installs an auto-approval rule (administrators only) and approves, in
+   * the same transaction, every pending request it (or another rule in
+   * force) matches. A lifetime above TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME
+   * is capped to it, as HTCondor does.
+   */
+  installRule(caller: Caller, netblock: string, lifetime: number): AutoApproveResponse {
+    requireAuthenticated(caller, "install auto-approval rule");
+    if (!caller.administrator) {
+      throw forbidden(
+        "NOT_AUTHORIZED",
+        `Cannot install auto-approval rule: "${caller.identity}" does not have ADMINISTRATOR authorization`,
+      );
+    }
+    const { store, settings } = this.#deps;
+    const capped = Math.min(lifetime, settings.autoApproveMaxLifetime);
+    if (!(capped > 0)) {
+      throw badRequest(
+        "RULE_BAD_LIFETIME",
+        "Auto-approval rule lifetimes must be greater than zero.",
+      );
+    }
+    if (!parseNetblock(netblock)) {
+      throw badRequest("RULE_BAD_NETBLOCK", "Auto-approval rule netblock invalid.");
+    }
+    const now = this.nowSeconds();
+    const records: AuditRecord[] = [];
+    const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
+    const approved = store.transaction(() => {
+      store.insertRule({ ...rule, createdBy: caller.identity });
+      records.push({
+        at: now,
+        event: "rule",
+        actor: caller.identity,
+        detail: { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
+      });
+      const rules = store.activeRules(now);
+      const ids: string[] = [];
+      for (const request of store.pending()) {
+        if (request.expiresAt <= now) continue;
+        const match = matchingRule(request, rules, now);
+        if (!match) continue;
+        store.transition(request.seq, ["pending"], "approved", {
+          decidedAt: now,
+          decidedBy: ruleActor(match.netblock),
+          expiresAt: now + settings.requestLifetime,
+        });
+        records.push({
+          at: now,
+          event: "auto-approve",
+          requestId: request.id,
+          actor: ruleActor(match.netblock),
+          detail: { identity: request.requestedIdentity, authz: request.authorizations },
+        });
+        ids.push(request.id);
+      }
+      records.forEach((r) => store.appendAudit(r));
+      return ids;
+    });
+    this.#announce(records);
+    this.#deps.metrics.decision("auto-approve", approved.length);
+    approved.forEach((id) => this.#deps.waiters.notify(id));
+    return { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt, approved };
+  }
+
+  /**
+   * condor_token_fetch's server side: a token for the caller's own identity,
+   * never broader than the caller's own (HTCondor's DC_GET_SESSION_TOKEN rules).
+   */
+  async fetch(
+    caller: Caller,
+    requested: { authz: Authorization[]; lifetime: number | null; key?: string },
+  ): Promise<string> {
+    const { settings } = this.#deps;
+    if (!settings.enableTokenFetch) {
+      throw forbidden("TOKEN_FETCH_DISABLED", "Token fetch disabled.");
+    }
+    if (!caller.authenticated) {
+      throw notAuthenticated(
+        "NOT_AUTHENTICATED",
+        "Server did not successfully authenticate session.",
+      );
+    }
+    let kid = settings.issuerKey;
+    if (requested.key !== undefined) {
+      if (!settings.fetchAllowedKeys.some((p) => wildcardMatch(p, requested.key!))) {
+        throw forbidden("KEY_NOT_ALLOWED", "Server will not sign with requested key.");
+      }
+      kid = requested.key;
+    }
+    const key = await this.#deps.keys(kid);
+    if (!key) throw forbidden("KEY_UNAVAILABLE", "Server does not have access to configured key.");
+    let authz: string[] = requested.authz;
+    if (authz.length > 0 && caller.authz.length > 0) {
+      authz = authz.filter((a) => caller.authz.includes(a));
+      if (authz.length === 0) {
+        throw forbidden(
+          "AUTHZ_NOT_ALLOWED",
+          "Session doesn't allow requested authorization levels.",
+        );
+      }
+    } else if (authz.length === 0) {
+      authz = caller.authz;
+    }
+    const now = this.nowSeconds();
+    let lifetime = this.#cappedLifetime(requested.lifetime);
+    if (caller.expiresAt !== undefined) {
+      const remaining = Math.max(0, caller.expiresAt - now);
+      if (lifetime === null || lifetime > remaining) lifetime = remaining;
+    }
+    const { token, claims } = await mintToken(key, {
+      identity: caller.identity,
+      issuer: settings.trustDomain,
+      now,
+      lifetime: lifetime ?? undefined,
+      authz: authz as Authorization[],
+    });
+    const record: AuditRecord = {
+      at: now,
+      event: "fetch",
+      actor: caller.identity,
+      detail: { jti: claims.jti, identity: caller.identity, authz, exp: claims.exp, key: kid },
+    };
+    this.#deps.store.transaction(() => this.#deps.store.appendAudit(record));
+    this.#announce([record]);
+    this.#deps.metrics.issued("fetch");
+    return token;
+  }
+
+  /**
+   * Expires live requests whose deadline passed (waking their pollers) and
+   * forgets old finished requests, expired rules and daemon ads. Returns the
+   * number of requests expired.
+   */
+  sweep(): number {
+    const { store } = this.#deps;
+    const now = this.nowSeconds();
+    let expired = 0;
+    for (const request of store.liveDue(now)) {
+      if (this.#expire(request, now)) expired++;
+    }
+    store.transaction(() => {
+      store.pruneFinished(now - FORGET_AFTER_SECONDS);
+      store.pruneRules(now - FORGET_AFTER_SECONDS);
+      store.pruneDaemons(now);
+    });
+    return expired;
+  }
+
+  // --- internals --------------------------------------------------------
+
+  /** SEC_TOKEN_REQUEST_LIMITS: requested levels outside it are dropped; none requested means all of it. */
+  #boundedAuthz(requested: Authorization[]): Authorization[] {
+    const limits = this.#deps.settings.requestLimits;
+    if (limits.length === 0) return requested;
+    if (requested.length === 0) return [...new Set(limits)].sort();
+    const kept = requested.filter((a) => limits.includes(a));
+    if (kept.length === 0) {
+      throw forbidden(
+        "AUTHZ_ELIMINATED",
+        "All requested authorizations were eliminated by the SEC_TOKEN_REQUEST_LIMITS setting",
+      );
+    }
+    return kept;
+  }
+
+  /** SEC_ISSUED_TOKEN_EXPIRATION caps a requested lifetime and is used when none was requested. */
+  #cappedLifetime(requested: number | null): number | null {
+    const cap = this.#deps.settings.issuedTokenExpiration;
+    if (cap === undefined) return requested;
+    return requested === null || requested > cap ? cap : requested;
+  }
+
+  async #issuerKey(): Promise<SigningKey> {
+    const key = await this.#deps.keys(this.#deps.settings.issuerKey);
+    if (!key) {
+      throw new Refusal(
+        503,
+        "NO_SIGNING_KEY",
+        "Server does not have a signing key configured.",
+      );
+    }
+    return key;
+  }
+
+  /** Mints the approved request's token and hands it over if this call wins the transition. */
+  async #issue(request: StoredRequest): Promise<CollectResponse> {
+    const now = this.nowSeconds();
+    const lifetime = this.#cappedLifetime(request.lifetime);
+    const { token, claims } = await mintToken(await this.#issuerKey(), {
+      identity: request.requestedIdentity,
+      issuer: this.#deps.settings.trustDomain,
+      now,
+      lifetime: lifetime ?? undefined,
+      authz: request.authorizations as Authorization[],
+    });
+    const record: AuditRecord = {
+      at: now,
+      event: "issue",
+      requestId: request.id,
+      actor: request.decidedBy ?? undefined,
+      detail: {
+        jti: claims.jti,
+        identity: request.requestedIdentity,
+        authz: request.authorizations,
+        exp: claims.exp,
+      },
+    };
+    const won = this.#change(request, "collected", { jti: claims.jti }, record, ["approved"]);
+    if (!won) {
+      const now = this.#deps.store.bySeq(request.seq) ?? request;
+      return collectReply(now);
+    }
+    this.#deps.metrics.issued("collect");
+    return {
+      requestId: request.id,
+      state: "collected",
+      expiresAt: request.expiresAt,
+      token,
+    };
+  }
+
+  /** Non-administrators may decide only on their own identity's requests, within their token. */
+  #authorizeDecision(request: StoredRequest, caller: Caller, approving: boolean): void {
+    if (caller.administrator) return;
+    if (request.requestedIdentity !== caller.identity) {
+      throw forbidden("NOT_AUTHORIZED", "Insufficient privilege to approve request.");
+    }
+    if (!approving) return;
+    if (caller.authz.length > 0) {
+      const within = request.authorizations.length > 0 &&
+        request.authorizations.every((a) => caller.authz.includes(a));
+      if (!within) {
+        throw forbidden(
+          "SCOPE_RESTRICTED",
+          "Insufficient privilege to approve request (scope restricted).",
+        );
+      }
+    }
+    if (caller.expiresAt !== undefined) {
+      const lifetime = this.#cappedLifetime(request.lifetime);
+      if (lifetime === null || this.nowSeconds() + lifetime > caller.expiresAt) {
+        throw forbidden(
+          "LIFETIME_EXCEEDED",
+          "Insufficient privilege to approve request (lifetime).",
+        );
+      }
+    }
+  }
+
+  /** The request a requester means by `id`, after its secret checked out. */
+  #ownedRequest(id: string, secretHash: string): StoredRequest {
+    const request = this.#current(id);
+    if (!request) throw unknownRequest("Request ID is not known.");
+    if (!constantTimeEqual(request.secretHash, secretHash)) {
+      throw forbidden(
+        "SECRET_INCORRECT",
+        "Cannot use token request: the requester secret is incorrect",
+      );
+    }
+    return request;
+  }
+
+  /** `store.byId` with lazy expiry applied. */
+  #current(id: string): StoredRequest | undefined {
+    const request = this.#deps.store.byId(id);
+    if (!request) return undefined;
+    const now = this.nowSeconds();
+    if (LIVE_STATES.includes(request.state) && request.expiresAt <= now) {
+      this.#expire(request, now);
+      return this.#deps.store.bySeq(request.seq);
+    }
+    return request;
+  }
+
+  #liveBySecret(secretHash: string): StoredRequest | undefined {
+    const request = this.#deps.store.liveBySecret(secretHash);
+    if (!request) return undefined;
+    const now = this.nowSeconds();
+    if (request.expiresAt <= now) {
+      this.#expire(request, now);
+      return undefined;
+    }
+    return request;
+  }
+
+  #expire(request: StoredRequest, now: number): boolean {
+    const changed = this.#change(request, "expired", {}, {
+      at: now,
+      event: "expire",
+      requestId: request.id,
+      actor: "daemon",
+      detail: { from: request.state, deadline: request.expiresAt },
+    });
+    if (changed) this.#deps.metrics.decision("expire");
+    return changed;
+  }
+
+  /** One guarded transition plus its audit record, in one transaction; wakes pollers. */
+  #change(
+    request: StoredRequest,
+    to: RequestState,
+    fields: Parameters<Store["transition"]>[3],
+    record: AuditRecord,
+    from: readonly RequestState[] = [request.state],
+  ): boolean {
+    const { store } = this.#deps;
+    const changed = store.transaction(() => {
+      if (!store.transition(request.seq, from, to, fields)) return false;
+      store.appendAudit(record);
+      return true;
+    });
+    if (changed) {
+      this.#announce([record]);
+      this.#deps.waiters.notify(request.id);
+    }
+    return changed;
+  }
+
+  #newRequestId(): string {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const id = randomRequestId();
+      if (!this.#deps.store.isLiveId(id)) return id;
+    }
+    throw new Refusal(503, "NO_REQUEST_ID", "Unable to generate new request ID");
+  }
+
+  #enqueueReply(request: StoredRequest): EnqueueResponse {
+    return { requestId: request.id, state: request.state, expiresAt: request.expiresAt };
+  }
+
+  #announce(records: readonly AuditRecord[]): void {
+    for (const record of records) this.#deps.log(auditLine(record));
+  }
+}
+
+/** A uniformly random 7-digit, zero-padded id from the CSPRNG. */
+export function randomRequestId(): string {
+  const limit = Math.floor(0x1_0000_0000 / 10_000_000) * 10_000_000;
+  const buf = new Uint32Array(1);
+  do crypto.getRandomValues(buf); while (buf[0] >= limit);
+  return String(buf[0] % 10_000_000).padStart(7, "0");
+}
+
+/** Lower-case hex SHA-256 of a UTF-8 string. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Compares two strings in time independent of where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+/** The public view of a request. */
+export function requestInfo(request: StoredRequest): RequestInfo {
+  return {
+    requestId: request.id,
+    requestedIdentity: request.requestedIdentity,
+    authenticatedIdentity: request.authenticatedIdentity,
+    peerLocation: request.peerLocation,
+    clientId: request.clientId,
+    authorizations: request.authorizations,
+    lifetime: request.lifetime,
+    state: request.state,
+    requestedAt: request.requestedAt,
+    expiresAt: request.expiresAt,
+  };
+}
+
+function collectReply(request: StoredRequest): CollectResponse {
+  const reply: CollectResponse = {
+    requestId: request.id,
+    state: request.state,
+    expiresAt: request.expiresAt,
+  };
+  if (request.state === "denied") reply.reason = request.reason ?? "";
+  return reply;
+}
+
+function stateReply(request: StoredRequest): RequestStateResponse {
+  return { requestId: request.id, state: request.state };
+}
+
+function ruleActor(netblock: string): string {
+  return `auto-approval rule ${netblock}`;
+}
+
+function requireAuthenticated(caller: Caller, action: string): void {
+  if (!caller.authenticated) {
+    throw notAuthenticated(
+      "NOT_AUTHENTICATED",
+      `Cannot ${action}: this call needs a token (Authorization: Bearer)`,
+    );
+  }
+}
+
+function unknownRequest(message: string): Refusal {
+  return new Refusal(404, "REQUEST_UNKNOWN", message);
+}
+
+function wrongState(): Refusal {
+  return new Refusal(409, "WRONG_STATE", "Request in incorrect state.");
+}

@@ -1,0 +1,175 @@
+/**
+ * The daemon's typed knobs: every configuration value condor_tokend reads,
+ * read once at start with HTCondor's defaults and ours, so the rest of the
+ * server never parses configuration text.
+ *
+ * @module
+ */
+import type { CondorConfig } from "../config/condor_config.ts";
+import { ConfigError } from "../errors.ts";
+import { type Authorization, parseAuthorization } from "../token/authz.ts";
+import type { KeyLocations } from "../token/signing_key.ts";
+
+/** HTCondor's collector port, used when COLLECTOR_HOST names none. */
+export const DEFAULT_PORT = 9618;
+/** HTCondor's cap on pending requests; ours may be configured larger, never smaller. */
+export const MIN_MAX_PENDING = 1000;
+
+/** Everything the daemon takes from the configuration. */
+export interface TokendSettings {
+  /** TRUST_DOMAIN: issuer of every token we mint and accept. */
+  trustDomain: string;
+  /** FULL_HOSTNAME and HOSTNAME, for the certificate and the daemon's name. */
+  fullHostname: string;
+  hostname: string;
+  keys: KeyLocations;
+  /** SEC_TOKEN_ISSUER_KEY: the key new tokens are signed with. */
+  issuerKey: string;
+  /** TOKEND_STATE_DIRECTORY (default `$(SPOOL)/tokend`). */
+  stateDirectory: string;
+  /** TOKEND_ADDRESS_FILE: where the listen URL is written once listening. */
+  addressFile: string | undefined;
+  /** TOKEND_ALLOW_PLAIN_HTTP: serve plain HTTP (behind a TLS proxy, or loopback tests). */
+  allowPlainHttp: boolean;
+  /** NETWORK_INTERFACE; undefined listens on every interface. */
+  networkInterface: string | undefined;
+  /** Port of COLLECTOR_HOST, else COLLECTOR_PORT (9618). */
+  port: number;
+  /** Usable AUTH_SSL_SERVER_CERTFILE/KEYFILE candidates, in order (HTCondor's lists). */
+  certFiles: string[];
+  keyFiles: string[];
+  /** TOKEND_MAX_PENDING_REQUESTS: live requests beyond this are refused. */
+  maxPending: number;
+  /** TOKEND_RATE_LIMIT: enqueues per minute per peer address; 0 = unlimited. */
+  enqueueRatePerMinute: number;
+  /** TOKEND_COLLECT_RATE_LIMIT: collect/cancel calls per minute per peer; 0 = unlimited. */
+  collectRatePerMinute: number;
+  /** TOKEND_DAEMON_NAME / TOKEND_DAEMON_TYPE: how this daemon lists itself. */
+  daemonName: string;
+  daemonType: string;
+  /** SEC_ENABLE_TOKEN_REQUEST. */
+  enableTokenRequest: boolean;
+  /** SEC_ENABLE_TOKEN_FETCH. */
+  enableTokenFetch: boolean;
+  /** SEC_TOKEN_FETCH_ALLOWED_SIGNING_KEYS (HTCondor default POOL), wildcards allowed. */
+  fetchAllowedKeys: string[];
+  /** SEC_TOKEN_REQUEST_LIMITS; empty means no limit. */
+  requestLimits: Authorization[];
+  /** SEC_ISSUED_TOKEN_EXPIRATION when positive; undefined means no cap. */
+  issuedTokenExpiration: number | undefined;
+  /** SEC_TOKEN_REQUEST_LIFETIME: a pending request expires this long after it was made. */
+  requestLifetime: number;
+  /** TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME: longest auto-approval rule. */
+  autoApproveMaxLifetime: number;
+  /** ALLOW_ADMINISTRATOR and ALLOW_DAEMON entries, as written. */
+  allowAdministrator: string[];
+  allowDaemon: string[];
+  /** USE_POOL_USERNAME_EQUIVALENT: condor@ and condor_pool@ match each other. */
+  poolUsernameEquivalent: boolean;
+  /** TOKEND_DAEMON_AD_LIFETIME: default lifetime of a daemon's advertisement. */
+  daemonAdLifetime: number;
+}
+
+/** Reads the daemon's settings. Throws ConfigError naming a bad knob. */
+export function tokendSettings(
+  config: CondorConfig,
+  overrides: { port?: number } = {},
+): TokendSettings {
+  const fullHostname = config.require("FULL_HOSTNAME");
+  const spool = config.get("SPOOL");
+  const stateDirectory = config.get("TOKEND_STATE_DIRECTORY")?.trim() ||
+    (spool ? `${spool.replace(/\/+$/, "")}/tokend` : undefined);
+  if (!stateDirectory) {
+    throw new ConfigError(
+      "CONFIG_MISSING",
+      'Cannot use configuration: neither "TOKEND_STATE_DIRECTORY" nor "SPOOL" is set',
+    );
+  }
+  const maxPending = positive(config, "TOKEND_MAX_PENDING_REQUESTS", MIN_MAX_PENDING);
+  if (maxPending < MIN_MAX_PENDING) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot use configuration: knob "TOKEND_MAX_PENDING_REQUESTS" is ${maxPending}, expected at least ${MIN_MAX_PENDING}`,
+    );
+  }
+  const iface = config.get("NETWORK_INTERFACE")?.trim();
+  const expiration = config.int("SEC_ISSUED_TOKEN_EXPIRATION", -1);
+  return {
+    trustDomain: config.require("TRUST_DOMAIN"),
+    fullHostname,
+    hostname: config.get("HOSTNAME") ?? fullHostname.split(".")[0],
+    keys: {
+      poolKeyFile: config.require("SEC_TOKEN_POOL_SIGNING_KEY_FILE"),
+      passwordDirectory: config.require("SEC_PASSWORD_DIRECTORY"),
+      poolKeyIsPassword: config.bool("SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD", false),
+    },
+    issuerKey: config.get("SEC_TOKEN_ISSUER_KEY")?.trim() || "POOL",
+    stateDirectory,
+    addressFile: config.get("TOKEND_ADDRESS_FILE")?.trim() || undefined,
+    allowPlainHttp: config.bool("TOKEND_ALLOW_PLAIN_HTTP", false),
+    networkInterface: iface === undefined || iface === "" || iface === "*" ? undefined : iface,
+    port: overrides.port ?? collectorPort(config),
+    certFiles: config.list("AUTH_SSL_SERVER_CERTFILE"),
+    keyFiles: config.list("AUTH_SSL_SERVER_KEYFILE"),
+    maxPending,
+    enqueueRatePerMinute: nonNegative(config, "TOKEND_RATE_LIMIT", 60),
+    collectRatePerMinute: nonNegative(config, "TOKEND_COLLECT_RATE_LIMIT", 600),
+    daemonName: config.get("TOKEND_DAEMON_NAME")?.trim() || fullHostname,
+    daemonType: (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase(),
+    enableTokenRequest: config.bool("SEC_ENABLE_TOKEN_REQUEST", true),
+    enableTokenFetch: config.bool("SEC_ENABLE_TOKEN_FETCH", true),
+    fetchAllowedKeys: config.get("SEC_TOKEN_FETCH_ALLOWED_SIGNING_KEYS") === undefined
+      ? ["POOL"]
+      : config.list("SEC_TOKEN_FETCH_ALLOWED_SIGNING_KEYS"),
+    requestLimits: config.list("SEC_TOKEN_REQUEST_LIMITS")
+      .map((name) => parseAuthorization(name))
+      .filter((a): a is Authorization => a !== undefined),
+    issuedTokenExpiration: expiration > 0 ? expiration : undefined,
+    requestLifetime: positive(config, "SEC_TOKEN_REQUEST_LIFETIME", 3600),
+    autoApproveMaxLifetime: config.int("TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME", 3600),
+    allowAdministrator: config.list("ALLOW_ADMINISTRATOR"),
+    allowDaemon: config.list("ALLOW_DAEMON"),
+    poolUsernameEquivalent: config.bool("USE_POOL_USERNAME_EQUIVALENT", true),
+    daemonAdLifetime: positive(config, "TOKEND_DAEMON_AD_LIFETIME", 900),
+  };
+}
+
+/** The port of COLLECTOR_HOST (`host:port`, `[v6]:port`, `<sinful>`), else COLLECTOR_PORT. */
+export function collectorPort(config: CondorConfig): number {
+  const fallback = config.int("COLLECTOR_PORT", DEFAULT_PORT);
+  const first = config.list("COLLECTOR_HOST")[0];
+  if (first === undefined) return fallback;
+  return portOf(first) ?? fallback;
+}
+
+/** The port named in an HTCondor address, or undefined when it names none. */
+export function portOf(address: string): number | undefined {
+  const bare = address.replace(/^</, "").replace(/>$/, "").replace(/\?.*$/, "");
+  const v6 = /^\[[^\]]*\](?::(\d+))?$/.exec(bare);
+  const digits = v6 ? v6[1] : bare.split(":").length === 2 ? bare.split(":")[1] : undefined;
+  if (digits === undefined || !/^\d+$/.test(digits)) return undefined;
+  const port = Number(digits);
+  return port <= 65535 ? port : undefined;
+}
+
+function positive(config: CondorConfig, name: string, fallback: number): number {
+  const value = config.int(name, fallback);
+  if (value <= 0) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot use configuration: knob "${name}" is ${value}, expected a positive number`,
+    );
+  }
+  return value;
+}
+
+function nonNegative(config: CondorConfig, name: string, fallback: number): number {
+  const value = config.int(name, fallback);
+  if (value < 0) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot use configuration: knob "${name}" is ${value}, expected 0 or more`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,482 @@
+/**
+ * The daemon's durable state in an embedded SQLite database (`node:sqlite`):
+ * token requests, auto-approval rules, the directory of daemons and the
+ * audit trail. WAL with synchronous=FULL, so a committed change survives a
+ * `kill -9` or a power cut; every state change is one `BEGIN IMMEDIATE`
+ * transaction together with its audit records; a schema version is stored
+ * and checked at open.
+ *
+ * The store knows rows, not policy: what may change when is decided in
+ * requests.ts. It never holds a token, and requesters' secrets only as
+ * SHA-256 hashes.
+ *
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import type { DaemonAd, RequestState } from "../api/protocol.ts";
+import { CondorError } from "../errors.ts";
+import type { AuditRecord } from "./audit.ts";
+import type { ApprovalRule } from "./rules.ts";
+
+/** The schema this code reads and writes. */
+export const SCHEMA_VERSION = 1;
+
+/** States from which a request can still change (its id is reserved). */
+export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
+
+/** One token request as stored. Times are epoch seconds. */
+export interface StoredRequest {
+  /** Row number; unlike `id`, never reused. */
+  seq: number;
+  /** 7-digit request id, unique among live requests. */
+  id: string;
+  /** SHA-256 of the requester's secret, lower-case hex. */
+  secretHash: string;
+  requestedIdentity: string;
+  authenticatedIdentity: string;
+  peerLocation: string;
+  clientId: string;
+  authorizations: string[];
+  /** Token lifetime to issue, after the daemon's caps; null for none. */
+  lifetime: number | null;
+  state: RequestState;
+  requestedAt: number;
+  /** When a pending request expires, or an approved one stops being collectable. */
+  expiresAt: number;
+  decidedAt: number | null;
+  decidedBy: string | null;
+  /** Why it was denied. */
+  reason: string | null;
+  /** The issued token's id, once collected. */
+  jti: string | null;
+}
+
+/** What a new request row holds. */
+export type NewRequest = Omit<StoredRequest, "seq">;
+
+/** An installed rule with its row number. */
+export interface StoredRule extends ApprovalRule {
+  seq: number;
+  createdBy: string;
+}
+
+/** A stored daemon advertisement. */
+export interface StoredDaemon extends DaemonAd {
+  /** Epoch seconds. */
+  expiresAt: number;
+}
+
+/** The stored state cannot be opened or used. */
+export class StoreError extends CondorError {}
+
+const SCHEMA = `
+CREATE TABLE requests (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL CHECK (length(id) = 7),
+  secret_hash TEXT NOT NULL,
+  requested_identity TEXT NOT NULL,
+  authenticated_identity TEXT NOT NULL,
+  peer_location TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  authorizations TEXT NOT NULL,
+  lifetime INTEGER,
+  state TEXT NOT NULL CHECK (state IN
+    ('pending', 'approved', 'collected', 'denied', 'expired', 'cancelled')),
+  requested_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  decided_at INTEGER,
+  decided_by TEXT,
+  reason TEXT,
+  jti TEXT
+);
+CREATE UNIQUE INDEX requests_live_id ON requests (id) WHERE state IN ('pending', 'approved');
+CREATE UNIQUE INDEX requests_live_secret ON requests (secret_hash)
+  WHERE state IN ('pending', 'approved');
+CREATE INDEX requests_state ON requests (state, expires_at);
+CREATE TABLE rules (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  netblock TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE daemons (
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  address TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (name, type)
+);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  request_id TEXT,
+  actor TEXT,
+  detail TEXT NOT NULL
+);
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+/** The SQLite store. Synchronous: each method is one short transaction. */
+export class Store {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  #inTransaction = false;
+
+  private constructor(path: string, db: DatabaseSync) {
+    this.path = path;
+    this.#db = db;
+  }
+
+  /**
+   * Opens (creating if missing, mode 0600) the database at `path` and checks
+   * its schema version. Throws StoreError with a clear message for a file
+   * that is not ours or was written by a newer daemon. Needs --allow-read
+   * and --allow-write of the file and its directory.
+   */
+  static async open(path: string): Promise<Store> {
+    await createPrivateFile(path);
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = FULL");
+    } catch (err) {
+      throw new StoreError(
+        "STORE_OPEN",
+        `Cannot open state database ${path}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+    const store = new Store(path, db);
+    try {
+      store.#migrate();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** Closes the database (checkpointing the WAL). */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  /** Runs `fn` in one `BEGIN IMMEDIATE` transaction; rolls back if it throws. */
+  transaction<T>(fn: () => T): T {
+    if (this.#inTransaction) return fn();
+    this.#db.exec("BEGIN IMMEDIATE");
+    this.#inTransaction = true;
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw err;
+    } finally {
+      this.#inTransaction = false;
+    }
+  }
+
+  /** A cheap query proving the database answers (health check). */
+  ping(): void {
+    this.#db.prepare("SELECT 1").get();
+  }
+
+  // --- requests ---------------------------------------------------------
+
+  /** The live request holding `secretHash`, if any. */
+  liveBySecret(secretHash: string): StoredRequest | undefined {
+    const row = this.#db.prepare(
+      "SELECT * FROM requests WHERE secret_hash = ? AND state IN ('pending', 'approved')",
+    ).get(secretHash);
+    return row ? toRequest(row as Row) : undefined;
+  }
+
+  /** The request a requester means by `id`: the live one, else the latest with that id. */
+  byId(id: string): StoredRequest | undefined {
+    const row = this.#db.prepare(
+      `SELECT * FROM requests WHERE id = ?
+       ORDER BY state IN ('pending', 'approved') DESC, seq DESC LIMIT 1`,
+    ).get(id);
+    return row ? toRequest(row as Row) : undefined;
+  }
+
+  /** The request in row `seq`. */
+  bySeq(seq: number): StoredRequest | undefined {
+    const row = this.#db.prepare("SELECT * FROM requests WHERE seq = ?").get(seq);
+    return row ? toRequest(row as Row) : undefined;
+  }
+
+  /** True when a live request holds `id`. */
+  isLiveId(id: string): boolean {
+    return this.#db.prepare(
+      "SELECT 1 FROM requests WHERE id = ? AND state IN ('pending', 'approved')",
+    ).get(id) !== undefined;
+  }
+
+  /** Number of live (pending or approved) requests. */
+  countLive(): number {
+    const row = this.#db.prepare(
+      "SELECT count(*) AS n FROM requests WHERE state IN ('pending', 'approved')",
+    ).get() as { n: number };
+    return Number(row.n);
+  }
+
+  /** Number of pending requests. */
+  countPending(): number {
+    const row = this.#db.prepare(
+      "SELECT count(*) AS n FROM requests WHERE state = 'pending'",
+    ).get() as { n: number };
+    return Number(row.n);
+  }
+
+  /** Pending requests, oldest first. */
+  pending(): StoredRequest[] {
+    return this.#db.prepare(
+      "SELECT * FROM requests WHERE state = 'pending' ORDER BY seq",
+    ).all().map((row) => toRequest(row as Row));
+  }
+
+  /** Live requests whose deadline has passed at `now`. */
+  liveDue(now: number): StoredRequest[] {
+    return this.#db.prepare(
+      `SELECT * FROM requests WHERE state IN ('pending', 'approved') AND expires_at <= ?
+       ORDER BY seq`,
+    ).all(now).map((row) => toRequest(row as Row));
+  }
+
+  /** Inserts a request and returns it with its row number. */
+  insertRequest(request: NewRequest): StoredRequest {
+    const result = this.#db.prepare(
+      `INSERT INTO requests (id, secret_hash, requested_identity, authenticated_identity,
+         peer_location, client_id, authorizations, lifetime, state, requested_at, expires_at,
+         decided_at, decided_by, reason, jti)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      request.id,
+      request.secretHash,
+      request.requestedIdentity,
+      request.authenticatedIdentity,
+      request.peerLocation,
+      request.clientId,
+      JSON.stringify(request.authorizations),
+      request.lifetime,
+      request.state,
+      request.requestedAt,
+      request.expiresAt,
+      request.decidedAt,
+      request.decidedBy,
+      request.reason,
+      request.jti,
+    );
+    return { ...request, seq: Number(result.lastInsertRowid) };
+  }
+
+  /**
+   * Moves request `seq` from one of `from` to `to`, setting `fields`; true
+   * only when exactly this call changed it (the guard against two tokens).
+   */
+  transition(
+    seq: number,
+    from: readonly RequestState[],
+    to: RequestState,
+    fields: Partial<
+      Pick<StoredRequest, "expiresAt" | "decidedAt" | "decidedBy" | "reason" | "jti">
+    > = {},
+  ): boolean {
+    const sets = ["state = ?"];
+    const values: SQLInputValue[] = [to];
+    const columns: Record<string, string> = {
+      expiresAt: "expires_at",
+      decidedAt: "decided_at",
+      decidedBy: "decided_by",
+      reason: "reason",
+      jti: "jti",
+    };
+    for (const [key, column] of Object.entries(columns)) {
+      const value = (fields as Record<string, SQLInputValue | undefined>)[key];
+      if (value !== undefined) {
+        sets.push(`${column} = ?`);
+        values.push(value);
+      }
+    }
+    const result = this.#db.prepare(
+      `UPDATE requests SET ${sets.join(", ")}
+       WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")})`,
+    ).run(...values, seq, ...from);
+    return Number(result.changes) === 1;
+  }
+
+  /** Deletes finished requests last touched before `before` (their history stays in the audit trail). */
+  pruneFinished(before: number): number {
+    const result = this.#db.prepare(
+      `DELETE FROM requests WHERE state NOT IN ('pending', 'approved')
+       AND max(expires_at, coalesce(decided_at, 0)) < ?`,
+    ).run(before);
+    return Number(result.changes);
+  }
+
+  // --- rules ------------------------------------------------------------
+
+  /** Installs a rule. */
+  insertRule(rule: ApprovalRule & { createdBy: string }): StoredRule {
+    const result = this.#db.prepare(
+      "INSERT INTO rules (netblock, issued_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
+    ).run(rule.netblock, rule.issuedAt, rule.expiresAt, rule.createdBy);
+    return { ...rule, seq: Number(result.lastInsertRowid) };
+  }
+
+  /** Rules that have not expired at `now`, oldest first. */
+  activeRules(now: number): StoredRule[] {
+    return this.#db.prepare(
+      "SELECT * FROM rules WHERE expires_at >= ? ORDER BY seq",
+    ).all(now).map((row) => {
+      const r = row as Row;
+      return {
+        seq: Number(r.seq),
+        netblock: String(r.netblock),
+        issuedAt: Number(r.issued_at),
+        expiresAt: Number(r.expires_at),
+        createdBy: String(r.created_by),
+      };
+    });
+  }
+
+  /** Deletes rules that expired before `before`. */
+  pruneRules(before: number): number {
+    return Number(this.#db.prepare("DELETE FROM rules WHERE expires_at < ?").run(before).changes);
+  }
+
+  // --- daemon directory -------------------------------------------------
+
+  /** Adds or refreshes a daemon's advertisement. */
+  upsertDaemon(ad: StoredDaemon): void {
+    this.#db.prepare(
+      `INSERT INTO daemons (name, type, address, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name, type) DO UPDATE SET address = excluded.address,
+         expires_at = excluded.expires_at`,
+    ).run(ad.name, ad.type, ad.address, ad.expiresAt);
+  }
+
+  /** Advertisements still valid at `now`. */
+  daemons(now: number): StoredDaemon[] {
+    return this.#db.prepare(
+      "SELECT * FROM daemons WHERE expires_at > ? ORDER BY type, name",
+    ).all(now).map((row) => {
+      const r = row as Row;
+      return {
+        name: String(r.name),
+        type: String(r.type),
+        address: String(r.address),
+        expiresAt: Number(r.expires_at),
+      };
+    });
+  }
+
+  /** Deletes advertisements that expired at or before `now`. */
+  pruneDaemons(now: number): number {
+    return Number(this.#db.prepare("DELETE FROM daemons WHERE expires_at <= ?").run(now).changes);
+  }
+
+  // --- audit ------------------------------------------------------------
+
+  /** Appends an audit record (call inside the transaction that makes the change). */
+  appendAudit(record: AuditRecord): void {
+    this.#db.prepare(
+      "INSERT INTO audit (at, event, request_id, actor, detail) VALUES (?, ?, ?, ?, ?)",
+    ).run(
+      record.at,
+      record.event,
+      record.requestId ?? null,
+      record.actor ?? null,
+      JSON.stringify(record.detail ?? {}),
+    );
+  }
+
+  /** Audit records, oldest first, optionally only those for one request id. */
+  auditTrail(requestId?: string): AuditRecord[] {
+    const rows = requestId === undefined
+      ? this.#db.prepare("SELECT * FROM audit ORDER BY seq").all()
+      : this.#db.prepare("SELECT * FROM audit WHERE request_id = ? ORDER BY seq").all(requestId);
+    return rows.map((row) => {
+      const r = row as Row;
+      const record: AuditRecord = {
+        at: Number(r.at),
+        event: String(r.event) as AuditRecord["event"],
+        detail: JSON.parse(String(r.detail)),
+      };
+      if (r.request_id !== null) record.requestId = String(r.request_id);
+      if (r.actor !== null) record.actor = String(r.actor);
+      return record;
+    });
+  }
+
+  #migrate(): void {
+    const version = Number(
+      (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+    );
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        "STORE_TOO_NEW",
+        `Cannot use state database ${this.path}: it has schema version ${version}, newer than this daemon's ${SCHEMA_VERSION}; run the newer condor_tokend or restore a backup`,
+      );
+    }
+    if (version === SCHEMA_VERSION) return;
+    const tables = this.#db.prepare(
+      "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'",
+    ).get() as { n: number };
+    if (Number(tables.n) > 0) {
+      throw new StoreError(
+        "STORE_FOREIGN",
+        `Cannot use state database ${this.path}: it holds tables but no condor_tokend schema version`,
+      );
+    }
+    this.transaction(() => {
+      this.#db.exec(SCHEMA);
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+}
+
+function toRequest(row: Row): StoredRequest {
+  return {
+    seq: Number(row.seq),
+    id: String(row.id),
+    secretHash: String(row.secret_hash),
+    requestedIdentity: String(row.requested_identity),
+    authenticatedIdentity: String(row.authenticated_identity),
+    peerLocation: String(row.peer_location),
+    clientId: String(row.client_id),
+    authorizations: JSON.parse(String(row.authorizations)),
+    lifetime: row.lifetime === null ? null : Number(row.lifetime),
+    state: String(row.state) as RequestState,
+    requestedAt: Number(row.requested_at),
+    expiresAt: Number(row.expires_at),
+    decidedAt: row.decided_at === null ? null : Number(row.decided_at),
+    decidedBy: row.decided_by === null ? null : String(row.decided_by),
+    reason: row.reason === null ? null : String(row.reason),
+    jti: row.jti === null ? null : String(row.jti),
+  };
+}
+
+/** Creates `path` empty with mode 0600 unless it exists, so SQLite never makes it world-readable. */
+async function createPrivateFile(path: string): Promise<void> {
+  try {
+    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+    file.close();
+    await Deno.chmod(path, 0o600);
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) return;
+    throw new StoreError(
+      "STORE_OPEN",
+      `Cannot create state database ${path}: ${err instanceof Error ? err.message : err}`,
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * Starting and stopping condor_tokend: settings, signing key, state
+ * database, TLS identity, the one `Deno.serve`, the address file, the expiry
+ * sweep, and a clean shutdown. Writes nothing to the terminal: every line
+ * goes through the `log` dependency.
+ *
+ * @module
+ */
+import denoJson from "../../deno.json" with { type: "json" };
+import type { DaemonAd, DaemonInfo } from "../api/protocol.ts";
+import type { CondorConfig } from "../config/condor_config.ts";
+import { CondorError, KeyError } from "../errors.ts";
+import { createKeyFileIfMissing, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
+import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
+import { loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
+import { DaemonDirectory } from "./directory.ts";
+import { createHandler, type Handler } from "./handler.ts";
+import { Metrics } from "./metrics.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { TokenRequests } from "./requests.ts";
+import { parseIp } from "./rules.ts";
+import { type TokendSettings, tokendSettings } from "./settings.ts";
+import { Store } from "./store.ts";
+import { Waiters } from "./waiters.ts";
+
+/** File name of the state database inside the state directory. */
+export const DATABASE_FILE_NAME = "tokend.sqlite";
+/** How often live requests are checked for expiry, in milliseconds. */
+const SWEEP_INTERVAL_MS = 5_000;
+
+/** What startTokend needs. */
+export interface TokendOptions {
+  config: CondorConfig;
+  /** `-port N`; 0 takes a free port. Default: the port of COLLECTOR_HOST. */
+  port?: number;
+  /** Wall clock in milliseconds (a fake one in tests). */
+  now?: () => number;
+  /** One line per event; the CLI prints them on stderr. */
+  log: (line: string) => void;
+}
+
+/** A running daemon. */
+export interface Tokend {
+  /** Base URL, e.g. `https://127.0.0.1:40123`. */
+  url: string;
+  /** The address Deno.serve listens on. */
+  addr: Deno.NetAddr;
+  /** `sha256:AB:...` of the certificate; undefined over plain HTTP. */
+  fingerprint: string | undefined;
+  /** The certificate chain presented; undefined over plain HTTP. */
+  certPem: string | undefined;
+  settings: TokendSettings;
+  /** The request handler (for tests that call it directly). */
+  handler: Handler;
+  /** Runs the expiry sweep now (tests with a fake clock). */
+  sweep(): number;
+  /** Resolves once the daemon has stopped. */
+  finished: Promise<void>;
+  /** Stops accepting, answers waiting polls, finishes in-flight calls, closes the store. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the daemon. Creates the POOL signing key if missing and refuses an
+ * unreadable or insecure issuer key; opens the state database; loads or
+ * creates the TLS identity (unless TOKEND_ALLOW_PLAIN_HTTP); listens; then
+ * writes the address file. Throws a CondorError with a clear message on any
+ * of these. Needs --allow-net, --allow-read, --allow-write.
+ */
+export async function startTokend(options: TokendOptions): Promise<Tokend> {
+  const log = options.log;
+  const now = options.now ?? (() => Date.now());
+  const settings = tokendSettings(options.config, { port: options.port });
+
+  if (await createKeyFileIfMissing(settings.keys.poolKeyFile)) {
+    log(`created POOL signing key ${settings.keys.poolKeyFile}`);
+  }
+  try {
+    await readSigningKey(settings.issuerKey, settings.keys);
+  } catch (err) {
+    if (err instanceof KeyError) {
+      throw new KeyError(err.code, `${err.message}; condor_tokend cannot issue tokens without it`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+
+  await Deno.mkdir(settings.stateDirectory, { recursive: true, mode: 0o700 });
+  const store = await Store.open(
+    `${settings.stateDirectory.replace(/\/+$/, "")}/${DATABASE_FILE_NAME}`,
+  );
+  try {
+    return await serve(settings, store, now, log);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+async function serve(
+  settings: TokendSettings,
+  store: Store,
+  now: () => number,
+  log: (line: string) => void,
+): Promise<Tokend> {
+  let tls: TlsIdentity | undefined;
+  if (settings.allowPlainHttp) {
+    log(
+      "WARNING: TOKEND_ALLOW_PLAIN_HTTP is true: serving plain HTTP without TLS; tokens and secrets cross the network unencrypted unless a TLS proxy is in front",
+    );
+  } else {
+    tls = await loadTlsIdentity(
+      { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
+      {
+        stateDirectory: settings.stateDirectory,
+        dnsNames: [settings.fullHostname, settings.hostname, "localhost"],
+        ipAddresses: [
+          "127.0.0.1",
+          "::1",
+          ...(settings.networkInterface && parseIp(settings.networkInterface)
+            ? [settings.networkInterface]
+            : []),
+        ],
+        now: now(),
+      },
+    );
+    log(
+      tls.created
+        ? `created self-signed certificate ${tls.certFile}`
+        : `using certificate ${tls.certFile}`,
+    );
+  }
+
+  const keys = cachedKeyResolver(settings.keys);
+  const policy: AuthPolicy = {
+    trustDomain: settings.trustDomain,
+    allowAdministrator: settings.allowAdministrator,
+    allowDaemon: settings.allowDaemon,
+    poolUsernameEquivalent: settings.poolUsernameEquivalent,
+  };
+  const waiters = new Waiters();
+  const metrics = new Metrics();
+  const requests = new TokenRequests({ store, waiters, metrics, settings, keys, now, log });
+  let url = "";
+  const selfAd = (): DaemonAd => ({
+    name: settings.daemonName,
+    type: settings.daemonType,
+    address: url,
+  });
+  const directory = new DaemonDirectory({
+    store,
+    self: selfAd,
+    policy,
+    defaultLifetime: settings.daemonAdLifetime,
+    now: () => Math.floor(now() / 1000),
+  });
+  const handler = createHandler({
+    requests,
+    directory,
+    store,
+    waiters,
+    metrics,
+    keys,
+    policy,
+    info: cachedInfo(settings, keys),
+    enqueueLimiter: new RateLimiter(settings.enqueueRatePerMinute, now),
+    collectLimiter: new RateLimiter(settings.collectRatePerMinute, now),
+    plainHttp: settings.allowPlainHttp,
+    now,
+    log,
+  });
+
+  const hostname = settings.networkInterface ?? "0.0.0.0";
+  const controller = new AbortController();
+  const server = await listen(hostname, settings.port, tls, controller.signal, handler);
+  const addr = server.addr as Deno.NetAddr;
+  url = `${tls ? "https" : "http"}://${urlHost(settings, addr)}:${addr.port}`;
+
+  const sweeper = setInterval(() => {
+    try {
+      const expired = requests.sweep();
+      if (expired > 0) log(`expired ${expired} token request(s)`);
+    } catch (err) {
+      log(`error during expiry sweep: ${err instanceof Error ? err.message : err}`);
+    }
+  }, SWEEP_INTERVAL_MS);
+  requests.sweep();
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      clearInterval(sweeper);
+      waiters.close();
+      controller.abort();
+      await server.finished;
+      store.close();
+      log("stopped");
+    })();
+    return stopping;
+  };
+
+  try {
+    if (settings.addressFile) await writeAddressFile(settings.addressFile, url);
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  log(`listening on ${url}`);
+  if (tls) log(`SHA-256 fingerprint: ${tls.fingerprint}`);
+  return {
+    url,
+    addr,
+    fingerprint: tls?.fingerprint,
+    certPem: tls?.certPem,
+    settings,
+    handler,
+    sweep: () => requests.sweep(),
+    finished: server.finished.then(() => stopping).then(() => {}),
+    shutdown,
+  };
+}
+
+/**
+ * The one Deno.serve. The port is chosen before listening (a free one for
+ * port 0) and the bound address checked afterwards, because Deno.serve
+ * obeys a DENO_SERVE_ADDRESS in the environment, which must never move the
+ * daemon silently.
+ */
+async function listen(
+  hostname: string,
+  port: number,
+  tls: TlsIdentity | undefined,
+  signal: AbortSignal,
+  handler: Handler,
+): Promise<Deno.HttpServer<Deno.NetAddr>> {
+  for (let attempt = 0;; attempt++) {
+    const chosen = port === 0 ? freePort(hostname) : port;
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname,
+        port: chosen,
+        signal,
+        onListen: () => {},
+        ...(tls ? { cert: tls.certPem, key: tls.keyPem } : {}),
+      }, handler);
+    } catch (err) {
+      if (err instanceof Deno.errors.AddrInUse && port === 0 && attempt < 5) continue;
+      throw listenError(hostname, chosen, err);
+    }
+    const addr = server.addr;
+    if (addr.port !== chosen || !sameHost(addr.hostname, hostname)) {
+      await server.shutdown();
+      throw new CondorError(
+        "LISTEN_OVERRIDDEN",
+        `Cannot listen on ${hostname}:${chosen}: the runtime bound ${addr.hostname}:${addr.port} instead; unset DENO_SERVE_ADDRESS in condor_tokend's environment`,
+      );
+    }
+    return server;
+  }
+}
+
+function freePort(hostname: string): number {
+  const probe = Deno.listen({ hostname, port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  return port;
+}
+
+function sameHost(bound: string, asked: string): boolean {
+  const strip = (h: string) => h.replace(/^\[|\]$/g, "").toLowerCase();
+  return strip(bound) === strip(asked) || parseIp(strip(asked)) === undefined;
+}
+
+function listenError(hostname: string, port: number, err: unknown): CondorError {
+  const reason = err instanceof Deno.errors.AddrInUse
+    ? "the address is already in use"
+    : err instanceof Deno.errors.AddrNotAvailable
+    ? "no such local address (check NETWORK_INTERFACE)"
+    : err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
+    ? "permission denied"
+    : err instanceof Error
+    ? err.message
+    : String(err);
+  return new CondorError("LISTEN_FAILED", `Cannot listen on ${hostname}:${port}: ${reason}`, {
+    cause: err,
+  });
+}
+
+/** The host part of the daemon's URL: the listen address, or FULL_HOSTNAME for all interfaces. */
+function urlHost(settings: TokendSettings, addr: Deno.NetAddr): string {
+  const host = settings.networkInterface ?? settings.fullHostname;
+  const bytes = parseIp(host);
+  if (bytes && bytes.length === 16) return `[${host}]`;
+  if (!settings.networkInterface && addr.hostname === "0.0.0.0") return settings.fullHostname;
+  return host;
+}
+
+/** Writes the listen URL atomically (temporary file then rename). Needs --allow-write. */
+async function writeAddressFile(path: string, url: string): Promise<void> {
+  const temp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeTextFile(temp, url + "\n", { mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw new CondorError(
+      "ADDRESS_FILE",
+      `Cannot write TOKEND_ADDRESS_FILE ${path}: ${err instanceof Error ? err.message : err}`,
+      { cause: err },
+    );
+  }
+}
+
+/** GET /v1/info, with the list of held keys refreshed at most once a minute. */
+function cachedInfo(
+  settings: TokendSettings,
+  keys: ReturnType<typeof cachedKeyResolver>,
+): () => Promise<DaemonInfo> {
+  let cached: { at: number; names: string[] } | undefined;
+  return async () => {
+    if (!cached || performance.now() - cached.at > 60_000) {
+      cached = { at: performance.now(), names: await heldKeyNames(settings, keys) };
+    }
+    return {
+      version: denoJson.version,
+      trustDomain: settings.trustDomain,
+      issuerKeys: cached.names,
+      name: settings.daemonName,
+      type: settings.daemonType,
+    };
+  };
+}
+
+async function heldKeyNames(
+  settings: TokendSettings,
+  keys: ReturnType<typeof cachedKeyResolver>,
+): Promise<string[]> {
+  const names = new Set<string>();
+  if (await keys(POOL_KEY_ID)) names.add(POOL_KEY_ID);
+  try {
+    for await (const entry of Deno.readDir(settings.keys.passwordDirectory)) {
+      if (!entry.isFile || entry.name === POOL_KEY_ID || entry.name.startsWith(".")) continue;
+      if (await keys(entry.name)) names.add(entry.name);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied)) {
+      throw err;
+    }
+  }
+  return [...names].sort();
+}

@@ -1,0 +1,262 @@
+/**
+ * A real condor_tokend for tests, in a directory of its own: a fresh POOL
+ * key and trust domain, HTTPS on 127.0.0.1 at a free port, state under the
+ * directory (so starting again with the same directory is a restart).
+ *
+ * - startTestDaemon: in-process (fast; a fake clock may be injected).
+ * - spawnTestDaemon: `main.ts condor_tokend -port 0` as a subprocess with
+ *   the shipped binary's permission flags, for restarts, signals and kill -9.
+ *
+ * Both return `env`, the environment for running tools against the daemon
+ * (CONDOR_CONFIG, HOME, and `_CONDOR_COLLECTOR_HOST` naming the actual port).
+ */
+import { loadConfig } from "../../src/config/condor_config.ts";
+import type { Authorization } from "../../src/token/authz.ts";
+import { mintToken as mint } from "../../src/token/idtoken.ts";
+import {
+  createKeyFileIfMissing,
+  POOL_KEY_ID,
+  readSigningKey,
+} from "../../src/token/signing_key.ts";
+import { fingerprintOf } from "../../src/server/certificate.ts";
+import { startTokend } from "../../src/server/tokend.ts";
+import { spawnTool } from "./run_tool.ts";
+
+/** The trust domain of every test daemon. */
+export const TEST_TRUST_DOMAIN = "tokend-test.example.org";
+/** An identity listed in the test daemon's ALLOW_ADMINISTRATOR. */
+export const TEST_ADMIN = `admin@${TEST_TRUST_DOMAIN}`;
+
+/** Options for a test daemon. */
+export interface TestDaemonOptions {
+  /** Directory for configuration, keys, state and the user's home (created if missing). */
+  dir: string;
+  /** Configuration lines appended after the defaults (later lines win). */
+  extraConfig?: string;
+}
+
+/** What both kinds of test daemon offer. */
+export interface TestDaemonBase {
+  /** Base URL, `https://127.0.0.1:PORT`. */
+  url: string;
+  /** `sha256:AB:CD:...` of the daemon's certificate. */
+  fingerprint: string;
+  /** The daemon's certificate, for `Deno.createHttpClient({ caCerts: [certPem] })`. */
+  certPem: string;
+  configPath: string;
+  /** Environment for tool subprocesses: CONDOR_CONFIG, HOME, _CONDOR_COLLECTOR_HOST. */
+  env: Record<string, string>;
+  /** A token for TEST_ADMIN (an ALLOW_ADMINISTRATOR identity), unrestricted, 1 hour. */
+  adminToken: string;
+  /** Mints a token with the daemon's POOL key (lifetime in seconds; none when omitted). */
+  mintToken(identity: string, authz?: Authorization[], lifetime?: number): Promise<string>;
+}
+
+/** An in-process test daemon. */
+export interface TestDaemon extends TestDaemonBase {
+  /** Stops the daemon (waiting polls are answered, the store is closed). */
+  close(): Promise<void>;
+}
+
+/** A test daemon in a subprocess. */
+export interface SpawnedTestDaemon extends TestDaemonBase {
+  child: Deno.ChildProcess;
+  /** Everything the daemon wrote on stderr so far. */
+  stderr(): string;
+  /** Sends a signal (e.g. "SIGKILL") and waits for the process to end; resolves to its status. */
+  kill(signal: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** SIGTERM and wait: a clean stop. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** Paths of a test daemon's directory. */
+export interface TestDaemonPaths {
+  configPath: string;
+  home: string;
+  spool: string;
+  stateDirectory: string;
+  passwordDirectory: string;
+  poolKeyFile: string;
+  tokenDirectory: string;
+  addressFile: string;
+  certFile: string;
+}
+
+/** The layout inside `dir`. */
+export function testDaemonPaths(dir: string): TestDaemonPaths {
+  return {
+    configPath: `${dir}/condor_config`,
+    home: `${dir}/home`,
+    spool: `${dir}/spool`,
+    stateDirectory: `${dir}/spool/tokend`,
+    passwordDirectory: `${dir}/passwords.d`,
+    poolKeyFile: `${dir}/passwords.d/POOL`,
+    tokenDirectory: `${dir}/home/.condor/tokens.d`,
+    addressFile: `${dir}/tokend.address`,
+    certFile: `${dir}/spool/tokend/tokend_cert.pem`,
+  };
+}
+
+/**
+ * Writes the configuration and a POOL key (kept if present) into `dir`.
+ * Returns the paths. The configuration sets COLLECTOR_HOST, NETWORK_INTERFACE,
+ * SPOOL, SEC_PASSWORD_DIRECTORY, SEC_TOKEN_POOL_SIGNING_KEY_FILE, TRUST_DOMAIN,
+ * SEC_TOKEN_DIRECTORY and TOKEND_ADDRESS_FILE inside `dir`, trusts the
+ * daemon's self-signed certificate as AUTH_SSL_CLIENT_CAFILE, lists TEST_ADMIN
+ * in ALLOW_ADMINISTRATOR and disables the enqueue rate limit.
+ */
+export async function prepareTestDaemonDir(
+  dir: string,
+  extraConfig = "",
+): Promise<TestDaemonPaths> {
+  const paths = testDaemonPaths(dir);
+  await Deno.mkdir(paths.home, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(paths.passwordDirectory, { recursive: true, mode: 0o700 });
+  await createKeyFileIfMissing(paths.poolKeyFile);
+  const config = [
+    "# Written by tests/_support/daemon.ts",
+    `TRUST_DOMAIN = ${TEST_TRUST_DOMAIN}`,
+    `UID_DOMAIN = ${TEST_TRUST_DOMAIN}`,
+    "COLLECTOR_HOST = 127.0.0.1",
+    "NETWORK_INTERFACE = 127.0.0.1",
+    `SPOOL = ${paths.spool}`,
+    `SEC_PASSWORD_DIRECTORY = ${paths.passwordDirectory}`,
+    `SEC_TOKEN_POOL_SIGNING_KEY_FILE = ${paths.poolKeyFile}`,
+    `SEC_TOKEN_DIRECTORY = ${paths.tokenDirectory}`,
+    `SEC_TOKEN_SYSTEM_DIRECTORY = ${dir}/system-tokens.d`,
+    `TOKEND_ADDRESS_FILE = ${paths.addressFile}`,
+    "AUTH_SSL_SERVER_CERTFILE =",
+    "AUTH_SSL_SERVER_KEYFILE =",
+    `AUTH_SSL_CLIENT_CAFILE = ${paths.certFile}`,
+    `ALLOW_ADMINISTRATOR = ${TEST_ADMIN}`,
+    "TOKEND_RATE_LIMIT = 0",
+    "TOKEND_COLLECT_RATE_LIMIT = 0",
+    extraConfig,
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(paths.configPath, config);
+  return paths;
+}
+
+/** Starts a daemon in this process on 127.0.0.1, port 0. */
+export async function startTestDaemon(
+  options: TestDaemonOptions & { now?: () => number },
+): Promise<TestDaemon> {
+  const paths = await prepareTestDaemonDir(options.dir, options.extraConfig);
+  const baseEnv = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
+  const config = await loadConfig({
+    env: { get: (name) => (baseEnv as Record<string, string>)[name] },
+    hostname: Deno.hostname(),
+  });
+  const tokend = await startTokend({
+    config,
+    port: 0,
+    now: options.now,
+    log: () => {},
+  });
+  const tools = await toolsFor(paths, options.now);
+  return {
+    url: tokend.url,
+    fingerprint: tokend.fingerprint!,
+    certPem: tokend.certPem!,
+    configPath: paths.configPath,
+    env: { ...baseEnv, _CONDOR_COLLECTOR_HOST: hostPort(tokend.url) },
+    ...tools,
+    close: () => tokend.shutdown(),
+  };
+}
+
+/**
+ * Runs `main.ts condor_tokend -port 0` with the shipped permission flags and
+ * resolves once it has written its address file. Rejects (with its stderr)
+ * if it exits first or takes longer than `timeoutMs`.
+ */
+export async function spawnTestDaemon(
+  options: TestDaemonOptions & { timeoutMs?: number; childEnv?: Record<string, string> },
+): Promise<SpawnedTestDaemon> {
+  const paths = await prepareTestDaemonDir(options.dir, options.extraConfig);
+  await Deno.remove(paths.addressFile).catch(() => {});
+  const baseEnv = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
+  const child = spawnTool("condor_tokend", ["-port", "0"], {
+    env: { ...baseEnv, ...(options.childEnv ?? {}) },
+  });
+  let stderrText = "";
+  const decoder = new TextDecoder();
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr) stderrText += decoder.decode(chunk, { stream: true });
+  })();
+  const stdoutDone = child.stdout.cancel();
+  const status = child.status;
+  let exited = false;
+  status.then(() => exited = true);
+  const finish = async () => {
+    const result = await status;
+    await stderrDone;
+    await stdoutDone;
+    return result;
+  };
+
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let url: string | undefined;
+  while (url === undefined) {
+    try {
+      const text = (await Deno.readTextFile(paths.addressFile)).trim();
+      if (text !== "") url = text;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (url !== undefined) break;
+    if (exited || Date.now() > deadline) {
+      if (!exited) child.kill("SIGKILL");
+      const result = await finish();
+      throw new Error(
+        `condor_tokend did not start (exit code ${result.code}, signal ${result.signal}):\n${stderrText}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const certPem = await Deno.readTextFile(paths.certFile);
+  const tools = await toolsFor(paths);
+  const kill = async (signal: Deno.Signal) => {
+    if (!exited) {
+      try {
+        child.kill(signal);
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err; // already exited
+      }
+    }
+    return await finish();
+  };
+  return {
+    url,
+    fingerprint: await fingerprintOf(certPem),
+    certPem,
+    configPath: paths.configPath,
+    env: { ...baseEnv, _CONDOR_COLLECTOR_HOST: hostPort(url) },
+    child,
+    stderr: () => stderrText,
+    kill,
+    stop: () => kill("SIGTERM"),
+    ...tools,
+  };
+}
+
+async function toolsFor(paths: TestDaemonPaths, now?: () => number) {
+  const key = await readSigningKey(POOL_KEY_ID, {
+    poolKeyFile: paths.poolKeyFile,
+    passwordDirectory: paths.passwordDirectory,
+  });
+  const mintToken = async (identity: string, authz: Authorization[] = [], lifetime?: number) =>
+    (await mint(key, {
+      identity,
+      issuer: TEST_TRUST_DOMAIN,
+      now: Math.floor((now ?? Date.now)() / 1000),
+      lifetime,
+      authz,
+    })).token;
+  return { mintToken, adminToken: await mintToken(TEST_ADMIN, [], 3600) };
+}
+
+function hostPort(url: string): string {
+  return new URL(url).host;
+}
