@@ -1,0 +1,37 @@
+/**
+ * The permissions each shipped program runs with, declared once: the build
+ * compiles the binaries with these flags and the end-to-end tests run
+ * main.ts with exactly the same flags, so what ships is what is tested.
+ */
+
+/** Environment variables any tool reads (HTCondor's `_CONDOR_*` overrides included). */
+const ENV = [
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "CONDOR_CONFIG",
+  "_CONDOR_*",
+  "_condor_*",
+  "NO_COLOR",
+  "TERM",
+];
+
+/**
+ * condor_token_request: network, reading configuration and token files,
+ * writing its token (and the known-hosts file), the environment above and
+ * the host name. No subprocesses, no FFI, no prompts.
+ */
+export const REQUESTER_FLAGS: readonly string[] = [
+  "--no-prompt",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  `--allow-env=${ENV.join(",")}`,
+  "--allow-sys=hostname",
+];
+
+/**
+ * The full `condor_token` binary: every tool and the daemon. The same as the
+ * requester's; the daemon's SQLite store and TLS files are plain file access.
+ */
+export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS];

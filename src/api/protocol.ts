@@ -1,0 +1,203 @@
+/**
+ * The HTTP API between condor_tokend and its clients: paths, bodies and
+ * states. The client and the server both import this module and never each
+ * other. docs/protocol.md explains the same contract in prose.
+ *
+ * All bodies are JSON (`content-type: application/json`). Errors are
+ * `{ "error": { "code": "...", "message": "..." } }` with a 4xx/5xx status.
+ * Authenticated calls carry `Authorization: Bearer <IDTOKEN>`.
+ */
+
+/** API version prefix of every path. */
+export const API_PREFIX = "/v1";
+
+/** Paths, relative to the daemon's base URL. */
+export const PATHS = {
+  /** GET: DaemonInfo. No authentication. */
+  info: `${API_PREFIX}/info`,
+  /** GET: "ok" health check (text). */
+  health: "/healthz",
+  /** GET: Prometheus text metrics. */
+  metrics: "/metrics",
+  /** POST EnqueueRequest -> EnqueueResponse (201, or 200 when it already existed). GET -> ListResponse (authenticated; `?reqid=ID`). */
+  requests: `${API_PREFIX}/token-requests`,
+  /** POST CollectRequest -> CollectResponse: long-poll for the outcome. */
+  collect: (id: string) => `${API_PREFIX}/token-requests/${id}/collect`,
+  /** POST CancelRequest -> RequestStateResponse: the requester withdraws its request. */
+  cancel: (id: string) => `${API_PREFIX}/token-requests/${id}/cancel`,
+  /** POST (authenticated, empty body) -> RequestStateResponse. */
+  approve: (id: string) => `${API_PREFIX}/token-requests/${id}/approve`,
+  /** POST DenyRequest (authenticated) -> RequestStateResponse. */
+  deny: (id: string) => `${API_PREFIX}/token-requests/${id}/deny`,
+  /** POST AutoApproveRequest (authenticated) -> AutoApproveResponse. */
+  autoApprovalRules: `${API_PREFIX}/auto-approval-rules`,
+  /** POST FetchTokenRequest (authenticated) -> FetchTokenResponse. */
+  tokens: `${API_PREFIX}/tokens`,
+  /** GET ?name=&type= -> DaemonListResponse; POST DaemonAd (authenticated, DAEMON) to advertise. */
+  daemons: `${API_PREFIX}/daemons`,
+} as const;
+
+/** Longest long-poll wait a client may ask for, in seconds; the server caps larger values. */
+export const MAX_WAIT_SECONDS = 30;
+
+/** States of a token request. */
+export type RequestState =
+  | "pending"
+  | "approved"
+  | "collected"
+  | "denied"
+  | "expired"
+  | "cancelled";
+
+/** GET /v1/info: what a client needs before authenticating. */
+export interface DaemonInfo {
+  /** Daemon software version. */
+  version: string;
+  /** The pool's TRUST_DOMAIN (issuer of tokens). */
+  trustDomain: string;
+  /** Names (`kid`s) of the signing keys this daemon holds. */
+  issuerKeys: string[];
+  /** This daemon's name and type (e.g. "COLLECTOR"). */
+  name: string;
+  type: string;
+}
+
+/** POST /v1/token-requests. */
+export interface EnqueueRequest {
+  /** Requested identity, `user@domain` (the requester fills in HTCondor's default). */
+  identity: string;
+  /** Requested authorization levels; empty for an unrestricted token. */
+  authz: string[];
+  /** Requested token lifetime in seconds; null for "no lifetime requested". */
+  lifetime: number | null;
+  /** Human-readable client id (host name plus a short random number). */
+  clientId: string;
+  /**
+   * Requester secret (at least 32 characters, base64url). Chosen by the
+   * requester, stored by the daemon only as a SHA-256 hash, and needed to
+   * collect or cancel. Re-sending the same secret returns the same request.
+   */
+  secret: string;
+}
+
+/** Reply to an enqueue. */
+export interface EnqueueResponse {
+  /** 7-digit, zero-padded request id. */
+  requestId: string;
+  state: RequestState;
+  /** Epoch seconds when the pending request expires. */
+  expiresAt: number;
+  /** Present when an auto-approval rule matched and the token was issued at once. */
+  token?: string;
+}
+
+/** POST /v1/token-requests/{id}/collect. */
+export interface CollectRequest {
+  secret: string;
+  /** Seconds to wait for a state change (0..MAX_WAIT_SECONDS). */
+  waitSeconds: number;
+}
+
+/** Reply to a collect: the token when approved, otherwise the current state. */
+export interface CollectResponse {
+  requestId: string;
+  state: RequestState;
+  expiresAt: number;
+  /** The token, returned exactly once (state becomes "collected"). */
+  token?: string;
+  /** The administrator's reason when denied. */
+  reason?: string;
+}
+
+/** POST /v1/token-requests/{id}/cancel. */
+export interface CancelRequest {
+  secret: string;
+}
+
+/** POST /v1/token-requests/{id}/deny. */
+export interface DenyRequest {
+  reason?: string;
+}
+
+/** Reply to approve, deny and cancel. */
+export interface RequestStateResponse {
+  requestId: string;
+  state: RequestState;
+}
+
+/** One pending request as administrators see it (stable field names; see docs/protocol.md). */
+export interface RequestInfo {
+  requestId: string;
+  requestedIdentity: string;
+  authenticatedIdentity: string;
+  peerLocation: string;
+  clientId: string;
+  /** Requested (and allowed) authorization levels; empty = unrestricted. */
+  authorizations: string[];
+  /** Requested lifetime in seconds, null if none. */
+  lifetime: number | null;
+  state: RequestState;
+  /** Epoch seconds. */
+  requestedAt: number;
+  expiresAt: number;
+}
+
+/** GET /v1/token-requests. */
+export interface ListResponse {
+  requests: RequestInfo[];
+}
+
+/** POST /v1/auto-approval-rules. */
+export interface AutoApproveRequest {
+  /** CIDR netblock, IPv4 or IPv6, e.g. "192.0.2.0/24". */
+  netblock: string;
+  /** Rule lifetime in seconds (> 0, at most TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME). */
+  lifetime: number;
+}
+
+/** Reply to installing a rule. */
+export interface AutoApproveResponse {
+  netblock: string;
+  lifetime: number;
+  /** Epoch seconds. */
+  expiresAt: number;
+  /** Pending requests the new rule approved at once. */
+  approved: string[];
+}
+
+/** POST /v1/tokens: an authenticated caller's token for its own identity. */
+export interface FetchTokenRequest {
+  authz: string[];
+  lifetime: number | null;
+  /** Signing key to use; the daemon's SEC_TOKEN_ISSUER_KEY when absent. */
+  key?: string;
+}
+
+/** Reply to a fetch. */
+export interface FetchTokenResponse {
+  token: string;
+}
+
+/** A token-issuing daemon as listed in the collector-role daemon's directory. */
+export interface DaemonAd {
+  name: string;
+  /** Daemon type, upper case: COLLECTOR, SCHEDD, STARTD, MASTER, ... */
+  type: string;
+  /** Base URL, e.g. "https://host.example.org:9618". */
+  address: string;
+  /** Seconds the ad stays valid without being re-advertised. */
+  lifetime?: number;
+}
+
+/** GET /v1/daemons. */
+export interface DaemonListResponse {
+  daemons: DaemonAd[];
+}
+
+/** Error body of every failed call. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** 7-digit zero-padded request id. */
+export const REQUEST_ID_PATTERN = /^\d{7}$/;

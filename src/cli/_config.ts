@@ -1,0 +1,43 @@
+/** Configuration helpers shared by the tools. */
+import { type CondorConfig, loadConfig } from "../config/condor_config.ts";
+import { ConfigError } from "../errors.ts";
+import type { KeyLocations } from "../token/signing_key.ts";
+import type { DebugLog } from "./_tool.ts";
+import type { Io } from "./io.ts";
+
+/** Loads the HTCondor configuration the way HTCondor's tools do. Needs --allow-read, --allow-env. */
+export async function toolConfig(io: Io, debug: DebugLog): Promise<CondorConfig> {
+  const config = await loadConfig({ env: io.env, hostname: io.hostname() });
+  await debug(
+    config.files.length > 0
+      ? `configuration read from ${config.files.join(", ")}`
+      : "no configuration file found; using HTCondor's defaults",
+  );
+  return config;
+}
+
+/** Where the signing keys live, from SEC_TOKEN_POOL_SIGNING_KEY_FILE and SEC_PASSWORD_DIRECTORY. */
+export function keyLocations(config: CondorConfig): KeyLocations {
+  return {
+    poolKeyFile: config.require("SEC_TOKEN_POOL_SIGNING_KEY_FILE"),
+    passwordDirectory: config.require("SEC_PASSWORD_DIRECTORY"),
+    poolKeyIsPassword: config.bool("SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD", false),
+  };
+}
+
+/** The user's token directory, SEC_TOKEN_DIRECTORY (default ~/.condor/tokens.d). */
+export function tokenDirectory(config: CondorConfig): string {
+  const dir = config.get("SEC_TOKEN_DIRECTORY");
+  if (!dir || dir.startsWith("/.condor") || dir === "/.condor/tokens.d") {
+    throw new ConfigError(
+      "CONFIG_MISSING",
+      "Cannot find the token directory: HOME is not set; set SEC_TOKEN_DIRECTORY or HOME",
+    );
+  }
+  return dir;
+}
+
+/** The pool's trust domain, the issuer of its tokens. */
+export function trustDomain(config: CondorConfig): string {
+  return config.require("TRUST_DOMAIN");
+}

@@ -1,0 +1,139 @@
+/** condor_token_create: mint a token locally from a signing key file. */
+import { CondorError, UsageError } from "../errors.ts";
+import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
+import { mintToken } from "../token/idtoken.ts";
+import { assertPlainKeyId, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
+import {
+  assertPlainTokenName,
+  writeTokenFile,
+  writeTokenToDirectory,
+} from "../token/token_file.ts";
+import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
+import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { debugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const USAGE = `Usage: condor_token_create -identity USER@DOMAIN [-key KEYID] [-authz AUTHZ ...]
+                           [-lifetime SECONDS] [-token NAME | -file PATH] [-debug]
+
+Mints a token signed with a local signing key (read access to the key file is
+required; no daemon is contacted) and prints it on stdout.
+
+Options:
+    -identity <USER@DOMAIN>  Identity the token authenticates as (required)
+    -key      <KEYID>        Signing key to use (default: POOL)
+    -authz    <AUTHZ>        Limit the token to this authorization; repeatable
+    -lifetime <SECONDS>      Token expires this many seconds after signing
+    -token    <NAME>         Store in SEC_TOKEN_DIRECTORY/NAME instead of stdout
+    -file     <PATH>         Store in PATH instead of stdout
+    -debug                   Print debugging information on stderr
+    -help                    Print this message
+`;
+
+const SPECS = [
+  { name: "identity", min: 2, value: true },
+  { name: "key", min: 1, value: true },
+  { name: "authz", min: 1, value: true, repeat: true },
+  { name: "lifetime", min: 1, value: true },
+  { name: "token", min: 2, value: true },
+  { name: "file", min: 1, value: true },
+  { name: "debug", min: 5, value: false, exact: true },
+  { name: "help", min: 1, value: false },
+];
+
+/** Options of condor_token_create. */
+export interface CreateOptions {
+  identity: string;
+  key: string;
+  authz: Authorization[];
+  lifetime: number | undefined;
+  token: string | undefined;
+  file: string | undefined;
+  debug: boolean;
+}
+
+/** Parses and validates the command line. Throws UsageError. */
+export function parseCreateOptions(args: readonly string[]): CreateOptions {
+  const parsed = parseOptions(args, SPECS);
+  const identity = single(parsed, "identity");
+  if (!identity) throw new UsageError("Option -identity is required");
+  const lifetime = single(parsed, "lifetime");
+  const options: CreateOptions = {
+    identity,
+    key: single(parsed, "key") ?? POOL_KEY_ID,
+    authz: parseAuthzList(parsed.get("authz") ?? []),
+    lifetime: lifetime === undefined ? undefined : parseSeconds(lifetime, "lifetime"),
+    token: single(parsed, "token"),
+    file: single(parsed, "file"),
+    debug: parsed.has("debug"),
+  };
+  if (options.token !== undefined && options.file !== undefined) {
+    throw new UsageError("Options -token and -file cannot be used together");
+  }
+  asUsageError(() => {
+    if (options.token !== undefined) assertPlainTokenName(options.token);
+    assertPlainKeyId(options.key);
+  });
+  return options;
+}
+
+/** Runs a validation, reporting its failure as a usage error (exit 2, with usage). */
+export function asUsageError(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof CondorError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Validates -authz values against the known authorization levels. */
+export function parseAuthzList(values: readonly string[]): Authorization[] {
+  return uniqueAuthz(values.map((value) => {
+    const level = parseAuthorization(value);
+    if (!level) {
+      throw new UsageError(
+        `Invalid value for -authz: "${value}" is not an authorization level (READ, WRITE, ADMINISTRATOR, CONFIG, DAEMON, NEGOTIATOR, ADVERTISE_MASTER, ADVERTISE_STARTD, ADVERTISE_SCHEDD, ALLOW)`,
+      );
+    }
+    return level;
+  }));
+}
+
+/** Mints the token and stores or prints it. Needs --allow-read of config and key, --allow-write for -token/-file. */
+export async function runCreate(options: CreateOptions, io: Io): Promise<number> {
+  const debug = debugLog(io, options.debug);
+  const config = await toolConfig(io, debug);
+  const key = await readSigningKey(options.key, keyLocations(config));
+  const { token, claims } = await mintToken(key, {
+    identity: options.identity,
+    issuer: trustDomain(config),
+    now: Math.floor(io.now() / 1000),
+    lifetime: options.lifetime,
+    authz: options.authz,
+  });
+  await debug(`minted token ${claims.jti} for ${claims.sub} with key ${key.kid}`);
+  if (options.file !== undefined) {
+    await writeTokenFile(options.file, token);
+  } else if (options.token !== undefined) {
+    await writeTokenToDirectory(tokenDirectory(config), options.token, token);
+  } else {
+    await io.out(token + "\n");
+  }
+  return EXIT.OK;
+}
+
+/** The condor_token_create tool. */
+export const condorTokenCreate: Tool = {
+  name: "condor_token_create",
+  summary: "mint a token locally from a signing key",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    return await guard(this, io, async () => await runCreate(parseCreateOptions(args), io));
+  },
+};

@@ -1,0 +1,68 @@
+/** condor_token_list: show every token in the token directory, decoded, unverified. */
+import { base64UrlText } from "../token/idtoken.ts";
+import { readTokenDirectory } from "../token/token_file.ts";
+import { tokenDirectory, toolConfig } from "./_config.ts";
+import { parseOptions, single } from "./_options.ts";
+import { debugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const USAGE = `Usage: condor_token_list [-dir DIRECTORY] [-debug]
+
+Lists the tokens in the token directory (SEC_TOKEN_DIRECTORY, default
+~/.condor/tokens.d), one line per token. Tokens are decoded, not verified.
+
+Options:
+    -dir   <DIRECTORY>  Read this directory instead
+    -debug              Print debugging information on stderr
+    -help               Print this message
+`;
+
+const SPECS = [
+  { name: "dir", min: 1, value: true },
+  { name: "debug", min: 5, value: false, exact: true },
+  { name: "help", min: 1, value: false },
+];
+
+/** Lists tokens. Needs --allow-read of the configuration and the token directory. */
+export async function runList(options: { dir?: string; debug: boolean }, io: Io): Promise<number> {
+  const debug = debugLog(io, options.debug);
+  const directory = options.dir ?? tokenDirectory(await toolConfig(io, debug));
+  await debug(`looking for tokens in ${directory}`);
+  const scan = await readTokenDirectory(directory);
+  for (const warning of scan.warnings) await io.err(`condor_token_list: ${warning}\n`);
+  for (const entry of scan.tokens) {
+    const parts = entry.token.split(".");
+    let header: string, payload: string;
+    try {
+      if (parts.length !== 3) throw new Error("not three parts");
+      header = base64UrlText(parts[0]);
+      payload = base64UrlText(parts[1]);
+    } catch {
+      // A line that is not a JWT is skipped, as HTCondor does, but we say where.
+      await io.err(
+        `condor_token_list: Ignoring ${entry.file} line ${entry.line}: not a decodable token\n`,
+      );
+      continue;
+    }
+    await io.out(`Header: ${header} Payload: ${payload} File: ${entry.file}\n`);
+  }
+  return EXIT.OK;
+}
+
+/** The condor_token_list tool. */
+export const condorTokenList: Tool = {
+  name: "condor_token_list",
+  summary: "list the tokens in the token directory",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    return await guard(this, io, async () => {
+      const parsed = parseOptions(args, SPECS);
+      return await runList({ dir: single(parsed, "dir"), debug: parsed.has("debug") }, io);
+    });
+  },
+};

@@ -1,0 +1,24 @@
+/** Every tool `main.ts` can run, by HTCondor name. */
+import type { Tool } from "./_tool.ts";
+import { condorTokenCreate } from "./condor_token_create.ts";
+import { condorTokenList } from "./condor_token_list.ts";
+
+/** All tools, in the order `main.ts` lists them. */
+export const TOOLS: readonly Tool[] = [
+  condorTokenCreate,
+  condorTokenList,
+];
+
+/** Finds a tool by name; a path prefix (as in argv[0]) and a `.exe` suffix are ignored. */
+export function findTool(name: string): Tool | undefined {
+  const base = name.replace(/^.*[\\/]/, "").replace(/\.exe$/i, "");
+  return TOOLS.find((tool) => tool.name === base);
+}
+
+/** The text shown for `main.ts` without arguments or with an unknown tool. */
+export function toolList(): string {
+  const width = Math.max(...TOOLS.map((t) => t.name.length));
+  return "Usage: main.ts TOOL [OPTIONS...]\n\nTools:\n" +
+    TOOLS.map((t) => `    ${t.name.padEnd(width)}  ${t.summary}\n`).join("") +
+    "\nRun a tool with -help for its options.\n";
+}

@@ -1,0 +1,177 @@
+/**
+ * Signing keys as HTCondor stores them: scrambled key files, the POOL key's
+ * doubling rule, and HKDF-SHA256 down to the 32-byte HS256 key.
+ */
+import { KeyError } from "../errors.ts";
+
+const SCRAMBLE = [0xde, 0xad, 0xbe, 0xef];
+const HKDF_SALT = new TextEncoder().encode("htcondor");
+const HKDF_INFO = new TextEncoder().encode("master jwt");
+
+/** The name of the pool's own signing key. */
+export const POOL_KEY_ID = "POOL";
+
+/** A key ready to sign and verify HS256 tokens. */
+export interface SigningKey {
+  /** The key's name, the token header's `kid`. */
+  readonly kid: string;
+  /** HMAC-SHA256 key, non-extractable. */
+  readonly hmac: CryptoKey;
+}
+
+/** Where keys live on disk. */
+export interface KeyLocations {
+  /** `SEC_TOKEN_POOL_SIGNING_KEY_FILE`. */
+  poolKeyFile: string;
+  /** `SEC_PASSWORD_DIRECTORY`, holding named keys. */
+  passwordDirectory: string;
+  /** `SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD`: truncate the POOL key at its first NUL. */
+  poolKeyIsPassword?: boolean;
+}
+
+/** XORs `bytes` with HTCondor's repeating DE AD BE EF pattern (its own inverse). */
+export function scramble(bytes: Uint8Array): Uint8Array {
+  return bytes.map((b, i) => b ^ SCRAMBLE[i % 4]);
+}
+
+/** Throws KeyError("KEY_BAD_KID") unless `kid` is a plain, non-empty file name. */
+export function assertPlainKeyId(kid: string): void {
+  if (
+    kid === "" || kid === "." || kid === ".." || kid.includes("/") || kid.includes("\\") ||
+    kid.includes("\0")
+  ) {
+    throw new KeyError(
+      "KEY_BAD_KID",
+      `Cannot use signing key ${JSON.stringify(kid)}: a key name must be a plain file name`,
+    );
+  }
+}
+
+/** Derives the 32 HS256 key bytes from a key file's unscrambled contents. */
+export async function deriveJwtKeyBytes(
+  password: Uint8Array,
+  options: { isPool: boolean; truncateAtNul?: boolean },
+): Promise<Uint8Array> {
+  let pw = password;
+  if (options.truncateAtNul) {
+    const nul = pw.indexOf(0);
+    if (nul >= 0) pw = pw.slice(0, nul);
+  }
+  if (options.isPool) {
+    const doubled = new Uint8Array(pw.length * 2);
+    doubled.set(pw, 0);
+    doubled.set(pw, pw.length);
+    pw = doubled;
+  }
+  const ikm = await crypto.subtle.importKey("raw", pw as BufferSource, "HKDF", false, [
+    "deriveBits",
+  ]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: HKDF_SALT, info: HKDF_INFO },
+    ikm,
+    256,
+  );
+  return new Uint8Array(bits);
+}
+
+/** Builds a SigningKey from a key file's on-disk (scrambled) bytes. */
+export async function signingKeyFromFileBytes(
+  kid: string,
+  fileBytes: Uint8Array,
+  options: { isPool: boolean; truncateAtNul?: boolean },
+): Promise<SigningKey> {
+  assertPlainKeyId(kid);
+  if (fileBytes.length === 0) {
+    throw new KeyError("KEY_EMPTY", `Cannot use signing key "${kid}": the key file is empty`);
+  }
+  const raw = await deriveJwtKeyBytes(scramble(fileBytes), options);
+  const hmac = await crypto.subtle.importKey(
+    "raw",
+    raw as BufferSource,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+  return { kid, hmac };
+}
+
+/** The file that holds key `kid`. Throws KEY_BAD_KID before any path is formed. */
+export function keyFilePath(kid: string, where: KeyLocations): string {
+  assertPlainKeyId(kid);
+  if (kid === POOL_KEY_ID) return where.poolKeyFile;
+  return `${where.passwordDirectory.replace(/\/+$/, "")}/${kid}`;
+}
+
+/**
+ * Reads and derives key `kid`. Refuses a file that group or others can read
+ * (as HTCondor does), naming the file and its mode. Needs --allow-read.
+ */
+export async function readSigningKey(kid: string, where: KeyLocations): Promise<SigningKey> {
+  const path = keyFilePath(kid, where);
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      throw new KeyError("KEY_NOT_FILE", `Cannot use signing key "${kid}": ${path} is not a file`);
+    }
+    assertPrivateMode(kid, path, info.mode);
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new KeyError(
+        "KEY_MISSING",
+        `Cannot use signing key "${kid}": ${path} does not exist`,
+        { cause: err },
+      );
+    }
+    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+      throw new KeyError(
+        "KEY_UNREADABLE",
+        `Cannot use signing key "${kid}": ${path} is not readable by this user`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  return await signingKeyFromFileBytes(kid, bytes, {
+    isPool: kid === POOL_KEY_ID,
+    truncateAtNul: kid === POOL_KEY_ID && where.poolKeyIsPassword === true,
+  });
+}
+
+function assertPrivateMode(kid: string, path: string, mode: number | null): void {
+  if (mode === null) return; // Windows reports no mode bits.
+  if ((mode & 0o077) !== 0) {
+    const shown = (mode & 0o777).toString(8).padStart(4, "0");
+    throw new KeyError(
+      "KEY_INSECURE",
+      `Cannot use signing key "${kid}": ${path} has mode ${shown}, readable by other users; run "chmod 0600 ${path}"`,
+    );
+  }
+}
+
+/**
+ * Creates a new random POOL-style key file (64 bytes, scrambled, mode 0600)
+ * if none exists; never overwrites. Returns true when it created the file.
+ * Needs --allow-read and --allow-write of the file and its directory.
+ */
+export async function createKeyFileIfMissing(path: string): Promise<boolean> {
+  const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".";
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) return false;
+    throw err;
+  }
+  try {
+    const bytes = scramble(crypto.getRandomValues(new Uint8Array(64)));
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  return true;
+}
