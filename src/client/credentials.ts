@@ -34,14 +34,26 @@ export interface CredentialOptions {
 /**
  * The token directories a user's tools read: SEC_TOKEN_DIRECTORY, plus
  * SEC_TOKEN_SYSTEM_DIRECTORY when running as root, as HTCondor does.
- * Needs no permission (Deno.uid is null on Windows).
+ * Telling root apart needs --allow-sys=uid; without it (or on Windows) the
+ * user's directory alone is used.
  */
 export function tokenDirectoriesFor(
   user: string | undefined,
   system: string | undefined,
-  uid: number | null = Deno.uid(),
+  uid: number | null = currentUid(),
 ): string[] {
   return [user, uid === 0 ? system : undefined].filter((d): d is string => !!d);
+}
+
+function currentUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      return null;
+    }
+    throw err;
+  }
 }
 
 /**

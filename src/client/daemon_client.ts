@@ -92,13 +92,14 @@ export const DAEMON_ERRORS = {
 } as const;
 
 /**
- * Whether retrying the same call may succeed: the daemon was unreachable,
- * slow, or answered 5xx (restarting, overloaded). Refusals (4xx) are final.
+ * Whether retrying the same call may succeed: the daemon was unreachable or
+ * slow, rate-limited the caller (429), or is restarting or overloaded (502,
+ * 503, 504). Refusals and 500 (a daemon bug) are final.
  */
 export function isTransient(err: unknown): boolean {
   if (!(err instanceof DaemonError)) return false;
   if (err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT) return true;
-  return err.status !== undefined && err.status >= 500;
+  return err.status === 429 || err.status === 502 || err.status === 503 || err.status === 504;
 }
 
 /** Whether the daemon refused the caller's credentials or authorization (401/403). */

@@ -257,7 +257,7 @@ async function withRetries<T>(
       return result;
     } catch (err) {
       if (options.signal.aborted) return undefined;
-      if (!(err instanceof DaemonError) || !isTransient(err) || err.status === 500) throw err;
+      if (!(err instanceof DaemonError) || !isTransient(err)) throw err;
       downSince ??= clock.now();
       const delayMs = backoffDelay(attempt, options.retry, options.random);
       if (clock.now() + delayMs >= options.deadline) {
