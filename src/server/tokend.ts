@@ -122,7 +122,8 @@ async function serve(
             ? [settings.networkInterface]
             : []),
         ],
-        now: now(),
+        // TLS clients check validity against the real clock, never a test's fake one.
+        now: Date.now(),
       },
     );
     log(
@@ -171,9 +172,15 @@ async function serve(
     log,
   });
 
-  const hostname = settings.networkInterface ?? "0.0.0.0";
+  await refuseUntrustworthyRuntime();
   const controller = new AbortController();
-  const server = await listen(hostname, settings.port, tls, controller.signal, handler);
+  const server = await listenFirst(
+    settings.networkInterface ? [settings.networkInterface] : ["::", "0.0.0.0"],
+    settings.port,
+    tls,
+    controller.signal,
+    handler,
+  );
   const addr = server.addr as Deno.NetAddr;
   url = `${tls ? "https" : "http"}://${urlHost(settings, addr)}:${addr.port}`;
 
@@ -219,6 +226,68 @@ async function serve(
     finished: server.finished.then(() => stopping).then(() => {}),
     shutdown,
   };
+}
+
+/**
+ * Listens on the first of `hostnames` that this host supports: "::" (both
+ * IPv6 and IPv4 on a dual-stack host), else "0.0.0.0" where IPv6 is off.
+ */
+async function listenFirst(
+  hostnames: string[],
+  port: number,
+  tls: TlsIdentity | undefined,
+  signal: AbortSignal,
+  handler: Handler,
+): Promise<Deno.HttpServer<Deno.NetAddr>> {
+  for (const [i, hostname] of hostnames.entries()) {
+    try {
+      return await listen(hostname, port, tls, signal, handler);
+    } catch (err) {
+      const unsupported = err instanceof CondorError && err.code === "LISTEN_FAILED" &&
+        !(err.cause instanceof Deno.errors.AddrInUse);
+      if (!unsupported || i === hostnames.length - 1) throw err;
+    }
+  }
+  throw new CondorError("LISTEN_FAILED", "Cannot listen: no address to listen on");
+}
+
+/**
+ * Refuses to run when the runtime would believe a client's own claim of its
+ * address: with DENO_TRUST_PROXY_HEADERS=1 in the environment, Deno.serve
+ * takes the peer address from an `x-deno-client-address` request header,
+ * which would let anyone match an auto-approval netblock. The variable is
+ * not readable under our permissions, so a loopback probe asks the runtime
+ * itself. Also catches DENO_SERVE_ADDRESS moving the listener.
+ */
+async function refuseUntrustworthyRuntime(): Promise<void> {
+  const claimed = "192.0.2.1";
+  const controller = new AbortController();
+  const server = await listen(
+    "127.0.0.1",
+    0,
+    undefined,
+    controller.signal,
+    (_req, info) =>
+      Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
+  );
+  const client = Deno.createHttpClient({});
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+      client,
+      headers: { "x-deno-client-address": `${claimed}:9` },
+      signal: AbortSignal.timeout(5_000),
+    });
+    if ((await response.text()) === claimed) {
+      throw new CondorError(
+        "PROXY_HEADERS_TRUSTED",
+        "Cannot start: DENO_TRUST_PROXY_HEADERS is set in condor_tokend's environment, which lets any client claim any address and defeat auto-approval netblocks; unset it",
+      );
+    }
+  } finally {
+    client.close();
+    controller.abort();
+    await server.finished;
+  }
 }
 
 /**

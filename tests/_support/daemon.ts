@@ -19,6 +19,7 @@ import {
   readSigningKey,
 } from "../../src/token/signing_key.ts";
 import { fingerprintOf } from "../../src/server/certificate.ts";
+import type { Handler } from "../../src/server/handler.ts";
 import { startTokend } from "../../src/server/tokend.ts";
 import { spawnTool } from "./run_tool.ts";
 
@@ -54,6 +55,10 @@ export interface TestDaemonBase {
 
 /** An in-process test daemon. */
 export interface TestDaemon extends TestDaemonBase {
+  /** Runs the daemon's expiry sweep now (with a fake clock); returns how many requests expired. */
+  sweep(): number;
+  /** The daemon's request handler, for calls with `new Request(...)` that bypass the network. */
+  handler: Handler;
   /** Stops the daemon (waiting polls are answered, the store is closed). */
   close(): Promise<void>;
 }
@@ -162,6 +167,8 @@ export async function startTestDaemon(
     configPath: paths.configPath,
     env: { ...baseEnv, _CONDOR_COLLECTOR_HOST: hostPort(tokend.url) },
     ...tools,
+    sweep: () => tokend.sweep(),
+    handler: tokend.handler,
     close: () => tokend.shutdown(),
   };
 }
