@@ -2,11 +2,15 @@
 import type { Tool } from "./_tool.ts";
 import { condorTokenCreate } from "./condor_token_create.ts";
 import { condorTokenList } from "./condor_token_list.ts";
+import { condorTokenRequest } from "./condor_token_request.ts";
+import { condorTokend } from "./condor_tokend.ts";
 
 /** All tools, in the order `main.ts` lists them. */
 export const TOOLS: readonly Tool[] = [
   condorTokenCreate,
   condorTokenList,
+  condorTokenRequest,
+  condorTokend,
 ];
 
 /** Finds a tool by name; a path prefix (as in argv[0]) and a `.exe` suffix are ignored. */

@@ -1,14 +1,20 @@
 import assert from "node:assert/strict";
-import { TrustError } from "../../src/errors.ts";
+import { DaemonError, TrustError } from "../../src/errors.ts";
+import { httpsDaemonClient } from "../../src/client/https_client.ts";
 import {
   certificateCoversHost,
+  decideTrust,
   fingerprintOf,
   knownHostKey,
   parseFingerprint,
   readKnownHosts,
+  readPeerCertificate,
   rememberKnownHost,
+  type TrustPolicy,
+  type TrustQuestion,
 } from "../../src/client/trust.ts";
 import { withTempDir } from "../_support/temp.ts";
+import { withDaemon } from "./_daemon.ts";
 
 const FP = "sha256:" +
   Array.from({ length: 32 }, (_, i) => (i * 7 % 256).toString(16).padStart(2, "0").toUpperCase())
@@ -104,3 +110,156 @@ Deno.test("rememberKnownHost() refuses to write through a symlink", async () => 
     assert.equal(await Deno.readTextFile(`${dir}/target`), "keep\n");
   });
 });
+
+// Against a real daemon's self-signed certificate.
+
+Deno.test("decideTrust() verifies a certificate signed by a CA in AUTH_SSL_CLIENT_CAFILE as usual", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const decision = await decideTrust(new URL(daemon.url), {
+        ...policy(dir),
+        caPem: daemon.certPem,
+      });
+      try {
+        assert.equal(decision.basis, "ca");
+        assert.equal(decision.fingerprint, daemon.fingerprint);
+        assert.equal(decision.remembered, undefined);
+        await assert.rejects(Deno.stat(`${dir}/known_hosts`), Deno.errors.NotFound);
+      } finally {
+        decision.httpClient.close();
+      }
+    });
+  });
+});
+
+Deno.test("decideTrust() refuses an unknown self-signed daemon without a terminal, naming its fingerprint", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const err = await decideTrust(new URL(daemon.url), policy(dir)).catch((e) => e);
+      assert.ok(err instanceof TrustError);
+      assert.equal(err.code, "TRUST_UNKNOWN");
+      assert.ok(err.message.includes(`-trust ${daemon.fingerprint}`));
+      await assert.rejects(Deno.stat(`${dir}/known_hosts`), Deno.errors.NotFound);
+    });
+  });
+});
+
+Deno.test("decideTrust() trusts a pinned daemon, remembers it, and then knows it without the pin", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const url = new URL(daemon.url);
+      const first = await decideTrust(url, { ...policy(dir), pins: [daemon.fingerprint] });
+      first.httpClient.close();
+      assert.deepEqual([first.basis, first.remembered], ["pinned", `${dir}/known_hosts`]);
+      assert.equal(
+        (await readKnownHosts(`${dir}/known_hosts`)).get(knownHostKey(url)),
+        daemon.fingerprint,
+      );
+
+      const second = await decideTrust(url, policy(dir));
+      try {
+        assert.equal(second.basis, "known_host");
+        // The HTTPS client bound to the decision talks to the daemon.
+        const client = httpsDaemonClient({ baseUrl: url, httpClient: second.httpClient });
+        assert.equal((await client.info()).trustDomain, "tokend-test.example.org");
+      } finally {
+        second.httpClient.close();
+      }
+    });
+  });
+});
+
+Deno.test("decideTrust() refuses loudly when a known daemon's certificate changed", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const url = new URL(daemon.url);
+      await rememberKnownHost(`${dir}/known_hosts`, knownHostKey(url), FP);
+      const err = await decideTrust(url, { ...policy(dir), ask: () => Promise.resolve(true) })
+        .catch((e) => e);
+      assert.ok(err instanceof TrustError);
+      assert.equal(err.code, "TRUST_CHANGED");
+      assert.ok(err.message.includes(FP) && err.message.includes(daemon.fingerprint));
+      assert.ok(err.message.includes(`${dir}/known_hosts`));
+      assert.equal((await readKnownHosts(`${dir}/known_hosts`)).get(knownHostKey(url)), FP);
+    });
+  });
+});
+
+Deno.test("decideTrust() lets an explicit pin replace a changed known-hosts entry, and says so", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const url = new URL(daemon.url);
+      await rememberKnownHost(`${dir}/known_hosts`, knownHostKey(url), FP);
+      const decision = await decideTrust(url, { ...policy(dir), pins: [daemon.fingerprint] });
+      decision.httpClient.close();
+      assert.deepEqual([decision.basis, decision.replaced], ["pinned", FP]);
+      assert.equal(
+        (await readKnownHosts(`${dir}/known_hosts`)).get(knownHostKey(url)),
+        daemon.fingerprint,
+      );
+    });
+  });
+});
+
+Deno.test("decideTrust() refuses a daemon matching none of the pins given", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const err = await decideTrust(new URL(daemon.url), { ...policy(dir), pins: [FP] }).catch((
+        e,
+      ) => e);
+      assert.ok(err instanceof TrustError);
+      assert.equal(err.code, "TRUST_PIN_MISMATCH");
+      assert.ok(err.message.includes(daemon.fingerprint));
+    });
+  });
+});
+
+Deno.test("decideTrust() asks on a terminal and remembers only a yes", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const url = new URL(daemon.url);
+      const asked: TrustQuestion[] = [];
+      const no = await decideTrust(url, {
+        ...policy(dir),
+        ask: (q) => (asked.push(q), Promise.resolve(false)),
+      }).catch((e) => e);
+      assert.ok(no instanceof TrustError && no.code === "TRUST_REFUSED");
+      assert.equal((await readKnownHosts(`${dir}/known_hosts`)).size, 0);
+      assert.equal(asked[0].fingerprint, daemon.fingerprint);
+      assert.ok(asked[0].names.includes("127.0.0.1"));
+
+      const yes = await decideTrust(url, { ...policy(dir), ask: () => Promise.resolve(true) });
+      yes.httpClient.close();
+      assert.deepEqual([yes.basis, yes.remembered], ["accepted", `${dir}/known_hosts`]);
+    });
+  });
+});
+
+Deno.test("decideTrust() refuses a certificate that does not name the host it was reached by", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      // The same daemon, addressed by an IPv4-mapped IPv6 address its certificate does not list.
+      const url = new URL(daemon.url);
+      url.hostname = "[::ffff:127.0.0.1]";
+      const err = await decideTrust(url, { ...policy(dir), pins: [daemon.fingerprint] })
+        .catch((e) => e);
+      assert.ok(err instanceof TrustError, String(err));
+      assert.equal(err.code, "TRUST_NAME_MISMATCH");
+      assert.ok(err.message.includes('"127.0.0.1"'));
+    });
+  });
+});
+
+Deno.test("readPeerCertificate() reports a closed port as DAEMON_UNREACHABLE", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await assert.rejects(
+    readPeerCertificate("127.0.0.1", port),
+    (err) => err instanceof DaemonError && err.code === "DAEMON_UNREACHABLE",
+  );
+});
+
+function policy(dir: string): TrustPolicy {
+  return { pins: [], knownHostsFile: `${dir}/known_hosts`, now: () => Date.now() };
+}

@@ -1,0 +1,778 @@
+/**
+ * condor_token_request: ask a daemon for a token, wait for an administrator
+ * to approve it, and deliver it. Reads straight down: parse options -> load
+ * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
+ */
+import { CondorError, DaemonError, TokenFileError, TrustError, UsageError } from "../errors.ts";
+import type { CondorConfig } from "../config/condor_config.ts";
+import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
+import {
+  connectDaemon,
+  type Connection,
+  TRUST_KNOB,
+  trustPolicyFromConfig,
+} from "../client/connect.ts";
+import {
+  collectorAddresses,
+  DAEMON_TYPES,
+  locateDaemon,
+  parseDaemonAddress,
+  parseDaemonType,
+} from "../client/locate.ts";
+import {
+  type Clock,
+  newRequesterSecret,
+  realClock,
+  type RequestEvent,
+  type RequestOutcome,
+  requestToken,
+  type RetryPolicy,
+} from "../client/request_flow.ts";
+import {
+  forgetSavedRequest,
+  readSavedRequest,
+  type SavedRequest,
+  saveRequest,
+} from "../client/saved_request.ts";
+import { parseFingerprint, type TrustDecision, type TrustPolicy } from "../client/trust.ts";
+import type { Authorization } from "../token/authz.ts";
+import {
+  assertPlainTokenName,
+  writeTokenFile,
+  writeTokenToDirectory,
+} from "../token/token_file.ts";
+import { tokenDirectory, toolConfig } from "./_config.ts";
+import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { parseAuthzList } from "./condor_token_create.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const NAME = "condor_token_request";
+
+/** Default `-timeout`: the manual page's one hour. */
+export const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+const USAGE =
+  `Usage: condor_token_request [-identity USER@DOMAIN] [-authz AUTHZ ...] [-lifetime SECONDS]
+                            [-pool POOL] [-name NAME] [-type TYPE] [-token NAME | -file PATH]
+                            [-timeout SECONDS] [-trust sha256:...] [-state FILE] [-json] [-debug]
+
+Requests a token from a daemon (the pool's collector by default) and waits
+until an administrator approves the request, at most an hour. The request ID
+to give the administrator is printed on stderr; the token is printed on
+stdout, or stored with -token/-file.
+
+Token options:
+    -identity <USER@DOMAIN>  Identity to request (default condor@$(UID_DOMAIN));
+                             "@$(UID_DOMAIN)" is added when it has no "@"
+    -authz    <AUTHZ>        Limit the token to this authorization level (READ,
+                             WRITE, DAEMON, ADVERTISE_STARTD, ...); repeatable
+    -lifetime <SECONDS>      Lifetime of the token (default: no limit but the daemon's)
+Target options:
+    -pool     <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
+                             (also an https:// URL; the port defaults to 9618)
+    -name     <NAME>         Ask the daemon of this name in the pool
+    -type     <TYPE>         Ask a daemon of this type (default COLLECTOR; SCHEDD,
+                             STARTD, MASTER, NEGOTIATOR, CREDD, ...)
+Output options:
+    -token    <NAME>         Store the token in SEC_TOKEN_DIRECTORY/NAME (0600)
+    -file     <PATH>         Store the token in PATH (0600)
+    -json                    Print one JSON object with the outcome on stdout
+Waiting and trust:
+    -timeout  <SECONDS>      Give up after this long (default 3600; 0 = do not wait)
+    -trust    <sha256:...>   Trust a daemon whose self-signed certificate has this
+                             SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
+    -state    <FILE>         Save the pending request in FILE (0600); if FILE holds
+                             one already, keep waiting for it instead of asking again
+Other options:
+    -debug                   Print debugging information (TOOL_DEBUG) on stderr
+    -help                    Print this message
+
+Exit status: 0 token delivered, 2 bad command line, 3 denied, 4 expired,
+5 cancelled at the daemon, 6 timed out, 7 daemon unreachable, 8 certificate
+not trusted, 9 not authorized, 130/143 interrupted (request withdrawn), 1 other.
+`;
+
+// HTCondor's own options first, in its order (first match wins), then ours.
+const SPECS = [
+  { name: "authz", min: 1, value: true, repeat: true },
+  { name: "lifetime", min: 1, value: true },
+  { name: "identity", min: 1, value: true },
+  { name: "pool", min: 1, value: true },
+  { name: "name", min: 1, value: true },
+  { name: "token", min: 2, value: true },
+  { name: "type", min: 1, value: true },
+  { name: "debug", min: 5, value: false, exact: true },
+  { name: "help", min: 1, value: false },
+  { name: "file", min: 1, value: true },
+  { name: "timeout", min: 2, value: true },
+  { name: "trust", min: 2, value: true, repeat: true },
+  { name: "state", min: 2, value: true },
+  { name: "json", min: 1, value: false },
+];
+
+/** Options of condor_token_request. */
+export interface RequestOptions {
+  /** As given; defaults are applied from the configuration at run time. */
+  identity: string | undefined;
+  authz: Authorization[];
+  lifetime: number | undefined;
+  pool: URL | undefined;
+  name: string | undefined;
+  /** Upper case. */
+  type: string;
+  token: string | undefined;
+  file: string | undefined;
+  /** Seconds. */
+  timeout: number;
+  /** Normalised `sha256:AB:...` fingerprints. */
+  trust: string[];
+  state: string | undefined;
+  json: boolean;
+  debug: boolean;
+  /** Which of identity/authz/lifetime were given, to check against a saved request. */
+  given: Set<string>;
+}
+
+/** Parses and validates the command line. Throws UsageError. */
+export function parseRequestOptions(args: readonly string[]): RequestOptions {
+  const parsed = parseOptions(args, SPECS);
+  const lifetimeText = single(parsed, "lifetime");
+  const lifetime = lifetimeText === undefined ? undefined : parseSeconds(lifetimeText, "lifetime");
+  if (lifetime === 0) {
+    throw new UsageError(`Invalid value for -lifetime: "0"; a token must live at least 1 second`);
+  }
+  const poolText = single(parsed, "pool");
+  const pool = poolText === undefined ? undefined : parseDaemonAddress(poolText);
+  if (poolText !== undefined && !pool) {
+    throw new UsageError(
+      `Invalid value for -pool: "${poolText}" is not a host, host:port or https:// address`,
+    );
+  }
+  const typeText = single(parsed, "type");
+  const type = typeText === undefined ? "COLLECTOR" : parseDaemonType(typeText);
+  if (!type) {
+    throw new UsageError(
+      `Invalid value for -type: "${typeText}" is not a daemon type (${DAEMON_TYPES.join(", ")})`,
+    );
+  }
+  const trust = (parsed.get("trust") ?? []).map((text) => {
+    const fingerprint = parseFingerprint(text);
+    if (!fingerprint) {
+      throw new UsageError(
+        `Invalid value for -trust: "${text}" is not a SHA-256 fingerprint (sha256:AB:CD:...)`,
+      );
+    }
+    return fingerprint;
+  });
+  const timeoutText = single(parsed, "timeout");
+  const options: RequestOptions = {
+    identity: single(parsed, "identity"),
+    authz: parseAuthzList(parsed.get("authz") ?? []),
+    lifetime,
+    pool,
+    name: single(parsed, "name"),
+    type,
+    token: single(parsed, "token"),
+    file: single(parsed, "file"),
+    timeout: timeoutText === undefined
+      ? DEFAULT_TIMEOUT_SECONDS
+      : parseSeconds(timeoutText, "timeout"),
+    trust,
+    state: single(parsed, "state"),
+    json: parsed.has("json"),
+    debug: parsed.has("debug"),
+    given: new Set(["identity", "authz", "lifetime"].filter((n) => parsed.has(n))),
+  };
+  if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
+    throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
+  }
+  if (options.name === "") throw new UsageError(`Invalid value for -name: it is empty`);
+  if (options.token !== undefined && options.file !== undefined) {
+    throw new UsageError("Options -token and -file cannot be used together");
+  }
+  if (options.token !== undefined) {
+    try {
+      assertPlainTokenName(options.token);
+    } catch (err) {
+      if (err instanceof TokenFileError) throw new UsageError(err.message, { cause: err });
+      throw err;
+    }
+  }
+  if (options.state === "") throw new UsageError("Invalid value for -state: it is empty");
+  return options;
+}
+
+/** What tests may change: the clock, retry timing, poll length, progress interval. */
+export interface RequestDeps {
+  clock?: Clock;
+  retry?: RetryPolicy;
+  random?: () => number;
+  /** Long-poll length in seconds. */
+  pollSeconds?: number;
+  /** How often a non-terminal run prints "Still waiting ..." (default 60 s). */
+  statusIntervalMs?: number;
+}
+
+/**
+ * Requests the token and delivers it; resolves to the exit code. Needs
+ * --allow-net, --allow-read, --allow-write (token, known hosts, -state file),
+ * --allow-env and --allow-sys=hostname.
+ */
+export async function runRequest(
+  options: RequestOptions,
+  io: Io,
+  deps: RequestDeps = {},
+): Promise<number> {
+  const clock: Clock = deps.clock ?? { now: () => io.now(), sleep: realClock.sleep };
+  const started = clock.now();
+  const status = new StatusLine(io, clock, deps.statusIntervalMs ?? 60_000);
+  let debug = debugWriter(status, options.debug, undefined);
+  const config = await toolConfig(io, (m) => debug("D_ALWAYS", m));
+  debug = debugWriter(status, options.debug, config.get("TOOL_DEBUG"));
+
+  const saved = options.state === undefined ? undefined : await readSavedRequest(options.state);
+  if (saved && options.state) checkSavedMatches(saved, options, options.state);
+  const request = {
+    identity: saved?.identity ?? fullIdentity(options.identity, config.require("UID_DOMAIN")),
+    authz: saved?.authz ?? options.authz,
+    lifetime: saved !== undefined ? saved.lifetime : options.lifetime ?? null,
+    clientId: saved?.clientId ?? `${io.hostname()}-${randomBelow(1000)}`,
+  };
+  const tokenDir = options.token === undefined ? undefined : tokenDirectory(config);
+  await prepareDestination(tokenDir, options.file);
+
+  const interactive = io.stdinIsTerminal && io.stderrIsTerminal;
+  const policy = await trustPolicyFromConfig(config, {
+    now: () => io.now(),
+    pins: [...options.trust, ...(saved?.fingerprint ? [saved.fingerprint] : [])],
+    ask: interactive ? (q) => askTrust(io, q) : undefined,
+  });
+  const { client, trust } = await connect(options, config, policy, saved, io, debug);
+  const daemon = client.address;
+  // With -state, the request is saved before it is made, so a crash at any
+  // point leaves the secret behind: re-sending it yields the same request.
+  const record: SavedRequest | undefined = saved ??
+    (options.state === undefined ? undefined : {
+      daemon,
+      ...(trust.basis === "ca" ? {} : { fingerprint: trust.fingerprint }),
+      secret: newRequesterSecret(),
+      ...request,
+      createdAt: Math.floor(started / 1000),
+    });
+  const secret = record?.secret ?? newRequesterSecret();
+  const report = new Reporter(io, options, status, { daemon, identity: request.identity });
+  try {
+    if (options.state !== undefined && record !== undefined && saved === undefined) {
+      await saveRequest(options.state, record);
+      await debug("D_ALWAYS", `saved the request's state in ${options.state}`);
+    }
+    await debug(
+      "D_ALWAYS",
+      saved?.requestId
+        ? `resuming request ${saved.requestId} at ${daemon}`
+        : `requesting a token for ${request.identity} from ${daemon} as client ${request.clientId}`,
+    );
+    const outcome = await requestToken({
+      client,
+      request,
+      secret,
+      requestId: saved?.requestId,
+      deadline: started + options.timeout * 1000,
+      // Without a state file nobody could ever collect the token: withdraw it.
+      cancelOnTimeout: options.state === undefined,
+      signal: io.signal,
+      clock,
+      retry: deps.retry,
+      random: deps.random,
+      pollSeconds: deps.pollSeconds,
+      onEvent: async (event) => {
+        if (event.type === "enqueued" && options.state !== undefined && record) {
+          record.requestId = event.requestId;
+          await saveRequest(options.state, record);
+        }
+        await onRequestEvent(event, io, status, debug, daemon, saved?.createdAt ?? started / 1000);
+      },
+    });
+    return await report.outcome(outcome, async (token) => {
+      if (options.file !== undefined) {
+        await writeTokenFile(options.file, token);
+        return options.file;
+      }
+      if (tokenDir !== undefined && options.token !== undefined) {
+        return await writeTokenToDirectory(tokenDir, options.token, token);
+      }
+      return undefined;
+    });
+  } finally {
+    status.stop();
+    client.close();
+  }
+}
+
+/** Connects to the saved daemon, or locates the target daemon through the collector. */
+async function connect(
+  options: RequestOptions,
+  config: CondorConfig,
+  policy: TrustPolicy,
+  saved: SavedRequest | undefined,
+  io: Io,
+  debug: Debug,
+): Promise<{ client: TokenDaemonClient; trust: TrustDecision }> {
+  const decisions = new Map<string, TrustDecision>();
+  const open = async (url: URL): Promise<Connection> => {
+    const connection = await connectDaemon(url, policy, { signal: io.signal });
+    decisions.set(connection.client.address, connection.trust);
+    await describeTrust(connection, io, debug);
+    return connection;
+  };
+  if (saved) {
+    await debug(
+      "D_ALWAYS",
+      `continuing with the daemon saved in ${options.state}: ${saved.daemon}`,
+    );
+    return await open(new URL(saved.daemon));
+  }
+  const located = await locateDaemon({
+    collectors: collectorAddresses(options.pool, config.get("COLLECTOR_HOST")),
+    name: options.name,
+    type: options.type,
+    connect: async (url) => (await open(url)).client,
+    trace: (m) => debug("D_ALWAYS", m),
+    signal: io.signal,
+  });
+  return { client: located.client, trust: decisions.get(located.client.address)! };
+}
+
+async function describeTrust(connection: Connection, io: Io, debug: Debug): Promise<void> {
+  const { client, trust } = connection;
+  const how = {
+    ca: "its certificate is signed by a trusted authority",
+    pinned: "its certificate matches the fingerprint given",
+    known_host: "its certificate matches the known-hosts entry",
+    accepted: "you accepted its certificate",
+  }[trust.basis];
+  await debug("D_SECURITY", `trusting ${client.address} (${trust.fingerprint}): ${how}`);
+  if (trust.replaced) {
+    await io.err(
+      `${NAME}: WARNING: the certificate of ${client.address} changed (was ${trust.replaced}, now ${trust.fingerprint}); trusting the new one because it was given with -trust or ${TRUST_KNOB}, and updating ${trust.remembered}\n`,
+    );
+  } else if (trust.remembered) {
+    await debug("D_SECURITY", `remembered ${trust.fingerprint} in ${trust.remembered}`);
+  }
+}
+
+/** Asks on the terminal whether to trust a self-signed daemon; true only for "yes". */
+async function askTrust(
+  io: Io,
+  q: { address: string; fingerprint: string; names: string[]; knownHostsFile?: string },
+): Promise<boolean> {
+  await io.err(
+    `The daemon at ${q.address} presents a self-signed certificate that is not yet trusted.\n` +
+      `    Valid for:           ${q.names.join(", ") || "(no names)"}\n` +
+      `    SHA-256 fingerprint: ${q.fingerprint}\n` +
+      `Compare the fingerprint with the one the pool administrator gives you.\n` +
+      `Trust this daemon${
+        q.knownHostsFile ? ` and remember it in ${q.knownHostsFile}` : ""
+      }? Type 'yes' to continue: `,
+  );
+  const aborted = new Promise<null>((resolve) => {
+    if (io.signal.aborted) resolve(null);
+    io.signal.addEventListener("abort", () => resolve(null), { once: true });
+  });
+  const answer = await Promise.race([io.readLine(), aborted]);
+  return answer?.trim() === "yes";
+}
+
+/** Checks a saved request against the options given explicitly now. */
+function checkSavedMatches(saved: SavedRequest, options: RequestOptions, path: string): void {
+  const differs = (what: string, was: unknown, now: unknown) => {
+    throw new CondorError(
+      "REQUEST_FILE_MISMATCH",
+      `Cannot resume from ${path}: it holds a request with ${what} ${JSON.stringify(was)}, not ${
+        JSON.stringify(now)
+      }; remove the file to make a new request`,
+    );
+  };
+  if (
+    options.given.has("identity") && options.identity !== undefined &&
+    options.identity !== saved.identity && !saved.identity.startsWith(`${options.identity}@`)
+  ) differs("identity", saved.identity, options.identity);
+  if (
+    options.given.has("authz") &&
+    [...options.authz].sort().join(",") !== [...saved.authz].sort().join(",")
+  ) differs("authorizations", saved.authz, options.authz);
+  if (options.given.has("lifetime") && (options.lifetime ?? null) !== saved.lifetime) {
+    differs("lifetime", saved.lifetime, options.lifetime);
+  }
+}
+
+/** HTCondor's identity defaults: `condor@UID_DOMAIN`, and `@UID_DOMAIN` added when missing. */
+export function fullIdentity(identity: string | undefined, uidDomain: string): string {
+  if (identity === undefined) return `condor@${uidDomain}`;
+  return identity.includes("@") ? identity : `${identity}@${uidDomain}`;
+}
+
+/** Creates the token directory (0700) or checks the -file directory before asking, so an approved token is not lost. */
+async function prepareDestination(tokenDir: string | undefined, file: string | undefined) {
+  if (tokenDir !== undefined) {
+    try {
+      await Deno.mkdir(tokenDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new TokenFileError(
+        "TOKEN_FILE_DENIED",
+        `Cannot create token directory ${tokenDir}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+  }
+  if (file !== undefined) {
+    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = await Deno.stat(dir);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (!info?.isDirectory) {
+      throw new TokenFileError(
+        "TOKEN_FILE_MISSING",
+        `Cannot write token to ${file}: directory ${dir} does not exist`,
+      );
+    }
+  }
+}
+
+function randomBelow(n: number): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] % n;
+}
+
+type Debug = (category: string, message: string) => Promise<void>;
+
+/**
+ * Debug lines for -debug. TOOL_DEBUG, when set, picks categories as in
+ * HTCondor (D_SECURITY, D_NETWORK, D_FULLDEBUG or D_ALL for everything);
+ * D_ALWAYS lines always show. Unset, -debug shows everything.
+ */
+function debugWriter(status: StatusLine, enabled: boolean, toolDebug: string | undefined) {
+  const wanted = new Set(
+    (toolDebug ?? "").split(/[\s,]+/).filter(Boolean).map((c) =>
+      c.replace(/:\d+$/, "").toUpperCase()
+    ),
+  );
+  const all = wanted.size === 0 || wanted.has("D_ALL") || wanted.has("D_ANY") ||
+    wanted.has("D_FULLDEBUG");
+  return async (category: string, message: string) => {
+    if (!enabled || !(all || category === "D_ALWAYS" || wanted.has(category))) return;
+    await status.say(`DEBUG: ${message}\n`);
+  };
+}
+
+async function onRequestEvent(
+  event: RequestEvent,
+  io: Io,
+  status: StatusLine,
+  debug: Debug,
+  daemon: string,
+  waitingSinceSeconds: number,
+): Promise<void> {
+  switch (event.type) {
+    case "enqueued":
+      if (event.autoApproved) {
+        await status.say(`Token request ${event.requestId} was approved automatically.\n`);
+        return;
+      }
+      await status.say(
+        `Token request enqueued.  Ask an administrator to please approve request ${event.requestId}.\n`,
+      );
+      status.start(event.requestId, waitingSinceSeconds * 1000, event.expiresAt);
+      return;
+    case "resumed":
+      await status.say(`Continuing to wait for approval of request ${event.requestId}.\n`);
+      status.start(event.requestId, waitingSinceSeconds * 1000, undefined);
+      return;
+    case "waiting":
+      status.update({ expiresAt: event.expiresAt });
+      await debug("D_FULLDEBUG", `request ${event.requestId} is still pending`);
+      return;
+    case "retrying":
+      await debug(
+        "D_NETWORK",
+        `${event.error.message}; retry ${event.attempt + 1} in ${event.delayMs} ms`,
+      );
+      if (event.attempt === 0) {
+        if (!io.stderrIsTerminal) {
+          await status.say(
+            `Lost contact with the daemon at ${daemon} (${event.error.code}); retrying until it answers.\n`,
+          );
+        }
+        status.update({ trouble: "daemon not answering, retrying" });
+      }
+      return;
+    case "reconnected":
+      status.update({ trouble: undefined });
+      if (!io.stderrIsTerminal) {
+        await status.say(
+          `Reconnected to the daemon at ${daemon} after ${Math.round(event.downMs / 1000)} s.\n`,
+        );
+      }
+      return;
+    case "cancelling":
+      await debug("D_ALWAYS", `withdrawing request ${event.requestId} (${event.why})`);
+      return;
+  }
+}
+
+/**
+ * The waiting status on stderr: on a terminal one line refreshed every
+ * second (request, elapsed time, expiry); otherwise a "Still waiting" line
+ * now and then. Other messages go through {@link say} so they do not collide
+ * with the live line.
+ */
+class StatusLine {
+  #requestId: string | undefined;
+  #since = 0;
+  #expiresAt: number | undefined;
+  #trouble: string | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #shown = false;
+
+  constructor(
+    readonly io: Io,
+    readonly clock: Clock,
+    readonly intervalMs: number,
+  ) {}
+
+  start(requestId: string, sinceMs: number, expiresAt: number | undefined): void {
+    this.#requestId = requestId;
+    this.#since = sinceMs;
+    this.#expiresAt = expiresAt;
+    this.stop();
+    const terminal = this.io.stderrIsTerminal;
+    this.#timer = setInterval(() => void this.#tick(), terminal ? 1000 : this.intervalMs);
+    if (terminal) void this.#tick();
+  }
+
+  update(change: { expiresAt?: number; trouble?: string | undefined }): void {
+    if ("expiresAt" in change) this.#expiresAt = change.expiresAt;
+    if ("trouble" in change) this.#trouble = change.trouble;
+  }
+
+  async say(text: string): Promise<void> {
+    await this.#clear();
+    await this.io.err(text);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#shown) void this.#clear();
+  }
+
+  async #clear(): Promise<void> {
+    if (!this.#shown) return;
+    this.#shown = false;
+    await this.io.err("\r\x1b[K");
+  }
+
+  async #tick(): Promise<void> {
+    const elapsed = duration(this.clock.now() - this.#since);
+    if (!this.io.stderrIsTerminal) {
+      await this.io.err(
+        `Still waiting for approval of request ${this.#requestId} (${elapsed} elapsed)\n`,
+      );
+      return;
+    }
+    const expires = this.#expiresAt === undefined
+      ? ""
+      : `, expires in ${duration(this.#expiresAt * 1000 - this.clock.now())}`;
+    const trouble = this.#trouble ? ` [${this.#trouble}]` : "";
+    this.#shown = true;
+    await this.io.err(
+      `\r\x1b[KWaiting for approval of request ${this.#requestId}: ${elapsed} elapsed${expires}${trouble} (Ctrl-C cancels)`,
+    );
+  }
+}
+
+/** "1h02m03s", "4m05s", "17s". */
+function duration(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}h${pad(m)}m${pad(s)}s` : m > 0 ? `${m}m${pad(s)}s` : `${s}s`;
+}
+
+/** Turns an outcome into the messages, the -json object, the saved state and the exit code. */
+class Reporter {
+  constructor(
+    readonly io: Io,
+    readonly options: RequestOptions,
+    readonly status: StatusLine,
+    readonly base: { daemon: string; identity: string },
+  ) {}
+
+  async outcome(
+    outcome: RequestOutcome,
+    store: (token: string) => Promise<string | undefined>,
+  ): Promise<number> {
+    this.status.stop();
+    const id = outcome.requestId;
+    switch (outcome.outcome) {
+      case "approved": {
+        const tokenFile = await store(outcome.token);
+        await this.#forget();
+        if (this.options.json) {
+          await this.#json(EXIT.OK, outcome, {
+            autoApproved: outcome.autoApproved,
+            ...(tokenFile === undefined ? { token: outcome.token } : { tokenFile }),
+          });
+        } else if (tokenFile === undefined) {
+          await this.io.out(outcome.token + "\n");
+        }
+        if (tokenFile !== undefined) await this.status.say(`Token stored in ${tokenFile}.\n`);
+        return EXIT.OK;
+      }
+      case "denied":
+        await this.#forget();
+        return await this.#end(
+          EXIT.DENIED,
+          outcome,
+          {
+            reason: outcome.reason ?? null,
+          },
+          `Request ${id} was denied by the administrator${
+            outcome.reason ? `: ${JSON.stringify(outcome.reason)}` : " (no reason given)"
+          }`,
+        );
+      case "expired":
+        await this.#forget();
+        return await this.#end(
+          EXIT.EXPIRED,
+          outcome,
+          {},
+          `Request ${id} expired at the daemon before an administrator approved it`,
+        );
+      case "cancelled":
+        await this.#forget();
+        return await this.#end(
+          EXIT.CANCELLED,
+          outcome,
+          {},
+          `Request ${id} was cancelled at the daemon`,
+        );
+      case "timed_out": {
+        const seconds = this.options.timeout;
+        if (outcome.withdrawn) await this.#forget();
+        const what = outcome.withdrawn
+          ? "it was withdrawn"
+          : this.options.state !== undefined
+          ? `it is still pending; run again with -state ${this.options.state} to keep waiting`
+          : "it could not be withdrawn and stays pending until it expires";
+        return await this.#end(
+          EXIT.TIMED_OUT,
+          outcome,
+          { withdrawn: outcome.withdrawn, ...this.#stateField(!outcome.withdrawn) },
+          `Gave up waiting for approval of request ${id} after ${seconds} s (-timeout); ${what}`,
+        );
+      }
+      case "interrupted": {
+        if (outcome.withdrawn || id === undefined) await this.#forget();
+        const code = outcome.signal === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
+        const what = id === undefined
+          ? "no request was made"
+          : outcome.withdrawn
+          ? `request ${id} was cancelled at the daemon`
+          : `request ${id} could not be cancelled at the daemon`;
+        return await this.#end(
+          code,
+          outcome,
+          { signal: outcome.signal, withdrawn: outcome.withdrawn },
+          `Interrupted by ${outcome.signal}; ${what}`,
+        );
+      }
+    }
+  }
+
+  async #end(
+    exitCode: number,
+    outcome: RequestOutcome,
+    extra: Record<string, unknown>,
+    message: string,
+  ): Promise<number> {
+    await this.status.say(`${NAME}: ${message}\n`);
+    if (this.options.json) await this.#json(exitCode, outcome, extra);
+    return exitCode;
+  }
+
+  async #json(exitCode: number, outcome: RequestOutcome, extra: Record<string, unknown>) {
+    await this.io.out(
+      JSON.stringify({
+        outcome: outcome.outcome,
+        exitCode,
+        requestId: outcome.requestId ?? null,
+        ...this.base,
+        ...extra,
+      }) + "\n",
+    );
+  }
+
+  #stateField(kept: boolean): Record<string, string> {
+    return kept && this.options.state !== undefined ? { stateFile: this.options.state } : {};
+  }
+
+  async #forget(): Promise<void> {
+    if (this.options.state !== undefined) await forgetSavedRequest(this.options.state);
+  }
+}
+
+/** Exit codes of failures (outcomes have their own): trust, reachability, authorization. */
+export function requestExitCode(err: CondorError): number {
+  if (err instanceof TrustError) return EXIT.UNTRUSTED;
+  if (err instanceof DaemonError) {
+    if (err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT) {
+      return EXIT.UNREACHABLE;
+    }
+    if (err.code === DAEMON_ERRORS.TLS) return EXIT.UNTRUSTED;
+    if (isNotAuthorized(err)) return EXIT.NOT_AUTHORIZED;
+  }
+  return EXIT.FAILURE;
+}
+
+/** The condor_token_request tool. */
+export const condorTokenRequest: Tool = {
+  name: NAME,
+  summary: "request a token from a daemon and wait for approval",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    let options: RequestOptions | undefined;
+    const code = await guard(this, io, async () => {
+      options = parseRequestOptions(args);
+      try {
+        return await runRequest(options, io);
+      } catch (err) {
+        if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
+          const exitCode = exitCodeAfter(err, io);
+          await io.out(
+            JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+              "\n",
+          );
+        }
+        throw err;
+      }
+    }, (err) => exitCodeAfter(err, io));
+    return code;
+  },
+};
+
+/** A failure caused by the user's interrupt (e.g. at the trust prompt) exits as the signal. */
+function exitCodeAfter(err: CondorError, io: Io): number {
+  if (io.signal.aborted) return io.signal.reason === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
+  return requestExitCode(err);
+}

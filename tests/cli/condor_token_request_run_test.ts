@@ -1,0 +1,293 @@
+/**
+ * condor_token_request in-process against a real daemon over HTTPS on
+ * loopback: memoryIo for the terminal, short injected intervals.
+ */
+import assert from "node:assert/strict";
+import {
+  condorTokenRequest,
+  parseRequestOptions,
+  type RequestDeps,
+  runRequest,
+} from "../../src/cli/condor_token_request.ts";
+import { EXIT } from "../../src/cli/exit_codes.ts";
+import { type CapturedIo, memoryIo } from "../../src/cli/io.ts";
+import { decodeToken } from "../../src/token/idtoken.ts";
+import { testDaemonPaths } from "../_support/daemon.ts";
+import { withDaemon } from "../client/_daemon.ts";
+
+const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
+const ENQUEUED =
+  /Token request enqueued\.  Ask an administrator to please approve request (\d{7})\.\n/;
+
+/** Resolves with the match once `io`'s stderr matches `pattern`. */
+async function stderrMatch(io: CapturedIo, pattern: RegExp, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = io.stderr.join("").match(pattern);
+    if (m) return m;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`stderr never matched ${pattern}: ${JSON.stringify(io.stderr.join(""))}`);
+}
+
+function run(args: string[], io: CapturedIo, deps: RequestDeps = FAST) {
+  return runRequest(parseRequestOptions(args), io, deps);
+}
+
+Deno.test("condor_token_request prints the request id on stderr, then the approved token alone on stdout", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-identity", "alice", "-authz", "READ", "-lifetime", "600"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.equal(io.stdout.length, 1);
+    const token = io.stdout[0].slice(0, -1);
+    assert.equal(io.stdout[0], token + "\n");
+    const { payload } = decodeToken(token) as { payload: Record<string, unknown> };
+    assert.equal(payload.sub, "alice@tokend-test.example.org");
+    assert.equal(payload.scope, "condor:/READ");
+    assert.equal((payload.exp as number) - (payload.iat as number), 600);
+    assert.ok(!io.stderr.join("").includes(token), "the token never reaches stderr");
+  });
+});
+
+Deno.test("condor_token_request says it is still waiting, now and then, without a terminal", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const io = memoryIo({ env: daemon.env });
+    const running = run([], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await stderrMatch(
+      io,
+      new RegExp(`Still waiting for approval of request ${id} \\(\\d+s elapsed\\)\\n`),
+    );
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.ok(!io.stderr.join("").includes("\r"), "no terminal control without a terminal");
+  });
+});
+
+Deno.test("condor_token_request keeps a one-line live status on a terminal", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const io = memoryIo({ env: daemon.env, terminal: true });
+    const running = run([], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await stderrMatch(
+      io,
+      new RegExp(
+        `\\r\\x1b\\[KWaiting for approval of request ${id}: \\d+s elapsed, expires in \\d+m\\d\\ds`,
+      ),
+    );
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.ok(io.stderr.join("").endsWith("\r\x1b[K"), "the status line is cleared at the end");
+    assert.equal(io.stdout.length, 1);
+  });
+});
+
+Deno.test("condor_token_request -token stores the token 0600 in SEC_TOKEN_DIRECTORY and prints nothing", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-token", "friend"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.deepEqual(io.stdout, []);
+    const path = `${testDaemonPaths(dir).tokenDirectory}/friend`;
+    assert.match(await Deno.readTextFile(path), /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(testDaemonPaths(dir).tokenDirectory)).mode! & 0o777, 0o700);
+  });
+});
+
+Deno.test("condor_token_request -json prints one object per outcome: approved with token, denied with reason", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-json"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.equal(io.stdout.length, 1);
+    const approved = JSON.parse(io.stdout[0]);
+    assert.deepEqual(Object.keys(approved).sort(), [
+      "autoApproved",
+      "daemon",
+      "exitCode",
+      "identity",
+      "outcome",
+      "requestId",
+      "token",
+    ]);
+    assert.deepEqual([
+      approved.outcome,
+      approved.exitCode,
+      approved.requestId,
+      approved.autoApproved,
+    ], [
+      "approved",
+      0,
+      id,
+      false,
+    ]);
+
+    const io2 = memoryIo({ env: daemon.env });
+    const running2 = run(["-json"], io2);
+    const [, id2] = await stderrMatch(io2, ENQUEUED);
+    await admin.deny(id2, "who are you?");
+    assert.equal(await running2, EXIT.DENIED);
+    const denied = JSON.parse(io2.stdout.join(""));
+    assert.deepEqual([denied.outcome, denied.exitCode, denied.reason], [
+      "denied",
+      3,
+      "who are you?",
+    ]);
+    assert.match(
+      io2.stderr.join(""),
+      /Request \d{7} was denied by the administrator: "who are you\?"\n/,
+    );
+  });
+});
+
+Deno.test("condor_token_request -json reports a failure as an error object with its code", async () => {
+  const io = memoryIo({ env: { _CONDOR_COLLECTOR_HOST: "127.0.0.1:1", HOME: "/nonexistent" } });
+  assert.equal(await condorTokenRequest.main(["-json"], io), EXIT.UNREACHABLE);
+  const error = JSON.parse(io.stdout.join(""));
+  assert.deepEqual([error.outcome, error.exitCode, error.code], ["error", 7, "DAEMON_UNREACHABLE"]);
+  assert.match(io.stderr.join(""), /127\.0\.0\.1:1/);
+});
+
+Deno.test("condor_token_request -timeout withdraws the request and exits 6", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const io = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-timeout", "1"], io), EXIT.TIMED_OUT);
+    const [, id] = io.stderr.join("").match(ENQUEUED)!;
+    assert.match(
+      io.stderr.join(""),
+      /Gave up waiting for approval of request \d{7} after 1 s \(-timeout\); it was withdrawn\n/,
+    );
+    assert.deepEqual(
+      (await admin.list()).filter((r) => r.requestId === id && r.state === "pending"),
+      [],
+    );
+  });
+});
+
+Deno.test("condor_token_request withdraws its request on SIGTERM and exits 143", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const controller = new AbortController();
+    const io = memoryIo({ env: daemon.env, signal: controller.signal });
+    const running = run([], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    controller.abort("SIGTERM");
+    assert.equal(await running, EXIT.SIGTERM);
+    assert.match(
+      io.stderr.join(""),
+      new RegExp(`Interrupted by SIGTERM; request ${id} was cancelled at the daemon\\n`),
+    );
+    await assert.rejects(
+      admin.approve(id),
+      (err: Error & { status?: number }) => err.status === 409,
+    );
+  });
+});
+
+Deno.test("condor_token_request -state survives a lost process: the same request continues", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const state = `${dir}/boot/request.json`;
+    const first = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-state", state, "-timeout", "0"], first), EXIT.TIMED_OUT);
+    const [, id] = first.stderr.join("").match(ENQUEUED)!;
+    assert.match(
+      first.stderr.join(""),
+      /it is still pending; run again with -state .*request\.json to keep waiting/,
+    );
+    assert.equal((await Deno.stat(state)).mode! & 0o777, 0o600);
+    assert.ok(!first.stderr.join("").includes(JSON.parse(await Deno.readTextFile(state)).secret));
+
+    const second = memoryIo({ env: daemon.env });
+    const running = run(["-state", state, "-json"], second);
+    await stderrMatch(second, new RegExp(`Continuing to wait for approval of request ${id}\\.`));
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.equal(JSON.parse(second.stdout.join("")).requestId, id);
+    await assert.rejects(Deno.stat(state), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("condor_token_request -state refuses to resume a request made for another identity", async () => {
+  await withDaemon({}, async ({ daemon, dir }) => {
+    const state = `${dir}/request.json`;
+    assert.equal(
+      await run(["-state", state, "-timeout", "0"], memoryIo({ env: daemon.env })),
+      EXIT.TIMED_OUT,
+    );
+    const io = memoryIo({ env: daemon.env });
+    assert.equal(
+      await condorTokenRequest.main(["-state", state, "-identity", "bob@elsewhere"], io),
+      EXIT.FAILURE,
+    );
+    assert.match(
+      io.stderr.join(""),
+      /Cannot resume from .*request\.json: it holds a request with identity "condor@tokend-test\.example\.org", not "bob@elsewhere"/,
+    );
+  });
+});
+
+Deno.test("condor_token_request asks on a terminal before trusting a self-signed daemon, and remembers a yes", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const env = { ...daemon.env, _CONDOR_AUTH_SSL_CLIENT_CAFILE: "" };
+    const io = memoryIo({ env, terminal: true, stdin: ["yes"] });
+    const running = run([], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    const stderr = io.stderr.join("");
+    assert.ok(stderr.includes(`SHA-256 fingerprint: ${daemon.fingerprint}`));
+    assert.match(stderr, /Type 'yes' to continue: /);
+    const knownHosts = await Deno.readTextFile(`${testDaemonPaths(dir).home}/.condor/known_hosts`);
+    assert.ok(knownHosts.includes(`${new URL(daemon.url).host} ${daemon.fingerprint}\n`));
+
+    const no = memoryIo({
+      env: { ...env, HOME: `${dir}/other-home` },
+      terminal: true,
+      stdin: ["no"],
+    });
+    assert.equal(await condorTokenRequest.main([], no), EXIT.UNTRUSTED);
+  });
+});
+
+Deno.test("condor_token_request finds a daemon by -name and -type in the collector's directory", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    // Advertise the same daemon as a SCHEDD named "sched.example.org".
+    const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+    const advertised = await fetch(`${daemon.url}/v1/daemons`, {
+      method: "POST",
+      client,
+      headers: { authorization: `Bearer ${daemon.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "sched.example.org", type: "SCHEDD", address: daemon.url }),
+    });
+    await advertised.body?.cancel();
+    client.close();
+    assert.equal(advertised.ok, true);
+
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-name", "SCHED.example.org", "-type", "schedd", "-debug"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.match(
+      io.stderr.join(""),
+      /DEBUG: the collector lists SCHEDD "sched\.example\.org" at https:\/\/127\.0\.0\.1:\d+/,
+    );
+
+    const missing = memoryIo({ env: daemon.env });
+    assert.equal(
+      await condorTokenRequest.main(["-name", "nosuch", "-type", "STARTD"], missing),
+      EXIT.FAILURE,
+    );
+    assert.match(
+      missing.stderr.join(""),
+      /Cannot find a STARTD named "nosuch" in the pool of the collector at https:\/\/127\.0\.0\.1:\d+: it lists COLLECTOR .*SCHEDD "sched\.example\.org"/,
+    );
+  });
+});

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { DaemonError } from "../../src/errors.ts";
+import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
+import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
+import { clientFor, requestBody, withDaemon } from "./_daemon.ts";
+
+const codeOf = (code: string) => (err: unknown) => err instanceof DaemonError && err.code === code;
+
+Deno.test("httpsDaemonClient() reads the daemon's info over HTTPS", async () => {
+  await withDaemon({}, async ({ client }) => {
+    const info = await client.info();
+    assert.equal(info.trustDomain, TEST_TRUST_DOMAIN);
+    assert.deepEqual(info.issuerKeys.includes("POOL"), true);
+    assert.equal(typeof info.name, "string");
+  });
+});
+
+Deno.test("httpsDaemonClient() enqueues, waits in a long poll and sees the approval at once", async () => {
+  await withDaemon({}, async ({ client, admin }) => {
+    const body = requestBody({ authz: ["READ"], lifetime: 600 });
+    const enqueued = await client.enqueue(body);
+    assert.match(enqueued.requestId, /^\d{7}$/);
+    assert.equal(enqueued.state, "pending");
+    const again = await client.enqueue(body);
+    assert.equal(again.requestId, enqueued.requestId, "same secret, same request");
+
+    const started = Date.now();
+    const waiting = client.collect(enqueued.requestId, body.secret, 20);
+    await new Promise((r) => setTimeout(r, 100));
+    await admin.approve(enqueued.requestId);
+    const collected = await waiting;
+    assert.ok(Date.now() - started < 5_000, "the long poll ended with the approval");
+    assert.equal(collected.state, "collected");
+    assert.match(collected.token!, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+});
+
+Deno.test("httpsDaemonClient() passes the daemon's refusal through with its code and status", async () => {
+  await withDaemon({}, async ({ client, admin }) => {
+    const body = requestBody();
+    const { requestId } = await client.enqueue(body);
+    await assert.rejects(client.collect(requestId, "x".repeat(43), 0), (err) => {
+      assert.ok(err instanceof DaemonError);
+      assert.equal(err.status, 403);
+      assert.equal(err.code, "SECRET_INCORRECT");
+      assert.match(
+        err.message,
+        /^Cannot collect token request \d{7} at https:\/\/127\.0\.0\.1:\d+: /,
+      );
+      assert.ok(!err.message.includes(body.secret));
+      return true;
+    });
+    await assert.rejects(client.collect("0000000", body.secret, 0), (err) => {
+      assert.ok(err instanceof DaemonError);
+      assert.equal(err.status, 404);
+      return !isTransient(err);
+    });
+    await assert.rejects(client.list(), codeOf(DAEMON_ERRORS.NO_CREDENTIALS));
+    const denied = await admin.deny(requestId, "not today");
+    assert.deepEqual(denied, { requestId, state: "denied" });
+    const reply = await client.collect(requestId, body.secret, 0);
+    assert.deepEqual([reply.state, reply.reason], ["denied", "not today"]);
+  });
+});
+
+Deno.test("httpsDaemonClient() cancels a request with its secret", async () => {
+  await withDaemon({}, async ({ client, admin }) => {
+    const body = requestBody();
+    const { requestId } = await client.enqueue(body);
+    assert.deepEqual(await client.cancel(requestId, body.secret), {
+      requestId,
+      state: "cancelled",
+    });
+    const listed = await admin.list(requestId);
+    assert.ok(listed.every((r) => r.state !== "pending"));
+  });
+});
+
+Deno.test("httpsDaemonClient() lists requests and daemons, installs rules, fetches tokens as admin", async () => {
+  await withDaemon({}, async ({ client, admin }) => {
+    const body = requestBody({
+      authz: ["ADVERTISE_STARTD"],
+      identity: "condor@tokend-test.example.org",
+    });
+    const { requestId } = await client.enqueue(body);
+    const listed = await admin.list();
+    const mine = listed.find((r) => r.requestId === requestId)!;
+    assert.equal(mine.clientId, "test-1");
+    assert.deepEqual(mine.authorizations, ["ADVERTISE_STARTD"]);
+    const rule = await admin.autoApprove("127.0.0.0/8", 600);
+    assert.deepEqual(rule.approved, [requestId]);
+    const fetched = await admin.fetchToken({ authz: ["READ"], lifetime: 60 });
+    assert.match(fetched.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const daemons = await client.daemons({});
+    assert.ok(Array.isArray(daemons));
+  });
+});
+
+Deno.test("httpsDaemonClient() reports an unreachable daemon as DAEMON_UNREACHABLE, worth a retry", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const client = httpsDaemonClient({ baseUrl: `https://127.0.0.1:${port}` });
+  try {
+    await assert.rejects(client.info(), (err) => {
+      assert.ok(err instanceof DaemonError);
+      assert.equal(err.code, DAEMON_ERRORS.UNREACHABLE);
+      assert.match(err.message, /connection refused/);
+      return isTransient(err);
+    });
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("httpsDaemonClient() reports an untrusted certificate as DAEMON_TLS", async () => {
+  await withDaemon({}, async ({ daemon }) => {
+    const client = httpsDaemonClient({ baseUrl: daemon.url }); // system CAs only
+    try {
+      await assert.rejects(client.info(), (err) => {
+        assert.ok(err instanceof DaemonError);
+        assert.equal(err.code, DAEMON_ERRORS.TLS);
+        return !isTransient(err);
+      });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("httpsDaemonClient() times out a call that gets no answer", async () => {
+  // A TCP listener that accepts and never speaks TLS.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) conns.push(conn);
+  })();
+  const client = clientFor({
+    url: `https://127.0.0.1:${listener.addr.port}`,
+    certPem: "",
+    adminToken: "",
+  }, { timeoutMs: 200 });
+  try {
+    await assert.rejects(client.info(), codeOf(DAEMON_ERRORS.TIMEOUT));
+  } finally {
+    client.close();
+    listener.close();
+    await accepting.catch(() => {});
+    conns.forEach((c) => c.close());
+  }
+});
+
+Deno.test("httpsDaemonClient() refuses plain http addresses", () => {
+  assert.throws(
+    () => httpsDaemonClient({ baseUrl: "http://127.0.0.1:1" }),
+    codeOf(DAEMON_ERRORS.TLS),
+  );
+});
