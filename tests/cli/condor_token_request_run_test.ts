@@ -17,7 +17,7 @@ import { withDaemon } from "../client/_daemon.ts";
 
 const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
 const ENQUEUED =
-  /Token request enqueued\.  Ask an administrator to please approve request (\d{7})\.\n/;
+  /Token request enqueued\. {2}Ask an administrator to please approve request (\d{7})\.\n/;
 
 /** Resolves with the match once `io`'s stderr matches `pattern`. */
 async function stderrMatch(io: CapturedIo, pattern: RegExp, timeoutMs = 10_000) {
