@@ -400,10 +400,16 @@ class HttpsDaemonClient implements TokenDaemonClient {
  */
 export function describeFetchFailure(err: TypeError): { tls: boolean; reason: string } {
   const text = [err.message, err.cause instanceof Error ? err.cause.message : ""].join(" ");
-  const tls = /certificate|tls|handshake|CertNotValid|UnknownIssuer|NotValidForName/i.test(text);
+  // Only certificate problems are TLS failures; a handshake cut short is the
+  // network (a restarting daemon, a proxy), worth a retry.
+  const tls = /certificate|UnknownIssuer|NotValidForName|CertExpired|alert/i.test(text);
   const known: [RegExp, string][] = [
     [/connection refused/i, "connection refused (is the daemon running on that port?)"],
     [/connection reset/i, "connection reset by the daemon"],
+    [
+      /handshake eof|connection closed|unexpected eof|broken pipe/i,
+      "connection closed by the daemon",
+    ],
     [/dns error|failed to lookup|name or service not known|no address/i, "host name not found"],
     [/network is unreachable|no route to host/i, "no route to the host"],
     [/timed out/i, "connection timed out"],

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DaemonError } from "../../src/errors.ts";
 import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { describeFetchFailure, httpsDaemonClient } from "../../src/client/https_client.ts";
 import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
 import { clientFor, requestBody, withDaemon } from "./_daemon.ts";
 
@@ -155,5 +155,36 @@ Deno.test("httpsDaemonClient() refuses plain http addresses", () => {
   assert.throws(
     () => httpsDaemonClient({ baseUrl: "http://127.0.0.1:1" }),
     codeOf(DAEMON_ERRORS.TLS),
+  );
+});
+
+Deno.test("describeFetchFailure() tells certificate failures from network ones", () => {
+  const failure = (inner: string) =>
+    describeFetchFailure(
+      new TypeError("fetch failed", {
+        cause: new Error(
+          `error sending request for url (https://h:1/): client error (Connect): ${inner}`,
+        ),
+      }),
+    );
+  assert.deepEqual(failure("tcp connect error: Connection refused (os error 111)"), {
+    tls: false,
+    reason: "connection refused (is the daemon running on that port?)",
+  });
+  assert.deepEqual(failure("tls handshake eof"), {
+    tls: false,
+    reason: "connection closed by the daemon",
+  });
+  assert.deepEqual(failure("invalid peer certificate: UnknownIssuer"), {
+    tls: true,
+    reason: "its certificate is not signed by a trusted certificate authority",
+  });
+  assert.deepEqual(failure("invalid peer certificate: NotValidForName"), {
+    tls: true,
+    reason: "its certificate is not valid for this host name",
+  });
+  assert.equal(
+    failure("dns error: failed to lookup address information").reason,
+    "host name not found",
   );
 });
