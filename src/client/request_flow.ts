@@ -186,11 +186,14 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     const remainingMs = options.deadline - clock.now();
     if (remainingMs <= 0) return await timedOut(options, id, emit);
     const waitSeconds = Math.min(pollSeconds, Math.ceil(remainingMs / 1000));
+    // After a failure, first check back without waiting, so that a daemon
+    // that came back is noticed (and reported) at once.
     const reply = await withRetries(
       options,
       clock,
       id,
-      () => options.client.collect(id, options.secret, waitSeconds, options.signal),
+      (attempt) =>
+        options.client.collect(id, options.secret, attempt === 0 ? waitSeconds : 0, options.signal),
     );
     if (reply === undefined) return await withdrawOnSignal(options, id);
     const decided = decidedOutcome(id, reply.state, reply.token, reply.reason);
@@ -240,13 +243,13 @@ async function withRetries<T>(
   options: RequestFlowOptions,
   clock: Clock,
   requestId: string | undefined,
-  call: () => Promise<T>,
+  call: (attempt: number) => Promise<T>,
 ): Promise<T | undefined> {
   let attempt = 0;
   let downSince: number | undefined;
   while (true) {
     try {
-      const result = await call();
+      const result = await call(attempt);
       if (downSince !== undefined) {
         await options.onEvent?.({
           type: "reconnected",
