@@ -54,8 +54,13 @@ export function parseTokendOptions(args: readonly string[]): TokendCliOptions {
 export async function runTokend(options: TokendCliOptions, io: Io): Promise<number> {
   const debug = debugLog(io, options.debug);
   const config = await toolConfig(io, debug);
+  // The daemon logs synchronously; writes are chained so they stay in order
+  // and the last ones are flushed before the process exits.
+  let written: Promise<void> = Promise.resolve();
   const log = (line: string) => {
-    void io.err(`${new Date(io.now()).toISOString()} condor_tokend: ${line}\n`);
+    const text = `${new Date(io.now()).toISOString()} condor_tokend: ${line}\n`;
+    // A closed stderr must not take the daemon down with it.
+    written = written.then(() => io.err(text)).catch(() => {});
   };
   const tokend = await startTokend({ config, port: options.port, now: () => io.now(), log });
   log("ready");
@@ -66,6 +71,7 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
   await Promise.race([signalled, tokend.finished]);
   if (io.signal.aborted) log(`received ${String(io.signal.reason ?? "signal")}; shutting down`);
   await tokend.shutdown();
+  await written;
   return EXIT.OK;
 }
 

@@ -199,8 +199,7 @@ async function serve(
     stopping ??= (async () => {
       clearInterval(sweeper);
       waiters.close();
-      controller.abort();
-      await server.finished;
+      await server.shutdown();
       store.close();
       log("stopped");
     })();
@@ -267,8 +266,7 @@ async function refuseUntrustworthyRuntime(): Promise<void> {
     0,
     undefined,
     controller.signal,
-    (_req, info) =>
-      Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
+    (_req, info) => Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
   );
   const client = Deno.createHttpClient({});
   try {

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { type NewRequest, SCHEMA_VERSION, Store, StoreError } from "../../src/server/store.ts";
+import { withTempDir } from "../_support/temp.ts";
+
+const row = (overrides: Partial<NewRequest> = {}): NewRequest => ({
+  id: "1234567",
+  secretHash: "a".repeat(64),
+  requestedIdentity: "condor@pool",
+  authenticatedIdentity: "anonymous@ssl",
+  peerLocation: "192.0.2.1",
+  clientId: "c",
+  authorizations: ["READ"],
+  lifetime: 60,
+  state: "pending",
+  requestedAt: 1000,
+  expiresAt: 4600,
+  decidedAt: null,
+  decidedBy: null,
+  reason: null,
+  jti: null,
+  ...overrides,
+});
+
+Deno.test("Store.open() creates a 0600 WAL database with the current schema version", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    store.close();
+    assert.equal((await Deno.stat(`${dir}/t.sqlite`)).mode! & 0o777, 0o600);
+    const db = new DatabaseSync(`${dir}/t.sqlite`);
+    try {
+      assert.deepEqual(
+        { ...db.prepare("PRAGMA user_version").get() },
+        { user_version: SCHEMA_VERSION },
+      );
+      assert.deepEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("Store.open() refuses a database from a newer daemon or another program", async () => {
+  await withTempDir(async (dir) => {
+    const newer = new DatabaseSync(`${dir}/newer.sqlite`);
+    newer.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    newer.close();
+    await assert.rejects(
+      Store.open(`${dir}/newer.sqlite`),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_TOO_NEW" && /newer/.test(err.message),
+    );
+    const foreign = new DatabaseSync(`${dir}/foreign.sqlite`);
+    foreign.exec("CREATE TABLE t (x)");
+    foreign.close();
+    await assert.rejects(
+      Store.open(`${dir}/foreign.sqlite`),
+      (err) => err instanceof StoreError && err.code === "STORE_FOREIGN",
+    );
+    await Deno.writeTextFile(
+      `${dir}/junk.sqlite`,
+      "this is not a database at all, not even close".repeat(20),
+    );
+    await assert.rejects(Store.open(`${dir}/junk.sqlite`), (err) => err instanceof StoreError);
+  });
+});
+
+Deno.test("Store keeps live request ids and secrets unique and guards transitions", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    try {
+      const first = store.insertRequest(row());
+      assert.throws(() => store.insertRequest(row({ secretHash: "b".repeat(64) })), /UNIQUE/);
+      assert.throws(() => store.insertRequest(row({ id: "7654321" })), /UNIQUE/);
+      assert.equal(store.transition(first.seq, ["pending"], "approved"), true);
+      assert.equal(store.transition(first.seq, ["approved"], "collected", { jti: "j" }), true);
+      assert.equal(store.transition(first.seq, ["approved"], "collected", { jti: "k" }), false);
+      assert.equal(store.bySeq(first.seq)?.jti, "j");
+      // A finished request frees its id for a new live one.
+      const second = store.insertRequest(row({ secretHash: "c".repeat(64) }));
+      assert.equal(store.byId("1234567")?.seq, second.seq);
+      assert.equal(store.countLive(), 1);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("Store rolls back a failed transaction entirely", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    try {
+      assert.throws(() =>
+        store.transaction(() => {
+          store.insertRequest(row());
+          store.appendAudit({ at: 1, event: "enqueue", requestId: "1234567" });
+          throw new Error("boom");
+        })
+      );
+      assert.equal(store.countLive(), 0);
+      assert.deepEqual(store.auditTrail(), []);
+    } finally {
+      store.close();
+    }
+  });
+});
