@@ -208,7 +208,7 @@ async function writeAtomically(path: string, text: string, mode: number): Promis
   const temp = `${path}.${crypto.randomUUID()}.tmp`;
   const file = await Deno.open(temp, { write: true, createNew: true, mode });
   try {
-    await Deno.chmod(temp, mode);
+    if (Deno.build.os !== "windows") await Deno.chmod(temp, mode);
     const bytes = new TextEncoder().encode(text);
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));

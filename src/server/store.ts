@@ -470,7 +470,8 @@ async function createPrivateFile(path: string): Promise<void> {
   try {
     const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
     file.close();
-    await Deno.chmod(path, 0o600);
+    // Some systems apply default ACLs at creation; Windows has no mode bits.
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) return;
     throw new StoreError(
