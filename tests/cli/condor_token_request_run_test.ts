@@ -291,3 +291,29 @@ Deno.test("condor_token_request finds a daemon by -name and -type in the collect
     );
   });
 });
+
+Deno.test("condor_token_request exits 5 when its request is cancelled at the daemon by another holder of its secret", async () => {
+  await withDaemon({}, async ({ daemon, client, dir }) => {
+    const state = `${dir}/request.json`;
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-state", state, "-json"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    const { secret } = JSON.parse(await Deno.readTextFile(state));
+    await client.cancel(id, secret);
+    assert.equal(await running, EXIT.CANCELLED);
+    assert.match(io.stderr.join(""), new RegExp(`Request ${id} was cancelled at the daemon\\n$`));
+    assert.equal(JSON.parse(io.stdout.join("")).outcome, "cancelled");
+    await assert.rejects(Deno.stat(state), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("condor_token_request exits 9 when the daemon refuses token requests", async () => {
+  await withDaemon({ extraConfig: "SEC_ENABLE_TOKEN_REQUEST = false" }, async ({ daemon }) => {
+    const io = memoryIo({ env: daemon.env });
+    assert.equal(await condorTokenRequest.main([], io), EXIT.NOT_AUTHORIZED);
+    assert.match(
+      io.stderr.join(""),
+      /^condor_token_request: Cannot enqueue token request at https:\/\/127\.0\.0\.1:\d+: /,
+    );
+  });
+});
