@@ -420,6 +420,10 @@ async function prepareDestination(tokenDir: string | undefined, file: string | u
     try {
       await Deno.mkdir(tokenDir, { recursive: true, mode: 0o700 });
     } catch (err) {
+      if (
+        !(err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable ||
+          err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.NotADirectory)
+      ) throw err;
       throw new TokenFileError(
         "TOKEN_FILE_DENIED",
         `Cannot create token directory ${tokenDir}: ${err instanceof Error ? err.message : err}`,
@@ -679,10 +683,12 @@ class Reporter {
         );
       }
       case "interrupted": {
-        if (outcome.withdrawn || id === undefined) await this.#forget();
+        // Without an id the enqueue never completed; a saved secret still
+        // finds the request, should the daemon have made it after all.
+        if (outcome.withdrawn) await this.#forget();
         const code = outcome.signal === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
         const what = id === undefined
-          ? "no request was made"
+          ? "the daemon never confirmed the request"
           : outcome.withdrawn
           ? `request ${id} was cancelled at the daemon`
           : `request ${id} could not be cancelled at the daemon`;

@@ -200,7 +200,7 @@ async function connectToCollector(options: LocateOptions): Promise<Located> {
       await options.trace?.(`trying the collector at ${url.origin} (from ${source})`);
       return { client: await options.connect(url), url };
     } catch (err) {
-      if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.UNREACHABLE) throw err;
+      if (!(err instanceof DaemonError) || !isDown(err)) throw err;
       failures.push(
         `${url.host} (from ${source}): ${err.message.replace(/^Cannot .*? (?:to|at) \S+: /, "")}`,
       );
@@ -213,6 +213,11 @@ async function connectToCollector(options: LocateOptions): Promise<Located> {
     undefined,
     { cause: last },
   );
+}
+
+/** Whether the next collector in the list is worth trying after `err`. */
+function isDown(err: DaemonError): boolean {
+  return err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT;
 }
 
 /** HTCondor names: case-insensitive; `host` also matches a `name@host` daemon name. */

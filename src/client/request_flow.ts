@@ -151,7 +151,6 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
   const started = clock.now();
 
   let requestId = options.requestId;
-  let expiresAt: number;
   if (requestId === undefined) {
     // Not aborted by the signal: a half-finished enqueue would leave a
     // request we could not name to cancel. Enqueue is idempotent per secret.
@@ -163,11 +162,10 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     );
     if (reply === undefined) return interrupted(options, undefined, false);
     requestId = reply.requestId;
-    expiresAt = reply.expiresAt;
     await emit({
       type: "enqueued",
       requestId,
-      expiresAt,
+      expiresAt: reply.expiresAt,
       autoApproved: reply.token !== undefined,
     });
     if (reply.token !== undefined) {
@@ -198,8 +196,12 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     if (reply === undefined) return await withdrawOnSignal(options, id);
     const decided = decidedOutcome(id, reply.state, reply.token, reply.reason);
     if (decided) return decided;
-    expiresAt = reply.expiresAt;
-    await emit({ type: "waiting", requestId: id, expiresAt, elapsedMs: clock.now() - started });
+    await emit({
+      type: "waiting",
+      requestId: id,
+      expiresAt: reply.expiresAt,
+      elapsedMs: clock.now() - started,
+    });
   }
 }
 
