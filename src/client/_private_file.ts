@@ -54,3 +54,12 @@ export async function removeIfExists(path: string): Promise<void> {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }
+
+/** A short reason for a file system error, for "Cannot <action> <path>: <reason>". */
+export function fileErrorReason(err: unknown): string {
+  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+    return "permission denied";
+  }
+  if (err instanceof Deno.errors.NotFound) return "no such file or directory";
+  return err instanceof Error ? err.message : String(err);
+}

@@ -8,7 +8,7 @@
  */
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import { CondorError } from "../errors.ts";
-import { removeIfExists, writePrivateFile } from "./_private_file.ts";
+import { fileErrorReason, removeIfExists, writePrivateFile } from "./_private_file.ts";
 
 /** What is saved about a request. */
 export interface SavedRequest {
@@ -112,13 +112,9 @@ function bad(path: string, reason: string, cause?: unknown): CondorError {
 }
 
 function fileError(action: string, path: string, err: unknown): CondorError {
-  const reason =
-    err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : err instanceof Error
-      ? err.message
-      : String(err);
-  return new CondorError("REQUEST_FILE_IO", `Cannot ${action} request file ${path}: ${reason}`, {
-    cause: err,
-  });
+  return new CondorError(
+    "REQUEST_FILE_IO",
+    `Cannot ${action} request file ${path}: ${fileErrorReason(err)}`,
+    { cause: err },
+  );
 }

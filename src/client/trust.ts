@@ -11,7 +11,7 @@
 import tls from "node:tls";
 import { DaemonError, TrustError } from "../errors.ts";
 import { DAEMON_ERRORS } from "./daemon_client.ts";
-import { writePrivateFile } from "./_private_file.ts";
+import { fileErrorReason, writePrivateFile } from "./_private_file.ts";
 
 /** Prefix of every fingerprint this module prints or accepts. */
 export const FINGERPRINT_PREFIX = "sha256:";
@@ -260,15 +260,9 @@ export async function rememberKnownHost(
 }
 
 function knownHostsError(action: string, path: string, err: unknown): TrustError {
-  const reason =
-    err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : err instanceof Error
-      ? err.message
-      : String(err);
   return new TrustError(
     "TRUST_KNOWN_HOSTS_IO",
-    `Cannot ${action} known-hosts file ${path}: ${reason}`,
+    `Cannot ${action} known-hosts file ${path}: ${fileErrorReason(err)}`,
     { cause: err },
   );
 }
