@@ -317,3 +317,65 @@ Deno.test("condor_token_request exits 9 when the daemon refuses token requests",
     );
   });
 });
+
+Deno.test("condor_token_request -file stores the token 0600 at the path given", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-file", `${dir}/boot.token`, "-json"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.match(await Deno.readTextFile(`${dir}/boot.token`), /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    assert.equal((await Deno.stat(`${dir}/boot.token`)).mode! & 0o777, 0o600);
+    const out = JSON.parse(io.stdout.join(""));
+    assert.equal(out.tokenFile, `${dir}/boot.token`);
+    assert.equal(out.token, undefined, "a stored token is not printed");
+  });
+});
+
+Deno.test("condor_token_request -file into a missing directory fails before asking the daemon", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const io = memoryIo({ env: daemon.env });
+    assert.equal(
+      await condorTokenRequest.main(["-file", `${dir}/no/such/dir/t`], io),
+      EXIT.FAILURE,
+    );
+    assert.match(io.stderr.join(""), /directory .*\/no\/such\/dir does not exist/);
+    assert.deepEqual(await admin.list(), []);
+  });
+});
+
+Deno.test("condor_token_request -debug shows the TOOL_DEBUG categories asked for", async () => {
+  await withDaemon({}, async ({ daemon }) => {
+    const debugRun = async (toolDebug: string) => {
+      const io = memoryIo({ env: { ...daemon.env, _CONDOR_TOOL_DEBUG: toolDebug } });
+      assert.equal(await run(["-debug", "-timeout", "0"], io), EXIT.TIMED_OUT);
+      return io.stderr.join("");
+    };
+    const security = await debugRun("D_SECURITY");
+    assert.match(security, /DEBUG: trying the collector at/); // D_ALWAYS: always shown
+    assert.match(security, /DEBUG: trusting https:\/\/127\.0\.0\.1:\d+ \(sha256:/);
+    const network = await debugRun("D_NETWORK:2");
+    assert.match(network, /DEBUG: trying the collector at/);
+    assert.doesNotMatch(network, /DEBUG: trusting/);
+    const none = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-timeout", "0"], none), EXIT.TIMED_OUT);
+    assert.doesNotMatch(none.stderr.join(""), /DEBUG/);
+  });
+});
+
+Deno.test("condor_token_request remembers trusted daemons in the TOKEND_KNOWN_HOSTS file", async () => {
+  await withDaemon({}, async ({ daemon, dir }) => {
+    const env = {
+      ...daemon.env,
+      _CONDOR_AUTH_SSL_CLIENT_CAFILE: "",
+      _CONDOR_TOKEND_KNOWN_HOSTS: `${dir}/etc/known_hosts`,
+    };
+    const io = memoryIo({ env });
+    assert.equal(await run(["-trust", daemon.fingerprint, "-timeout", "0"], io), EXIT.TIMED_OUT);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/etc/known_hosts`).then((t) => t.split("\n")[1]),
+      `${new URL(daemon.url).host} ${daemon.fingerprint}`,
+    );
+  });
+});

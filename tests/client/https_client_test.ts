@@ -72,8 +72,11 @@ Deno.test("httpsDaemonClient() cancels a request with its secret", async () => {
       requestId,
       state: "cancelled",
     });
-    const listed = await admin.list(requestId);
-    assert.ok(listed.every((r) => r.state !== "pending"));
+    assert.equal((await client.collect(requestId, body.secret, 0)).state, "cancelled");
+    await assert.rejects(
+      admin.approve(requestId),
+      (err) => err instanceof DaemonError && err.status === 409,
+    );
   });
 });
 
