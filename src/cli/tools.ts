@@ -3,6 +3,8 @@ import type { Tool } from "./_tool.ts";
 import { condorTokenCreate } from "./condor_token_create.ts";
 import { condorTokenList } from "./condor_token_list.ts";
 import { condorTokenRequest } from "./condor_token_request.ts";
+import { condorTokenRequestApprove } from "./condor_token_request_approve.ts";
+import { condorTokenRequestList } from "./condor_token_request_list.ts";
 import { condorTokend } from "./condor_tokend.ts";
 
 /** All tools, in the order `main.ts` lists them. */
@@ -10,6 +12,8 @@ export const TOOLS: readonly Tool[] = [
   condorTokenCreate,
   condorTokenList,
   condorTokenRequest,
+  condorTokenRequestList,
+  condorTokenRequestApprove,
   condorTokend,
 ];
 

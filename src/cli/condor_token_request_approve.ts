@@ -1,0 +1,207 @@
+/**
+ * condor_token_request_approve: show a pending token request with everything
+ * an administrator needs to judge it, ask for `yes`, and approve it; without
+ * `-reqid`, do that for every pending request in turn. `-yes` (ours, with
+ * `-reqid` only) approves without asking, for scripts.
+ */
+import type { RequestInfo } from "../api/protocol.ts";
+import type { TokenDaemonClient } from "../client/daemon_client.ts";
+import { CondorError, UsageError } from "../errors.ts";
+import { parseOptions, single } from "./_options.ts";
+import { formatAd, judgementAttributes, requestAttributes } from "./_request_ad.ts";
+import {
+  decisionError,
+  interruptedExitCode,
+  openSession,
+  parseRequestId,
+  parseTarget,
+  readAnswer,
+  TARGET_SPECS,
+  targetExitCode,
+  type TargetOptions,
+  targetUsage,
+} from "./_target.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const NAME = "condor_token_request_approve";
+
+const USAGE = `Usage: ${NAME} [-reqid ID [-yes]] [-pool POOL] [-name NAME] [-type TYPE]
+                                    [-trust sha256:...] [-debug]
+
+Shows a pending token request (the pool's collector by default) and approves
+it when you type 'yes'. Without -reqid, goes through every pending request
+you may approve, one after the other. The request is shown as HTCondor shows
+it, plus RequestAge (seconds since it was made) and RequestTimeLeft (seconds
+until it expires unless decided). No LimitAuthorization means the token
+would carry every authorization of its identity; no TokenLifetime means it
+would not expire (within the daemon's SEC_ISSUED_TOKEN_EXPIRATION).
+
+Options:
+    -reqid <ID>           Approve this request (7 digits)
+    -yes                  With -reqid: approve without asking (for scripts)
+${targetUsage("COLLECTOR")}
+Exit status: 0 every request shown was approved, 1 at least one was not
+approved (an answer other than 'yes', end of input) or is unknown or no
+longer pending, or there is none to approve, 2 bad command line, 7 daemon
+unreachable, 8 certificate not trusted, 9 no credential or not authorized,
+130/143 interrupted.
+`;
+
+const SPECS = [
+  { name: "reqid", min: 1, value: true },
+  { name: "yes", min: 3, value: false, exact: true },
+  ...TARGET_SPECS,
+];
+
+/** Options of condor_token_request_approve. */
+export interface ApproveOptions {
+  target: TargetOptions;
+  reqid: string | undefined;
+  yes: boolean;
+}
+
+/** Parses the command line. Throws UsageError. */
+export function parseApproveOptions(args: readonly string[]): ApproveOptions {
+  const parsed = parseOptions(args, SPECS);
+  const options = {
+    target: parseTarget(parsed),
+    reqid: parseRequestId(single(parsed, "reqid")),
+    yes: parsed.has("yes"),
+  };
+  if (options.yes && options.reqid === undefined) {
+    throw new UsageError(
+      "Option -yes needs -reqid: only a request named on the command line is approved without asking",
+    );
+  }
+  return options;
+}
+
+/** What one shown request came to. */
+type Verdict = "approved" | "declined" | "end-of-input";
+
+/** Approves one request or walks all of them. Needs what openSession needs. */
+export async function runApprove(options: ApproveOptions, io: Io): Promise<number> {
+  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  try {
+    return options.reqid === undefined
+      ? await approveAll(client, io)
+      : await approveOne(client, io, options.reqid, options.yes);
+  } finally {
+    client.close();
+  }
+}
+
+async function approveOne(
+  client: TokenDaemonClient,
+  io: Io,
+  id: string,
+  yes: boolean,
+): Promise<number> {
+  const [request] = await client.list(id, io.signal);
+  if (request === undefined) {
+    if (yes) {
+      // Nothing to show; the daemon's answer tells unknown, decided and not allowed apart.
+      await approveCall(client, io, id);
+      await io.out(`Request ${id} approved successfully.\n`);
+      return EXIT.OK;
+    }
+    await io.err(
+      `${NAME}: Remote daemon did not provide information for request ID ${id}: no pending ` +
+        `request with that ID is visible to you (unknown, no longer pending, or for another ` +
+        `identity); -yes tells which\n`,
+    );
+    return EXIT.FAILURE;
+  }
+  const verdict = await judge(client, io, request, yes);
+  return interruptedExitCode(io) ?? (verdict === "approved" ? EXIT.OK : EXIT.FAILURE);
+}
+
+async function approveAll(client: TokenDaemonClient, io: Io): Promise<number> {
+  const requests = await client.list(undefined, io.signal);
+  if (requests.length === 0) {
+    await io.err("Remote daemon has no request to approve.\n");
+    return EXIT.FAILURE;
+  }
+  let exit: number = EXIT.OK;
+  for (const [i, request] of requests.entries()) {
+    let verdict: Verdict;
+    try {
+      verdict = await judge(client, io, request, false);
+    } catch (err) {
+      // One request gone wrong (decided meanwhile, not allowed) does not stop the walk.
+      if (!(err instanceof CondorError) || io.signal.aborted) throw err;
+      await io.err(`${NAME}: ${err.message}\n`);
+      if (exit === EXIT.OK) exit = targetExitCode(err, io);
+      continue;
+    }
+    const interrupted = interruptedExitCode(io);
+    if (interrupted !== undefined) return interrupted;
+    if (verdict !== "approved" && exit === EXIT.OK) exit = EXIT.FAILURE;
+    if (verdict === "end-of-input") {
+      const left = requests.length - i - 1;
+      if (left > 0) {
+        await io.err(
+          `${NAME}: end of input; ${left} more pending request${
+            left === 1 ? "" : "s"
+          } left undecided\n`,
+        );
+      }
+      break;
+    }
+  }
+  return exit;
+}
+
+/** Shows `request`, asks unless `yes`, and approves on exactly "yes". */
+async function judge(
+  client: TokenDaemonClient,
+  io: Io,
+  request: RequestInfo,
+  yes: boolean,
+): Promise<Verdict> {
+  const block = formatAd([
+    ...requestAttributes(request),
+    ...judgementAttributes(request, io.now()),
+  ]);
+  await io.out(`Request contents:\n${block}\n`);
+  if (!yes) {
+    await io.out("To approve, please type 'yes'\n");
+    const answer = await readAnswer(io);
+    if (answer !== "yes") {
+      await io.err("Request was NOT approved.\n");
+      return answer === null ? "end-of-input" : "declined";
+    }
+  }
+  await approveCall(client, io, request.requestId);
+  await io.out(`Request ${request.requestId} approved successfully.\n`);
+  return "approved";
+}
+
+async function approveCall(client: TokenDaemonClient, io: Io, id: string): Promise<void> {
+  try {
+    await client.approve(id, io.signal);
+  } catch (err) {
+    throw decisionError(err, "approve", id, client.address);
+  }
+}
+
+/** The condor_token_request_approve tool. */
+export const condorTokenRequestApprove: Tool = {
+  name: NAME,
+  summary: "show a pending token request and approve it",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    return await guard(
+      this,
+      io,
+      async () => await runApprove(parseApproveOptions(args), io),
+      (err) => targetExitCode(err, io),
+    );
+  },
+};

@@ -1,0 +1,109 @@
+/**
+ * condor_token_request_list: show the pending token requests the caller may
+ * see (all of them for an administrator, those for the caller's own identity
+ * otherwise), as HTCondor's `Name = value` blocks or as JSON.
+ */
+import { parseOptions, single } from "./_options.ts";
+import { formatRequest, requestJson } from "./_request_ad.ts";
+import {
+  openSession,
+  parseRequestId,
+  parseTarget,
+  TARGET_SPECS,
+  targetExitCode,
+  type TargetOptions,
+  targetUsage,
+  tidyRefusal,
+} from "./_target.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const NAME = "condor_token_request_list";
+
+const USAGE = `Usage: ${NAME} [-reqid ID] [-json] [-pool POOL] [-name NAME] [-type TYPE]
+                                 [-trust sha256:...] [-debug]
+
+Lists the token requests pending at a daemon (the pool's collector by
+default): every request for an administrator, only requests for your own
+identity otherwise. One block of "Name = value" lines per request, followed
+by a blank line; with none pending, says so on stderr.
+
+Options:
+    -reqid <ID>           Show only this request (7 digits)
+    -json                 Print a JSON array of requests instead (stable field
+                          names: see docs/admin_tools.md)
+${targetUsage("COLLECTOR")}
+Exit status: 0 listed (also when none are pending), 2 bad command line,
+7 daemon unreachable, 8 certificate not trusted, 9 no credential or not
+authorized, 1 other failures (-reqid names no pending request you may see).
+`;
+
+const SPECS = [
+  { name: "reqid", min: 1, value: true },
+  { name: "json", min: 4, value: false, exact: true },
+  ...TARGET_SPECS,
+];
+
+/** Options of condor_token_request_list. */
+export interface ListOptions {
+  target: TargetOptions;
+  reqid: string | undefined;
+  json: boolean;
+}
+
+/** Parses the command line. Throws UsageError. */
+export function parseListOptions(args: readonly string[]): ListOptions {
+  const parsed = parseOptions(args, SPECS);
+  return {
+    target: parseTarget(parsed),
+    reqid: parseRequestId(single(parsed, "reqid")),
+    json: parsed.has("json"),
+  };
+}
+
+/** Lists the requests. Needs what {@link openSession} needs. */
+export async function runRequestList(options: ListOptions, io: Io): Promise<number> {
+  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  try {
+    const requests = await client.list(options.reqid, io.signal);
+    if (options.reqid !== undefined && requests.length === 0) {
+      await io.err(
+        `${NAME}: Remote daemon did not provide information for request ID ${options.reqid}: ` +
+          `no pending request with that ID is visible to you (unknown, no longer pending, ` +
+          `or for another identity)\n`,
+      );
+      return EXIT.FAILURE;
+    }
+    if (options.json) {
+      await io.out(JSON.stringify(requests.map(requestJson), null, 2) + "\n");
+    } else {
+      for (const request of requests) await io.out(formatRequest(request) + "\n");
+    }
+    if (requests.length === 0) await io.err("Remote daemon reports no requests pending.\n");
+    return EXIT.OK;
+  } catch (err) {
+    throw tidyRefusal(err, client.address);
+  } finally {
+    client.close();
+  }
+}
+
+/** The condor_token_request_list tool. */
+export const condorTokenRequestList: Tool = {
+  name: NAME,
+  summary: "list pending token requests at a daemon",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    return await guard(
+      this,
+      io,
+      async () => await runRequestList(parseListOptions(args), io),
+      (err) => targetExitCode(err, io),
+    );
+  },
+};

@@ -1,0 +1,243 @@
+/**
+ * condor_token_request_list and condor_token_request_approve as shipped
+ * (subprocesses with the binary's permission flags) against a real daemon
+ * over HTTPS on loopback.
+ */
+import assert from "node:assert/strict";
+import { id, withFixture } from "./admin_tools_support.ts";
+
+Deno.test("condor_token_request_list shows an administrator every pending request as HTCondor does", async () => {
+  await withFixture(async (f) => {
+    const alice = await f.enqueue({
+      identity: id("alice"),
+      authz: ["READ", "WRITE"],
+      lifetime: 600,
+      clientId: "laptop-42",
+    });
+    const worker = await f.enqueue({ identity: id("condor") });
+    const admin = await f.userEnv(id("admin"), [], 3600);
+
+    const [plain, json, one] = await Promise.all([
+      f.run("condor_token_request_list", [], admin),
+      f.run("condor_token_request_list", ["-json"], admin),
+      f.run("condor_token_request_list", ["-r", worker.requestId], admin),
+    ]);
+
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stderr, "");
+    assert.equal(
+      plain.stdout,
+      `AuthenticatedIdentity = "anonymous@ssl"
+ClientId = "laptop-42"
+LimitAuthorization = "READ,WRITE"
+PeerLocation = "127.0.0.1"
+RequestedIdentity = "${id("alice")}"
+RequestId = "${alice.requestId}"
+TokenLifetime = 600
+
+AuthenticatedIdentity = "anonymous@ssl"
+ClientId = "worker-17"
+PeerLocation = "127.0.0.1"
+RequestedIdentity = "${id("condor")}"
+RequestId = "${worker.requestId}"
+
+`,
+    );
+
+    assert.equal(json.code, 0, json.stderr);
+    const listed = JSON.parse(json.stdout);
+    assert.equal(listed.length, 2);
+    assert.deepEqual(Object.keys(listed[0]), [
+      "requestId",
+      "requestedIdentity",
+      "authenticatedIdentity",
+      "peerLocation",
+      "clientId",
+      "authorizations",
+      "lifetime",
+      "state",
+      "requestedAt",
+      "expiresAt",
+    ]);
+    assert.deepEqual(
+      { ...listed[0], requestedAt: 0, expiresAt: 0 },
+      {
+        requestId: alice.requestId,
+        requestedIdentity: id("alice"),
+        authenticatedIdentity: "anonymous@ssl",
+        peerLocation: "127.0.0.1",
+        clientId: "laptop-42",
+        authorizations: ["READ", "WRITE"],
+        lifetime: 600,
+        state: "pending",
+        requestedAt: 0,
+        expiresAt: 0,
+      },
+    );
+    assert.equal(listed[1].lifetime, null);
+    assert.equal(listed[0].expiresAt - listed[0].requestedAt, 3600);
+
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(
+      one.stdout,
+      new RegExp(`^AuthenticatedIdentity.*RequestId = "${worker.requestId}"\n\n$`, "s"),
+    );
+  });
+});
+
+Deno.test("condor_token_request_list shows a user only the requests for their own identity", async () => {
+  await withFixture(async (f) => {
+    const mine = await f.enqueue({ identity: id("alice"), authz: ["READ"] });
+    const theirs = await f.enqueue({ identity: id("bob") });
+    const alice = await f.userEnv(id("alice"));
+
+    const [listed, other] = await Promise.all([
+      f.run("condor_token_request_list", ["-json"], alice),
+      f.run("condor_token_request_list", ["-reqid", theirs.requestId], alice),
+    ]);
+
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout).map((r: { requestId: string }) => r.requestId), [
+      mine.requestId,
+    ]);
+    assert.equal(other.code, 1);
+    assert.equal(other.stdout, "");
+    assert.match(
+      other.stderr,
+      new RegExp(
+        `^condor_token_request_list: Remote daemon did not provide information for request ID ${theirs.requestId}: .*\n$`,
+      ),
+    );
+  });
+});
+
+Deno.test("condor_token_request_list says on stderr when nothing is pending, authenticated by the signing key", async () => {
+  await withFixture(async (f) => {
+    const [plain, json] = await Promise.all([
+      f.run("condor_token_request_list", [], f.keyEnv),
+      f.run("condor_token_request_list", ["-json"], f.keyEnv),
+    ]);
+    assert.deepEqual(plain, {
+      code: 0,
+      stdout: "",
+      stderr: "Remote daemon reports no requests pending.\n",
+    });
+    assert.deepEqual(json, {
+      code: 0,
+      stdout: "[]\n",
+      stderr: "Remote daemon reports no requests pending.\n",
+    });
+  });
+});
+
+Deno.test("condor_token_request_approve shows the request and approves it on 'yes'", async () => {
+  await withFixture(async (f) => {
+    const request = await f.enqueue({ identity: id("alice"), authz: ["READ"], lifetime: 600 });
+    const admin = await f.userEnv(id("admin"));
+
+    const r = await f.run(
+      "condor_token_request_approve",
+      ["-reqid", request.requestId],
+      admin,
+      "yes\n",
+    );
+
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const shown = r.stdout.replace(/RequestAge = \d+/, "RequestAge = AGE")
+      .replace(/RequestTimeLeft = \d+/, "RequestTimeLeft = LEFT");
+    assert.equal(
+      shown,
+      `Request contents:
+AuthenticatedIdentity = "anonymous@ssl"
+ClientId = "worker-17"
+LimitAuthorization = "READ"
+PeerLocation = "127.0.0.1"
+RequestedIdentity = "${id("alice")}"
+RequestId = "${request.requestId}"
+TokenLifetime = 600
+RequestAge = AGE
+RequestTimeLeft = LEFT
+
+To approve, please type 'yes'
+Request ${request.requestId} approved successfully.
+`,
+    );
+    const age = Number(/RequestAge = (\d+)/.exec(r.stdout)![1]);
+    const left = Number(/RequestTimeLeft = (\d+)/.exec(r.stdout)![1]);
+    assert.ok(age <= 60 && left > 3500 && left <= 3600, `${age} ${left}`);
+    const collected = await f.collect(request.requestId, request.secret);
+    assert.equal(collected.state, "collected");
+    assert.ok(collected.token);
+  });
+});
+
+Deno.test("condor_token_request_approve approves nothing on any answer but 'yes'", async () => {
+  await withFixture(async (f) => {
+    const request = await f.enqueue({ identity: id("alice") });
+    const [no, yesWithSpace, eof] = await Promise.all(
+      ["no\n", "yes \n", ""].map((stdin) =>
+        f.run("condor_token_request_approve", ["-reqid", request.requestId], f.keyEnv, stdin)
+      ),
+    );
+    for (const r of [no, yesWithSpace, eof]) {
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, "Request was NOT approved.\n");
+      assert.match(r.stdout, /To approve, please type 'yes'\n$/);
+    }
+    assert.equal((await f.collect(request.requestId, request.secret)).state, "pending");
+  });
+});
+
+Deno.test("condor_token_request_approve -yes approves the named request without asking", async () => {
+  await withFixture(async (f) => {
+    const request = await f.enqueue({ identity: id("alice") });
+    const [r, usage] = await Promise.all([
+      f.run("condor_token_request_approve", ["-reqid", request.requestId, "-yes"], f.keyEnv),
+      f.run("condor_token_request_approve", ["-yes"], f.keyEnv),
+    ]);
+
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /please type/);
+    assert.match(r.stdout, /^Request contents:\n/);
+    assert.match(
+      r.stdout,
+      new RegExp(`\nRequest ${request.requestId} approved successfully\\.\n$`),
+    );
+    assert.equal((await f.collect(request.requestId, request.secret)).state, "collected");
+
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^condor_token_request_approve: Option -yes needs -reqid/);
+    assert.match(usage.stderr, /\nUsage: condor_token_request_approve /);
+  });
+});
+
+Deno.test("condor_token_request_approve without -reqid walks every pending request in turn", async () => {
+  await withFixture(async (f) => {
+    const first = await f.enqueue({ identity: id("alice") });
+    const second = await f.enqueue({ identity: id("bob") });
+    const third = await f.enqueue({ identity: id("carol") });
+
+    // yes, no, then end of input: the walk stops there, and one was not approved.
+    const partly = await f.run("condor_token_request_approve", [], f.keyEnv, "yes\nno\n");
+    assert.equal(partly.code, 1, partly.stderr);
+    assert.equal((partly.stdout.match(/Request contents:/g) ?? []).length, 3);
+    assert.match(partly.stdout, new RegExp(`Request ${first.requestId} approved successfully\\.`));
+    assert.equal(partly.stderr, "Request was NOT approved.\nRequest was NOT approved.\n");
+    assert.equal((await f.collect(first.requestId, first.secret)).state, "collected");
+    assert.equal((await f.collect(second.requestId, second.secret)).state, "pending");
+
+    const rest = await f.run("condor_token_request_approve", [], f.keyEnv, "yes\nyes\n");
+    assert.equal(rest.code, 0, rest.stderr);
+    assert.equal(rest.stderr, "");
+    assert.match(rest.stdout, new RegExp(`Request ${second.requestId} approved successfully\\.`));
+    assert.match(rest.stdout, new RegExp(`Request ${third.requestId} approved successfully\\.`));
+
+    const none = await f.run("condor_token_request_approve", [], f.keyEnv, "yes\n");
+    assert.deepEqual(none, {
+      code: 1,
+      stdout: "",
+      stderr: "Remote daemon has no request to approve.\n",
+    });
+  });
+});
