@@ -4,6 +4,8 @@ import { condorTokenCreate } from "./condor_token_create.ts";
 import { condorTokenList } from "./condor_token_list.ts";
 import { condorTokenRequest } from "./condor_token_request.ts";
 import { condorTokenRequestApprove } from "./condor_token_request_approve.ts";
+import { condorTokenRequestAutoApprove } from "./condor_token_request_auto_approve.ts";
+import { condorTokenRequestDeny } from "./condor_token_request_deny.ts";
 import { condorTokenRequestList } from "./condor_token_request_list.ts";
 import { condorTokend } from "./condor_tokend.ts";
 
@@ -14,6 +16,8 @@ export const TOOLS: readonly Tool[] = [
   condorTokenRequest,
   condorTokenRequestList,
   condorTokenRequestApprove,
+  condorTokenRequestDeny,
+  condorTokenRequestAutoApprove,
   condorTokend,
 ];
 
