@@ -1,6 +1,7 @@
 /** Every tool `main.ts` can run, by HTCondor name. */
 import type { Tool } from "./_tool.ts";
 import { condorTokenCreate } from "./condor_token_create.ts";
+import { condorTokenFetch } from "./condor_token_fetch.ts";
 import { condorTokenList } from "./condor_token_list.ts";
 import { condorTokenRequest } from "./condor_token_request.ts";
 import { condorTokenRequestApprove } from "./condor_token_request_approve.ts";
@@ -18,6 +19,7 @@ export const TOOLS: readonly Tool[] = [
   condorTokenRequestApprove,
   condorTokenRequestDeny,
   condorTokenRequestAutoApprove,
+  condorTokenFetch,
   condorTokend,
 ];
 

@@ -1,0 +1,195 @@
+/**
+ * condor_token_fetch: an already authenticated user asks a daemon for a token
+ * for their own identity, never broader than the credential they hold (the
+ * daemon narrows the scope and caps the lifetime, or refuses).
+ */
+import { TokenError, UsageError } from "../errors.ts";
+import type { Authorization } from "../token/authz.ts";
+import { decodeToken } from "../token/idtoken.ts";
+import { assertPlainKeyId } from "../token/signing_key.ts";
+import {
+  assertPlainTokenName,
+  writeTokenFile,
+  writeTokenToDirectory,
+} from "../token/token_file.ts";
+import { tokenDirectory } from "./_config.ts";
+import { parseOptions, parseSeconds, single } from "./_options.ts";
+import {
+  openSession,
+  parseTarget,
+  TARGET_SPECS,
+  targetExitCode,
+  type TargetOptions,
+  targetUsage,
+  tidyRefusal,
+} from "./_target.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { asUsageError, parseAuthzList } from "./condor_token_create.ts";
+import { EXIT } from "./exit_codes.ts";
+import type { Io } from "./io.ts";
+
+const NAME = "condor_token_fetch";
+
+/**
+ * The daemon types tried without -type: HTCondor's default, a SCHEDD, if the
+ * pool lists one; else the pool's collector, which is where condor_tokend
+ * runs by default (it lists itself as a COLLECTOR).
+ */
+export const FETCH_TYPES = ["SCHEDD", "COLLECTOR"] as const;
+
+const USAGE =
+  `Usage: ${NAME} [-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID]
+                          [-pool POOL] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]
+
+Gets a token for your own identity from a daemon, authenticating with a
+token you already hold (SEC_TOKEN_DIRECTORY) or a signing key you can read,
+and prints it on stdout. The new token is never broader than the credential
+used: authorizations it does not carry are dropped (refused if none is
+left), and it expires no later than that credential.
+
+Options:
+    -authz    <AUTHZ>     Limit the token to this authorization (READ, WRITE,
+                          ...); repeatable (default: those of your credential)
+    -lifetime <SECONDS>   Lifetime of the token (default: that of your credential)
+    -token    <NAME>      Store the token in SEC_TOKEN_DIRECTORY/NAME (0600)
+    -file     <PATH>      Store the token in PATH (0600)
+    -key      <KEYID>     Ask the daemon to sign with this key (default: its
+                          SEC_TOKEN_ISSUER_KEY)
+${targetUsage("SCHEDD if the pool lists one, else the collector")}
+Exit status: 0 token delivered, 1 other failures, 2 bad command line,
+7 daemon unreachable, 8 certificate not trusted, 9 no credential, or the
+daemon refused (no requested authorization allowed, key not allowed).
+`;
+
+// HTCondor's order (first match wins): -t is -type, -to is -token; then ours.
+const SPECS = [
+  { name: "authz", min: 1, value: true, repeat: true },
+  { name: "lifetime", min: 1, value: true },
+  { name: "token", min: 2, value: true },
+  { name: "file", min: 1, value: true },
+  { name: "key", min: 1, value: true },
+  ...TARGET_SPECS,
+];
+
+/** Options of condor_token_fetch. */
+export interface FetchOptions {
+  target: TargetOptions;
+  authz: Authorization[];
+  lifetime: number | undefined;
+  token: string | undefined;
+  file: string | undefined;
+  key: string | undefined;
+}
+
+/** Parses the command line. Throws UsageError. */
+export function parseFetchOptions(args: readonly string[]): FetchOptions {
+  const parsed = parseOptions(args, SPECS);
+  const lifetimeText = single(parsed, "lifetime");
+  const lifetime = lifetimeText === undefined ? undefined : parseSeconds(lifetimeText, "lifetime");
+  if (lifetime === 0) {
+    throw new UsageError(`Invalid value for -lifetime: "0"; a token must live at least 1 second`);
+  }
+  const options: FetchOptions = {
+    target: parseTarget(parsed),
+    authz: parseAuthzList(parsed.get("authz") ?? []),
+    lifetime,
+    token: single(parsed, "token"),
+    file: single(parsed, "file"),
+    key: single(parsed, "key"),
+  };
+  if (options.token !== undefined && options.file !== undefined) {
+    throw new UsageError("Options -token and -file cannot be used together");
+  }
+  if (options.file === "") throw new UsageError("Invalid value for -file: it is empty");
+  asUsageError(() => {
+    if (options.token !== undefined) assertPlainTokenName(options.token);
+    if (options.key !== undefined) assertPlainKeyId(options.key);
+  });
+  return options;
+}
+
+/**
+ * Fetches the token and prints or stores it; says on stderr when the daemon
+ * narrowed what was asked. Needs what openSession needs, plus --allow-write
+ * of the token's destination.
+ */
+export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
+  const { client, config, debug } = await openSession(options.target, io, FETCH_TYPES);
+  let token: string;
+  let tokenDir: string | undefined;
+  try {
+    // Known before asking, so a token is not fetched only to be lost.
+    if (options.token !== undefined) tokenDir = tokenDirectory(config);
+    ({ token } = await client.fetchToken({
+      authz: options.authz,
+      lifetime: options.lifetime ?? null,
+      ...(options.key === undefined ? {} : { key: options.key }),
+    }, io.signal));
+  } catch (err) {
+    throw tidyRefusal(err, client.address);
+  } finally {
+    client.close();
+  }
+  for (const note of narrowed(token, options)) await io.err(`${NAME}: ${note}\n`);
+  if (options.file !== undefined) {
+    await writeTokenFile(options.file, token);
+    await debug(`token written to ${options.file}`);
+  } else if (tokenDir !== undefined && options.token !== undefined) {
+    const path = await writeTokenToDirectory(tokenDir, options.token, token);
+    await debug(`token written to ${path}`);
+  } else {
+    await io.out(token + "\n");
+  }
+  return EXIT.OK;
+}
+
+/** How the issued token falls short of what was asked, one sentence each (never the token). */
+export function narrowed(token: string, asked: Pick<FetchOptions, "authz" | "lifetime">): string[] {
+  let payload: { iat?: unknown; exp?: unknown; scope?: unknown };
+  try {
+    payload = (decodeToken(token).payload ?? {}) as typeof payload;
+  } catch (err) {
+    if (err instanceof TokenError) return [];
+    throw err;
+  }
+  const notes: string[] = [];
+  const scope = typeof payload.scope === "string"
+    ? payload.scope.split(/\s+/).filter(Boolean).map((s) => s.replace(/^condor:\//, ""))
+    : [];
+  const dropped = asked.authz.filter((a) => scope.length > 0 && !scope.includes(a));
+  if (dropped.length > 0) {
+    notes.push(
+      `the token does not carry ${dropped.join(", ")}: the credential used does not have ` +
+        `${dropped.length === 1 ? "it" : "them"} (it carries ${scope.join(", ")})`,
+    );
+  }
+  if (asked.lifetime !== undefined && typeof payload.iat === "number") {
+    const lifetime = typeof payload.exp === "number" ? payload.exp - payload.iat : Infinity;
+    if (lifetime < asked.lifetime) {
+      notes.push(
+        `the token lives ${lifetime} s, not the ${asked.lifetime} s asked: it cannot outlive ` +
+          `the credential used, or the daemon's SEC_ISSUED_TOKEN_EXPIRATION`,
+      );
+    }
+  }
+  return notes;
+}
+
+/** The condor_token_fetch tool. */
+export const condorTokenFetch: Tool = {
+  name: NAME,
+  summary: "get a token for your own identity from a daemon",
+  usage: USAGE,
+  async main(args, io) {
+    if (wantsHelp(args)) {
+      await io.out(USAGE);
+      return EXIT.OK;
+    }
+    return await guard(
+      this,
+      io,
+      async () => await runFetch(parseFetchOptions(args), io),
+      (err) => targetExitCode(err, io),
+    );
+  },
+};
