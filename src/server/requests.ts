@@ -240,7 +240,7 @@ export class TokenRequests {
       actor: "requester",
       detail: { from: request.state },
     });
-    if (!changed) return this.cancel(id, secret);
+    if (!changed) throw wrongState();
     this.#deps.metrics.decision("cancel");
     return { requestId: request.id, state: "cancelled" };
   }
@@ -285,7 +285,7 @@ export class TokenRequests {
         administrator: caller.administrator,
       },
     });
-    if (!changed) return this.approve(id, caller);
+    if (!changed) throw wrongState();
     this.#deps.metrics.decision("approve");
     return { requestId: request.id, state: "approved" };
   }
@@ -310,7 +310,7 @@ export class TokenRequests {
       actor: caller.identity,
       detail: { identity: request.requestedIdentity, reason: reason ?? "" },
     });
-    if (!changed) return this.deny(id, caller, reason);
+    if (!changed) throw wrongState();
     this.#deps.metrics.decision("deny");
     return { requestId: request.id, state: "denied" };
   }

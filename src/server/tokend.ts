@@ -173,16 +173,14 @@ async function serve(
   });
 
   await refuseUntrustworthyRuntime();
-  const controller = new AbortController();
   const server = await listenFirst(
     settings.networkInterface ? [settings.networkInterface] : ["::", "0.0.0.0"],
     settings.port,
     tls,
-    controller.signal,
     handler,
   );
   const addr = server.addr as Deno.NetAddr;
-  url = `${tls ? "https" : "http"}://${urlHost(settings, addr)}:${addr.port}`;
+  url = `${tls ? "https" : "http"}://${urlHost(settings)}:${addr.port}`;
 
   const sweeper = setInterval(() => {
     try {
@@ -235,12 +233,11 @@ async function listenFirst(
   hostnames: string[],
   port: number,
   tls: TlsIdentity | undefined,
-  signal: AbortSignal,
   handler: Handler,
 ): Promise<Deno.HttpServer<Deno.NetAddr>> {
   for (const [i, hostname] of hostnames.entries()) {
     try {
-      return await listen(hostname, port, tls, signal, handler);
+      return await listen(hostname, port, tls, handler);
     } catch (err) {
       const unsupported = err instanceof CondorError && err.code === "LISTEN_FAILED" &&
         !(err.cause instanceof Deno.errors.AddrInUse);
@@ -260,12 +257,10 @@ async function listenFirst(
  */
 async function refuseUntrustworthyRuntime(): Promise<void> {
   const claimed = "192.0.2.1";
-  const controller = new AbortController();
   const server = await listen(
     "127.0.0.1",
     0,
     undefined,
-    controller.signal,
     (_req, info) => Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
   );
   const client = Deno.createHttpClient({});
@@ -283,8 +278,7 @@ async function refuseUntrustworthyRuntime(): Promise<void> {
     }
   } finally {
     client.close();
-    controller.abort();
-    await server.finished;
+    await server.shutdown();
   }
 }
 
@@ -298,7 +292,6 @@ async function listen(
   hostname: string,
   port: number,
   tls: TlsIdentity | undefined,
-  signal: AbortSignal,
   handler: Handler,
 ): Promise<Deno.HttpServer<Deno.NetAddr>> {
   for (let attempt = 0;; attempt++) {
@@ -308,7 +301,6 @@ async function listen(
       server = Deno.serve({
         hostname,
         port: chosen,
-        signal,
         onListen: () => {},
         ...(tls ? { cert: tls.certPem, key: tls.keyPem } : {}),
       }, handler);
@@ -355,13 +347,10 @@ function listenError(hostname: string, port: number, err: unknown): CondorError 
   });
 }
 
-/** The host part of the daemon's URL: the listen address, or FULL_HOSTNAME for all interfaces. */
-function urlHost(settings: TokendSettings, addr: Deno.NetAddr): string {
+/** The host part of the daemon's URL: the configured address, or FULL_HOSTNAME for all interfaces. */
+function urlHost(settings: TokendSettings): string {
   const host = settings.networkInterface ?? settings.fullHostname;
-  const bytes = parseIp(host);
-  if (bytes && bytes.length === 16) return `[${host}]`;
-  if (!settings.networkInterface && addr.hostname === "0.0.0.0") return settings.fullHostname;
-  return host;
+  return parseIp(host)?.length === 16 ? `[${host}]` : host;
 }
 
 /** Writes the listen URL atomically (temporary file then rename). Needs --allow-write. */
