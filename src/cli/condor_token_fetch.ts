@@ -37,6 +37,8 @@ const NAME = "condor_token_fetch";
  */
 export const FETCH_TYPES = ["SCHEDD", "COLLECTOR"] as const;
 
+const FETCH_TYPE_DEFAULT = `SCHEDD when the pool\n${" ".repeat(26)}lists one, else COLLECTOR`;
+
 const USAGE =
   `Usage: ${NAME} [-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID]
                           [-pool POOL] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]
@@ -55,7 +57,7 @@ Options:
     -file     <PATH>      Store the token in PATH (0600)
     -key      <KEYID>     Ask the daemon to sign with this key (default: its
                           SEC_TOKEN_ISSUER_KEY)
-${targetUsage("SCHEDD if the pool lists one, else the collector")}
+${targetUsage(FETCH_TYPE_DEFAULT)}
 Exit status: 0 token delivered, 1 other failures, 2 bad command line,
 7 daemon unreachable, 8 certificate not trusted, 9 no credential, or the
 daemon refused (no requested authorization allowed, key not allowed).
