@@ -68,6 +68,12 @@ export interface TokendSettings {
   poolUsernameEquivalent: boolean;
   /** TOKEND_DAEMON_AD_LIFETIME: default lifetime of a daemon's advertisement. */
   daemonAdLifetime: number;
+  /** TOKEND_COLLECTOR_URL, else `https://` + COLLECTOR_HOST's host and port: where to advertise. */
+  collectorUrl: string | undefined;
+  /** TOKEND_ADVERTISE: advertise to the collector (default: unless this daemon is the COLLECTOR). */
+  advertise: boolean;
+  /** AUTH_SSL_CLIENT_CAFILE: certificates trusted when talking to the collector. */
+  clientCaFiles: string[];
 }
 
 /** Reads the daemon's settings. Throws ConfigError naming a bad knob. */
@@ -131,7 +137,24 @@ export function tokendSettings(
     allowDaemon: config.list("ALLOW_DAEMON"),
     poolUsernameEquivalent: config.bool("USE_POOL_USERNAME_EQUIVALENT", true),
     daemonAdLifetime: positive(config, "TOKEND_DAEMON_AD_LIFETIME", 900),
+    collectorUrl: config.get("TOKEND_COLLECTOR_URL")?.trim() || collectorUrlOf(config),
+    advertise: config.bool(
+      "TOKEND_ADVERTISE",
+      (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase() !== "COLLECTOR",
+    ),
+    clientCaFiles: config.list("AUTH_SSL_CLIENT_CAFILE"),
   };
+}
+
+/** `https://HOST:PORT` for COLLECTOR_HOST's first entry (port 9618 when it names none). */
+export function collectorUrlOf(config: CondorConfig): string | undefined {
+  const first = config.list("COLLECTOR_HOST")[0];
+  if (first === undefined) return undefined;
+  const bare = first.replace(/^</, "").replace(/>$/, "").replace(/\?.*$/, "");
+  const v6 = /^(\[[^\]]*\])(?::\d+)?$/.exec(bare);
+  const host = v6 ? v6[1] : bare.split(":")[0];
+  if (host === "") return undefined;
+  return `https://${host}:${portOf(bare) ?? config.int("COLLECTOR_PORT", DEFAULT_PORT)}`;
 }
 
 /** The port of COLLECTOR_HOST (`host:port`, `[v6]:port`, `<sinful>`), else COLLECTOR_PORT. */

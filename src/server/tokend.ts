@@ -11,6 +11,8 @@ import type { DaemonAd, DaemonInfo } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import { CondorError, KeyError } from "../errors.ts";
 import { createKeyFileIfMissing, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
+import { mintToken } from "../token/idtoken.ts";
+import { type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
 import { loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
 import { DaemonDirectory } from "./directory.ts";
@@ -193,9 +195,18 @@ async function serve(
   requests.sweep();
 
   let stopping: Promise<void> | undefined;
+  let advertiser: Advertiser | undefined;
+  const issuerKey = async () => {
+    const key = await keys(settings.issuerKey);
+    if (!key) {
+      throw new KeyError("KEY_MISSING", `Cannot sign: key "${settings.issuerKey}" is not readable`);
+    }
+    return key;
+  };
   const shutdown = () => {
     stopping ??= (async () => {
       clearInterval(sweeper);
+      await advertiser?.stop();
       waiters.close();
       await server.shutdown();
       store.close();
@@ -206,6 +217,23 @@ async function serve(
 
   try {
     if (settings.addressFile) await writeAddressFile(settings.addressFile, url);
+    if (settings.advertise && settings.collectorUrl && settings.daemonType !== "COLLECTOR") {
+      advertiser = startAdvertiser({
+        collectorUrl: settings.collectorUrl,
+        ad: selfAd,
+        lifetime: settings.daemonAdLifetime,
+        credential: async () =>
+          (await mintToken(await issuerKey(), {
+            identity: `condor@${settings.trustDomain}`,
+            issuer: settings.trustDomain,
+            now: Math.floor(now() / 1000),
+            lifetime: 300,
+            authz: ["DAEMON"],
+          })).token,
+        caCerts: await readCaFiles(settings.clientCaFiles),
+        log,
+      });
+    }
   } catch (err) {
     await shutdown();
     throw err;
@@ -351,6 +379,24 @@ function listenError(hostname: string, port: number, err: unknown): CondorError 
 function urlHost(settings: TokendSettings): string {
   const host = settings.networkInterface ?? settings.fullHostname;
   return parseIp(host)?.length === 16 ? `[${host}]` : host;
+}
+
+/** Reads the PEM certificates of AUTH_SSL_CLIENT_CAFILE; undefined (system roots) when none is set. */
+async function readCaFiles(files: readonly string[]): Promise<string[] | undefined> {
+  if (files.length === 0) return undefined;
+  const pems: string[] = [];
+  for (const file of files) {
+    try {
+      pems.push(await Deno.readTextFile(file));
+    } catch (err) {
+      throw new CondorError(
+        "TLS_CA_UNREADABLE",
+        `Cannot read AUTH_SSL_CLIENT_CAFILE ${file}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+  }
+  return pems;
 }
 
 /** Writes the listen URL atomically (temporary file then rename). Needs --allow-write. */
