@@ -291,23 +291,54 @@ async function refuseUntrustworthyRuntime(): Promise<void> {
     undefined,
     (_req, info) => Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
   );
-  const client = Deno.createHttpClient({});
   try {
-    const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
-      client,
-      headers: { "x-deno-client-address": `${claimed}:9` },
-      signal: AbortSignal.timeout(5_000),
-    });
-    if ((await response.text()) === claimed) {
+    // A raw request over loopback TCP: fetch would honour HTTP_PROXY.
+    const answer = await rawLoopbackRequest(
+      server.addr.port,
+      `GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nx-deno-client-address: ${claimed}:9\r\n` +
+        "connection: close\r\n\r\n",
+    );
+    if (answer.endsWith(`\r\n\r\n${claimed}`)) {
       throw new CondorError(
         "PROXY_HEADERS_TRUSTED",
         "Cannot start: DENO_TRUST_PROXY_HEADERS is set in condor_tokend's environment, which lets any client claim any address and defeat auto-approval netblocks; unset it",
       );
     }
   } finally {
-    client.close();
     await server.shutdown();
   }
+}
+
+/** Sends `request` to 127.0.0.1:`port` and reads the answer until the server closes (5 s at most). */
+async function rawLoopbackRequest(port: number, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, 5_000);
+  const chunks: Uint8Array[] = [];
+  try {
+    const bytes = new TextEncoder().encode(request);
+    let written = 0;
+    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+    const buffer = new Uint8Array(4096);
+    let total = 0;
+    while (total < 65_536) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+      total += n;
+    }
+  } catch (err) {
+    // Closed by the timer: answer with what arrived.
+    if (!timedOut) throw err;
+  } finally {
+    clearTimeout(timer);
+    if (!timedOut) conn.close();
+  }
+  const decoder = new TextDecoder();
+  return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
 }
 
 /**

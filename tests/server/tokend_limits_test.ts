@@ -4,7 +4,8 @@
  * produce) by calling the handler directly.
  */
 import assert from "node:assert/strict";
-import { MAX_BODY_BYTES } from "../../src/server/handler.ts";
+import { MAX_BODY_BYTES, rateKey } from "../../src/server/handler.ts";
+import { RateLimiter } from "../../src/server/rate_limit.ts";
 import { FakeClock, newSecret, payloadOf } from "./_api.ts";
 import { withDaemon } from "./_daemon_fixture.ts";
 
@@ -344,4 +345,23 @@ Deno.test("condor_tokend records IPv4-mapped IPv6 peers as IPv4 and matches rule
       "string",
     ]);
   });
+});
+
+Deno.test("rateKey() counts IPv4 peers by address and IPv6 peers by /64", () => {
+  assert.equal(rateKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(rateKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(rateKey("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+  assert.notEqual(rateKey("2001:db8:1:3::1"), rateKey("2001:db8:1:2::1"));
+});
+
+Deno.test("RateLimiter allows a minute's burst, then the limit's pace, per key", () => {
+  const clock = new FakeClock();
+  const limiter = new RateLimiter(6, clock.now);
+  const taken = Array.from({ length: 7 }, () => limiter.take("a"));
+  assert.deepEqual(taken.slice(0, 6), [0, 0, 0, 0, 0, 0]);
+  assert.equal(taken[6], 10);
+  assert.equal(limiter.take("b"), 0, "another peer has its own bucket");
+  clock.advance(10);
+  assert.equal(limiter.take("a"), 0);
+  assert.equal(new RateLimiter(0, clock.now).take("a"), 0, "0 disables the limit");
 });
