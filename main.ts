@@ -1,28 +1,34 @@
 /**
  * The one entry point: `main.ts TOOL [OPTIONS...]` runs the HTCondor tool of
  * that name. Reads Deno.args once, wires SIGINT/SIGTERM to the tool's abort
- * signal, and is the only place that calls Deno.exit.
+ * signal, and is the only place that calls Deno.exit (besides the requester's
+ * own entry, src/requester_main.ts). Compiled, this is the `condor_token`
+ * binary; a copy or hard link named after a tool runs that tool.
  */
 import { EXIT } from "./src/cli/exit_codes.ts";
+import { interruptSignal } from "./src/cli/interrupt_signal.ts";
 import { processIo } from "./src/cli/io.ts";
-import { findTool, toolList } from "./src/cli/tools.ts";
+import { findTool, toolList, TOOLS } from "./src/cli/tools.ts";
+import { isVersionFlag, versionLine } from "./src/cli/version.ts";
+
+export { interruptSignal };
 
 /** Runs the tool named by the first argument; resolves to the exit code. */
-export async function runMain(
-  args: readonly string[],
-  signal: AbortSignal,
-): Promise<number> {
+export async function runMain(args: readonly string[], signal: AbortSignal): Promise<number> {
   const [name, ...rest] = args;
   const io = processIo(signal);
   if (name === "-help" || name === "--help" || name === "-h") {
     await io.out(toolList());
     return EXIT.OK;
   }
+  // `-version` alone or right after the tool name, as HTCondor's tools take it.
+  if (isVersionFlag(name) || (findTool(name ?? "") && isVersionFlag(rest[0]))) {
+    await io.out(versionLine());
+    return EXIT.OK;
+  }
   const tool = name === undefined ? undefined : findTool(name);
   if (!tool) {
-    if (name !== undefined) {
-      await io.err(`main.ts: unknown tool ${JSON.stringify(name)}\n`);
-    }
+    if (name !== undefined) await io.err(`main.ts: unknown tool ${JSON.stringify(name)}\n`);
     await io.err(toolList());
     return EXIT.USAGE;
   }
@@ -30,24 +36,20 @@ export async function runMain(
 }
 
 /**
- * An abort signal fired by the first SIGINT or SIGTERM, its reason naming the
- * signal. Tools with something to undo (a pending request) listen to it; a
- * second signal then kills the process the default way.
+ * The tool a program file runs by its name: `condor_token_list` or
+ * `condor_token_list-0.1.0-x86_64-unknown-linux-gnu[.exe]` runs
+ * condor_token_list; `deno` and `condor_token-...` run none (the first
+ * argument names the tool).
  */
-export function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((sig) => {
-    const handler = () => {
-      signals.forEach((s, i) => Deno.removeSignalListener(s, handlers[i]));
-      controller.abort(sig);
-    };
-    Deno.addSignalListener(sig, handler);
-    return handler;
-  });
-  return controller.signal;
+export function toolOfProgram(path: string): string | undefined {
+  const base = path.replace(/^.*[\\/]/, "").replace(/\.exe$/i, "");
+  return TOOLS.find((tool) => base === tool.name || base.startsWith(`${tool.name}-`))?.name;
 }
 
 if (import.meta.main) {
-  Deno.exit(await runMain(Deno.args, interruptSignal()));
+  // Deno.execPath() is the binary itself when compiled and `deno` otherwise;
+  // a symlink resolves to its target, so only a copy or hard link renames.
+  const invokedAs = toolOfProgram(Deno.execPath());
+  const args = invokedAs === undefined ? Deno.args : [invokedAs, ...Deno.args];
+  Deno.exit(await runMain(args, interruptSignal()));
 }
