@@ -1,12 +1,27 @@
 /**
  * Runs `main.ts TOOL ...` as a subprocess with the exact permission flags the
  * shipped binary is compiled with, so end-to-end tests exercise what ships.
+ * condor_token_request run with the requester's flags goes through its own
+ * binary's entry, src/requester_main.ts, with no tool name.
+ *
+ * With CONDOR_TOKEN_E2E_ENTRY=bundle in the test's environment (set by
+ * scripts/test_bundle), every run uses the bundles the binaries are compiled
+ * from instead: bundle/condor_token.js for tools, and
+ * bundle/condor_token_request.js for condor_token_request run with the
+ * requester's flags (it takes no tool name). CONDOR_TOKEN_E2E_BUNDLE_DIR
+ * overrides where they are (default dist/<version>/bundle).
  */
+import { bundlePath, PROGRAMS } from "../../scripts/build.ts";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Absolute path of main.ts. */
 export const MAIN_TS = `${ROOT}main.ts`;
+/** Absolute path of the requester binary's entry. */
+export const REQUESTER_MAIN_TS = `${ROOT}src/requester_main.ts`;
+
+/** The environment variable that picks what end-to-end tests run. */
+export const E2E_ENTRY_VAR = "CONDOR_TOKEN_E2E_ENTRY";
 
 /** What a finished tool run produced. */
 export interface ToolResult {
@@ -17,7 +32,7 @@ export interface ToolResult {
 
 /** Options for one tool run. */
 export interface RunOptions {
-  /** Environment for the child; nothing else from the parent is passed. */
+  /** Environment for the child; from the parent only DENO_DIR (Deno's cache) is passed. */
   env?: Record<string, string>;
   /** Text written to the child's stdin (then closed). */
   stdin?: string;
@@ -25,8 +40,25 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Use the requester's flags instead of the full binary's. */
   requesterFlags?: boolean;
-  /** Entry point to run instead of main.ts (e.g. the bundle). */
+  /** Entry point to run instead of main.ts (e.g. the bundle); wins over the bundle knob. */
   entry?: string;
+}
+
+/** Where the e2e runs come from: the sources (default) or the bundles. Needs --allow-env. */
+export function e2eEntryKind(): "source" | "bundle" {
+  const kind = Deno.env.get(E2E_ENTRY_VAR) ?? "source";
+  if (kind !== "source" && kind !== "bundle") {
+    throw new Error(`${E2E_ENTRY_VAR} must be "source" or "bundle", not ${JSON.stringify(kind)}`);
+  }
+  return kind;
+}
+
+/** The bundle of a shipped program (`condor_token` or `condor_token_request`). */
+export function bundleFile(name: string): string {
+  const program = PROGRAMS.find((p) => p.name === name);
+  if (!program) throw new Error(`No shipped program ${JSON.stringify(name)}`);
+  const dir = Deno.env.get("CONDOR_TOKEN_E2E_BUNDLE_DIR");
+  return dir ? `${dir}/${name}.js` : bundlePath(`${ROOT}dist`, program);
 }
 
 /** Builds the `deno run` argument list for a tool. */
@@ -36,31 +68,39 @@ export function toolArgs(
   options: RunOptions = {},
 ) {
   const flags = options.requesterFlags ? REQUESTER_FLAGS : FULL_FLAGS;
-  const entry = options.entry ?? MAIN_TS;
-  return [
-    "run",
-    "--quiet",
-    ...flags,
-    entry,
-    ...(tool === undefined ? [] : [tool]),
-    ...args,
-  ];
+  const toolAndArgs = [...(tool === undefined ? [] : [tool]), ...args];
+  if (options.entry !== undefined) {
+    return ["run", "--quiet", ...flags, options.entry, ...toolAndArgs];
+  }
+  // The requester ships as its own binary, which takes no tool name.
+  const requester = options.requesterFlags === true && tool === "condor_token_request";
+  if (e2eEntryKind() === "source") {
+    return requester
+      ? ["run", "--quiet", ...flags, REQUESTER_MAIN_TS, ...args]
+      : ["run", "--quiet", ...flags, MAIN_TS, ...toolAndArgs];
+  }
+  // A bundle runs as its binary does: no deno.json, no import map, no lock.
+  return requester
+    ? ["run", "--quiet", "--no-config", ...flags, bundleFile("condor_token_request"), ...args]
+    : ["run", "--quiet", "--no-config", ...flags, bundleFile("condor_token"), ...toolAndArgs];
 }
 
 /**
- * The test runner's Deno cache, handed to each child: children get a fake
- * HOME, and without this Deno would look for (and download) npm packages
- * under it. The binary itself never reads DENO_DIR.
+ * The test runner's Deno cache, handed to each child: tests give the child a
+ * fake HOME, and without this Deno would look for (and download) npm
+ * packages under it. The binary itself never reads DENO_DIR.
  */
 function denoDir(): string {
-  return Deno.env.get("DENO_DIR") ??
+  cachedDenoDir ??= Deno.env.get("DENO_DIR") ??
     JSON.parse(
       new TextDecoder().decode(
         new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" })
           .outputSync().stdout,
       ),
     ).denoDir as string;
+  return cachedDenoDir;
 }
+let cachedDenoDir: string | undefined;
 
 /** Spawns a tool; the caller reads and awaits the child. */
 export function spawnTool(
@@ -85,10 +125,7 @@ export async function runTool(
   options: RunOptions = {},
 ): Promise<ToolResult> {
   const child = spawnTool(tool, args, options);
-  const timer = setTimeout(
-    () => child.kill("SIGKILL"),
-    options.timeoutMs ?? 60_000,
-  );
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   try {
     if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
