@@ -10,8 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
+import { spawnTestDaemon } from "../_support/daemon.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { VECTOR_KEY_FILE, withTempDir, writeKeyFile } from "../_support/temp.ts";
+import { adminClient, withRequester } from "./token_request_support.ts";
 
 /** Tries each capability and prints `{name: "allowed" | error class}` as JSON. */
 const PROBE = `
@@ -265,14 +267,33 @@ Deno.test("condor_token tools touch only what the full binary's flags declare", 
   });
 });
 
-Deno.test("condor_token_request touches only what the requester's flags declare", async () => {
+Deno.test("condor_token_request and condor_tokend touch only what they declare through a whole request", async () => {
   await withTempDir(async (dir) => {
-    const audit = `${dir}/audit.jsonl`;
-    const env = { HOME: `${dir}/home`, DENO_AUDIT_PERMISSIONS: audit };
-    for (const args of [["-help"], ["-version"]]) {
-      const r = await runTool("condor_token_request", args, { env, requesterFlags: true });
-      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-      assert.deepEqual(await undeclared(audit, REQUESTER_FLAGS, true), [], args.join(" "));
+    const daemonAudit = `${dir}/tokend_audit.jsonl`;
+    const requesterAudit = `${dir}/requester_audit.jsonl`;
+    const daemon = await spawnTestDaemon({
+      dir,
+      childEnv: { DENO_AUDIT_PERMISSIONS: daemonAudit },
+    });
+    const admin = adminClient(daemon);
+    try {
+      for (const args of [["-help"], ["-version"]]) {
+        const env = { ...daemon.env, DENO_AUDIT_PERMISSIONS: requesterAudit };
+        const r = await runTool("condor_token_request", args, { env, requesterFlags: true });
+        assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+        assert.deepEqual(await undeclared(requesterAudit, REQUESTER_FLAGS, true), [], args[0]);
+      }
+      const env = { ...daemon.env, DENO_AUDIT_PERMISSIONS: requesterAudit };
+      await withRequester(["-identity", "probe", "-token", "probe"], env, async (requester) => {
+        await admin.approve(await requester.requestId());
+        const r = await requester.done;
+        assert.equal(r.code, 0, r.stderr);
+      });
+      assert.deepEqual(await undeclared(requesterAudit, REQUESTER_FLAGS), []);
+    } finally {
+      admin.close();
+      await daemon.stop();
     }
+    assert.deepEqual(await undeclared(daemonAudit, FULL_FLAGS), []);
   });
 });
