@@ -117,6 +117,16 @@ CREATE TABLE audit (
 );
 `;
 
+/**
+ * Indexes every database gets at open, old or new: adding one changes no
+ * stored data, so it needs no schema version and an older daemon still
+ * opens the file. `requests_id` serves the lookups by request id (collect,
+ * cancel, approve, deny), which otherwise scan every row ever kept.
+ */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
+`;
+
 type Row = Record<string, SQLInputValue>;
 
 /** The SQLite store. Synchronous: each method is one short transaction. */
@@ -154,6 +164,7 @@ export class Store {
     const store = new Store(path, db);
     try {
       store.#migrate();
+      db.exec(INDEXES);
     } catch (err) {
       db.close();
       throw err;
