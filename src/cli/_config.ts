@@ -2,18 +2,34 @@
 import { type CondorConfig, loadConfig } from "../config/condor_config.ts";
 import { ConfigError } from "../errors.ts";
 import type { KeyLocations } from "../token/signing_key.ts";
-import type { DebugLog } from "./_tool.ts";
+import { type DebugLog, debugLog } from "./_tool.ts";
 import type { Io } from "./io.ts";
 
-/** Loads the HTCondor configuration the way HTCondor's tools do. Needs --allow-read, --allow-env. */
-export async function toolConfig(io: Io, debug: DebugLog): Promise<CondorConfig> {
+/** The configuration and the -debug log its TOOL_DEBUG selects. */
+export interface ToolSetup {
+  config: CondorConfig;
+  debug: DebugLog;
+}
+
+/**
+ * Loads the HTCondor configuration the way HTCondor's tools do, and returns
+ * it with the -debug log (silent unless `debug`) that writes to `sink`
+ * (stderr by default) in the categories of its TOOL_DEBUG.
+ * Needs --allow-read, --allow-env.
+ */
+export async function toolConfig(
+  io: Pick<Io, "env" | "hostname" | "err">,
+  debug: boolean,
+  sink: Pick<Io, "err"> = io,
+): Promise<ToolSetup> {
   const config = await loadConfig({ env: io.env, hostname: io.hostname() });
-  await debug(
+  const log = debugLog(sink, debug, config.get("TOOL_DEBUG"));
+  await log(
     config.files.length > 0
       ? `configuration read from ${config.files.join(", ")}`
       : "no configuration file found; using HTCondor's defaults",
   );
-  return config;
+  return { config, debug: log };
 }
 
 /** Where the signing keys live, from SEC_TOKEN_POOL_SIGNING_KEY_FILE and SEC_PASSWORD_DIRECTORY. */

@@ -22,7 +22,7 @@ import { parseFingerprint, type TrustPolicy, type TrustQuestion } from "../clien
 import type { KeyLocations } from "../token/signing_key.ts";
 import { keyLocations, tokenDirectory, toolConfig } from "./_config.ts";
 import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
-import { type DebugLog, debugLog } from "./_tool.ts";
+import type { DebugLog } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -49,7 +49,7 @@ export function targetUsage(defaultType: string): string {
     -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
                           SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
 Other options:
-    -debug                Print debugging information on stderr
+    -debug                Print debugging information (TOOL_DEBUG) on stderr
     -help                 Print this message
 `;
 }
@@ -116,8 +116,7 @@ export async function openSession(
   io: Io,
   types: readonly string[],
 ): Promise<Session> {
-  const debug = debugLog(io, target.debug);
-  const config = await toolConfig(io, debug);
+  const { config, debug } = await toolConfig(io, target.debug);
   const keys = optionalKeyLocations(config);
   const credential = credentialSource({
     tokenDirectories: tokenDirectoriesFor(
@@ -126,7 +125,7 @@ export async function openSession(
     ),
     keys,
     now: () => io.now(),
-    trace: debug,
+    trace: (message) => debug(message, "D_SECURITY"),
   });
   let policy: TrustPolicy = await trustPolicyFromConfig(config, {
     now: () => io.now(),
@@ -135,7 +134,10 @@ export async function openSession(
   });
   const connect = async (url: URL) => {
     const { client, trust } = await connectDaemon(url, policy, { credential, signal: io.signal });
-    await debug(`trusting ${client.address} (${trust.fingerprint}): basis ${trust.basis}`);
+    await debug(
+      `trusting ${client.address} (${trust.fingerprint}): basis ${trust.basis}`,
+      "D_SECURITY",
+    );
     // Accepted once at the prompt is enough for this run, even without a known-hosts file.
     if (trust.basis === "accepted") {
       policy = { ...policy, pins: [...policy.pins, trust.fingerprint] };

@@ -51,10 +51,40 @@ export function wantsHelp(args: readonly string[]): boolean {
   return args.some((a) => /^--?h(e(lp?)?)?$/.test(a));
 }
 
-/** Writes debugging lines to stderr when enabled. */
-export type DebugLog = (message: string) => Promise<void>;
+/**
+ * The debug categories the tools write in, HTCondor's names: D_ALWAYS lines
+ * show whenever -debug is given; the others only when TOOL_DEBUG selects them.
+ */
+export type DebugCategory = "D_ALWAYS" | "D_SECURITY" | "D_NETWORK" | "D_FULLDEBUG";
 
-/** Returns a DebugLog that writes to stderr only when `enabled`. */
-export function debugLog(io: Io, enabled: boolean): DebugLog {
-  return enabled ? (message) => io.err(`DEBUG: ${message}\n`) : () => Promise.resolve();
+/** Writes one -debug line to stderr, in `category` (D_ALWAYS when none is given). */
+export type DebugLog = (message: string, category?: DebugCategory) => Promise<void>;
+
+/** TOOL_DEBUG values that select every category. */
+const EVERY_CATEGORY = ["D_ALL", "D_ANY", "D_FULLDEBUG"];
+
+/**
+ * Returns the -debug log: silent unless `enabled`; then `DEBUG: ` lines on
+ * `sink`'s stderr for D_ALWAYS and for the categories `toolDebug` (the
+ * TOOL_DEBUG knob) names, as HTCondor spells them: comma- or space-separated,
+ * any case, an optional `:N` verbosity ignored. D_ALL, D_ANY or D_FULLDEBUG
+ * select everything, and so does an unset or empty TOOL_DEBUG.
+ */
+export function debugLog(
+  sink: Pick<Io, "err">,
+  enabled: boolean,
+  toolDebug: string | undefined,
+): DebugLog {
+  if (!enabled) return () => Promise.resolve();
+  const wanted = new Set(
+    (toolDebug ?? "").split(/[\s,]+/).filter(Boolean).map((c) =>
+      c.replace(/:\d+$/, "").toUpperCase()
+    ),
+  );
+  const all = wanted.size === 0 || EVERY_CATEGORY.some((c) => wanted.has(c));
+  return async (message, category = "D_ALWAYS") => {
+    if (all || category === "D_ALWAYS" || wanted.has(category)) {
+      await sink.err(`DEBUG: ${message}\n`);
+    }
+  };
 }

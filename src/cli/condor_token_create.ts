@@ -10,7 +10,7 @@ import {
 } from "../token/token_file.ts";
 import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
-import { debugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -27,7 +27,7 @@ Options:
     -lifetime <SECONDS>      Token expires this many seconds after signing
     -token    <NAME>         Store in SEC_TOKEN_DIRECTORY/NAME instead of stdout
     -file     <PATH>         Store in PATH instead of stdout
-    -debug                   Print debugging information on stderr
+    -debug                   Print debugging information (TOOL_DEBUG) on stderr
     -help                    Print this message
 `;
 
@@ -103,8 +103,7 @@ export function parseAuthzList(values: readonly string[]): Authorization[] {
 
 /** Mints the token and stores or prints it. Needs --allow-read of config and key, --allow-write for -token/-file. */
 export async function runCreate(options: CreateOptions, io: Io): Promise<number> {
-  const debug = debugLog(io, options.debug);
-  const config = await toolConfig(io, debug);
+  const { config, debug } = await toolConfig(io, options.debug);
   const key = await readSigningKey(options.key, keyLocations(config));
   const { token, claims } = await mintToken(key, {
     identity: options.identity,
@@ -113,7 +112,7 @@ export async function runCreate(options: CreateOptions, io: Io): Promise<number>
     lifetime: options.lifetime,
     authz: options.authz,
   });
-  await debug(`minted token ${claims.jti} for ${claims.sub} with key ${key.kid}`);
+  await debug(`minted token ${claims.jti} for ${claims.sub} with key ${key.kid}`, "D_SECURITY");
   if (options.file !== undefined) {
     await writeTokenFile(options.file, token);
   } else if (options.token !== undefined) {

@@ -14,7 +14,7 @@ Lists the tokens in the token directory (SEC_TOKEN_DIRECTORY, default
 
 Options:
     -dir   <DIRECTORY>  Read this directory instead
-    -debug              Print debugging information on stderr
+    -debug              Print debugging information (TOOL_DEBUG) on stderr
     -help               Print this message
 `;
 
@@ -26,8 +26,14 @@ const SPECS = [
 
 /** Lists tokens. Needs --allow-read of the configuration and the token directory. */
 export async function runList(options: { dir?: string; debug: boolean }, io: Io): Promise<number> {
-  const debug = debugLog(io, options.debug);
-  const directory = options.dir ?? tokenDirectory(await toolConfig(io, debug));
+  let debug = debugLog(io, options.debug, undefined);
+  let directory = options.dir;
+  if (directory === undefined) {
+    // Only without -dir is the configuration (and so TOOL_DEBUG) read.
+    const setup = await toolConfig(io, options.debug);
+    directory = tokenDirectory(setup.config);
+    debug = setup.debug;
+  }
   await debug(`looking for tokens in ${directory}`);
   const scan = await readTokenDirectory(directory);
   for (const warning of scan.warnings) await io.err(`condor_token_list: ${warning}\n`);

@@ -43,7 +43,7 @@ import {
 } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { type DebugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
 import { parseAuthzList } from "./condor_token_create.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -228,9 +228,10 @@ export async function runRequest(
   const clock: Clock = deps.clock ?? { now: () => io.now(), sleep: realClock.sleep };
   const started = clock.now();
   const status = new StatusLine(io, clock, deps.statusIntervalMs ?? 60_000);
-  let debug = debugWriter(status, options.debug, undefined);
-  const config = await toolConfig(io, (m) => debug("D_ALWAYS", m));
-  debug = debugWriter(status, options.debug, config.get("TOOL_DEBUG"));
+  // Debug lines go through the status line, so they never collide with it.
+  const { config, debug } = await toolConfig(io, options.debug, {
+    err: (text) => status.say(text),
+  });
 
   const saved = options.state === undefined ? undefined : await readSavedRequest(options.state);
   if (saved && options.state) checkSavedMatches(saved, options, options.state);
@@ -266,10 +267,9 @@ export async function runRequest(
   try {
     if (options.state !== undefined && record !== undefined && saved === undefined) {
       await saveRequest(options.state, record);
-      await debug("D_ALWAYS", `saved the request's state in ${options.state}`);
+      await debug(`saved the request's state in ${options.state}`);
     }
     await debug(
-      "D_ALWAYS",
       saved?.requestId
         ? `resuming request ${saved.requestId} at ${daemon}`
         : `requesting a token for ${request.identity} from ${daemon} as client ${request.clientId}`,
@@ -318,7 +318,7 @@ async function connect(
   policy: TrustPolicy,
   saved: SavedRequest | undefined,
   io: Io,
-  debug: Debug,
+  debug: DebugLog,
 ): Promise<{ client: TokenDaemonClient; trust: TrustDecision }> {
   const decisions = new Map<string, TrustDecision>();
   const open = async (url: URL): Promise<Connection> => {
@@ -328,10 +328,7 @@ async function connect(
     return connection;
   };
   if (saved) {
-    await debug(
-      "D_ALWAYS",
-      `continuing with the daemon saved in ${options.state}: ${saved.daemon}`,
-    );
+    await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
     return await open(new URL(saved.daemon));
   }
   const located = await locateDaemon({
@@ -339,13 +336,13 @@ async function connect(
     name: options.name,
     type: options.type,
     connect: async (url) => (await open(url)).client,
-    trace: (m) => debug("D_ALWAYS", m),
+    trace: debug,
     signal: io.signal,
   });
   return { client: located.client, trust: decisions.get(located.client.address)! };
 }
 
-async function describeTrust(connection: Connection, io: Io, debug: Debug): Promise<void> {
+async function describeTrust(connection: Connection, io: Io, debug: DebugLog): Promise<void> {
   const { client, trust } = connection;
   const how = {
     ca: "its certificate is signed by a trusted authority",
@@ -353,13 +350,13 @@ async function describeTrust(connection: Connection, io: Io, debug: Debug): Prom
     known_host: "its certificate matches the known-hosts entry",
     accepted: "you accepted its certificate",
   }[trust.basis];
-  await debug("D_SECURITY", `trusting ${client.address} (${trust.fingerprint}): ${how}`);
+  await debug(`trusting ${client.address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
   if (trust.replaced) {
     await io.err(
       `${NAME}: WARNING: the certificate of ${client.address} changed (was ${trust.replaced}, now ${trust.fingerprint}); trusting the new one because it was given with -trust or ${TRUST_KNOB}, and updating ${trust.remembered}\n`,
     );
   } else if (trust.remembered) {
-    await debug("D_SECURITY", `remembered ${trust.fingerprint} in ${trust.remembered}`);
+    await debug(`remembered ${trust.fingerprint} in ${trust.remembered}`, "D_SECURITY");
   }
 }
 
@@ -452,32 +449,11 @@ function randomBelow(n: number): number {
   return crypto.getRandomValues(new Uint32Array(1))[0] % n;
 }
 
-type Debug = (category: string, message: string) => Promise<void>;
-
-/**
- * Debug lines for -debug. TOOL_DEBUG, when set, picks categories as in
- * HTCondor (D_SECURITY, D_NETWORK, D_FULLDEBUG or D_ALL for everything);
- * D_ALWAYS lines always show. Unset, -debug shows everything.
- */
-function debugWriter(status: StatusLine, enabled: boolean, toolDebug: string | undefined) {
-  const wanted = new Set(
-    (toolDebug ?? "").split(/[\s,]+/).filter(Boolean).map((c) =>
-      c.replace(/:\d+$/, "").toUpperCase()
-    ),
-  );
-  const all = wanted.size === 0 || wanted.has("D_ALL") || wanted.has("D_ANY") ||
-    wanted.has("D_FULLDEBUG");
-  return async (category: string, message: string) => {
-    if (!enabled || !(all || category === "D_ALWAYS" || wanted.has(category))) return;
-    await status.say(`DEBUG: ${message}\n`);
-  };
-}
-
 async function onRequestEvent(
   event: RequestEvent,
   io: Io,
   status: StatusLine,
-  debug: Debug,
+  debug: DebugLog,
   daemon: string,
   waitingSinceSeconds: number,
 ): Promise<void> {
@@ -498,12 +474,12 @@ async function onRequestEvent(
       return;
     case "waiting":
       status.update({ expiresAt: event.expiresAt });
-      await debug("D_FULLDEBUG", `request ${event.requestId} is still pending`);
+      await debug(`request ${event.requestId} is still pending`, "D_FULLDEBUG");
       return;
     case "retrying":
       await debug(
-        "D_NETWORK",
         `${event.error.message}; retry ${event.attempt + 1} in ${event.delayMs} ms`,
+        "D_NETWORK",
       );
       if (event.attempt === 0) {
         if (!io.stderrIsTerminal) {
@@ -523,7 +499,7 @@ async function onRequestEvent(
       }
       return;
     case "cancelling":
-      await debug("D_ALWAYS", `withdrawing request ${event.requestId} (${event.why})`);
+      await debug(`withdrawing request ${event.requestId} (${event.why})`);
       return;
   }
 }

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { startTokend } from "../server/tokend.ts";
 import { toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
-import { debugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { guard, type Tool, wantsHelp } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -52,8 +52,8 @@ export function parseTokendOptions(args: readonly string[]): TokendCliOptions {
  * Needs --allow-net, --allow-read, --allow-write, --allow-env, --allow-sys=hostname.
  */
 export async function runTokend(options: TokendCliOptions, io: Io): Promise<number> {
-  const debug = debugLog(io, options.debug);
-  const config = await toolConfig(io, debug);
+  // Its only -debug line is D_ALWAYS, which TOOL_DEBUG does not filter.
+  const { config } = await toolConfig(io, options.debug);
   // The daemon logs synchronously; writes are chained so they stay in order
   // and the last ones are flushed before the process exits.
   let written: Promise<void> = Promise.resolve();
