@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { DaemonAd, RequestState } from "../api/protocol.ts";
 import { CondorError } from "../errors.ts";
 import type { AuditRecord } from "./audit.ts";
@@ -133,6 +133,8 @@ type Row = Record<string, SQLInputValue>;
 export class Store {
   readonly path: string;
   readonly #db: DatabaseSync;
+  /** Compiled statements by SQL text: compiling costs more than running most of them. */
+  readonly #statements = new Map<string, StatementSync>();
   #inTransaction = false;
 
   private constructor(path: string, db: DatabaseSync) {
@@ -172,6 +174,16 @@ export class Store {
     return store;
   }
 
+  /** The compiled statement for `sql`, compiled once per store. */
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** Closes the database (checkpointing the WAL). */
   close(): void {
     if (this.#db.isOpen) this.#db.close();
@@ -196,14 +208,14 @@ export class Store {
 
   /** A cheap query proving the database answers (health check). */
   ping(): void {
-    this.#db.prepare("SELECT 1").get();
+    this.#statement("SELECT 1").get();
   }
 
   // --- requests ---------------------------------------------------------
 
   /** The live request holding `secretHash`, if any. */
   liveBySecret(secretHash: string): StoredRequest | undefined {
-    const row = this.#db.prepare(
+    const row = this.#statement(
       "SELECT * FROM requests WHERE secret_hash = ? AND state IN ('pending', 'approved')",
     ).get(secretHash);
     return row ? toRequest(row as Row) : undefined;
@@ -211,7 +223,7 @@ export class Store {
 
   /** The request a requester means by `id`: the live one, else the latest with that id. */
   byId(id: string): StoredRequest | undefined {
-    const row = this.#db.prepare(
+    const row = this.#statement(
       `SELECT * FROM requests WHERE id = ?
        ORDER BY state IN ('pending', 'approved') DESC, seq DESC LIMIT 1`,
     ).get(id);
@@ -220,20 +232,20 @@ export class Store {
 
   /** The request in row `seq`. */
   bySeq(seq: number): StoredRequest | undefined {
-    const row = this.#db.prepare("SELECT * FROM requests WHERE seq = ?").get(seq);
+    const row = this.#statement("SELECT * FROM requests WHERE seq = ?").get(seq);
     return row ? toRequest(row as Row) : undefined;
   }
 
   /** True when a live request holds `id`. */
   isLiveId(id: string): boolean {
-    return this.#db.prepare(
+    return this.#statement(
       "SELECT 1 FROM requests WHERE id = ? AND state IN ('pending', 'approved')",
     ).get(id) !== undefined;
   }
 
   /** Number of live (pending or approved) requests. */
   countLive(): number {
-    const row = this.#db.prepare(
+    const row = this.#statement(
       "SELECT count(*) AS n FROM requests WHERE state IN ('pending', 'approved')",
     ).get() as { n: number };
     return Number(row.n);
@@ -241,7 +253,7 @@ export class Store {
 
   /** Number of pending requests. */
   countPending(): number {
-    const row = this.#db.prepare(
+    const row = this.#statement(
       "SELECT count(*) AS n FROM requests WHERE state = 'pending'",
     ).get() as { n: number };
     return Number(row.n);
@@ -249,14 +261,14 @@ export class Store {
 
   /** Pending requests, oldest first. */
   pending(): StoredRequest[] {
-    return this.#db.prepare(
+    return this.#statement(
       "SELECT * FROM requests WHERE state = 'pending' ORDER BY seq",
     ).all().map((row) => toRequest(row as Row));
   }
 
   /** Live requests whose deadline has passed at `now`. */
   liveDue(now: number): StoredRequest[] {
-    return this.#db.prepare(
+    return this.#statement(
       `SELECT * FROM requests WHERE state IN ('pending', 'approved') AND expires_at <= ?
        ORDER BY seq`,
     ).all(now).map((row) => toRequest(row as Row));
@@ -264,7 +276,7 @@ export class Store {
 
   /** Inserts a request and returns it with its row number. */
   insertRequest(request: NewRequest): StoredRequest {
-    const result = this.#db.prepare(
+    const result = this.#statement(
       `INSERT INTO requests (id, secret_hash, requested_identity, authenticated_identity,
          peer_location, client_id, authorizations, lifetime, state, requested_at, expires_at,
          decided_at, decided_by, reason, jti)
@@ -317,7 +329,7 @@ export class Store {
         values.push(value);
       }
     }
-    const result = this.#db.prepare(
+    const result = this.#statement(
       `UPDATE requests SET ${sets.join(", ")}
        WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")})`,
     ).run(...values, seq, ...from);
@@ -326,7 +338,7 @@ export class Store {
 
   /** Deletes finished requests last touched before `before` (their history stays in the audit trail). */
   pruneFinished(before: number): number {
-    const result = this.#db.prepare(
+    const result = this.#statement(
       `DELETE FROM requests WHERE state NOT IN ('pending', 'approved')
        AND max(expires_at, coalesce(decided_at, 0)) < ?`,
     ).run(before);
@@ -337,7 +349,7 @@ export class Store {
 
   /** Installs a rule. */
   insertRule(rule: ApprovalRule & { createdBy: string }): StoredRule {
-    const result = this.#db.prepare(
+    const result = this.#statement(
       "INSERT INTO rules (netblock, issued_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
     ).run(rule.netblock, rule.issuedAt, rule.expiresAt, rule.createdBy);
     return { ...rule, seq: Number(result.lastInsertRowid) };
@@ -345,7 +357,7 @@ export class Store {
 
   /** Rules that have not expired at `now`, oldest first. */
   activeRules(now: number): StoredRule[] {
-    return this.#db.prepare(
+    return this.#statement(
       "SELECT * FROM rules WHERE expires_at >= ? ORDER BY seq",
     ).all(now).map((row) => {
       const r = row as Row;
@@ -361,14 +373,14 @@ export class Store {
 
   /** Deletes rules that expired before `before`. */
   pruneRules(before: number): number {
-    return Number(this.#db.prepare("DELETE FROM rules WHERE expires_at < ?").run(before).changes);
+    return Number(this.#statement("DELETE FROM rules WHERE expires_at < ?").run(before).changes);
   }
 
   // --- daemon directory -------------------------------------------------
 
   /** Adds or refreshes a daemon's advertisement. */
   upsertDaemon(ad: StoredDaemon): void {
-    this.#db.prepare(
+    this.#statement(
       `INSERT INTO daemons (name, type, address, expires_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (name, type) DO UPDATE SET address = excluded.address,
          expires_at = excluded.expires_at`,
@@ -377,7 +389,7 @@ export class Store {
 
   /** Advertisements still valid at `now`. */
   daemons(now: number): StoredDaemon[] {
-    return this.#db.prepare(
+    return this.#statement(
       "SELECT * FROM daemons WHERE expires_at > ? ORDER BY type, name",
     ).all(now).map((row) => {
       const r = row as Row;
@@ -392,14 +404,14 @@ export class Store {
 
   /** Deletes advertisements that expired at or before `now`. */
   pruneDaemons(now: number): number {
-    return Number(this.#db.prepare("DELETE FROM daemons WHERE expires_at <= ?").run(now).changes);
+    return Number(this.#statement("DELETE FROM daemons WHERE expires_at <= ?").run(now).changes);
   }
 
   // --- audit ------------------------------------------------------------
 
   /** Appends an audit record (call inside the transaction that makes the change). */
   appendAudit(record: AuditRecord): void {
-    this.#db.prepare(
+    this.#statement(
       "INSERT INTO audit (at, event, request_id, actor, detail) VALUES (?, ?, ?, ?, ?)",
     ).run(
       record.at,
@@ -413,8 +425,8 @@ export class Store {
   /** Audit records, oldest first, optionally only those for one request id. */
   auditTrail(requestId?: string): AuditRecord[] {
     const rows = requestId === undefined
-      ? this.#db.prepare("SELECT * FROM audit ORDER BY seq").all()
-      : this.#db.prepare("SELECT * FROM audit WHERE request_id = ? ORDER BY seq").all(requestId);
+      ? this.#statement("SELECT * FROM audit ORDER BY seq").all()
+      : this.#statement("SELECT * FROM audit WHERE request_id = ? ORDER BY seq").all(requestId);
     return rows.map((row) => {
       const r = row as Row;
       const record: AuditRecord = {
@@ -430,7 +442,7 @@ export class Store {
 
   #migrate(): void {
     const version = Number(
-      (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      (this.#statement("PRAGMA user_version").get() as { user_version: number }).user_version,
     );
     if (version > SCHEMA_VERSION) {
       throw new StoreError(
@@ -439,7 +451,7 @@ export class Store {
       );
     }
     if (version === SCHEMA_VERSION) return;
-    const tables = this.#db.prepare(
+    const tables = this.#statement(
       "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'",
     ).get() as { n: number };
     if (Number(tables.n) > 0) {
