@@ -1,9 +1,10 @@
 /**
- * What the authenticated network tools (list, approve, deny, auto-approve,
- * fetch) share: the target options `-pool`, `-name`, `-type`, `-trust`,
- * `-debug` and `-help`, and opening a trusted, credentialed connection to
- * the daemon they name, through the same client path as the requester
- * (trust policy from the configuration, then locate, then connect).
+ * What every network tool (the requester, list, approve, deny, auto-approve,
+ * fetch) shares: the target options `-pool`, `-name`, `-type`, `-trust`,
+ * `-debug` and `-help`; opening a trusted (and, for all but the requester,
+ * credentialed) connection to the daemon they name: trust policy from the
+ * configuration, then locate, then connect, asking on a terminal before
+ * trusting a self-signed daemon; and mapping failures to exit codes.
  */
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
@@ -18,9 +19,14 @@ import {
   parseDaemonAddress,
   parseDaemonType,
 } from "../client/locate.ts";
-import { parseFingerprint, type TrustPolicy, type TrustQuestion } from "../client/trust.ts";
+import {
+  parseFingerprint,
+  type TrustDecision,
+  type TrustPolicy,
+  type TrustQuestion,
+} from "../client/trust.ts";
 import type { KeyLocations } from "../token/signing_key.ts";
-import { keyLocations, tokenDirectory, toolConfig } from "./_config.ts";
+import { keyLocations, tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
 import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
 import type { DebugLog } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
@@ -95,59 +101,81 @@ export function parseTarget(parsed: ParsedOptions): TargetOptions {
   return { pool, name, type, trust, debug: parsed.has("debug") };
 }
 
-/** A connected, credentialed client and what the tool needs around it. */
+/** How a tool wants its daemon reached. */
+export interface SessionOptions {
+  /** The tool's name, which starts its warnings on stderr. */
+  tool: string;
+  /** Daemon types tried in turn while the pool lists none, when -type is not given. */
+  types?: readonly string[];
+  /** Whether authenticated calls present a credential (the requester needs none). */
+  credentials?: boolean;
+  /** This daemon, connected to directly instead of located (a resumed request's). */
+  daemon?: URL;
+  /** Fingerprints trusted besides -trust (a resumed request's). */
+  pins?: readonly string[];
+  /** The configuration and -debug log, when the tool loaded them already. */
+  setup?: ToolSetup;
+}
+
+/** A connected (credentialed, unless asked otherwise) client and what the tool needs around it. */
 export interface Session {
   client: TokenDaemonClient;
   config: CondorConfig;
   debug: DebugLog;
+  /** Why the daemon the client talks to is trusted. */
+  trust: TrustDecision;
 }
 
 /**
- * Loads the configuration, locates the daemon (trying each type of `types`
- * in turn while the pool lists no such daemon; the target's `-type` when
- * given), decides trust in it, and returns a client whose authenticated calls
- * present a token from SEC_TOKEN_DIRECTORY (and SEC_TOKEN_SYSTEM_DIRECTORY for
- * root) that the daemon accepts, else one minted from a readable signing key.
- * The caller closes the client. Needs --allow-net, --allow-read,
- * --allow-write of the known-hosts file, --allow-env, --allow-sys=hostname.
+ * Loads the configuration (unless given), locates the daemon (trying each
+ * type of `types`, COLLECTOR by default, in turn while the pool lists no such
+ * daemon; the target's `-type` when given), decides trust in it, and returns
+ * a client whose authenticated calls present a token from
+ * SEC_TOKEN_DIRECTORY (and SEC_TOKEN_SYSTEM_DIRECTORY for root) that the
+ * daemon accepts, else one minted from a readable signing key. The caller
+ * closes the client. Needs --allow-net, --allow-read, --allow-write of the
+ * known-hosts file, --allow-env, --allow-sys=hostname.
  */
 export async function openSession(
   target: TargetOptions,
   io: Io,
-  types: readonly string[],
+  options: SessionOptions,
 ): Promise<Session> {
-  const { config, debug } = await toolConfig(io, target.debug);
-  const keys = optionalKeyLocations(config);
-  const credential = credentialSource({
+  const { config, debug } = options.setup ?? await toolConfig(io, target.debug);
+  const credential = options.credentials === false ? undefined : credentialSource({
     tokenDirectories: tokenDirectoriesFor(
       optionalTokenDirectory(config),
       config.get("SEC_TOKEN_SYSTEM_DIRECTORY")?.trim() || undefined,
     ),
-    keys,
+    keys: optionalKeyLocations(config),
     now: () => io.now(),
     trace: (message) => debug(message, "D_SECURITY"),
   });
   let policy: TrustPolicy = await trustPolicyFromConfig(config, {
     now: () => io.now(),
-    pins: target.trust,
+    pins: [...target.trust, ...(options.pins ?? [])],
     ask: io.stdinIsTerminal && io.stderrIsTerminal ? (q) => askTrust(io, q) : undefined,
   });
+  const decisions = new Map<string, TrustDecision>();
   const connect = async (url: URL) => {
     const { client, trust } = await connectDaemon(url, policy, { credential, signal: io.signal });
-    await debug(
-      `trusting ${client.address} (${trust.fingerprint}): basis ${trust.basis}`,
-      "D_SECURITY",
-    );
+    decisions.set(client.address, trust);
+    await describeTrust(client.address, trust, options.tool, io, debug);
     // Accepted once at the prompt is enough for this run, even without a known-hosts file.
     if (trust.basis === "accepted") {
       policy = { ...policy, pins: [...policy.pins, trust.fingerprint] };
     }
     return client;
   };
+  const session = async (client: TokenDaemonClient): Promise<Session> => {
+    await debug(`talking to the daemon at ${client.address}`);
+    return { client, config, debug, trust: decisions.get(client.address)! };
+  };
+  if (options.daemon !== undefined) return await session(await connect(options.daemon));
   const collectors = collectorAddresses(target.pool, config.get("COLLECTOR_HOST"));
-  const tried = target.type !== undefined ? [target.type] : types;
+  const tried = target.type !== undefined ? [target.type] : options.types ?? ["COLLECTOR"];
   let firstMiss: DaemonError | undefined;
-  for (const type of tried) {
+  for (const [i, type] of tried.entries()) {
     try {
       const { client } = await locateDaemon({
         collectors,
@@ -157,15 +185,40 @@ export async function openSession(
         trace: debug,
         signal: io.signal,
       });
-      await debug(`talking to the daemon at ${client.address}`);
-      return { client, config, debug };
+      return await session(client);
     } catch (err) {
       if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.NOT_FOUND) throw err;
       firstMiss ??= err;
-      await debug(`${err.message}; trying the next daemon type`);
+      if (i < tried.length - 1) await debug(`${err.message}; trying the next daemon type`);
     }
   }
   throw firstMiss!;
+}
+
+/** Says why a daemon is trusted (-debug), and warns on stderr when its certificate changed. */
+async function describeTrust(
+  address: string,
+  trust: TrustDecision,
+  tool: string,
+  io: Io,
+  debug: DebugLog,
+): Promise<void> {
+  const how = {
+    ca: "its certificate is signed by a trusted authority",
+    pinned: "its certificate matches the fingerprint given",
+    known_host: "its certificate matches the known-hosts entry",
+    accepted: "you accepted its certificate",
+  }[trust.basis];
+  await debug(`trusting ${address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
+  if (trust.replaced) {
+    await io.err(
+      `${tool}: WARNING: the certificate of ${address} changed (was ${trust.replaced}, now ` +
+        `${trust.fingerprint}); trusting the new one because it was given with -trust or ` +
+        `${TRUST_KNOB}, and updating ${trust.remembered}\n`,
+    );
+  } else if (trust.remembered) {
+    await debug(`remembered ${trust.fingerprint} in ${trust.remembered}`, "D_SECURITY");
+  }
 }
 
 /** SEC_TOKEN_DIRECTORY, or undefined when it cannot be worked out (no HOME). */
@@ -191,13 +244,16 @@ function optionalKeyLocations(config: CondorConfig): KeyLocations | undefined {
 /** Asks on the terminal whether to trust a self-signed daemon; true only for "yes". */
 async function askTrust(io: Io, q: TrustQuestion): Promise<boolean> {
   await io.err(
-    `The daemon at ${q.address} has a self-signed certificate not yet trusted here.\n` +
-      `    Certificate names:   ${q.names.join(", ") || "(none)"}\n` +
+    `The daemon at ${q.address} presents a self-signed certificate that is not yet trusted.\n` +
+      `    Valid for:           ${q.names.join(", ") || "(no names)"}\n` +
       `    SHA-256 fingerprint: ${q.fingerprint}\n` +
-      `Check the fingerprint against the one in the daemon's log before you trust it.\n` +
-      `Trust it${q.knownHostsFile ? ` (remembered in ${q.knownHostsFile})` : ""}? Type 'yes': `,
+      `Compare the fingerprint with the one the daemon logs at every start (ask the pool ` +
+      `administrator).\n` +
+      `Trust this daemon${
+        q.knownHostsFile ? ` and remember it in ${q.knownHostsFile}` : ""
+      }? Type 'yes' to continue: `,
   );
-  return (await readAnswer(io)) === "yes";
+  return (await readAnswer(io))?.trim() === "yes";
 }
 
 /**
@@ -225,9 +281,11 @@ export function interruptedExitCode(io: Io): number | undefined {
 }
 
 /**
- * Exit codes of the administrator's tools: 7 daemon unreachable, 8 not
- * trusted, 9 no usable credential or refused (401/403), 130/143
- * interrupted, 1 anything else (unknown request, request no longer pending).
+ * Exit codes of the network tools' failures (the requester's outcomes have
+ * their own): 7 daemon unreachable, 8 not trusted, 9 no usable credential or
+ * refused (401/403), 130/143 interrupted (also when a failure follows the
+ * interrupt, e.g. at the trust prompt), 1 anything else (unknown request,
+ * request no longer pending).
  */
 export function targetExitCode(err: CondorError, io: Io): number {
   const interrupted = interruptedExitCode(io);

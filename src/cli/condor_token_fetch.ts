@@ -116,7 +116,10 @@ export function parseFetchOptions(args: readonly string[]): FetchOptions {
  * of the token's destination.
  */
 export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
-  const { client, config, debug } = await openSession(options.target, io, FETCH_TYPES);
+  const { client, config, debug } = await openSession(options.target, io, {
+    tool: NAME,
+    types: FETCH_TYPES,
+  });
   let token: string;
   let tokenDir: string | undefined;
   try {

@@ -3,22 +3,8 @@
  * to approve it, and deliver it. Reads straight down: parse options -> load
  * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
  */
-import { CondorError, DaemonError, TokenFileError, TrustError, UsageError } from "../errors.ts";
-import type { CondorConfig } from "../config/condor_config.ts";
-import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
-import {
-  connectDaemon,
-  type Connection,
-  TRUST_KNOB,
-  trustPolicyFromConfig,
-} from "../client/connect.ts";
-import {
-  collectorAddresses,
-  DAEMON_TYPES,
-  locateDaemon,
-  parseDaemonAddress,
-  parseDaemonType,
-} from "../client/locate.ts";
+import { CondorError, TokenFileError, UsageError } from "../errors.ts";
+import { TRUST_KNOB } from "../client/connect.ts";
 import {
   type Clock,
   newRequesterSecret,
@@ -34,7 +20,6 @@ import {
   type SavedRequest,
   saveRequest,
 } from "../client/saved_request.ts";
-import { parseFingerprint, type TrustDecision, type TrustPolicy } from "../client/trust.ts";
 import type { Authorization } from "../token/authz.ts";
 import {
   assertPlainTokenName,
@@ -43,6 +28,13 @@ import {
 } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
+import {
+  openSession,
+  parseTarget,
+  TARGET_SPECS,
+  targetExitCode,
+  type TargetOptions,
+} from "./_target.ts";
 import { type DebugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
 import { parseAuthzList } from "./condor_token_create.ts";
 import { EXIT } from "./exit_codes.ts";
@@ -94,22 +86,18 @@ Exit status: 0 token delivered, 2 bad command line, 3 denied, 4 expired,
 not trusted, 9 not authorized, 130/143 interrupted (request withdrawn), 1 other.
 `;
 
-// HTCondor's own options first, in its order (first match wins), then ours.
+// The first match wins: -t stays -type and -to -token, as in HTCondor, since
+// the options here that start with "t" need two letters.
 const SPECS = [
   { name: "authz", min: 1, value: true, repeat: true },
   { name: "lifetime", min: 1, value: true },
   { name: "identity", min: 1, value: true },
-  { name: "pool", min: 1, value: true },
-  { name: "name", min: 1, value: true },
   { name: "token", min: 2, value: true },
-  { name: "type", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
-  { name: "help", min: 1, value: false },
   { name: "file", min: 1, value: true },
   { name: "timeout", min: 2, value: true },
-  { name: "trust", min: 2, value: true, repeat: true },
   { name: "state", min: 2, value: true },
   { name: "json", min: 1, value: false },
+  ...TARGET_SPECS,
 ];
 
 /** Options of condor_token_request. */
@@ -118,19 +106,14 @@ export interface RequestOptions {
   identity: string | undefined;
   authz: Authorization[];
   lifetime: number | undefined;
-  pool: URL | undefined;
-  name: string | undefined;
-  /** Upper case. */
-  type: string;
+  /** Where to ask; without -type, the pool's collector. */
+  target: TargetOptions;
   token: string | undefined;
   file: string | undefined;
   /** Seconds. */
   timeout: number;
-  /** Normalised `sha256:AB:...` fingerprints. */
-  trust: string[];
   state: string | undefined;
   json: boolean;
-  debug: boolean;
   /** Which of identity/authz/lifetime were given, to check against a saved request. */
   given: Set<string>;
 }
@@ -143,52 +126,24 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
   if (lifetime === 0) {
     throw new UsageError(`Invalid value for -lifetime: "0"; a token must live at least 1 second`);
   }
-  const poolText = single(parsed, "pool");
-  const pool = poolText === undefined ? undefined : parseDaemonAddress(poolText);
-  if (poolText !== undefined && !pool) {
-    throw new UsageError(
-      `Invalid value for -pool: "${poolText}" is not a host, host:port or https:// address`,
-    );
-  }
-  const typeText = single(parsed, "type");
-  const type = typeText === undefined ? "COLLECTOR" : parseDaemonType(typeText);
-  if (!type) {
-    throw new UsageError(
-      `Invalid value for -type: "${typeText}" is not a daemon type (${DAEMON_TYPES.join(", ")})`,
-    );
-  }
-  const trust = (parsed.get("trust") ?? []).map((text) => {
-    const fingerprint = parseFingerprint(text);
-    if (!fingerprint) {
-      throw new UsageError(
-        `Invalid value for -trust: "${text}" is not a SHA-256 fingerprint (sha256:AB:CD:...)`,
-      );
-    }
-    return fingerprint;
-  });
   const timeoutText = single(parsed, "timeout");
   const options: RequestOptions = {
     identity: single(parsed, "identity"),
     authz: parseAuthzList(parsed.get("authz") ?? []),
     lifetime,
-    pool,
-    name: single(parsed, "name"),
-    type,
+    target: parseTarget(parsed),
     token: single(parsed, "token"),
     file: single(parsed, "file"),
     timeout: timeoutText === undefined
       ? DEFAULT_TIMEOUT_SECONDS
       : parseSeconds(timeoutText, "timeout"),
-    trust,
     state: single(parsed, "state"),
     json: parsed.has("json"),
-    debug: parsed.has("debug"),
     given: new Set(["identity", "authz", "lifetime"].filter((n) => parsed.has(n))),
   };
   if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
     throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
   }
-  if (options.name === "") throw new UsageError(`Invalid value for -name: it is empty`);
   if (options.token !== undefined && options.file !== undefined) {
     throw new UsageError("Options -token and -file cannot be used together");
   }
@@ -229,9 +184,8 @@ export async function runRequest(
   const started = clock.now();
   const status = new StatusLine(io, clock, deps.statusIntervalMs ?? 60_000);
   // Debug lines go through the status line, so they never collide with it.
-  const { config, debug } = await toolConfig(io, options.debug, {
-    err: (text) => status.say(text),
-  });
+  const setup = await toolConfig(io, options.target.debug, { err: (text) => status.say(text) });
+  const { config, debug } = setup;
 
   const saved = options.state === undefined ? undefined : await readSavedRequest(options.state);
   if (saved && options.state) checkSavedMatches(saved, options, options.state);
@@ -244,13 +198,15 @@ export async function runRequest(
   const tokenDir = options.token === undefined ? undefined : tokenDirectory(config);
   await prepareDestination(tokenDir, options.file);
 
-  const interactive = io.stdinIsTerminal && io.stderrIsTerminal;
-  const policy = await trustPolicyFromConfig(config, {
-    now: () => io.now(),
-    pins: [...options.trust, ...(saved?.fingerprint ? [saved.fingerprint] : [])],
-    ask: interactive ? (q) => askTrust(io, q) : undefined,
+  if (saved) await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
+  // Requests need no identity at the daemon: that is the point of this tool.
+  const { client, trust } = await openSession(options.target, io, {
+    tool: NAME,
+    credentials: false,
+    setup,
+    daemon: saved ? new URL(saved.daemon) : undefined,
+    pins: saved?.fingerprint ? [saved.fingerprint] : [],
   });
-  const { client, trust } = await connect(options, config, policy, saved, io, debug);
   const daemon = client.address;
   // With -state, the request is saved before it is made, so a crash at any
   // point leaves the secret behind: re-sending it yields the same request.
@@ -309,77 +265,6 @@ export async function runRequest(
     status.stop();
     client.close();
   }
-}
-
-/** Connects to the saved daemon, or locates the target daemon through the collector. */
-async function connect(
-  options: RequestOptions,
-  config: CondorConfig,
-  policy: TrustPolicy,
-  saved: SavedRequest | undefined,
-  io: Io,
-  debug: DebugLog,
-): Promise<{ client: TokenDaemonClient; trust: TrustDecision }> {
-  const decisions = new Map<string, TrustDecision>();
-  const open = async (url: URL): Promise<Connection> => {
-    const connection = await connectDaemon(url, policy, { signal: io.signal });
-    decisions.set(connection.client.address, connection.trust);
-    await describeTrust(connection, io, debug);
-    return connection;
-  };
-  if (saved) {
-    await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
-    return await open(new URL(saved.daemon));
-  }
-  const located = await locateDaemon({
-    collectors: collectorAddresses(options.pool, config.get("COLLECTOR_HOST")),
-    name: options.name,
-    type: options.type,
-    connect: async (url) => (await open(url)).client,
-    trace: debug,
-    signal: io.signal,
-  });
-  return { client: located.client, trust: decisions.get(located.client.address)! };
-}
-
-async function describeTrust(connection: Connection, io: Io, debug: DebugLog): Promise<void> {
-  const { client, trust } = connection;
-  const how = {
-    ca: "its certificate is signed by a trusted authority",
-    pinned: "its certificate matches the fingerprint given",
-    known_host: "its certificate matches the known-hosts entry",
-    accepted: "you accepted its certificate",
-  }[trust.basis];
-  await debug(`trusting ${client.address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
-  if (trust.replaced) {
-    await io.err(
-      `${NAME}: WARNING: the certificate of ${client.address} changed (was ${trust.replaced}, now ${trust.fingerprint}); trusting the new one because it was given with -trust or ${TRUST_KNOB}, and updating ${trust.remembered}\n`,
-    );
-  } else if (trust.remembered) {
-    await debug(`remembered ${trust.fingerprint} in ${trust.remembered}`, "D_SECURITY");
-  }
-}
-
-/** Asks on the terminal whether to trust a self-signed daemon; true only for "yes". */
-async function askTrust(
-  io: Io,
-  q: { address: string; fingerprint: string; names: string[]; knownHostsFile?: string },
-): Promise<boolean> {
-  await io.err(
-    `The daemon at ${q.address} presents a self-signed certificate that is not yet trusted.\n` +
-      `    Valid for:           ${q.names.join(", ") || "(no names)"}\n` +
-      `    SHA-256 fingerprint: ${q.fingerprint}\n` +
-      `Compare the fingerprint with the one the pool administrator gives you.\n` +
-      `Trust this daemon${
-        q.knownHostsFile ? ` and remember it in ${q.knownHostsFile}` : ""
-      }? Type 'yes' to continue: `,
-  );
-  const aborted = new Promise<null>((resolve) => {
-    if (io.signal.aborted) resolve(null);
-    io.signal.addEventListener("abort", () => resolve(null), { once: true });
-  });
-  const answer = await Promise.race([io.readLine(), aborted]);
-  return answer?.trim() === "yes";
 }
 
 /** Checks a saved request against the options given explicitly now. */
@@ -710,19 +595,6 @@ class Reporter {
   }
 }
 
-/** Exit codes of failures (outcomes have their own): trust, reachability, authorization. */
-export function requestExitCode(err: CondorError): number {
-  if (err instanceof TrustError) return EXIT.UNTRUSTED;
-  if (err instanceof DaemonError) {
-    if (err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT) {
-      return EXIT.UNREACHABLE;
-    }
-    if (err.code === DAEMON_ERRORS.TLS) return EXIT.UNTRUSTED;
-    if (isNotAuthorized(err)) return EXIT.NOT_AUTHORIZED;
-  }
-  return EXIT.FAILURE;
-}
-
 /** The condor_token_request tool. */
 export const condorTokenRequest: Tool = {
   name: NAME,
@@ -740,7 +612,7 @@ export const condorTokenRequest: Tool = {
         return await runRequest(options, io);
       } catch (err) {
         if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
-          const exitCode = exitCodeAfter(err, io);
+          const exitCode = targetExitCode(err, io);
           await io.out(
             JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
               "\n",
@@ -748,13 +620,7 @@ export const condorTokenRequest: Tool = {
         }
         throw err;
       }
-    }, (err) => exitCodeAfter(err, io));
+    }, (err) => targetExitCode(err, io));
     return code;
   },
 };
-
-/** A failure caused by the user's interrupt (e.g. at the trust prompt) exits as the signal. */
-function exitCodeAfter(err: CondorError, io: Io): number {
-  if (io.signal.aborted) return io.signal.reason === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
-  return requestExitCode(err);
-}

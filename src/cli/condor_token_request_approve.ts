@@ -83,7 +83,7 @@ type Verdict = "approved" | "declined" | "end-of-input";
 
 /** Approves one request or walks all of them. Needs what openSession needs. */
 export async function runApprove(options: ApproveOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  const { client } = await openSession(options.target, io, { tool: NAME });
   try {
     return options.reqid === undefined
       ? await approveAll(client, io)

@@ -80,7 +80,7 @@ export function parseAutoApproveOptions(args: readonly string[]): AutoApproveOpt
 
 /** Installs the rule and shows what remains pending. Needs what openSession needs. */
 export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  const { client } = await openSession(options.target, io, { tool: NAME });
   try {
     const rule = await client.autoApprove(options.netblock, options.lifetime, io.signal);
     await io.out(

@@ -72,7 +72,7 @@ export function parseDenyOptions(args: readonly string[]): DenyOptions {
 
 /** Denies the request. Needs what openSession needs. */
 export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  const { client } = await openSession(options.target, io, { tool: NAME });
   try {
     await client.deny(options.reqid, options.reason, io.signal);
   } catch (err) {

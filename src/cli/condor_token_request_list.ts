@@ -64,7 +64,7 @@ export function parseListOptions(args: readonly string[]): ListOptions {
 
 /** Lists the requests. Needs what {@link openSession} needs. */
 export async function runRequestList(options: ListOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, ["COLLECTOR"]);
+  const { client } = await openSession(options.target, io, { tool: NAME });
   try {
     const requests = await client.list(options.reqid, io.signal);
     if (options.reqid !== undefined && requests.length === 0) {

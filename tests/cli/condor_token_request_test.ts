@@ -32,9 +32,9 @@ Deno.test("parseRequestOptions() accepts HTCondor's prefixes, first match winnin
   assert.deepEqual(o.authz, ["READ", "WRITE"]);
   assert.equal(o.lifetime, 600);
   assert.equal(o.identity, "bob");
-  assert.equal(o.pool?.host, "cm:9620");
-  assert.equal(o.name, "bird");
-  assert.equal(o.type, "SCHEDD");
+  assert.equal(o.target.pool?.host, "cm:9620");
+  assert.equal(o.target.name, "bird");
+  assert.equal(o.target.type, "SCHEDD");
   assert.equal(o.token, "friend");
   assert.equal(o.timeout, 3600);
   assert.equal(o.json, false);
@@ -56,12 +56,13 @@ Deno.test("parseRequestOptions() reads our own options and double-dash spellings
     "-debug",
   ]);
   assert.equal(o.timeout, 30);
-  assert.deepEqual(o.trust, [FP, FP]);
+  assert.deepEqual(o.target.trust, [FP, FP]);
   assert.equal(o.state, "/tmp/req");
   assert.equal(o.json, true);
   assert.equal(o.file, "/tmp/tok");
-  assert.equal(o.debug, true);
-  assert.equal(o.type, "COLLECTOR");
+  assert.equal(o.target.debug, true);
+  // No -type: the session asks the pool's collector (what every run test talks to).
+  assert.equal(o.target.type, undefined);
 });
 
 Deno.test("parseRequestOptions() refuses every bad option with a UsageError naming it", () => {
