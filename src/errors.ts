@@ -32,7 +32,10 @@ export class KeyError extends CondorError {}
 /** A token is malformed, forged, expired or otherwise not acceptable. */
 export class TokenError extends CondorError {}
 
-/** A token file or token directory cannot be read or written safely. */
+/**
+ * A private file (a token file or directory, the known-hosts file, a saved
+ * request) cannot be read or written safely.
+ */
 export class TokenFileError extends CondorError {}
 
 /** Talking to a daemon failed: unreachable, TLS, protocol or a refusal. */

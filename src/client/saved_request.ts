@@ -7,8 +7,8 @@
  * @module
  */
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
-import { CondorError } from "../errors.ts";
-import { fileErrorReason, removeIfExists, writePrivateFile } from "./_private_file.ts";
+import { CondorError, TokenFileError } from "../errors.ts";
+import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 
 /** What is saved about a request. */
 export interface SavedRequest {
@@ -88,17 +88,22 @@ export async function readSavedRequest(path: string): Promise<SavedRequest | und
 /** Saves a request (0600, atomic). Needs --allow-read and --allow-write of the directory. */
 export async function saveRequest(path: string, saved: SavedRequest): Promise<void> {
   try {
-    await writePrivateFile(path, JSON.stringify({ format: FORMAT, ...saved }, null, 2) + "\n");
+    await writePrivateFile(path, JSON.stringify({ format: FORMAT, ...saved }, null, 2) + "\n", {
+      label: "request file",
+      createDirectory: true,
+    });
   } catch (err) {
-    throw fileError("write", path, err);
+    if (!(err instanceof TokenFileError)) throw err;
+    throw new CondorError("REQUEST_FILE_IO", err.message, { cause: err });
   }
 }
 
 /** Removes a saved request; a missing file is fine. Needs --allow-write. */
 export async function forgetSavedRequest(path: string): Promise<void> {
   try {
-    await removeIfExists(path);
+    await Deno.remove(path);
   } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
     throw fileError("remove", path, err);
   }
 }

@@ -9,9 +9,9 @@
  * @module
  */
 import tls from "node:tls";
-import { DaemonError, TrustError } from "../errors.ts";
+import { DaemonError, TokenFileError, TrustError } from "../errors.ts";
 import { DAEMON_ERRORS } from "./daemon_client.ts";
-import { fileErrorReason, writePrivateFile } from "./_private_file.ts";
+import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 
 /** Prefix of every fingerprint this module prints or accepts. */
 export const FINGERPRINT_PREFIX = "sha256:";
@@ -253,9 +253,13 @@ export async function rememberKnownHost(
   }
   kept.push(`${key} ${fingerprint}`);
   try {
-    await writePrivateFile(path, kept.join("\n") + "\n");
+    await writePrivateFile(path, kept.join("\n") + "\n", {
+      label: "known-hosts file",
+      createDirectory: true,
+    });
   } catch (err) {
-    throw knownHostsError("write", path, err);
+    if (!(err instanceof TokenFileError)) throw err;
+    throw new TrustError("TRUST_KNOWN_HOSTS_IO", err.message, { cause: err });
   }
 }
 

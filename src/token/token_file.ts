@@ -1,8 +1,10 @@
 /**
- * Token files: the permission-scoped writer (0600 files, 0700 directories,
- * atomic replace, never through a symlink) and the token directory reader.
+ * Token files: writing one (0600 files, 0700 directories, atomic replace,
+ * never through a symlink: see private_file.ts) and reading the token
+ * directory.
  */
 import { TokenFileError } from "../errors.ts";
+import { privateFileError, writePrivateFile } from "./private_file.ts";
 
 /** One token found in a token file. */
 export interface TokenEntry {
@@ -36,8 +38,9 @@ export function assertPlainTokenName(name: string): void {
 }
 
 /**
- * Writes `token` as `directory/name`, creating the directory 0700 if missing.
- * Needs --allow-read and --allow-write of the directory.
+ * Writes `token` as `directory/name` (see {@link writeTokenFile}), creating
+ * the directory 0700 if missing. Needs --allow-read and --allow-write of the
+ * directory.
  */
 export async function writeTokenToDirectory(
   directory: string,
@@ -45,66 +48,18 @@ export async function writeTokenToDirectory(
   token: string,
 ): Promise<string> {
   assertPlainTokenName(name);
-  try {
-    await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw fileError("create directory", directory, err);
-  }
   const path = `${directory.replace(/\/+$/, "")}/${name}`;
-  await writeTokenFile(path, token);
+  await writePrivateFile(path, token.trim() + "\n", { label: "token file", createDirectory: true });
   return path;
 }
 
 /**
- * Writes `token` plus a newline to `path`: a 0600 temporary file in the same
- * directory, flushed, then renamed over `path`, so readers see the old token
- * or the new one, never a partial one. Refuses when `path` is a symlink or a
- * directory. Needs --allow-read and --allow-write of the directory.
+ * Writes `token` plus a newline to `path` with {@link writePrivateFile}:
+ * 0600, atomically, never through a symlink; the directory must exist.
+ * Needs --allow-read and --allow-write of the directory.
  */
 export async function writeTokenFile(path: string, token: string): Promise<void> {
-  const existing = await lstatOrUndefined(path);
-  if (existing?.isSymlink) {
-    throw new TokenFileError(
-      "TOKEN_FILE_SYMLINK",
-      `Cannot write token to ${path}: it is a symbolic link; remove it or choose another name`,
-    );
-  }
-  if (existing && !existing.isFile) {
-    throw new TokenFileError(
-      "TOKEN_FILE_NOT_FILE",
-      `Cannot write token to ${path}: it exists and is not a regular file`,
-    );
-  }
-  const slash = path.lastIndexOf("/");
-  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
-  const base = slash < 0 ? path : path.slice(slash + 1);
-  const suffix = Array.from(
-    crypto.getRandomValues(new Uint8Array(6)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const temp = `${dir}/.${base}.${suffix}.tmp`;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-  } catch (err) {
-    throw fileError("write token to", path, err);
-  }
-  try {
-    try {
-      // Some systems apply default ACLs at creation; pin the mode explicitly.
-      await Deno.chmod(temp, 0o600);
-      const bytes = new TextEncoder().encode(token.trim() + "\n");
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw fileError("write token to", path, err);
-  }
+  await writePrivateFile(path, token.trim() + "\n", { label: "token file" });
 }
 
 /** Reads the tokens in one file: one per line, blank and `#` lines ignored. Needs --allow-read. */
@@ -113,7 +68,7 @@ export async function readTokenFile(path: string): Promise<TokenEntry[]> {
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    throw fileError("read tokens from", path, err);
+    throw privateFileError("read tokens from", path, err);
   }
   return parseTokenLines(text, path);
 }
@@ -142,7 +97,7 @@ export async function readTokenDirectory(directory: string): Promise<TokenScan> 
     for await (const entry of Deno.readDir(directory)) names.push(entry.name);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return scan;
-    throw fileError("read token directory", directory, err);
+    throw privateFileError("read token directory", directory, err);
   }
   names.sort();
   for (const name of names) {
@@ -176,26 +131,6 @@ async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined
     return await Deno.lstat(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
-    throw fileError("inspect", path, err);
+    throw privateFileError("inspect", path, err);
   }
-}
-
-function fileError(action: string, path: string, err: unknown): TokenFileError {
-  if (err instanceof TokenFileError) return err;
-  let reason = "unexpected error";
-  let code = "TOKEN_FILE_IO";
-  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
-    reason = "permission denied";
-    code = "TOKEN_FILE_DENIED";
-  } else if (err instanceof Deno.errors.NotFound) {
-    reason = "no such file or directory";
-    code = "TOKEN_FILE_MISSING";
-  } else if (err instanceof Deno.errors.AlreadyExists) {
-    reason = "a temporary file of that name already exists";
-  } else if (err instanceof Deno.errors.IsADirectory) {
-    reason = "it is a directory";
-  } else if (err instanceof Error) {
-    reason = err.message;
-  }
-  return new TokenFileError(code, `Cannot ${action} ${path}: ${reason}`, { cause: err });
 }

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { TokenFileError } from "../../src/errors.ts";
+import { writePrivateFile } from "../../src/token/private_file.ts";
+import { withTempDir } from "../_support/temp.ts";
+
+const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
+const codeOf = (code: string, message?: RegExp) => (err: unknown) =>
+  err instanceof TokenFileError && err.code === code && (!message || message.test(err.message));
+
+async function names(dir: string): Promise<string[]> {
+  const found = [];
+  for await (const e of Deno.readDir(dir)) found.push(e.name);
+  return found.sort();
+}
+
+Deno.test("writePrivateFile() writes the text 0600 and replaces a readable file, leaving no temporary file", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/state`;
+    await Deno.writeTextFile(path, "old\n", { mode: 0o644 });
+    await Deno.chmod(path, 0o644);
+    await writePrivateFile(path, "new\n");
+    assert.equal(await Deno.readTextFile(path), "new\n");
+    assert.equal(await mode(path), 0o600);
+    assert.deepEqual(await names(dir), ["state"]);
+  });
+});
+
+Deno.test("writePrivateFile() refuses a symlink or a directory at the path and leaves both alone", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/target`, "precious\n");
+    await Deno.symlink(`${dir}/target`, `${dir}/link`);
+    await assert.rejects(
+      writePrivateFile(`${dir}/link`, "x\n", { label: "known-hosts file" }),
+      codeOf(
+        "TOKEN_FILE_SYMLINK",
+        /^Cannot write known-hosts file .*\/link: it is a symbolic link/,
+      ),
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/target`), "precious\n");
+    assert.equal((await Deno.lstat(`${dir}/link`)).isSymlink, true);
+    await Deno.mkdir(`${dir}/sub`);
+    await assert.rejects(writePrivateFile(`${dir}/sub`, "x\n"), codeOf("TOKEN_FILE_NOT_FILE"));
+    assert.deepEqual(await names(dir), ["link", "sub", "target"]);
+  });
+});
+
+Deno.test("writePrivateFile() creates a missing directory 0700 only when asked", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(writePrivateFile(`${dir}/a/b/f`, "x\n"), codeOf("TOKEN_FILE_MISSING"));
+    assert.deepEqual(await names(dir), []);
+    await writePrivateFile(`${dir}/a/b/f`, "x\n", { createDirectory: true });
+    assert.equal(await Deno.readTextFile(`${dir}/a/b/f`), "x\n");
+    assert.equal(await mode(`${dir}/a/b`), 0o700);
+    assert.equal(await mode(`${dir}/a/b/f`), 0o600);
+  });
+});
