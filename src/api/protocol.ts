@@ -194,6 +194,18 @@ export interface DaemonListResponse {
   daemons: DaemonAd[];
 }
 
+/**
+ * Whether a daemon named `name` answers to `-name wanted`, as in HTCondor:
+ * case-insensitive, and a plain host name `wanted` (no `@`) also matches a
+ * daemon named `something@wanted` (`-name bird.cs.wisc.edu` finds
+ * `schedd@bird.cs.wisc.edu`). `GET /v1/daemons?name=` matches this way.
+ */
+export function daemonNameMatches(name: string, wanted: string): boolean {
+  const have = name.toLowerCase();
+  const want = wanted.toLowerCase();
+  return have === want || (!want.includes("@") && have.endsWith(`@${want}`));
+}
+
 /** Error body of every failed call. */
 export interface ErrorBody {
   error: { code: string; message: string };

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DaemonAd } from "../api/protocol.ts";
+import { type DaemonAd, daemonNameMatches } from "../api/protocol.ts";
 import { ConfigError, DaemonError } from "../errors.ts";
 import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
 
@@ -220,10 +220,7 @@ function isDown(err: DaemonError): boolean {
   return err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT;
 }
 
-/** HTCondor names: case-insensitive; `host` also matches a `name@host` daemon name. */
+/** Whether a daemon named `daemonName` is the one `-name` asks for (any, without -name). */
 function nameMatches(daemonName: string, wanted: string | undefined): boolean {
-  if (wanted === undefined) return true;
-  const a = daemonName.toLowerCase();
-  const b = wanted.toLowerCase();
-  return a === b || (!b.includes("@") && a.slice(a.lastIndexOf("@") + 1) === b);
+  return wanted === undefined || daemonNameMatches(daemonName, wanted);
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DaemonAd } from "../api/protocol.ts";
+import { type DaemonAd, daemonNameMatches } from "../api/protocol.ts";
 import { type Caller, isDaemonIdentity, scopeAllows } from "./auth.ts";
 import type { AuthPolicy } from "./auth.ts";
 import { badRequest, forbidden, notAuthenticated } from "./refusal.ts";
@@ -39,7 +39,7 @@ export class DaemonDirectory {
     this.#now = options.now;
   }
 
-  /** Daemons matching `name` (case-insensitive) and `type`, this daemon first. */
+  /** Daemons answering to `name` (see daemonNameMatches) and of `type`, this daemon first. */
   list(query: { name?: string; type?: string }): DaemonAd[] {
     const now = this.#now();
     const self = this.#self();
@@ -55,7 +55,7 @@ export class DaemonDirectory {
         })),
     ];
     return ads.filter((ad) =>
-      (query.name === undefined || sameName(ad.name, query.name)) &&
+      (query.name === undefined || daemonNameMatches(ad.name, query.name)) &&
       (query.type === undefined || ad.type === query.type.toUpperCase())
     );
   }

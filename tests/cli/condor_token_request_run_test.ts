@@ -292,6 +292,35 @@ Deno.test("condor_token_request finds a daemon by -name and -type in the collect
   });
 });
 
+Deno.test("condor_token_request -name HOST finds a daemon advertised as name@HOST", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+    const advertised = await fetch(`${daemon.url}/v1/daemons`, {
+      method: "POST",
+      client,
+      headers: { authorization: `Bearer ${daemon.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "schedd@bird.example.org",
+        type: "SCHEDD",
+        address: daemon.url,
+      }),
+    });
+    await advertised.body?.cancel();
+    client.close();
+    assert.equal(advertised.ok, true);
+
+    const io = memoryIo({ env: daemon.env });
+    const running = run(["-name", "bird.example.org", "-type", "SCHEDD", "-debug"], io);
+    const [, id] = await stderrMatch(io, ENQUEUED);
+    await admin.approve(id);
+    assert.equal(await running, EXIT.OK);
+    assert.match(
+      io.stderr.join(""),
+      /DEBUG: the collector lists SCHEDD "schedd@bird\.example\.org" at /,
+    );
+  });
+});
+
 Deno.test("condor_token_request exits 5 when its request is cancelled at the daemon by another holder of its secret", async () => {
   await withDaemon({}, async ({ daemon, client, dir }) => {
     const state = `${dir}/request.json`;

@@ -298,6 +298,36 @@ Deno.test("condor_tokend keeps a directory of daemons that expire unless renewed
   );
 });
 
+Deno.test("condor_tokend's directory finds name@HOST for name=HOST, as HTCondor's -name does", async () => {
+  await withDaemon({ extraConfig: "TOKEND_DAEMON_NAME = cm.example.org" }, async (daemon, api) => {
+    for (
+      const [name, type] of [
+        ["schedd@bird.example.org", "SCHEDD"],
+        ["bird.example.org", "STARTD"],
+        ["slot1@xbird.example.org", "STARTD"],
+      ]
+    ) {
+      const ad = { name, type, address: "https://bird.example.org:9618" };
+      assert.equal((await api.post("/v1/daemons", ad, daemon.adminToken)).status, 200);
+    }
+    const names = async (query: string) =>
+      (await api.get(`/v1/daemons?${query}`)).body.daemons.map((d: { name: string }) => d.name)
+        .sort();
+    assert.deepEqual(await names("name=BIRD.example.org"), [
+      "bird.example.org",
+      "schedd@bird.example.org",
+    ]);
+    assert.deepEqual(await names("name=bird.example.org&type=SCHEDD"), [
+      "schedd@bird.example.org",
+    ]);
+    // A name with "@" is matched whole; a host name only after an "@", never as a suffix.
+    assert.deepEqual(await names("name=Schedd@bird.example.org"), ["schedd@bird.example.org"]);
+    assert.deepEqual(await names("name=schedd@example.org"), []);
+    assert.deepEqual(await names("name=ird.example.org"), []);
+    assert.deepEqual(await names("name=cm.example.org"), ["cm.example.org"]);
+  });
+});
+
 Deno.test("condor_tokend's handler refuses plain-HTTP requests when it serves HTTPS", async () => {
   await withDaemon({}, async (daemon) => {
     const response = await daemon.handler(new Request("http://127.0.0.1/healthz"), {
