@@ -129,7 +129,7 @@ export class TokenRequests {
       minted = { token, jti: claims.jti, exp: claims.exp };
     }
     const records: AuditRecord[] = [];
-    const outcome = store.transaction(() => {
+    const outcome = await store.sharedTransaction(() => {
       const again = this.#liveBySecret(secretHash);
       if (again) return { created: false, request: again };
       if (store.countLive() >= settings.maxPending) {

@@ -136,6 +136,13 @@ export class Store {
   /** Compiled statements by SQL text: compiling costs more than running most of them. */
   readonly #statements = new Map<string, StatementSync>();
   #inTransaction = false;
+  /** Calls waiting for the next shared transaction (see sharedTransaction). */
+  readonly #shared: {
+    fn: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  #sharedTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -184,9 +191,11 @@ export class Store {
     return statement;
   }
 
-  /** Closes the database (checkpointing the WAL). */
+  /** Closes the database (checkpointing the WAL), first committing any queued shared work. */
   close(): void {
-    if (this.#db.isOpen) this.#db.close();
+    if (!this.#db.isOpen) return;
+    this.#flushShared();
+    this.#db.close();
   }
 
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction; rolls back if it throws. */
@@ -204,6 +213,51 @@ export class Store {
     } finally {
       this.#inTransaction = false;
     }
+  }
+
+  /**
+   * Runs `fn` in a transaction shared with the other calls queued in the
+   * same turn of the event loop, and resolves once that transaction has
+   * committed: group commit, one fsync for many changes. Each `fn` runs in a
+   * savepoint of its own, so one that throws is undone alone and only its
+   * promise rejects; if the commit itself fails, every promise rejects. A
+   * caller must not acknowledge anything before the promise resolves.
+   */
+  sharedTransaction<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#shared.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      // A timer, not a microtask: calls arriving on other connections reach
+      // this point a few event-loop turns apart, and should share the commit.
+      this.#sharedTimer ??= setTimeout(() => this.#flushShared(), 0);
+    });
+  }
+
+  #flushShared(): void {
+    if (this.#sharedTimer !== undefined) clearTimeout(this.#sharedTimer);
+    this.#sharedTimer = undefined;
+    const batch = this.#shared.splice(0);
+    if (batch.length === 0) return;
+    const settled: (() => void)[] = [];
+    try {
+      this.transaction(() => {
+        for (const [i, call] of batch.entries()) {
+          this.#db.exec(`SAVEPOINT shared_${i}`);
+          try {
+            const value = call.fn();
+            this.#db.exec(`RELEASE shared_${i}`);
+            settled.push(() => call.resolve(value));
+          } catch (err) {
+            this.#db.exec(`ROLLBACK TO shared_${i}`);
+            this.#db.exec(`RELEASE shared_${i}`);
+            settled.push(() => call.reject(err));
+          }
+        }
+      });
+    } catch (err) {
+      for (const call of batch) call.reject(err);
+      return;
+    }
+    for (const settle of settled) settle();
   }
 
   /** A cheap query proving the database answers (health check). */

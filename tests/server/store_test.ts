@@ -104,3 +104,54 @@ Deno.test("Store rolls back a failed transaction entirely", async () => {
     }
   });
 });
+
+Deno.test("Store.sharedTransaction() commits calls together and undoes only a failing one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    try {
+      const first = store.sharedTransaction(() => store.insertRequest(row({ id: "0000001" })).id);
+      const failing = store.sharedTransaction(() => {
+        store.insertRequest(row({ id: "0000002", secretHash: "b".repeat(64) }));
+        throw new Error("refused");
+      });
+      const third = store.sharedTransaction(() => {
+        // Sees the first call's row: the calls run one after the other.
+        assert.equal(store.isLiveId("0000001"), true);
+        return store.insertRequest(row({ id: "0000003", secretHash: "c".repeat(64) })).id;
+      });
+      // Nothing is committed before the promises settle.
+      const reader = new DatabaseSync(path, { readOnly: true });
+      try {
+        const count = () =>
+          Number((reader.prepare("SELECT count(*) AS n FROM requests").get() as { n: number }).n);
+        assert.equal(count(), 0);
+        assert.deepEqual(await Promise.all([first, third]), ["0000001", "0000003"]);
+        await assert.rejects(failing, /refused/);
+        assert.equal(count(), 2, "committed once the promises resolved");
+      } finally {
+        reader.close();
+      }
+      assert.equal(store.isLiveId("0000002"), false);
+      assert.equal(store.countLive(), 2);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("Store.close() commits calls still waiting for a shared transaction", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    const queued = store.sharedTransaction(() => store.insertRequest(row()).id);
+    store.close();
+    assert.equal(await queued, "1234567");
+    const again = await Store.open(path);
+    try {
+      assert.equal(again.countLive(), 1);
+    } finally {
+      again.close();
+    }
+  });
+});
