@@ -150,6 +150,7 @@ export async function openSession(
     keys: optionalKeyLocations(config),
     now: () => io.now(),
     trace: (message) => debug(message, "D_SECURITY"),
+    warn: (message) => io.err(`${options.tool}: ${message}\n`),
   });
   let policy: TrustPolicy = await trustPolicyFromConfig(config, {
     now: () => io.now(),

@@ -29,6 +29,11 @@ export interface CredentialOptions {
   now: () => number;
   /** Told which credential was chosen (never the token itself), for -debug. */
   trace?: (message: string) => void | Promise<void>;
+  /**
+   * Told of each token file skipped as unsafe (readable by others, a
+   * symlink) or unreadable, so the user learns why a token was not used.
+   */
+  warn?: (message: string) => void | Promise<void>;
 }
 
 /**
@@ -61,7 +66,8 @@ function currentUid(): number | null {
  * unexpired token whose `iss` is its trust domain and whose `kid` it holds;
  * else a 5-minute token minted for `condor@<trust domain>` with a readable
  * local signing key it holds (the daemon treats that identity as its
- * administrator: whoever can read the key can mint anything anyway). Throws
+ * administrator: whoever can read the key can mint anything anyway). Token
+ * files the directory scan skips are reported to `options.warn`. Throws
  * DaemonError(DAEMON_NO_CREDENTIALS) saying how to get one.
  * Needs --allow-read of the token directories and key files.
  */
@@ -73,6 +79,7 @@ export async function findCredential(
   const nowSeconds = Math.floor(options.now() / 1000);
   for (const directory of options.tokenDirectories) {
     const scan = await readTokenDirectory(directory);
+    for (const warning of scan.warnings) await options.warn?.(warning);
     for (const entry of scan.tokens) {
       if (acceptable(entry.token, info, nowSeconds)) {
         await trace(`using the token in ${entry.file} line ${entry.line}`);

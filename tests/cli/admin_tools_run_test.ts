@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { decisionError, targetExitCode, tidyRefusal } from "../../src/cli/_target.ts";
 import { condorTokenRequestApprove } from "../../src/cli/condor_token_request_approve.ts";
+import { condorTokenRequestList } from "../../src/cli/condor_token_request_list.ts";
 import { narrowed } from "../../src/cli/condor_token_fetch.ts";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { type Io, memoryIo } from "../../src/cli/io.ts";
 import { DAEMON_ERRORS } from "../../src/client/daemon_client.ts";
 import { CondorError, DaemonError, TrustError } from "../../src/errors.ts";
-import { startTestDaemon, TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
+import { writeTokenToDirectory } from "../../src/token/token_file.ts";
+import { startTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const ADDRESS = "https://cm.example.org:9618";
@@ -116,6 +118,26 @@ Deno.test("targetExitCode() maps failures to the documented exit codes", () => {
     targetExitCode(daemon(DAEMON_ERRORS.ABORTED), memoryIo({ signal: controller.signal })),
     EXIT.SIGTERM,
   );
+});
+
+Deno.test("condor_token_request_list says on stderr which token files it skipped as unsafe", async () => {
+  await withTempDir(async (dir) => {
+    const daemon = await startTestDaemon({ dir });
+    try {
+      // The administrator's token, but readable by the group: skipped, with a warning.
+      const tokens = testDaemonPaths(dir).tokenDirectory;
+      await writeTokenToDirectory(tokens, "admin", daemon.adminToken);
+      await Deno.chmod(`${tokens}/admin`, 0o640);
+      const io = memoryIo({ env: daemon.env });
+      assert.equal(await condorTokenRequestList.main([], io), EXIT.OK);
+      assert.match(
+        io.stderr.join(""),
+        /^condor_token_request_list: Ignoring token file .*\/admin: mode 0640 lets other users read it; run "chmod 0600 .*\/admin"\n/,
+      );
+    } finally {
+      await daemon.close();
+    }
+  });
 });
 
 Deno.test("condor_token_request_approve ends with 130 and approves nothing when interrupted at the prompt", async () => {

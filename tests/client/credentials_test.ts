@@ -53,6 +53,30 @@ Deno.test("findCredential() picks the first token issued by the daemon's trust d
   });
 });
 
+Deno.test("findCredential() warns of each token file it skips as unsafe, and still finds a safe one", async () => {
+  await withTempDir(async (dir) => {
+    const tokens = `${dir}/tokens.d`;
+    const good = await token(dir, {});
+    await writeTokenToDirectory(tokens, "a_open", good);
+    await Deno.chmod(`${tokens}/a_open`, 0o640);
+    await Deno.symlink(`${tokens}/a_open`, `${tokens}/b_link`);
+    await writeTokenToDirectory(tokens, "c_good", good);
+    const warnings: string[] = [];
+    const found = await findCredential(INFO, {
+      tokenDirectories: [tokens],
+      now: () => NOW,
+      warn: (message) => void warnings.push(message),
+    });
+    assert.equal(found, good);
+    assert.equal(warnings.length, 2);
+    assert.match(
+      warnings[0],
+      /^Ignoring token file .*\/a_open: mode 0640 lets other users read it/,
+    );
+    assert.match(warnings[1], /^Ignoring token file .*\/b_link: it is a symbolic link/);
+  });
+});
+
 Deno.test("findCredential() mints a short condor@TRUST_DOMAIN token when only the signing key is readable", async () => {
   await withTempDir(async (dir) => {
     const keys = await keyIn(dir);
