@@ -541,7 +541,11 @@ export class TokenRequests {
   #authorizeDecision(request: StoredRequest, caller: Caller, approving: boolean): void {
     if (caller.administrator) return;
     if (request.requestedIdentity !== caller.identity) {
-      throw forbidden("NOT_AUTHORIZED", "Insufficient privilege to approve request.");
+      // HTCondor's words for approving; denying is ours, and says so.
+      throw forbidden(
+        "NOT_AUTHORIZED",
+        `Insufficient privilege to ${approving ? "approve" : "deny"} request.`,
+      );
     }
     if (!approving) return;
     if (caller.authz.length > 0) {

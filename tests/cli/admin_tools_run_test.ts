@@ -62,14 +62,16 @@ Deno.test("decisionError() turns the daemon's refusals into one clear line, keep
   );
 
   const other = decisionError(
-    refusal(403, "NOT_AUTHORIZED", "Insufficient privilege to approve request."),
+    refusal(403, "NOT_AUTHORIZED", "Insufficient privilege to deny request."),
     "deny",
     "1234567",
     ADDRESS,
   );
-  assert.match(
+  assert.equal(
     (other as Error).message,
-    /insufficient privilege: only an administrator \(ALLOW_ADMINISTRATOR\) may deny/,
+    "Cannot deny request 1234567: insufficient privilege: only an administrator " +
+      "(ALLOW_ADMINISTRATOR) may deny a request for an identity other than the caller's " +
+      "(daemon said: Insufficient privilege to deny request.)",
   );
 
   const transport = new DaemonError(DAEMON_ERRORS.UNREACHABLE, "Cannot approve: refused");

@@ -189,7 +189,11 @@ Deno.test("condor_tokend lets a user approve only their own identity within thei
       "Insufficient privilege to approve request.",
     ]);
     const denyOther = await api.post(`${LIST}/${bobs.body.requestId}/deny`, {}, alice);
-    assert.equal(denyOther.status, 403);
+    assert.deepEqual([denyOther.status, denyOther.body.error.code, denyOther.body.error.message], [
+      403,
+      "NOT_AUTHORIZED",
+      "Insufficient privilege to deny request.",
+    ]);
 
     const own = await api.enqueue({ identity: ALICE, authz: ["READ", "WRITE"], lifetime: null });
     assert.equal((await approve(own.body.requestId, alice)).body.state, "approved");
