@@ -127,10 +127,11 @@ export interface Session {
 }
 
 /**
- * Loads the configuration (unless given), locates the daemon (trying each
- * type of `types`, COLLECTOR by default, in turn while the pool lists no such
- * daemon; the target's `-type` when given), decides trust in it, and returns
- * a client whose authenticated calls present a token from
+ * Loads the configuration (unless given); connects to `options.daemon`, or
+ * else locates the daemon (trying each type of `options.types`, COLLECTOR by
+ * default, in turn while the pool lists no such daemon; the target's `-type`
+ * when given); decides trust in it; and returns a client whose authenticated
+ * calls present (unless `options.credentials` is false) a token from
  * SEC_TOKEN_DIRECTORY (and SEC_TOKEN_SYSTEM_DIRECTORY for root) that the
  * daemon accepts, else one minted from a readable signing key. The caller
  * closes the client. Needs --allow-net, --allow-read, --allow-write of the
