@@ -143,6 +143,8 @@ export class Store {
     reject: (err: unknown) => void;
   }[] = [];
   #sharedTimer: ReturnType<typeof setTimeout> | undefined;
+  /** countLive()'s answer, undefined until counted and after a rollback. */
+  #liveCount: number | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -209,6 +211,7 @@ export class Store {
       return result;
     } catch (err) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      this.#liveCount = undefined;
       throw err;
     } finally {
       this.#inTransaction = false;
@@ -248,6 +251,7 @@ export class Store {
             settled.push(() => call.resolve(value));
           } catch (err) {
             this.#db.exec(`ROLLBACK TO shared_${i}`);
+            this.#liveCount = undefined;
             this.#db.exec(`RELEASE shared_${i}`);
             settled.push(() => call.reject(err));
           }
@@ -297,12 +301,19 @@ export class Store {
     ).get(id) !== undefined;
   }
 
-  /** Number of live (pending or approved) requests. */
+  /**
+   * Number of live (pending or approved) requests. Counted once, then kept
+   * up to date by this store's own inserts and transitions (it is the only
+   * writer of its database), because counting costs a pass over every live
+   * request and every enqueue asks.
+   */
   countLive(): number {
-    const row = this.#statement(
-      "SELECT count(*) AS n FROM requests WHERE state IN ('pending', 'approved')",
-    ).get() as { n: number };
-    return Number(row.n);
+    this.#liveCount ??= Number(
+      (this.#statement(
+        "SELECT count(*) AS n FROM requests WHERE state IN ('pending', 'approved')",
+      ).get() as { n: number }).n,
+    );
+    return this.#liveCount;
   }
 
   /** Number of pending requests. */
@@ -352,6 +363,7 @@ export class Store {
       request.reason,
       request.jti,
     );
+    if (this.#liveCount !== undefined && LIVE_STATES.includes(request.state)) this.#liveCount++;
     return { ...request, seq: Number(result.lastInsertRowid) };
   }
 
@@ -387,7 +399,14 @@ export class Store {
       `UPDATE requests SET ${sets.join(", ")}
        WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")})`,
     ).run(...values, seq, ...from);
-    return Number(result.changes) === 1;
+    const changed = Number(result.changes) === 1;
+    if (changed && this.#liveCount !== undefined) {
+      const live = (state: RequestState) => LIVE_STATES.includes(state);
+      if (from.every(live)) this.#liveCount -= live(to) ? 0 : 1;
+      else if (!from.some(live)) this.#liveCount += live(to) ? 1 : 0;
+      else this.#liveCount = undefined; // which state it left is unknown: count again
+    }
+    return changed;
   }
 
   /** Deletes finished requests last touched before `before` (their history stays in the audit trail). */

@@ -155,3 +155,51 @@ Deno.test("Store.close() commits calls still waiting for a shared transaction", 
     }
   });
 });
+
+Deno.test("Store.countLive() follows inserts, transitions and rollbacks", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    const counted = () => {
+      const reader = new DatabaseSync(path, { readOnly: true });
+      try {
+        return Number(
+          (reader.prepare(
+            "SELECT count(*) AS n FROM requests WHERE state IN ('pending', 'approved')",
+          ).get() as { n: number }).n,
+        );
+      } finally {
+        reader.close();
+      }
+    };
+    try {
+      assert.equal(store.countLive(), 0);
+      const seqs = ["0000001", "0000002", "0000003"].map((id, i) =>
+        store.transaction(() => store.insertRequest(row({ id, secretHash: String(i).repeat(64) })))
+          .seq
+      );
+      store.transaction(() => store.insertRequest(row({ id: "0000004", state: "denied" })));
+      assert.deepEqual([store.countLive(), counted()], [3, 3]);
+      store.transition(seqs[0], ["pending"], "approved");
+      store.transition(seqs[1], ["pending"], "denied");
+      store.transition(seqs[0], ["approved"], "collected");
+      assert.deepEqual([store.countLive(), counted()], [1, 1]);
+      store.transition(seqs[2], ["pending", "collected"], "expired");
+      assert.deepEqual([store.countLive(), counted()], [0, 0]);
+      assert.throws(() =>
+        store.transaction(() => {
+          store.insertRequest(row({ id: "0000005", secretHash: "5".repeat(64) }));
+          throw new Error("boom");
+        })
+      );
+      assert.deepEqual([store.countLive(), counted()], [0, 0]);
+      await assert.rejects(store.sharedTransaction(() => {
+        store.insertRequest(row({ id: "0000006", secretHash: "6".repeat(64) }));
+        throw new Error("refused");
+      }));
+      assert.deepEqual([store.countLive(), counted()], [0, 0]);
+    } finally {
+      store.close();
+    }
+  });
+});
