@@ -31,7 +31,11 @@ export const REQUESTER_FLAGS: readonly string[] = [
 ];
 
 /**
- * The full `condor_token` binary: every tool and the daemon. The same as the
- * requester's; the daemon's SQLite store and TLS files are plain file access.
+ * The full `condor_token` binary: every tool and the daemon. The requester's
+ * flags plus the user id, so the administrator's tools run as root also read
+ * SEC_TOKEN_SYSTEM_DIRECTORY as HTCondor's do; the daemon's SQLite store and
+ * TLS files are plain file access.
  */
-export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS];
+export const FULL_FLAGS: readonly string[] = REQUESTER_FLAGS.map((flag) =>
+  flag === "--allow-sys=hostname" ? "--allow-sys=hostname,uid" : flag
+);

@@ -162,7 +162,7 @@ Deno.test("without credentials every tool says how to get one", async () => {
       assertOneLine(
         r,
         EXIT.NOT_AUTHORIZED,
-        /^condor_token_\w+: Cannot authenticate to the daemon \(trust domain "tokend-test\.example\.org", keys POOL\): no token in .*no-tokens was issued by it, and no signing key it holds is readable here; get a token with condor_token_fetch or condor_token_request, or ask the pool administrator\n$/,
+        /^condor_token_\w+: Cannot authenticate to the daemon \(trust domain "tokend-test\.example\.org", keys POOL\): no token in [^,]*no-tokens(, [^,]*system-tokens\.d)? was issued by it, and no signing key it holds is readable here; get a token with condor_token_fetch or condor_token_request, or ask the pool administrator\n$/,
       );
     }
     assert.equal((await f.collect(request.requestId, request.secret)).state, "pending");
@@ -247,4 +247,24 @@ Deno.test("the tools exit 7 when the daemon cannot be reached", async () => {
       /^condor_token_request_list: Cannot reach the pool's collector: tried 127\.0\.0\.1:1 /,
     );
   });
+});
+
+Deno.test({
+  name: "run as root, the tools also find the administrator's token in SEC_TOKEN_SYSTEM_DIRECTORY",
+  // Only root reads the system directory, as in HTCondor; the check needs --allow-sys=uid.
+  ignore: Deno.build.os === "windows" || Deno.uid() !== 0,
+  fn: async () => {
+    await withFixture(async (f) => {
+      const request = await f.enqueue({ identity: id("alice") });
+      const system = `${f.dir}/system-tokens.d`;
+      await Deno.mkdir(system, { recursive: true, mode: 0o700 });
+      await Deno.writeTextFile(`${system}/admin`, f.daemon.adminToken + "\n", { mode: 0o600 });
+      const r = await f.run("condor_token_request_list", [], {
+        ...f.noCredentialEnv,
+        _CONDOR_SEC_TOKEN_SYSTEM_DIRECTORY: system,
+      });
+      assert.equal(r.code, EXIT.OK, r.stderr);
+      assert.match(r.stdout, new RegExp(`RequestId = "${request.requestId}"`));
+    });
+  },
 });
