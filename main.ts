@@ -28,7 +28,7 @@ export async function runMain(args: readonly string[], signal: AbortSignal): Pro
   }
   const tool = name === undefined ? undefined : findTool(name);
   if (!tool) {
-    if (name !== undefined) await io.err(`main.ts: unknown tool ${JSON.stringify(name)}\n`);
+    if (name !== undefined) await io.err(`condor_token: unknown tool ${JSON.stringify(name)}\n`);
     await io.err(toolList());
     return EXIT.USAGE;
   }

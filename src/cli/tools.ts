@@ -32,7 +32,7 @@ export function findTool(name: string): Tool | undefined {
 /** The text shown for `main.ts` without arguments or with an unknown tool. */
 export function toolList(): string {
   const width = Math.max(...TOOLS.map((t) => t.name.length));
-  return "Usage: main.ts TOOL [OPTIONS...]\n\nTools:\n" +
+  return "Usage: condor_token TOOL [OPTIONS...]   (from the sources: main.ts TOOL ...)\n\nTools:\n" +
     TOOLS.map((t) => `    ${t.name.padEnd(width)}  ${t.summary}\n`).join("") +
     "\nRun a tool with -help for its options.\n";
 }
