@@ -46,6 +46,44 @@ export async function guard(
   }
 }
 
+/** What a tool is made of: a pure options parser and a runner. */
+export interface ToolParts<Options> {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Parses and validates the command line; throws UsageError. */
+  parse(args: readonly string[]): Options;
+  /** Does the work; resolves to the exit code. */
+  run(options: Options, io: Io): Promise<number>;
+  /** Exit code for a failure other than a usage error (default EXIT.FAILURE). */
+  exitCodeOf?: (err: CondorError, io: Io) => number;
+}
+
+/**
+ * Builds a Tool from its parts: `-help` prints the usage on stdout (exit 0);
+ * otherwise parse then run, with failures reported by {@link guard}.
+ */
+export function defineTool<Options>(parts: ToolParts<Options>): Tool {
+  const tool: Tool = {
+    name: parts.name,
+    summary: parts.summary,
+    usage: parts.usage,
+    async main(args, io) {
+      if (wantsHelp(args)) {
+        await io.out(parts.usage);
+        return EXIT.OK;
+      }
+      return await guard(
+        tool,
+        io,
+        async () => await parts.run(parts.parse(args), io),
+        (err) => parts.exitCodeOf?.(err, io) ?? EXIT.FAILURE,
+      );
+    },
+  };
+  return tool;
+}
+
 /** True when `args` asks for help (`-help` or any prefix, `-h`). */
 export function wantsHelp(args: readonly string[]): boolean {
   return args.some((a) => /^--?h(e(lp?)?)?$/.test(a));

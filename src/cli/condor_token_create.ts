@@ -10,7 +10,7 @@ import {
 } from "../token/token_file.ts";
 import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -124,15 +124,10 @@ export async function runCreate(options: CreateOptions, io: Io): Promise<number>
 }
 
 /** The condor_token_create tool. */
-export const condorTokenCreate: Tool = {
+export const condorTokenCreate: Tool = defineTool({
   name: "condor_token_create",
   summary: "mint a token locally from a signing key",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(this, io, async () => await runCreate(parseCreateOptions(args), io));
-  },
-};
+  parse: parseCreateOptions,
+  run: runCreate,
+});

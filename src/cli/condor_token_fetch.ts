@@ -23,7 +23,7 @@ import {
   targetUsage,
   tidyRefusal,
 } from "./_target.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { asUsageError, parseAuthzList } from "./condor_token_create.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -181,20 +181,11 @@ export function narrowed(token: string, asked: Pick<FetchOptions, "authz" | "lif
 }
 
 /** The condor_token_fetch tool. */
-export const condorTokenFetch: Tool = {
+export const condorTokenFetch: Tool = defineTool({
   name: NAME,
   summary: "get a token for your own identity from a daemon",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(
-      this,
-      io,
-      async () => await runFetch(parseFetchOptions(args), io),
-      (err) => targetExitCode(err, io),
-    );
-  },
-};
+  parse: parseFetchOptions,
+  run: runFetch,
+  exitCodeOf: targetExitCode,
+});

@@ -3,7 +3,7 @@ import { base64UrlText } from "../token/idtoken.ts";
 import { readTokenDirectory } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
-import { debugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { debugLog, defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -56,19 +56,17 @@ export async function runList(options: { dir?: string; debug: boolean }, io: Io)
   return EXIT.OK;
 }
 
+/** Parses the command line. Throws UsageError. */
+export function parseListOptions(args: readonly string[]): { dir?: string; debug: boolean } {
+  const parsed = parseOptions(args, SPECS);
+  return { dir: single(parsed, "dir"), debug: parsed.has("debug") };
+}
+
 /** The condor_token_list tool. */
-export const condorTokenList: Tool = {
+export const condorTokenList: Tool = defineTool({
   name: "condor_token_list",
   summary: "list the tokens in the token directory",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(this, io, async () => {
-      const parsed = parseOptions(args, SPECS);
-      return await runList({ dir: single(parsed, "dir"), debug: parsed.has("debug") }, io);
-    });
-  },
-};
+  parse: parseListOptions,
+  run: runList,
+});

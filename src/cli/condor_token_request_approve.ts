@@ -21,7 +21,7 @@ import {
   type TargetOptions,
   targetUsage,
 } from "./_target.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -188,20 +188,11 @@ async function approveCall(client: TokenDaemonClient, io: Io, id: string): Promi
 }
 
 /** The condor_token_request_approve tool. */
-export const condorTokenRequestApprove: Tool = {
+export const condorTokenRequestApprove: Tool = defineTool({
   name: NAME,
   summary: "show a pending token request and approve it",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(
-      this,
-      io,
-      async () => await runApprove(parseApproveOptions(args), io),
-      (err) => targetExitCode(err, io),
-    );
-  },
-};
+  parse: parseApproveOptions,
+  run: runApprove,
+  exitCodeOf: targetExitCode,
+});

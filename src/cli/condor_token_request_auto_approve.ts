@@ -17,7 +17,7 @@ import {
   targetUsage,
   tidyRefusal,
 } from "./_target.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -129,20 +129,11 @@ async function showRemaining(client: TokenDaemonClient, io: Io): Promise<void> {
 }
 
 /** The condor_token_request_auto_approve tool. */
-export const condorTokenRequestAutoApprove: Tool = {
+export const condorTokenRequestAutoApprove: Tool = defineTool({
   name: NAME,
   summary: "install a rule that approves matching token requests automatically",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(
-      this,
-      io,
-      async () => await runAutoApprove(parseAutoApproveOptions(args), io),
-      (err) => targetExitCode(err, io),
-    );
-  },
-};
+  parse: parseAutoApproveOptions,
+  run: runAutoApprove,
+  exitCodeOf: targetExitCode,
+});

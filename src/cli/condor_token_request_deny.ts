@@ -15,7 +15,7 @@ import {
   type TargetOptions,
   targetUsage,
 } from "./_target.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -85,20 +85,11 @@ export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
 }
 
 /** The condor_token_request_deny tool. */
-export const condorTokenRequestDeny: Tool = {
+export const condorTokenRequestDeny: Tool = defineTool({
   name: NAME,
   summary: "deny a pending token request, with a reason for the requester",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(
-      this,
-      io,
-      async () => await runDeny(parseDenyOptions(args), io),
-      (err) => targetExitCode(err, io),
-    );
-  },
-};
+  parse: parseDenyOptions,
+  run: runDeny,
+  exitCodeOf: targetExitCode,
+});

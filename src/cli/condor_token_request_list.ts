@@ -15,7 +15,7 @@ import {
   targetUsage,
   tidyRefusal,
 } from "./_target.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -90,20 +90,11 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
 }
 
 /** The condor_token_request_list tool. */
-export const condorTokenRequestList: Tool = {
+export const condorTokenRequestList: Tool = defineTool({
   name: NAME,
   summary: "list pending token requests at a daemon",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(
-      this,
-      io,
-      async () => await runRequestList(parseListOptions(args), io),
-      (err) => targetExitCode(err, io),
-    );
-  },
-};
+  parse: parseListOptions,
+  run: runRequestList,
+  exitCodeOf: targetExitCode,
+});

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { startTokend } from "../server/tokend.ts";
 import { toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
-import { guard, type Tool, wantsHelp } from "./_tool.ts";
+import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -76,15 +76,10 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
 }
 
 /** The condor_tokend tool. */
-export const condorTokend: Tool = {
+export const condorTokend: Tool = defineTool({
   name: "condor_tokend",
   summary: "run the token request daemon (HTTPS) in the foreground",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    return await guard(this, io, async () => await runTokend(parseTokendOptions(args), io));
-  },
-};
+  parse: parseTokendOptions,
+  run: runTokend,
+});
