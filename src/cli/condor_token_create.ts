@@ -3,11 +3,7 @@ import { CondorError, UsageError } from "../errors.ts";
 import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
 import { mintToken } from "../token/idtoken.ts";
 import { assertPlainKeyId, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
-import {
-  assertPlainTokenName,
-  writeTokenFile,
-  writeTokenToDirectory,
-} from "../token/token_file.ts";
+import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
 import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import { defineTool, type Tool } from "./_tool.ts";
@@ -113,13 +109,9 @@ export async function runCreate(options: CreateOptions, io: Io): Promise<number>
     authz: options.authz,
   });
   await debug(`minted token ${claims.jti} for ${claims.sub} with key ${key.kid}`, "D_SECURITY");
-  if (options.file !== undefined) {
-    await writeTokenFile(options.file, token);
-  } else if (options.token !== undefined) {
-    await writeTokenToDirectory(tokenDirectory(config), options.token, token);
-  } else {
-    await io.out(token + "\n");
-  }
+  const directory = options.token === undefined ? undefined : tokenDirectory(config);
+  const stored = await storeToken({ file: options.file, name: options.token, directory }, token);
+  if (stored === undefined) await io.out(token + "\n");
   return EXIT.OK;
 }
 

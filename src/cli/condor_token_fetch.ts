@@ -7,11 +7,7 @@ import { TokenError, UsageError } from "../errors.ts";
 import type { Authorization } from "../token/authz.ts";
 import { decodeToken } from "../token/idtoken.ts";
 import { assertPlainKeyId } from "../token/signing_key.ts";
-import {
-  assertPlainTokenName,
-  writeTokenFile,
-  writeTokenToDirectory,
-} from "../token/token_file.ts";
+import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
 import { tokenDirectory } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
@@ -136,15 +132,12 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
     client.close();
   }
   for (const note of narrowed(token, options)) await io.err(`${NAME}: ${note}\n`);
-  if (options.file !== undefined) {
-    await writeTokenFile(options.file, token);
-    await debug(`token written to ${options.file}`);
-  } else if (tokenDir !== undefined && options.token !== undefined) {
-    const path = await writeTokenToDirectory(tokenDir, options.token, token);
-    await debug(`token written to ${path}`);
-  } else {
-    await io.out(token + "\n");
-  }
+  const stored = await storeToken(
+    { file: options.file, name: options.token, directory: tokenDir },
+    token,
+  );
+  if (stored === undefined) await io.out(token + "\n");
+  else await debug(`token written to ${stored}`);
   return EXIT.OK;
 }
 

@@ -21,11 +21,7 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
-import {
-  assertPlainTokenName,
-  writeTokenFile,
-  writeTokenToDirectory,
-} from "../token/token_file.ts";
+import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
@@ -251,16 +247,11 @@ export async function runRequest(
         await onRequestEvent(event, io, status, debug, daemon, saved?.createdAt ?? started / 1000);
       },
     });
-    return await report.outcome(outcome, async (token) => {
-      if (options.file !== undefined) {
-        await writeTokenFile(options.file, token);
-        return options.file;
-      }
-      if (tokenDir !== undefined && options.token !== undefined) {
-        return await writeTokenToDirectory(tokenDir, options.token, token);
-      }
-      return undefined;
-    });
+    return await report.outcome(
+      outcome,
+      (token) =>
+        storeToken({ file: options.file, name: options.token, directory: tokenDir }, token),
+    );
   } finally {
     status.stop();
     client.close();

@@ -62,6 +62,35 @@ export async function writeTokenFile(path: string, token: string): Promise<void>
   await writePrivateFile(path, token.trim() + "\n", { label: "token file" });
 }
 
+/** Where a tool stores a token: `-file PATH`, or `-token NAME` inside the token directory. */
+export interface TokenDestination {
+  /** `-file PATH`: any path. */
+  file?: string;
+  /** `-token NAME`: a plain file name inside `directory`. */
+  name?: string;
+  /** The token directory (SEC_TOKEN_DIRECTORY) for `name`. */
+  directory?: string;
+}
+
+/**
+ * Stores `token` where `destination` says, through the safe writer. Returns
+ * the path written, or undefined when neither `-file` nor `-token` was given
+ * (the caller then prints the token). Needs --allow-read and --allow-write there.
+ */
+export async function storeToken(
+  destination: TokenDestination,
+  token: string,
+): Promise<string | undefined> {
+  if (destination.file !== undefined) {
+    await writeTokenFile(destination.file, token);
+    return destination.file;
+  }
+  if (destination.name !== undefined && destination.directory !== undefined) {
+    return await writeTokenToDirectory(destination.directory, destination.name, token);
+  }
+  return undefined;
+}
+
 /** Reads the tokens in one file: one per line, blank and `#` lines ignored. Needs --allow-read. */
 export async function readTokenFile(path: string): Promise<TokenEntry[]> {
   let text: string;
