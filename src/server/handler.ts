@@ -168,7 +168,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       case "cancel": {
         limit(deps.collectLimiter, peer);
         const body = await readJson(req);
-        return json(200, await deps.requests.cancel(id, secretField(body)));
+        return json(200, deps.requests.cancel(id, secretField(body)));
       }
       case "approve": {
         const caller = await callerOf(req, peer, deps);

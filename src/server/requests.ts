@@ -27,6 +27,7 @@ import {
   type RequestState,
   type RequestStateResponse,
 } from "../api/protocol.ts";
+import { createHash } from "node:crypto";
 import type { Authorization } from "../token/authz.ts";
 import { type KeyResolver, mintToken } from "../token/idtoken.ts";
 import type { SigningKey } from "../token/signing_key.ts";
@@ -103,7 +104,7 @@ export class TokenRequests {
     }
     const authz = this.#boundedAuthz(input.authz);
     const lifetime = this.#cappedLifetime(input.lifetime);
-    const secretHash = await sha256Hex(input.secret);
+    const secretHash = sha256Hex(input.secret);
     const now = this.nowSeconds();
     const existing = this.#liveBySecret(secretHash);
     if (existing) return { created: false, response: this.#enqueueReply(existing) };
@@ -209,7 +210,7 @@ export class TokenRequests {
     waitSeconds: number,
     signal?: AbortSignal,
   ): Promise<CollectResponse> {
-    const secretHash = await sha256Hex(secret);
+    const secretHash = sha256Hex(secret);
     const waitMs = Math.min(Math.max(waitSeconds, 0), MAX_WAIT_SECONDS) * 1000;
     const deadline = performance.now() + waitMs;
     while (true) {
@@ -228,8 +229,8 @@ export class TokenRequests {
   }
 
   /** The requester withdraws its request. Cancelling twice is harmless. */
-  async cancel(id: string, secret: string): Promise<RequestStateResponse> {
-    const request = this.#ownedRequest(id, await sha256Hex(secret));
+  cancel(id: string, secret: string): RequestStateResponse {
+    const request = this.#ownedRequest(id, sha256Hex(secret));
     if (request.state === "cancelled") return stateReply(request);
     if (!LIVE_STATES.includes(request.state)) throw wrongState();
     const now = this.nowSeconds();
@@ -663,10 +664,14 @@ export function randomRequestId(): string {
   return String(buf[0] % 10_000_000).padStart(7, "0");
 }
 
-/** Lower-case hex SHA-256 of a UTF-8 string. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * Lower-case hex SHA-256 of a UTF-8 string. Synchronous node:crypto rather
+ * than Web Crypto: every enqueue, collect and cancel hashes a secret, and
+ * crypto.subtle.digest's trip to a worker thread and back cost more than
+ * the hashing itself.
+ */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 /** Compares two strings in time independent of where they differ. */
