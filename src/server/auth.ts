@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { scopeAllows } from "../token/authz.ts";
 import { KeyError, TokenError } from "../errors.ts";
 import { type KeyResolver, verifyToken } from "../token/idtoken.ts";
 import { type KeyLocations, readSigningKey, type SigningKey } from "../token/signing_key.ts";
@@ -128,11 +129,6 @@ export async function authenticate(
   caller.administrator = scopeAllows(caller.authz, "ADMINISTRATOR") &&
     isAdministratorIdentity(caller.identity, context.peer, context.policy);
   return caller;
-}
-
-/** True when a scope (empty = unrestricted) includes `level`. */
-export function scopeAllows(scope: readonly string[], level: string): boolean {
-  return scope.length === 0 || scope.includes(level);
 }
 
 /**

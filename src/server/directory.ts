@@ -7,7 +7,8 @@
  * @module
  */
 import { type DaemonAd, daemonNameMatches } from "../api/protocol.ts";
-import { type Caller, isDaemonIdentity, scopeAllows } from "./auth.ts";
+import { scopeAllows } from "../token/authz.ts";
+import { type Caller, isDaemonIdentity } from "./auth.ts";
 import type { AuthPolicy } from "./auth.ts";
 import { badRequest, forbidden, notAuthenticated } from "./refusal.ts";
 import type { Store } from "./store.ts";

@@ -28,7 +28,7 @@ import {
   type RequestStateResponse,
 } from "../api/protocol.ts";
 import { createHash } from "node:crypto";
-import type { Authorization } from "../token/authz.ts";
+import { type Authorization, scopeAllows } from "../token/authz.ts";
 import { type KeyResolver, mintToken } from "../token/idtoken.ts";
 import type { SigningKey } from "../token/signing_key.ts";
 import { auditLine, type AuditRecord } from "./audit.ts";
@@ -410,7 +410,7 @@ export class TokenRequests {
     if (!key) throw forbidden("KEY_UNAVAILABLE", "Server does not have access to configured key.");
     let authz: string[] = requested.authz;
     if (authz.length > 0 && caller.authz.length > 0) {
-      authz = authz.filter((a) => caller.authz.includes(a));
+      authz = authz.filter((a) => scopeAllows(caller.authz, a));
       if (authz.length === 0) {
         throw forbidden(
           "AUTHZ_NOT_ALLOWED",
@@ -551,7 +551,7 @@ export class TokenRequests {
     if (!approving) return;
     if (caller.authz.length > 0) {
       const within = request.authorizations.length > 0 &&
-        request.authorizations.every((a) => caller.authz.includes(a));
+        request.authorizations.every((a) => scopeAllows(caller.authz, a));
       if (!within) {
         throw forbidden(
           "SCOPE_RESTRICTED",

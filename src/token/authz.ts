@@ -47,3 +47,37 @@ export function scopeToAuthz(scope: string | undefined): string[] {
 export function uniqueAuthz(authz: readonly Authorization[]): Authorization[] {
   return [...new Set(authz)];
 }
+
+/**
+ * The level each level directly implies, as HTCondor's permission hierarchy
+ * has it: holding WRITE also grants READ, ADMINISTRATOR grants WRITE (and so
+ * READ), DAEMON grants WRITE, and the others grant READ.
+ */
+const IMPLIES: Readonly<Record<string, string>> = {
+  WRITE: "READ",
+  NEGOTIATOR: "READ",
+  ADMINISTRATOR: "WRITE",
+  CONFIG: "READ",
+  DAEMON: "WRITE",
+  ADVERTISE_STARTD: "READ",
+  ADVERTISE_SCHEDD: "READ",
+  ADVERTISE_MASTER: "READ",
+};
+
+/**
+ * Whether a token whose scope names `scope` (empty = unrestricted) may be used
+ * for `level`: the scope's levels plus everything they imply, and ALLOW
+ * always, as HTCondor bounds a session by its token's scope.
+ */
+export function scopeAllows(scope: readonly string[], level: string): boolean {
+  if (scope.length === 0 || level === "ALLOW") return true;
+  for (let held of scope) {
+    for (;;) {
+      if (held === level) return true;
+      const next = IMPLIES[held];
+      if (next === undefined) break;
+      held = next;
+    }
+  }
+  return false;
+}

@@ -168,3 +168,16 @@ Deno.test("condor_token_fetch refuses bad options with the usage", async () => {
     });
   });
 });
+
+Deno.test("condor_token_fetch may narrow along HTCondor's hierarchy: a WRITE token yields a READ one", async () => {
+  await withFixture(async (f) => {
+    const writer = await f.userEnv(id("alice"), ["WRITE"], 900);
+    const [read, admin] = await Promise.all([
+      f.run("condor_token_fetch", ["-authz", "READ"], writer),
+      f.run("condor_token_fetch", ["-authz", "ADMINISTRATOR"], writer),
+    ]);
+    assert.equal(read.code, 0, read.stderr);
+    assert.deepEqual((await verified(f, read.stdout)).authz, ["READ"]);
+    assert.equal(admin.code, EXIT.NOT_AUTHORIZED, admin.stderr);
+  });
+});

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  allowedBy,
-  isAdministratorIdentity,
-  scopeAllows,
-  wildcardMatch,
-} from "../../src/server/auth.ts";
+import { allowedBy, isAdministratorIdentity, wildcardMatch } from "../../src/server/auth.ts";
+import { scopeAllows } from "../../src/token/authz.ts";
 
 Deno.test("wildcardMatch() follows HTCondor's case-insensitive wildcard rules", () => {
   const yes: [string, string][] = [
