@@ -250,8 +250,7 @@ export class TokenRequests {
   list(caller: Caller, requestId?: string): RequestInfo[] {
     requireAuthenticated(caller, "list token requests");
     this.sweep();
-    return this.#deps.store.pending()
-      .filter((r) => requestId === undefined || r.id === requestId)
+    return this.#deps.store.pending(requestId)
       .filter((r) => caller.administrator || r.requestedIdentity === caller.identity)
       .map(requestInfo);
   }

@@ -324,11 +324,13 @@ export class Store {
     return Number(row.n);
   }
 
-  /** Pending requests, oldest first. */
-  pending(): StoredRequest[] {
-    return this.#statement(
-      "SELECT * FROM requests WHERE state = 'pending' ORDER BY seq",
-    ).all().map((row) => toRequest(row as Row));
+  /** Pending requests, oldest first; only the one with request id `id` when given. */
+  pending(id?: string): StoredRequest[] {
+    const rows = id === undefined
+      ? this.#statement("SELECT * FROM requests WHERE state = 'pending' ORDER BY seq").all()
+      : this.#statement("SELECT * FROM requests WHERE id = ? AND state = 'pending' ORDER BY seq")
+        .all(id);
+    return rows.map((row) => toRequest(row as Row));
   }
 
   /** Live requests whose deadline has passed at `now`. */
