@@ -1,0 +1,191 @@
+/**
+ * Daemon throughput over HTTPS with keep-alive, against a baseline measured
+ * in the same run on the same machine: a bare `Deno.serve` TLS handler that
+ * answers a constant (scripts/bench/_bare_server.ts, same certificate and
+ * key type as the daemon). The daemon (with the shipped permission flags),
+ * the bare server and the load generator (scripts/bench/_load.ts) each run
+ * in their own process. Goal: the daemon's enqueue and collect at least 0.5
+ * of the bare figure.
+ *
+ *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/throughput.ts \
+ *       [--connections=16] [--seconds=10] [--warmup=2] [--json=FILE]
+ *
+ * Runs: bare, enqueue, collect, bare again; the ratio is against the mean of
+ * the two bare runs. "enqueue" makes a new pending request per call (one
+ * SQLite transaction with fsync each); "collect" polls a pending request
+ * with waitSeconds 0 (secret check, no write). The daemon's pending cap is
+ * raised (TOKEND_MAX_PENDING_REQUESTS) so that enqueues are not refused,
+ * and its per-peer rate limits are off (all load comes from 127.0.0.1).
+ */
+import { spawnTestDaemon, testDaemonPaths } from "../../tests/_support/daemon.ts";
+import { newSecret } from "../../tests/server/_api.ts";
+import { type Figure, numberOption, report } from "./_report.ts";
+
+const GOAL_RATIO = 0.5;
+const connections = numberOption(Deno.args, "connections", 16);
+const seconds = numberOption(Deno.args, "seconds", 10);
+const warmupSeconds = numberOption(Deno.args, "warmup", 2);
+const here = new URL(".", import.meta.url).pathname;
+
+interface LoadResult {
+  mode: string;
+  completed: number;
+  perSecond: number;
+  statuses: Record<string, number>;
+  latencyMs: { median: number; p99: number };
+}
+
+/** Runs the load generator in its own process and returns what it measured. */
+async function load(
+  baseUrl: string,
+  caFile: string,
+  mode: "get" | "enqueue" | "collect",
+  requests?: { id: string; secret: string }[],
+): Promise<LoadResult> {
+  const jobFile = await Deno.makeTempFile({ prefix: "tokend-load-", suffix: ".json" });
+  try {
+    await Deno.writeTextFile(
+      jobFile,
+      JSON.stringify({ baseUrl, caFile, mode, connections, seconds, warmupSeconds, requests }),
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-net", "--allow-read", `${here}_load.ts`, jobFile],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`load generator failed (${mode})`);
+    const result = JSON.parse(new TextDecoder().decode(out.stdout)) as LoadResult;
+    console.log(
+      `${mode.padEnd(8)} ${result.perSecond.toFixed(0).padStart(7)} calls/s  median ${
+        result.latencyMs.median.toFixed(2)
+      } ms  p99 ${result.latencyMs.p99.toFixed(2)} ms  statuses ${JSON.stringify(result.statuses)}`,
+    );
+    return result;
+  } finally {
+    await Deno.remove(jobFile);
+  }
+}
+
+/** Starts the bare server on the daemon's certificate; resolves to its URL and a stop function. */
+async function startBare(certFile: string, keyFile: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-net",
+      "--allow-read",
+      `${here}_bare_server.ts`,
+      certFile,
+      keyFile,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("bare server exited before listening");
+    text += value;
+  }
+  return {
+    url: `https://127.0.0.1:${text.trim()}`,
+    stop: async () => {
+      await child.stdin.close();
+      await reader.cancel();
+      await child.status;
+    },
+  };
+}
+
+const dir = await Deno.makeTempDir({ prefix: "tokend-bench-" });
+const paths = testDaemonPaths(dir);
+const daemon = await spawnTestDaemon({
+  dir,
+  extraConfig: "TOKEND_MAX_PENDING_REQUESTS = 100000000",
+});
+const certFile = paths.certFile;
+const keyFile = `${paths.stateDirectory}/tokend_key.pem`;
+// The bare server uses the daemon's certificate and key: same TLS work.
+const bare = await startBare(certFile, keyFile);
+const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+let results: Record<string, LoadResult> = {};
+let livePending = 0;
+try {
+  const bare1 = await load(bare.url, certFile, "get");
+  const enqueue = await load(daemon.url, certFile, "enqueue");
+  const requests: { id: string; secret: string }[] = [];
+  for (let i = 0; i < connections; i++) {
+    const secret = newSecret();
+    const response = await fetch(daemon.url + "/v1/token-requests", {
+      method: "POST",
+      client,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        identity: "condor@tokend-test.example.org",
+        authz: ["ADVERTISE_STARTD"],
+        lifetime: 600,
+        clientId: `collect-${i}`,
+        secret,
+      }),
+    });
+    requests.push({ id: (await response.json()).requestId, secret });
+  }
+  const collect = await load(daemon.url, certFile, "collect", requests);
+  const bare2 = await load(bare.url, certFile, "get");
+  const metrics = await (await fetch(daemon.url + "/metrics", { client })).text();
+  livePending = Number(/^condor_tokend_pending_requests (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+  results = { bare1, enqueue, collect, bare2 };
+} finally {
+  client.close();
+  await bare.stop();
+  await daemon.stop();
+  await Deno.remove(dir, { recursive: true });
+}
+
+const { bare1, enqueue, collect, bare2 } = results;
+const bareRate = (bare1.perSecond + bare2.perSecond) / 2;
+const ratio = (r: LoadResult) => r.perSecond / bareRate;
+const allOk = (r: LoadResult, status: string) => Object.keys(r.statuses).every((s) => s === status);
+const figures: Figure[] = [
+  { name: "bare Deno.serve TLS constant (mean of 2 runs)", value: bareRate, unit: "req/s" },
+  { name: "daemon enqueue (new request, fsync)", value: enqueue.perSecond, unit: "req/s" },
+  {
+    name: "daemon enqueue / bare",
+    value: ratio(enqueue),
+    unit: "x",
+    goal: `>= ${GOAL_RATIO}`,
+    met: ratio(enqueue) >= GOAL_RATIO,
+  },
+  { name: "daemon collect (pending, no wait)", value: collect.perSecond, unit: "req/s" },
+  {
+    name: "daemon collect / bare",
+    value: ratio(collect),
+    unit: "x",
+    goal: `>= ${GOAL_RATIO}`,
+    met: ratio(collect) >= GOAL_RATIO,
+  },
+  {
+    name: "daemon enqueue latency under load, median",
+    value: enqueue.latencyMs.median,
+    unit: "ms",
+  },
+  {
+    name: "daemon collect latency under load, median",
+    value: collect.latencyMs.median,
+    unit: "ms",
+  },
+];
+await report({
+  bench: "throughput",
+  notes: [
+    `${connections} keep-alive HTTP/1.1 connections, ${warmupSeconds} s warm-up + ${seconds} s per run`,
+    `bare runs: ${bare1.perSecond.toFixed(0)} and ${bare2.perSecond.toFixed(0)} req/s`,
+    `enqueue answers ${JSON.stringify(enqueue.statuses)}, collect answers ${
+      JSON.stringify(collect.statuses)
+    }${allOk(enqueue, "201") && allOk(collect, "200") ? "" : "  (UNEXPECTED STATUSES)"}`,
+    `pending requests in the database at the end: ${livePending}`,
+  ],
+  figures,
+}, Deno.args);
