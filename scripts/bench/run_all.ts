@@ -1,0 +1,102 @@
+/**
+ * Runs every benchmark, one after the other, each in its own process, and
+ * prints one Markdown summary: the machine (CPU count and model, memory,
+ * kernel, Deno version, load average before the run), the date, and every
+ * figure with its goal where it has one. docs/benchmarks.md holds the
+ * output of one such run.
+ *
+ *     NO_COLOR=1 scripts/deno task bench
+ *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/run_all.ts [--quick]
+ *
+ * `--quick` runs every benchmark with small counts (a smoke test of the
+ * scripts; its figures are not the documented ones). Takes about five
+ * minutes in full on two cores; everything runs on 127.0.0.1.
+ */
+import type { BenchResult } from "./_report.ts";
+import { formatValue } from "./_report.ts";
+
+const quick = Deno.args.includes("--quick");
+const here = new URL(".", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
+
+/** Each benchmark with its arguments: [script, full run, quick run]. */
+const BENCHES: [string, string[], string[]][] = [
+  ["startup.ts", ["--runs=30"], ["--runs=3"]],
+  ["approval_latency.ts", ["--rounds=200"], ["--rounds=10"]],
+  ["request_latency.ts", ["--runs=100"], ["--runs=5"]],
+  ["throughput.ts", ["--connections=16", "--seconds=10"], ["--seconds=1", "--warmup=1"]],
+  ["storm.ts", ["--requesters=1000", "--processes=100"], ["--requesters=50", "--processes=5"]],
+  ["pending_10k.ts", ["--pending=10000"], ["--pending=300"]],
+];
+
+async function machine(): Promise<string[]> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown";
+  const memKb = Number(
+    /^MemTotal:\s+(\d+)/m.exec(await Deno.readTextFile("/proc/meminfo").catch(() => ""))?.[1],
+  );
+  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ")
+    .slice(0, 3).join(" ");
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- CPUs (nproc): ${navigator.hardwareConcurrency}; model: ${model}`,
+    `- memory: ${(memKb / 1024 / 1024).toFixed(1)} GiB; kernel: ${Deno.osRelease()}`,
+    `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${Deno.build.target}`,
+    `- load average before the run: ${load}`,
+  ];
+}
+
+async function bundleArg(): Promise<string[]> {
+  const denoJson = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+  const bundle = `${root}dist/${denoJson.version}/bundle/condor_token_request.js`;
+  try {
+    await Deno.stat(bundle);
+    return [`--bundle=${bundle}`];
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+}
+
+const header = await machine();
+const results: BenchResult[] = [];
+const started = performance.now();
+for (const [script, full, small] of BENCHES) {
+  const jsonFile = await Deno.makeTempFile({ prefix: "tokend-bench-", suffix: ".json" });
+  const args = [...(quick ? small : full), ...(script === "startup.ts" ? await bundleArg() : [])];
+  console.error(`-- ${script} ${args.join(" ")}`);
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--allow-all", `${here}${script}`, ...args, `--json=${jsonFile}`],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (!status.success) throw new Error(`${script} failed (exit code ${status.code})`);
+  results.push(JSON.parse(await Deno.readTextFile(jsonFile)));
+  await Deno.remove(jsonFile);
+}
+const minutes = (performance.now() - started) / 60_000;
+
+const lines = [
+  `### Run of ${header[0].slice(8, 18)}${quick ? " (--quick: not representative)" : ""}`,
+  "",
+  ...header,
+  `- wall time of the whole run: ${minutes.toFixed(1)} min`,
+  "",
+  "| benchmark | figure | value | goal | met |",
+  "| --- | --- | ---: | --- | --- |",
+];
+for (const result of results) {
+  for (const f of result.figures) {
+    const met = f.met === undefined ? "" : f.met ? "yes" : "**no**";
+    lines.push(
+      `| ${result.bench} | ${f.name} | ${formatValue(f.value, f.unit)} | ${
+        f.goal ?? ""
+      } | ${met} |`,
+    );
+  }
+}
+lines.push("", "Notes:", "");
+for (const result of results) {
+  for (const note of result.notes) lines.push(`- ${result.bench}: ${note}`);
+}
+console.log("\n" + lines.join("\n"));
