@@ -151,8 +151,8 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
   const action = /^\/v1\/token-requests\/([^/]*)\/(collect|cancel|approve|deny)$/.exec(path);
   if (action) {
     allow(method, ["POST"]);
-    const id = decodeURIComponent(action[1]);
-    if (!REQUEST_ID_PATTERN.test(id)) {
+    const id = decodePathSegment(action[1]);
+    if (id === undefined || !REQUEST_ID_PATTERN.test(id)) {
       throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
     }
     switch (action[2]) {
@@ -254,6 +254,16 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       ? `Cannot find ${JSON.stringify(path)}: no such API path`
       : `Cannot find ${JSON.stringify(path)}: the API lives under ${API_PREFIX}/`,
   );
+}
+
+/** A percent-decoded path segment, or undefined when its escapes are malformed (`%ZZ`). */
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch (err) {
+    if (err instanceof URIError) return undefined;
+    throw err;
+  }
 }
 
 /** Authenticates the caller (anonymous when no Authorization header). */
