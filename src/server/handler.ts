@@ -321,12 +321,21 @@ async function readJson(req: Request, optional = false): Promise<Record<string, 
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   let bytes: Uint8Array;
-  if (declared !== null && /^\d+$/.test(declared)) {
-    // The HTTP layer delivers exactly the declared length (or fails the
-    // call), so a declared body within the limit is read in one go.
-    bytes = new Uint8Array(await req.arrayBuffer());
-  } else {
-    bytes = await readLimited(req);
+  try {
+    if (declared !== null && /^\d+$/.test(declared)) {
+      // The HTTP layer delivers exactly the declared length (or fails the
+      // call), so a declared body within the limit is read in one go.
+      bytes = new Uint8Array(await req.arrayBuffer());
+    } else {
+      bytes = await readLimited(req);
+    }
+  } catch (err) {
+    // The client broke off or garbled the body (bad chunking, a reset, a
+    // lying length): its failure, not ours, and no reason to log a fault.
+    if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Http) {
+      throw badRequest("BAD_JSON", "Cannot parse request body: it did not arrive in full");
+    }
+    throw err;
   }
   let text: string;
   try {
