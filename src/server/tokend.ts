@@ -88,7 +88,7 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
     throw err;
   }
 
-  await Deno.mkdir(settings.stateDirectory, { recursive: true, mode: 0o700 });
+  await createStateDirectory(settings.stateDirectory);
   const store = await Store.open(
     `${settings.stateDirectory.replace(/\/+$/, "")}/${DATABASE_FILE_NAME}`,
   );
@@ -97,6 +97,27 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
   } catch (err) {
     store.close();
     throw err;
+  }
+}
+
+/** Creates TOKEND_STATE_DIRECTORY (0700) if missing; a CondorError naming it when that fails. */
+async function createStateDirectory(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const reason = err instanceof Deno.errors.AlreadyExists
+      ? "a file that is not a directory is in the way"
+      : err instanceof Deno.errors.NotADirectory
+      ? "a part of the path is not a directory"
+      : err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
+      ? "permission denied"
+      : undefined;
+    if (reason === undefined) throw err;
+    throw new CondorError(
+      "STATE_DIRECTORY",
+      `Cannot create TOKEND_STATE_DIRECTORY ${path}: ${reason}`,
+      { cause: err },
+    );
   }
 }
 
@@ -354,9 +375,12 @@ async function listen(
   handler: Handler,
 ): Promise<Deno.HttpServer<Deno.NetAddr>> {
   for (let attempt = 0;; attempt++) {
-    const chosen = port === 0 ? freePort(hostname) : port;
+    let chosen = port;
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {
+      // Inside the try: probing for a free port fails as listening would
+      // (a NETWORK_INTERFACE that is no address of this host, say).
+      if (port === 0) chosen = freePort(hostname);
       server = Deno.serve({
         hostname,
         port: chosen,
