@@ -402,12 +402,19 @@ function identityField(body: Record<string, unknown>): string {
   if (typeof value !== "string" || value.length > 256 || !/^[^\s@,]+@[^\s@,]+$/.test(value)) {
     throw badRequest(
       "BAD_IDENTITY",
-      `Cannot enqueue token request: identity ${
-        JSON.stringify(String(value).slice(0, 64))
-      } is not of the form user@domain`,
+      `Cannot enqueue token request: identity ${shown(value)} is not of the form user@domain`,
     );
   }
   return value;
+}
+
+/**
+ * A value from a request body, quoted and cut short for a message. Never
+ * String(value): a body like {"toString": 1} makes that throw.
+ */
+function shown(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? typeof value;
+  return JSON.stringify(text.slice(0, 64));
 }
 
 function clientIdField(body: Record<string, unknown>): string {
@@ -446,9 +453,7 @@ function authzField(value: unknown, name: string): Authorization[] {
     if (!level) {
       throw badRequest(
         "BAD_AUTHZ",
-        `Cannot use "${name}": ${
-          JSON.stringify(String(item).slice(0, 64))
-        } is not an authorization level`,
+        `Cannot use "${name}": ${shown(item)} is not an authorization level`,
       );
     }
     return level;
