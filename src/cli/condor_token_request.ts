@@ -35,6 +35,7 @@ import { type DebugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
 import { parseAuthzList } from "./condor_token_create.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { StatusLine } from "./_status_line.ts";
 
 const NAME = "condor_token_request";
 
@@ -378,87 +379,6 @@ async function onRequestEvent(
       await debug(`withdrawing request ${event.requestId} (${event.why})`);
       return;
   }
-}
-
-/**
- * The waiting status on stderr: on a terminal one line refreshed every
- * second (request, elapsed time, expiry); otherwise a "Still waiting" line
- * now and then. Other messages go through {@link say} so they do not collide
- * with the live line.
- */
-class StatusLine {
-  #requestId: string | undefined;
-  #since = 0;
-  #expiresAt: number | undefined;
-  #trouble: string | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #shown = false;
-
-  constructor(
-    readonly io: Io,
-    readonly clock: Clock,
-    readonly intervalMs: number,
-  ) {}
-
-  start(requestId: string, sinceMs: number, expiresAt: number | undefined): void {
-    this.#requestId = requestId;
-    this.#since = sinceMs;
-    this.#expiresAt = expiresAt;
-    this.stop();
-    const terminal = this.io.stderrIsTerminal;
-    this.#timer = setInterval(() => void this.#tick(), terminal ? 1000 : this.intervalMs);
-    if (terminal) void this.#tick();
-  }
-
-  update(change: { expiresAt?: number; trouble?: string | undefined }): void {
-    if ("expiresAt" in change) this.#expiresAt = change.expiresAt;
-    if ("trouble" in change) this.#trouble = change.trouble;
-  }
-
-  async say(text: string): Promise<void> {
-    await this.#clear();
-    await this.io.err(text);
-  }
-
-  stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    if (this.#shown) void this.#clear();
-  }
-
-  async #clear(): Promise<void> {
-    if (!this.#shown) return;
-    this.#shown = false;
-    await this.io.err("\r\x1b[K");
-  }
-
-  async #tick(): Promise<void> {
-    const elapsed = duration(this.clock.now() - this.#since);
-    if (!this.io.stderrIsTerminal) {
-      await this.io.err(
-        `Still waiting for approval of request ${this.#requestId} (${elapsed} elapsed)\n`,
-      );
-      return;
-    }
-    const expires = this.#expiresAt === undefined
-      ? ""
-      : `, expires in ${duration(this.#expiresAt * 1000 - this.clock.now())}`;
-    const trouble = this.#trouble ? ` [${this.#trouble}]` : "";
-    this.#shown = true;
-    await this.io.err(
-      `\r\x1b[KWaiting for approval of request ${this.#requestId}: ${elapsed} elapsed${expires}${trouble} (Ctrl-C cancels)`,
-    );
-  }
-}
-
-/** "1h02m03s", "4m05s", "17s". */
-function duration(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return h > 0 ? `${h}h${pad(m)}m${pad(s)}s` : m > 0 ? `${m}m${pad(s)}s` : `${s}s`;
 }
 
 /** Turns an outcome into the messages, the -json object, the saved state and the exit code. */
