@@ -12,6 +12,7 @@
  * JOB.json: { baseUrl, caFile, mode, connections, seconds, warmupSeconds,
  *             requests? } where mode is
  *   "get"     GET / (the bare server's constant answer)
+ *   "post"    POST / with the body an enqueue sends (the bare server parses it)
  *   "enqueue" POST /v1/token-requests, a new request (fresh secret) per call
  *   "collect" POST /v1/token-requests/{id}/collect, waitSeconds 0, on the
  *             pending request `requests[connection]` ({ id, secret })
@@ -21,7 +22,7 @@ import { percentile } from "./_report.ts";
 interface Job {
   baseUrl: string;
   caFile: string;
-  mode: "get" | "enqueue" | "collect";
+  mode: "get" | "post" | "enqueue" | "collect";
   connections: number;
   seconds: number;
   warmupSeconds: number;
@@ -38,22 +39,29 @@ let completed = 0;
 const statuses = new Map<number, number>();
 const latencies: number[] = [];
 
+/** An enqueue call's body: a fresh secret per call, so each one is a new request. */
+function enqueueBody(worker: number, n: number): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      identity: "condor@tokend-test.example.org",
+      authz: ["ADVERTISE_STARTD"],
+      lifetime: 600,
+      clientId: `load-${worker}`,
+      secret: `${run}-${worker}-${n}`.padEnd(43, "x"),
+    }),
+  };
+}
+
 function call(worker: number, n: number): [string, RequestInit] {
   switch (job.mode) {
     case "get":
       return [job.baseUrl + "/", { method: "GET" }];
+    case "post":
+      return [job.baseUrl + "/", enqueueBody(worker, n)];
     case "enqueue":
-      return [job.baseUrl + "/v1/token-requests", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          identity: "condor@tokend-test.example.org",
-          authz: ["ADVERTISE_STARTD"],
-          lifetime: 600,
-          clientId: `load-${worker}`,
-          secret: `${run}-${worker}-${n}`.padEnd(43, "x"),
-        }),
-      }];
+      return [job.baseUrl + "/v1/token-requests", enqueueBody(worker, n)];
     case "collect": {
       const request = job.requests![worker % job.requests!.length];
       return [job.baseUrl + `/v1/token-requests/${request.id}/collect`, {
