@@ -12,7 +12,9 @@ import {
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { type CapturedIo, memoryIo } from "../../src/cli/io.ts";
 import { decodeToken } from "../../src/token/idtoken.ts";
+import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
 import { testDaemonPaths } from "../_support/daemon.ts";
+import { DaemonGate } from "../_support/daemon_gate.ts";
 import { withDaemon } from "../client/_daemon.ts";
 
 const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
@@ -408,3 +410,139 @@ Deno.test("condor_token_request remembers trusted daemons in the TOKEND_KNOWN_HO
     );
   });
 });
+
+/**
+ * The requester reads the daemon's certificate over a connection of its own
+ * before it asks for anything, so a daemon unreachable from the start fails
+ * that trust check (exit 7) and no enqueue is ever tried. To reach the
+ * enqueue's retries, a gate in front of the daemon lets that first
+ * connection through and then refuses every other: the enqueue fails with
+ * "connection refused" and is retried with (here, ~10 s) backoff.
+ */
+async function withGatedDaemon(
+  fn: (ctx: {
+    gate: DaemonGate;
+    env: Record<string, string>;
+    admin: TokenDaemonClient;
+    dir: string;
+  }) => Promise<void>,
+) {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    const gate = new DaemonGate(daemon.url);
+    try {
+      await fn({ gate, env: { ...daemon.env, _CONDOR_COLLECTOR_HOST: gate.hostPort }, admin, dir });
+    } finally {
+      await gate.close();
+    }
+  });
+}
+
+/** Retries ~10 s apart: only an interrupt can end the wait within the test. */
+const LONG_BACKOFF: RequestDeps = {
+  statusIntervalMs: 50,
+  retry: { baseMs: 10_000, capMs: 10_000 },
+  random: () => 0.999,
+};
+
+function lostContact(gate: DaemonGate): RegExp {
+  return new RegExp(
+    `^Lost contact with the daemon at https://127\\.0\\.0\\.1:${gate.port} \\(DAEMON_UNREACHABLE\\); retrying until it answers\\.\\n`,
+  );
+}
+
+/** Fires `reason` on `controller` and resolves to how long `running` then took, with its code. */
+async function interrupt(
+  controller: AbortController,
+  reason: string,
+  running: Promise<number>,
+): Promise<{ code: number; ms: number }> {
+  await new Promise((r) => setTimeout(r, 50)); // well into the backoff's sleep
+  const start = Date.now();
+  controller.abort(reason);
+  const code = await running;
+  return { code, ms: Date.now() - start };
+}
+
+Deno.test("condor_token_request -state keeps the saved secret when SIGINT cuts short the enqueue's retries, and the next run makes that request", async () => {
+  await withGatedDaemon(async ({ gate, env, admin, dir }) => {
+    const state = `${dir}/var/request.json`;
+    const controller = new AbortController();
+    const io = memoryIo({ env, signal: controller.signal });
+    const running = run(["-state", state], io, LONG_BACKOFF);
+    await stderrMatch(io, lostContact(gate));
+    const { code, ms } = await interrupt(controller, "SIGINT", running);
+    assert.equal(code, EXIT.SIGINT);
+    assert.ok(ms < 1_000, `ended ${ms} ms after SIGINT; the backoff was ~10 s`);
+    assert.deepEqual(io.stdout, []);
+    assert.match(
+      io.stderr.join(""),
+      new RegExp(
+        lostContact(gate).source +
+          "condor_token_request: Interrupted by SIGINT; the daemon never confirmed the request\\n$",
+      ),
+    );
+    // Kept: the daemon might have made the request, and only this secret finds it.
+    assert.equal((await Deno.stat(state)).mode! & 0o777, 0o600);
+    const saved = JSON.parse(await Deno.readTextFile(state));
+    assert.equal(saved.daemon, gate.url);
+    assert.match(saved.secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(saved.requestId, undefined);
+    assert.deepEqual(await admin.list(), [], "the enqueue never reached the daemon");
+
+    // The daemon is back: the next run sends the saved secret, and that request completes.
+    gate.reopen();
+    const again = memoryIo({ env });
+    const resumed = run(["-state", state], again);
+    const [, id] = await stderrMatch(again, ENQUEUED);
+    const now = JSON.parse(await Deno.readTextFile(state));
+    assert.deepEqual(now, { ...saved, requestId: id });
+    await admin.approve(id);
+    assert.equal(await resumed, EXIT.OK);
+    assert.match(again.stdout.join(""), /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    await assert.rejects(Deno.stat(state), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("condor_token_request without -state leaves nothing behind when SIGTERM cuts short the enqueue's retries", async () => {
+  await withGatedDaemon(async ({ gate, env, admin, dir }) => {
+    const home = testDaemonPaths(dir).home;
+    const before = await listTree(home);
+    const controller = new AbortController();
+    const io = memoryIo({ env, signal: controller.signal });
+    const running = run(["-json"], io, LONG_BACKOFF);
+    await stderrMatch(io, lostContact(gate));
+    const { code, ms } = await interrupt(controller, "SIGTERM", running);
+    assert.equal(code, EXIT.SIGTERM);
+    assert.ok(ms < 1_000, `ended ${ms} ms after SIGTERM; the backoff was ~10 s`);
+    assert.match(
+      io.stderr.join(""),
+      new RegExp(
+        lostContact(gate).source +
+          "condor_token_request: Interrupted by SIGTERM; the daemon never confirmed the request\\n$",
+      ),
+    );
+    assert.equal(io.stdout.length, 1);
+    assert.deepEqual(JSON.parse(io.stdout[0]), {
+      outcome: "interrupted",
+      exitCode: EXIT.SIGTERM,
+      requestId: null,
+      daemon: gate.url,
+      identity: "condor@tokend-test.example.org",
+      signal: "SIGTERM",
+      withdrawn: false,
+    });
+    assert.deepEqual(await listTree(home), before);
+    assert.deepEqual(await admin.list(), []);
+  });
+});
+
+/** Every path under `dir`, sorted. */
+async function listTree(dir: string): Promise<string[]> {
+  const paths: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    paths.push(path);
+    if (entry.isDirectory) paths.push(...await listTree(path));
+  }
+  return paths.sort();
+}

@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { backoffDelay, newRequesterSecret, realClock } from "../../src/client/request_flow.ts";
+import type { EnqueueResponse } from "../../src/api/protocol.ts";
+import { DAEMON_ERRORS, type TokenDaemonClient } from "../../src/client/daemon_client.ts";
+import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import {
+  backoffDelay,
+  newRequesterSecret,
+  realClock,
+  type RequestEvent,
+  requestToken,
+  type TokenRequestSpec,
+} from "../../src/client/request_flow.ts";
+import { DaemonError } from "../../src/errors.ts";
 
 Deno.test("backoffDelay() grows exponentially up to the cap, with full jitter", () => {
   const policy = { baseMs: 100, capMs: 1000 };
@@ -33,4 +44,158 @@ Deno.test("realClock.sleep() ends early when its signal aborts", async () => {
   await realClock.sleep(10_000, controller.signal);
   assert.ok(Date.now() - start < 5_000);
   await realClock.sleep(10_000, controller.signal); // already aborted: at once
+});
+
+/** A port on 127.0.0.1 where nothing listens: bound to port 0, then closed. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+const SPEC: TokenRequestSpec = {
+  identity: "alice@tokend-test.example.org",
+  authz: [],
+  lifetime: null,
+  clientId: "test-1",
+};
+
+/** A backoff so long that only an interrupt can end it within the test: ~10 s every time. */
+const LONG_BACKOFF = { retry: { baseMs: 10_000, capMs: 10_000 }, random: () => 0.999 };
+
+for (const reason of ["SIGINT", "SIGTERM"]) {
+  Deno.test(`requestToken() returns "interrupted" at once when ${reason} cuts short the enqueue's backoff (daemon unreachable)`, async () => {
+    const client = httpsDaemonClient({
+      baseUrl: `https://127.0.0.1:${closedPort()}`,
+      httpClient: Deno.createHttpClient({}),
+    });
+    const controller = new AbortController();
+    const events: RequestEvent[] = [];
+    let abortedAt = 0;
+    const started = Date.now();
+    try {
+      const outcome = await requestToken({
+        client,
+        request: SPEC,
+        secret: newRequesterSecret(),
+        deadline: Date.now() + 60_000,
+        cancelOnTimeout: true,
+        signal: controller.signal,
+        ...LONG_BACKOFF,
+        onEvent: (event) => {
+          events.push(event);
+          // Fire during the backoff's sleep, not before it.
+          if (event.type === "retrying") {
+            setTimeout(() => {
+              abortedAt = Date.now();
+              controller.abort(reason);
+            }, 50);
+          }
+        },
+      });
+      const now = Date.now();
+      assert.deepEqual(outcome, {
+        outcome: "interrupted",
+        requestId: undefined,
+        signal: reason,
+        withdrawn: false,
+      });
+      assert.ok(abortedAt > 0, "the interrupt fired");
+      assert.ok(now - abortedAt < 1_000, `returned ${now - abortedAt} ms after the interrupt`);
+      assert.ok(now - started < 3_000, `took ${now - started} ms; the backoff was ~10 s`);
+      // One failed enqueue, one backoff announced, nothing else: no request was made.
+      assert.deepEqual(events.map((e) => e.type), ["retrying"]);
+      const [retrying] = events as Extract<RequestEvent, { type: "retrying" }>[];
+      assert.equal(retrying.requestId, undefined);
+      assert.equal(retrying.attempt, 0);
+      assert.equal(retrying.delayMs, 9_990);
+      assert.equal(retrying.error.code, DAEMON_ERRORS.UNREACHABLE);
+    } finally {
+      client.close();
+    }
+  });
+}
+
+/** A client whose enqueue is `enqueue` and whose cancel is recorded; nothing else is called. */
+function fakeClient(
+  enqueue: () => Promise<EnqueueResponse>,
+  cancelled: string[],
+): TokenDaemonClient {
+  const unexpected = () => Promise.reject(new Error("not expected in this test"));
+  return {
+    address: "https://fake.example.org:9618",
+    info: unexpected,
+    enqueue,
+    collect: unexpected,
+    cancel: (requestId: string) => {
+      cancelled.push(requestId);
+      return Promise.resolve({ requestId, state: "cancelled" as const });
+    },
+    list: unexpected,
+    approve: unexpected,
+    deny: unexpected,
+    autoApprove: unexpected,
+    fetchToken: unexpected,
+    daemons: unexpected,
+    close: () => {},
+  };
+}
+
+Deno.test("requestToken() does not retry an enqueue that fails after the interrupt: interrupted, nothing to withdraw", async () => {
+  const controller = new AbortController();
+  let attempts = 0;
+  const cancelled: string[] = [];
+  const events: RequestEvent[] = [];
+  const outcome = await requestToken({
+    client: fakeClient(() => {
+      attempts++;
+      controller.abort("SIGINT"); // arrives while the attempt is on its way
+      return Promise.reject(
+        new DaemonError(DAEMON_ERRORS.UNREACHABLE, "Cannot enqueue: connection refused"),
+      );
+    }, cancelled),
+    request: SPEC,
+    secret: newRequesterSecret(),
+    deadline: Date.now() + 60_000,
+    cancelOnTimeout: true,
+    signal: controller.signal,
+    ...LONG_BACKOFF,
+    onEvent: (event) => void events.push(event),
+  });
+  assert.deepEqual(outcome, {
+    outcome: "interrupted",
+    requestId: undefined,
+    signal: "SIGINT",
+    withdrawn: false,
+  });
+  assert.equal(attempts, 1);
+  assert.deepEqual(events, []);
+  assert.deepEqual(cancelled, []);
+});
+
+Deno.test("requestToken() withdraws a request whose enqueue completed after the interrupt", async () => {
+  // The enqueue is deliberately not aborted: had it reached the daemon, only
+  // its answer names the request to withdraw.
+  const controller = new AbortController();
+  const cancelled: string[] = [];
+  const outcome = await requestToken({
+    client: fakeClient(() => {
+      controller.abort("SIGTERM");
+      return Promise.resolve({ requestId: "0000042", state: "pending", expiresAt: 2e9 });
+    }, cancelled),
+    request: SPEC,
+    secret: newRequesterSecret(),
+    deadline: Date.now() + 60_000,
+    cancelOnTimeout: true,
+    signal: controller.signal,
+    ...LONG_BACKOFF,
+  });
+  assert.deepEqual(outcome, {
+    outcome: "interrupted",
+    requestId: "0000042",
+    signal: "SIGTERM",
+    withdrawn: true,
+  });
+  assert.deepEqual(cancelled, ["0000042"]);
 });

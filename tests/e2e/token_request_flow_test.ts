@@ -13,10 +13,11 @@ import {
   type TestDaemon,
   testDaemonPaths,
 } from "../_support/daemon.ts";
+import { DaemonGate } from "../_support/daemon_gate.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { adminClient, ENQUEUED, withRequester } from "./token_request_support.ts";
+import { adminClient, ENQUEUED, untrustedEnv, withRequester } from "./token_request_support.ts";
 
 async function withDaemon(
   extraConfig: string,
@@ -207,3 +208,81 @@ Deno.test("condor_token_request (e2e): an unreachable pool exits 7 naming what w
     `condor_token_request: Cannot reach the pool's collector: tried 127.0.0.1:${port} (from -pool "127.0.0.1:${port}"): connection refused (is the daemon running on that port?)\n`,
   );
 });
+
+/** A fingerprint of the right form that no daemon here presents. */
+const SOME_FINGERPRINT = `sha256:${Array(32).fill("AB").join(":")}`;
+
+Deno.test("condor_token_request (e2e): a pinned daemon unreachable from the start fails its trust check at once: exit 7, no retries", async () => {
+  // The requester reads the certificate before it asks for anything, so
+  // -trust cannot get it past a daemon that is down: no enqueue is tried.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const r = await runTool(
+    "condor_token_request",
+    ["-pool", `127.0.0.1:${port}`, "-trust", SOME_FINGERPRINT],
+    { env: { HOME: "/nonexistent" }, requesterFlags: true, timeoutMs: 10_000 },
+  );
+  assert.equal(r.code, EXIT.UNREACHABLE, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^condor_token_request: Cannot reach the pool's collector: .*\n$/);
+  assert.doesNotMatch(r.stderr, /Lost contact|retrying/);
+});
+
+for (const [signal, code] of [["SIGINT", EXIT.SIGINT], ["SIGTERM", EXIT.SIGTERM]] as const) {
+  Deno.test(`condor_token_request (e2e): ${signal} while the enqueue is being retried exits ${code} at once and keeps the -state file`, async () => {
+    // What is exercised: the enqueue's retry loop, interrupted in its backoff.
+    // A daemon down from the start never gets that far (see the test above),
+    // so a gate in front of a real daemon lets the trust check's connection
+    // through (-trust pins the daemon's certificate) and then refuses every
+    // connection: the enqueue fails with "connection refused" and is retried.
+    await withDaemon("", async (daemon, admin, dir) => {
+      const gate = new DaemonGate(daemon.url);
+      const state = `${dir}/request.state`;
+      try {
+        await withRequester(
+          ["-pool", gate.hostPort, "-trust", daemon.fingerprint, "-state", state, "-debug"],
+          { ...untrustedEnv(daemon.env), _CONDOR_TOOL_DEBUG: "D_NETWORK" },
+          async (requester) => {
+            await requester.waitFor(
+              new RegExp(
+                `^Lost contact with the daemon at ${gate.url.replaceAll(".", "\\.")} ` +
+                  `\\(DAEMON_UNREACHABLE\\); retrying until it answers\\.\\n`,
+                "m",
+              ),
+            );
+            // Wait for a backoff of a second or more, so that ending well
+            // within it shows the interrupt cut the sleep short.
+            const [, delay] = await requester.waitFor(
+              /DEBUG: Cannot enqueue token request at .*; retry \d+ in (\d{4,}) ms\n/,
+            );
+            const sent = Date.now();
+            requester.child.kill(signal);
+            const r = await requester.done;
+            const ms = Date.now() - sent;
+            assert.equal(r.code, code, r.stderr);
+            assert.ok(
+              ms < Number(delay) - 200,
+              `exited ${ms} ms after ${signal}, backoff ${delay} ms`,
+            );
+            assert.equal(r.stdout, "");
+            const lines = r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("DEBUG:"));
+            assert.deepEqual(lines, [
+              `Lost contact with the daemon at ${gate.url} (DAEMON_UNREACHABLE); retrying until it answers.`,
+              `condor_token_request: Interrupted by ${signal}; the daemon never confirmed the request`,
+            ]);
+          },
+        );
+        const saved = JSON.parse(await Deno.readTextFile(state));
+        assert.deepEqual([saved.daemon, saved.fingerprint, saved.requestId], [
+          gate.url,
+          daemon.fingerprint,
+          undefined,
+        ]);
+        assert.deepEqual(await admin.list(), [], "the enqueue never reached the daemon");
+      } finally {
+        await gate.close();
+      }
+    });
+  });
+}
