@@ -124,7 +124,17 @@ export async function runTool(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<ToolResult> {
-  const child = spawnTool(tool, args, options);
+  return await finish(spawnTool(tool, args, options), options);
+}
+
+/**
+ * Feeds `stdin` (if any) to a spawned child, waits for it, and returns its
+ * exit code and decoded output; SIGKILLs it after `timeoutMs` (default 60 s).
+ */
+export async function finish(
+  child: Deno.ChildProcess,
+  options: { stdin?: string; timeoutMs?: number } = {},
+): Promise<ToolResult> {
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   try {
     if (options.stdin !== undefined) {

@@ -32,6 +32,26 @@ async function stderrMatch(io: CapturedIo, pattern: RegExp, timeoutMs = 10_000) 
   throw new Error(`stderr never matched ${pattern}: ${JSON.stringify(io.stderr.join(""))}`);
 }
 
+/** Advertises a daemon ad in the test daemon's directory, as its administrator. */
+async function advertise(
+  daemon: { url: string; certPem: string; adminToken: string },
+  ad: { name: string; type: string; address: string },
+) {
+  const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+  try {
+    const response = await fetch(`${daemon.url}/v1/daemons`, {
+      method: "POST",
+      client,
+      headers: { authorization: `Bearer ${daemon.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(ad),
+    });
+    await response.body?.cancel();
+    assert.equal(response.ok, true);
+  } finally {
+    client.close();
+  }
+}
+
 function run(args: string[], io: CapturedIo, deps: RequestDeps = FAST) {
   return runRequest(parseRequestOptions(args), io, deps);
 }
@@ -261,16 +281,7 @@ Deno.test("condor_token_request asks on a terminal before trusting a self-signed
 Deno.test("condor_token_request finds a daemon by -name and -type in the collector's directory", async () => {
   await withDaemon({}, async ({ daemon, admin }) => {
     // Advertise the same daemon as a SCHEDD named "sched.example.org".
-    const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-    const advertised = await fetch(`${daemon.url}/v1/daemons`, {
-      method: "POST",
-      client,
-      headers: { authorization: `Bearer ${daemon.adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "sched.example.org", type: "SCHEDD", address: daemon.url }),
-    });
-    await advertised.body?.cancel();
-    client.close();
-    assert.equal(advertised.ok, true);
+    await advertise(daemon, { name: "sched.example.org", type: "SCHEDD", address: daemon.url });
 
     const io = memoryIo({ env: daemon.env });
     const running = run(["-name", "SCHED.example.org", "-type", "schedd", "-debug"], io);
@@ -296,20 +307,11 @@ Deno.test("condor_token_request finds a daemon by -name and -type in the collect
 
 Deno.test("condor_token_request -name HOST finds a daemon advertised as name@HOST", async () => {
   await withDaemon({}, async ({ daemon, admin }) => {
-    const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-    const advertised = await fetch(`${daemon.url}/v1/daemons`, {
-      method: "POST",
-      client,
-      headers: { authorization: `Bearer ${daemon.adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        name: "schedd@bird.example.org",
-        type: "SCHEDD",
-        address: daemon.url,
-      }),
+    await advertise(daemon, {
+      name: "schedd@bird.example.org",
+      type: "SCHEDD",
+      address: daemon.url,
     });
-    await advertised.body?.cancel();
-    client.close();
-    assert.equal(advertised.ok, true);
 
     const io = memoryIo({ env: daemon.env });
     const running = run(["-name", "bird.example.org", "-type", "SCHEDD", "-debug"], io);

@@ -17,7 +17,7 @@ import {
   readSigningKey,
 } from "../../src/token/signing_key.ts";
 import { startTestDaemon, TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
-import { runTool, type ToolResult } from "../_support/run_tool.ts";
+import { finish, runTool, type ToolResult } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { withRequester } from "../e2e/token_request_support.ts";
 
@@ -153,18 +153,7 @@ async function runReal(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), TOOL_WAIT_MS);
-  try {
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  return await finish(child, { timeoutMs: TOOL_WAIT_MS });
 }
 
 /** The last lines of the collector's log, for failure messages. */
