@@ -3,6 +3,7 @@
  * errors into one clear line on stderr and an exit code.
  */
 import { CondorError, UsageError } from "../errors.ts";
+import { matchOption, type OptionSpec } from "./_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -51,6 +52,8 @@ export interface ToolParts<Options> {
   name: string;
   summary: string;
   usage: string;
+  /** The options `parse` accepts; `-help` among them is answered before parsing. */
+  options: readonly OptionSpec[];
   /** Parses and validates the command line; throws UsageError. */
   parse(args: readonly string[]): Options;
   /** Does the work; resolves to the exit code. */
@@ -69,7 +72,7 @@ export function defineTool<Options>(parts: ToolParts<Options>): Tool {
     summary: parts.summary,
     usage: parts.usage,
     async main(args, io) {
-      if (wantsHelp(args)) {
+      if (wantsHelp(args, parts.options)) {
         await io.out(parts.usage);
         return EXIT.OK;
       }
@@ -84,9 +87,18 @@ export function defineTool<Options>(parts: ToolParts<Options>): Tool {
   return tool;
 }
 
-/** True when `args` asks for help (`-help` or any prefix, `-h`). */
-export function wantsHelp(args: readonly string[]): boolean {
-  return args.some((a) => /^--?h(e(lp?)?)?$/.test(a));
+/**
+ * True when `args` asks for help: `-help` (or a prefix the tool accepts) in
+ * an option's place, not as another option's value (`-reason -help` is a
+ * reason).
+ */
+export function wantsHelp(args: readonly string[], specs: readonly OptionSpec[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const spec = matchOption(args[i], specs);
+    if (spec?.name === "help") return true;
+    if (spec?.value) i++;
+  }
+  return false;
 }
 
 /**

@@ -120,6 +120,7 @@ export const condorTokenCreate: Tool = defineTool({
   name: "condor_token_create",
   summary: "mint a token locally from a signing key",
   usage: USAGE,
+  options: SPECS,
   parse: parseCreateOptions,
   run: runCreate,
 });

@@ -178,6 +178,7 @@ export const condorTokenFetch: Tool = defineTool({
   name: NAME,
   summary: "get a token for your own identity from a daemon",
   usage: USAGE,
+  options: SPECS,
   parse: parseFetchOptions,
   run: runFetch,
   exitCodeOf: targetExitCode,

@@ -67,6 +67,7 @@ export const condorTokenList: Tool = defineTool({
   name: "condor_token_list",
   summary: "list the tokens in the token directory",
   usage: USAGE,
+  options: SPECS,
   parse: parseListOptions,
   run: runList,
 });

@@ -512,7 +512,7 @@ export const condorTokenRequest: Tool = {
   summary: "request a token from a daemon and wait for approval",
   usage: USAGE,
   async main(args, io) {
-    if (wantsHelp(args)) {
+    if (wantsHelp(args, SPECS)) {
       await io.out(USAGE);
       return EXIT.OK;
     }

@@ -192,6 +192,7 @@ export const condorTokenRequestApprove: Tool = defineTool({
   name: NAME,
   summary: "show a pending token request and approve it",
   usage: USAGE,
+  options: SPECS,
   parse: parseApproveOptions,
   run: runApprove,
   exitCodeOf: targetExitCode,

@@ -133,6 +133,7 @@ export const condorTokenRequestAutoApprove: Tool = defineTool({
   name: NAME,
   summary: "install a rule that approves matching token requests automatically",
   usage: USAGE,
+  options: SPECS,
   parse: parseAutoApproveOptions,
   run: runAutoApprove,
   exitCodeOf: targetExitCode,

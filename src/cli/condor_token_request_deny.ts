@@ -89,6 +89,7 @@ export const condorTokenRequestDeny: Tool = defineTool({
   name: NAME,
   summary: "deny a pending token request, with a reason for the requester",
   usage: USAGE,
+  options: SPECS,
   parse: parseDenyOptions,
   run: runDeny,
   exitCodeOf: targetExitCode,

@@ -94,6 +94,7 @@ export const condorTokenRequestList: Tool = defineTool({
   name: NAME,
   summary: "list pending token requests at a daemon",
   usage: USAGE,
+  options: SPECS,
   parse: parseListOptions,
   run: runRequestList,
   exitCodeOf: targetExitCode,

@@ -90,6 +90,7 @@ export const condorTokend: Tool = defineTool({
   name: "condor_tokend",
   summary: "run the token request daemon (HTTPS) in the foreground",
   usage: USAGE,
+  options: SPECS,
   parse: parseTokendOptions,
   run: runTokend,
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { debugLog } from "../../src/cli/_tool.ts";
 import { memoryIo } from "../../src/cli/io.ts";
+import { TOOLS } from "../../src/cli/tools.ts";
 
 /** The DEBUG lines a log with TOOL_DEBUG `toolDebug` writes for one line in each category. */
 async function shown(enabled: boolean, toolDebug: string | undefined): Promise<string> {
@@ -33,4 +34,32 @@ Deno.test("debugLog() shows D_ALWAYS plus the categories TOOL_DEBUG names, in HT
     "DEBUG: always\nDEBUG: security\nDEBUG: network\n",
   );
   assert.equal(await shown(true, "D_COMMAND"), "DEBUG: always\n");
+});
+
+Deno.test("every tool prints its usage on stdout and exits 0 for -help, -h and --help", async () => {
+  for (const tool of TOOLS) {
+    for (const flag of ["-help", "-h", "--help"]) {
+      const io = memoryIo();
+      assert.equal(await tool.main([flag], io), 0, `${tool.name} ${flag}`);
+      assert.equal(io.stdout.join(""), tool.usage, `${tool.name} ${flag}`);
+      assert.deepEqual(io.stderr, [], `${tool.name} ${flag}`);
+    }
+  }
+});
+
+Deno.test("a tool takes -help given as an option's value as that value, not as a request for help", async () => {
+  const create = TOOLS.find((t) => t.name === "condor_token_create")!;
+  const dir = await Deno.makeTempDir();
+  try {
+    // The identity is literally "-help"; minting then fails for want of a key, not with usage.
+    const io = memoryIo({
+      env: { CONDOR_CONFIG: "ONLY_ENV", _CONDOR_SEC_PASSWORD_DIRECTORY: dir },
+    });
+    const code = await create.main(["-identity", "-help"], io);
+    assert.equal(code, 1, io.stderr.join(""));
+    assert.equal(io.stdout.join(""), "");
+    assert.match(io.stderr.join(""), /signing key "POOL"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
