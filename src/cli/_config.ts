@@ -44,7 +44,9 @@ export function keyLocations(config: CondorConfig): KeyLocations {
 /** The user's token directory, SEC_TOKEN_DIRECTORY (default ~/.condor/tokens.d). */
 export function tokenDirectory(config: CondorConfig): string {
   const dir = config.get("SEC_TOKEN_DIRECTORY");
-  if (!dir || dir.startsWith("/.condor") || dir === "/.condor/tokens.d") {
+  // Unset by default without HOME; "/.condor/..." is a `$(HOME)/.condor/...`
+  // written in a configuration file, expanded with HOME unset.
+  if (!dir || dir.startsWith("/.condor/")) {
     throw new ConfigError(
       "CONFIG_MISSING",
       "Cannot find the token directory: HOME is not set; set SEC_TOKEN_DIRECTORY or HOME",

@@ -63,3 +63,31 @@ Deno.test("a tool takes -help given as an option's value as that value, not as a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("-token without HOME or SEC_TOKEN_DIRECTORY says which to set, and writes nothing", async () => {
+  const create = TOOLS.find((t) => t.name === "condor_token_create")!;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/POOL`, crypto.getRandomValues(new Uint8Array(32)), {
+      mode: 0o600,
+    });
+    const env = {
+      CONDOR_CONFIG: "ONLY_ENV",
+      _CONDOR_SEC_PASSWORD_DIRECTORY: dir,
+      _CONDOR_TRUST_DOMAIN: "pool.example.org",
+    };
+    const extras: Record<string, string>[] = [
+      {},
+      { _CONDOR_SEC_TOKEN_DIRECTORY: "$(HOME)/.condor/tokens.d" },
+    ];
+    for (const extra of extras) {
+      const io = memoryIo({ env: { ...env, ...extra } });
+      assert.equal(await create.main(["-identity", "a@b", "-token", "t"], io), 1);
+      assert.deepEqual(io.stdout, []);
+      assert.match(io.stderr.join(""), /HOME is not set; set SEC_TOKEN_DIRECTORY or HOME\n$/);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["POOL"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
