@@ -35,9 +35,12 @@ export function requestAttributes(request: RequestInfo): AdAttribute[] {
 /**
  * What an administrator also needs to judge a request, appended after
  * HTCondor's attributes by condor_token_request_approve: how long ago it was
- * made and how long it stays pending, in whole seconds by `nowMs`.
+ * made and how long it stays pending, in whole seconds by `nowMs`; nothing
+ * when the daemon did not say (HTCondor's own daemons).
  */
 export function judgementAttributes(request: RequestInfo, nowMs: number): AdAttribute[] {
+  // HTCondor daemons do not say (their requests have 0 for both).
+  if (request.requestedAt === 0) return [];
   const now = Math.floor(nowMs / 1000);
   return [
     ["RequestAge", Math.max(0, now - request.requestedAt)],

@@ -9,7 +9,12 @@
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import { type CondorError, ConfigError, DaemonError, TrustError, UsageError } from "../errors.ts";
-import { connectDaemon, TRUST_KNOB, trustPolicyFromConfig } from "../client/connect.ts";
+import {
+  cedarSettingsFromConfig,
+  connectDaemon,
+  TRUST_KNOB,
+  trustPolicyFromConfig,
+} from "../client/connect.ts";
 import { credentialSource, tokenDirectoriesFor } from "../client/credentials.ts";
 import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
 import {
@@ -21,7 +26,7 @@ import {
 } from "../client/locate.ts";
 import {
   parseFingerprint,
-  type TrustDecision,
+  type TrustJudgement,
   type TrustPolicy,
   type TrustQuestion,
 } from "../client/trust.ts";
@@ -77,7 +82,7 @@ export function parseTarget(parsed: ParsedOptions): TargetOptions {
   const pool = poolText === undefined ? undefined : parseDaemonAddress(poolText);
   if (poolText !== undefined && !pool) {
     throw new UsageError(
-      `Invalid value for -pool: "${poolText}" is not a host, host:port or https:// address`,
+      `Invalid value for -pool: "${poolText}" is not a host, host:port, sinful string or https:// or cedar:// address`,
     );
   }
   const typeText = single(parsed, "type");
@@ -122,8 +127,11 @@ export interface Session {
   client: TokenDaemonClient;
   config: CondorConfig;
   debug: DebugLog;
-  /** Why the daemon the client talks to is trusted. */
-  trust: TrustDecision;
+  /**
+   * Why the daemon the client talks to is trusted; undefined until decided
+   * (an HTCondor daemon's certificate is seen in the first command).
+   */
+  trust: () => TrustJudgement | undefined;
 }
 
 /**
@@ -158,20 +166,37 @@ export async function openSession(
     pins: [...target.trust, ...(options.pins ?? [])],
     ask: io.stdinIsTerminal && io.stderrIsTerminal ? (q) => askTrust(io, q) : undefined,
   });
-  const decisions = new Map<string, TrustDecision>();
-  const connect = async (url: URL) => {
-    const { client, trust } = await connectDaemon(url, policy, { credential, signal: io.signal });
-    decisions.set(client.address, trust);
-    await describeTrust(client.address, trust, options.tool, io, debug);
+  const cedar = cedarSettingsFromConfig(config);
+  if (cedar.ignored.length > 0) {
+    await debug(
+      `${cedar.source} lists ${
+        cedar.ignored.join(", ")
+      }, which this tool does not speak; offering ${cedar.methods.join(", ")} to HTCondor daemons`,
+      "D_SECURITY",
+    );
+  }
+  const decisions = new Map<string, TrustJudgement>();
+  const onTrust = async (trust: TrustJudgement, address: string) => {
+    decisions.set(address, trust);
+    await describeTrust(address, trust, options.tool, io, debug);
     // Accepted once at the prompt is enough for this run, even without a known-hosts file.
     if (trust.basis === "accepted") {
       policy = { ...policy, pins: [...policy.pins, trust.fingerprint] };
     }
+  };
+  const connect = async (url: URL) => {
+    const { client } = await connectDaemon(url, policy, {
+      credential,
+      signal: io.signal,
+      onTrust,
+      cedar,
+      trace: (message) => debug(message),
+    });
     return client;
   };
   const session = async (client: TokenDaemonClient): Promise<Session> => {
     await debug(`talking to the daemon at ${client.address}`);
-    return { client, config, debug, trust: decisions.get(client.address)! };
+    return { client, config, debug, trust: () => decisions.get(client.address) };
   };
   if (options.daemon !== undefined) return await session(await connect(options.daemon));
   const collectors = collectorAddresses(target.pool, config.get("COLLECTOR_HOST"));
@@ -200,7 +225,7 @@ export async function openSession(
 /** Says why a daemon is trusted (-debug), and warns on stderr when its certificate changed. */
 async function describeTrust(
   address: string,
-  trust: TrustDecision,
+  trust: TrustJudgement,
   tool: string,
   io: Io,
   debug: DebugLog,
@@ -294,7 +319,10 @@ export function targetExitCode(err: CondorError, io: Io): number {
   if (interrupted !== undefined) return interrupted;
   if (err instanceof TrustError) return EXIT.UNTRUSTED;
   if (err instanceof DaemonError) {
-    if (err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT) {
+    if (
+      err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT ||
+      err.code === DAEMON_ERRORS.NOT_TLS
+    ) {
       return EXIT.UNREACHABLE;
     }
     if (err.code === DAEMON_ERRORS.TLS) return EXIT.UNTRUSTED;

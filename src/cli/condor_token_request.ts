@@ -5,6 +5,7 @@
  */
 import { CondorError, TokenFileError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
+import type { TrustJudgement } from "../client/trust.ts";
 import {
   type Clock,
   newRequesterSecret,
@@ -210,7 +211,7 @@ export async function runRequest(
   const record: SavedRequest | undefined = saved ??
     (options.state === undefined ? undefined : {
       daemon,
-      ...(trust.basis === "ca" ? {} : { fingerprint: trust.fingerprint }),
+      ...pinnable(trust()),
       secret: newRequesterSecret(),
       ...request,
       createdAt: Math.floor(started / 1000),
@@ -243,6 +244,8 @@ export async function runRequest(
       onEvent: async (event) => {
         if (event.type === "enqueued" && options.state !== undefined && record) {
           record.requestId = event.requestId;
+          // An HTCondor daemon's certificate is only seen during the request.
+          if (record.fingerprint === undefined) Object.assign(record, pinnable(trust()));
           await saveRequest(options.state, record);
         }
         await onRequestEvent(event, io, status, debug, daemon, saved?.createdAt ?? started / 1000);
@@ -257,6 +260,11 @@ export async function runRequest(
     status.stop();
     client.close();
   }
+}
+
+/** The fingerprint to save with a request: the certificate's, unless an authority vouched for it. */
+function pinnable(trust: TrustJudgement | undefined): { fingerprint?: string } {
+  return trust === undefined || trust.basis === "ca" ? {} : { fingerprint: trust.fingerprint };
 }
 
 /** Checks a saved request against the options given explicitly now. */

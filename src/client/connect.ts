@@ -5,10 +5,14 @@
  * @module
  */
 import type { CondorConfig } from "../config/condor_config.ts";
-import { ConfigError } from "../errors.ts";
-import type { CredentialSource, TokenDaemonClient } from "./daemon_client.ts";
+import { ConfigError, DaemonError } from "../errors.ts";
+import { CEDAR_PROTOCOL } from "./cedar/cedar_address.ts";
+import { cedarDaemonClient } from "./cedar/cedar_client.ts";
+import type { MethodName } from "./cedar/handshake.ts";
+import { type CredentialSource, DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
 import { httpsDaemonClient } from "./https_client.ts";
-import { decideTrust, parseFingerprint, type TrustDecision, type TrustPolicy } from "./trust.ts";
+import { ANY_PROTOCOL, displayAddress } from "./locate.ts";
+import { decideTrust, parseFingerprint, type TrustJudgement, type TrustPolicy } from "./trust.ts";
 
 /** Knob: the known-hosts file (default `$(HOME)/.condor/known_hosts`). */
 export const KNOWN_HOSTS_KNOB = "TOKEND_KNOWN_HOSTS";
@@ -64,28 +68,146 @@ export async function trustPolicyFromConfig(
   return policy;
 }
 
-/** A connected client and why its daemon is trusted. */
-export interface Connection {
-  client: TokenDaemonClient;
-  trust: TrustDecision;
+/** Knobs HTCondor's tools read for the methods a client offers, in order of precedence. */
+export const CLIENT_METHODS_KNOBS = [
+  "SEC_CLIENT_AUTHENTICATION_METHODS",
+  "SEC_DEFAULT_AUTHENTICATION_METHODS",
+] as const;
+
+/** The methods offered when neither knob is set: local identity, token, then anonymous TLS. */
+const DEFAULT_METHODS: readonly MethodName[] = ["FS", "TOKEN", "SSL"];
+
+/** What the native protocol takes from the configuration. */
+export interface CedarSettings {
+  /** Authentication methods to offer, in order. */
+  methods: MethodName[];
+  /** Methods the configuration lists that this tool cannot use. */
+  ignored: string[];
+  /** Where the methods came from, for messages. */
+  source: string;
+  trustDomain: string | undefined;
 }
 
 /**
- * Decides trust in the daemon at `url` (trust.ts) and returns an HTTPS
- * client bound to exactly that trust. Throws TrustError or DaemonError.
- * Needs --allow-net, --allow-read, --allow-write of the known-hosts file.
+ * Reads SEC_CLIENT_AUTHENTICATION_METHODS (else
+ * SEC_DEFAULT_AUTHENTICATION_METHODS) and TRUST_DOMAIN. IDTOKENS, IDTOKEN
+ * and TOKENS all mean TOKEN, as in HTCondor. Throws ConfigError when the
+ * list names none of the methods this tool speaks (FS, TOKEN, SSL).
+ */
+export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
+  const knob = CLIENT_METHODS_KNOBS.find((k) => (config.get(k) ?? "").trim() !== "");
+  const trustDomain = config.get("TRUST_DOMAIN")?.trim() || undefined;
+  if (knob === undefined) {
+    return { methods: [...DEFAULT_METHODS], ignored: [], source: "the default", trustDomain };
+  }
+  const methods: MethodName[] = [];
+  const ignored: string[] = [];
+  for (const item of config.get(knob)!.split(/[\s,]+/).filter(Boolean)) {
+    const upper = item.toUpperCase();
+    const name = /^(ID)?TOKENS?$/.test(upper) ? "TOKEN" : upper;
+    if ((name === "FS" || name === "TOKEN" || name === "SSL") && !methods.includes(name)) {
+      methods.push(name);
+    } else if (!methods.includes(name as MethodName)) {
+      ignored.push(item);
+    }
+  }
+  if (methods.length === 0) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot talk to HTCondor daemons with ${knob} = ${
+        config.get(knob)!.trim()
+      }: this tool authenticates with FS, IDTOKENS or SSL; add one of them`,
+    );
+  }
+  return { methods, ignored, source: knob, trustDomain };
+}
+
+/** A connected client and why its daemon is trusted. */
+export interface Connection {
+  client: TokenDaemonClient;
+  /**
+   * Why the daemon is trusted, once known: at once for HTTPS; after the
+   * first command for the native protocol (its TLS runs inside commands).
+   */
+  trust: TrustJudgement | undefined;
+}
+
+/** How to connect, besides the address and trust policy. */
+export interface ConnectOptions {
+  credential?: CredentialSource;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Told why the daemon is trusted, as soon as that is decided. */
+  onTrust?: (judgement: TrustJudgement, address: string) => void | Promise<void>;
+  /** For HTCondor daemons (native protocol): methods and trust domain. */
+  cedar?: CedarSettings;
+  /** Called with each step, for -debug. */
+  trace?: (message: string) => void | Promise<void>;
+}
+
+/**
+ * Connects to the daemon at `url`: `https://` (condor_tokend: trust decided
+ * now, see trust.ts), `cedar://` (an HTCondor daemon: trust decided during
+ * the first command), or an address without a scheme, where HTTPS is tried
+ * first and the native protocol when the daemon does not speak TLS. That
+ * costs one extra TCP connection and round trip for an HTCondor daemon
+ * (which logs one unrecognised packet) and nothing for condor_tokend.
+ * Throws TrustError or DaemonError. Needs --allow-net, --allow-read,
+ * --allow-write of the known-hosts file.
  */
 export async function connectDaemon(
   url: URL,
   policy: TrustPolicy,
-  options: { credential?: CredentialSource; timeoutMs?: number; signal?: AbortSignal } = {},
+  options: ConnectOptions = {},
 ): Promise<Connection> {
-  const trust = await decideTrust(url, policy, options.signal);
+  if (url.protocol === CEDAR_PROTOCOL) return connectCedar(url, policy, options);
+  if (url.protocol === ANY_PROTOCOL) {
+    try {
+      return await connectHttps(new URL(`https://${url.host}`), policy, options);
+    } catch (err) {
+      if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.NOT_TLS) throw err;
+      await options.trace?.(
+        `${url.host} does not speak TLS first: talking HTCondor's protocol to it`,
+      );
+      return connectCedar(new URL(`${CEDAR_PROTOCOL}//${url.host}`), policy, options);
+    }
+  }
+  return await connectHttps(url, policy, options);
+}
+
+async function connectHttps(
+  url: URL,
+  policy: TrustPolicy,
+  options: ConnectOptions,
+): Promise<Connection> {
+  const { httpClient, ...trust } = await decideTrust(url, policy, options.signal);
   const client = httpsDaemonClient({
     baseUrl: url,
-    httpClient: trust.httpClient,
+    httpClient,
     credential: options.credential,
     timeoutMs: options.timeoutMs,
   });
+  await options.onTrust?.(trust, client.address);
   return { client, trust };
+}
+
+function connectCedar(url: URL, policy: TrustPolicy, options: ConnectOptions): Connection {
+  const settings = options.cedar ?? {
+    methods: [...DEFAULT_METHODS],
+    ignored: [],
+    source: "the default",
+    trustDomain: undefined,
+  };
+  const address = displayAddress(url);
+  const client = cedarDaemonClient({
+    url,
+    policy,
+    methods: settings.methods,
+    trustDomain: settings.trustDomain,
+    credential: options.credential,
+    timeoutMs: options.timeoutMs,
+    trace: options.trace,
+    onTrust: (judgement) => options.onTrust?.(judgement, address),
+  });
+  return { client, trust: undefined };
 }

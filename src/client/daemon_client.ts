@@ -79,6 +79,8 @@ export const DAEMON_ERRORS = {
   UNREACHABLE: "DAEMON_UNREACHABLE",
   /** Connected, but no answer within the call's timeout. */
   TIMEOUT: "DAEMON_TIMEOUT",
+  /** The daemon hung up on a TLS handshake: it speaks another protocol (HTCondor's own?). */
+  NOT_TLS: "DAEMON_NOT_TLS",
   /** The TLS handshake failed (certificate or protocol). */
   TLS: "DAEMON_TLS",
   /** The answer is not the JSON the protocol promises. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { type DaemonAd, daemonNameMatches } from "../api/protocol.ts";
+import { CEDAR_PROTOCOL, parseSinful } from "./cedar/cedar_address.ts";
 import { ConfigError, DaemonError } from "../errors.ts";
 import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
 
@@ -40,15 +41,25 @@ export function parseDaemonType(text: string): string | undefined {
 }
 
 /**
- * Parses a daemon address: `host`, `host:port`, `[v6]:port`, an HTCondor
- * sinful string `<host:port?...>`, or an `https://` URL. The port defaults
- * to 9618, except in a URL, where it is the URL's own (443). Returns undefined when the text is none of these (an `http://`
- * URL included: TLS is always used).
+ * Scheme of an address given without one (`host`, `host:port`): the daemon
+ * may speak HTTPS (condor_tokend) or HTCondor's native protocol, and
+ * connecting finds out which (see connect.ts).
+ */
+export const ANY_PROTOCOL = "condor:";
+
+/**
+ * Parses a daemon address: `host`, `host:port`, `[v6]:port` (either
+ * protocol, see {@link ANY_PROTOCOL}), an HTCondor sinful string
+ * `<ip:port?...&alias=name>` or a `cedar://host[:port][?alias=name]` URL
+ * (HTCondor's native protocol), or an `https://` URL (condor_tokend). The
+ * port defaults to 9618, except in an https URL, where it is the URL's own
+ * (443). Returns undefined when the text is none of these (an `http://` URL
+ * included: TLS is always used).
  */
 export function parseDaemonAddress(text: string): URL | undefined {
-  let t = text.trim();
+  const t = text.trim();
   if (t === "") return undefined;
-  if (/^<.*>$/.test(t)) t = t.slice(1, -1).replace(/\?.*$/, "");
+  if (/^<.*>$/.test(t)) return parseSinful(t);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) {
     let url: URL;
     try {
@@ -57,20 +68,33 @@ export function parseDaemonAddress(text: string): URL | undefined {
       if (err instanceof TypeError) return undefined; // not a URL
       throw err;
     }
-    if (url.protocol !== "https:" || url.username || url.password || url.search || url.hash) {
+    if (url.username || url.password || url.hash) return undefined;
+    if (url.protocol === "https:") return url.search ? undefined : url;
+    if (url.protocol !== CEDAR_PROTOCOL || !url.hostname || !/^\/?$/.test(url.pathname)) {
       return undefined;
     }
-    return url;
+    const alias = url.searchParams.get("alias");
+    const out = new URL(`${CEDAR_PROTOCOL}//${url.host}`);
+    if (!out.port) out.port = String(DEFAULT_PORT);
+    if (alias) out.searchParams.set("alias", alias);
+    return out;
   }
   if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(t)) return undefined;
   try {
-    const url = new URL(`https://${t}`);
-    if (!url.port && !/:\d+$/.test(t)) url.port = String(DEFAULT_PORT);
+    const url = new URL(`${ANY_PROTOCOL}//${t}`);
+    if (!url.port) url.port = String(DEFAULT_PORT);
     return url;
   } catch (err) {
     if (err instanceof TypeError) return undefined; // not a URL
     throw err;
   }
+}
+
+/** A daemon address as messages show it: the https URL, `cedar://host:port`, or `host:port`. */
+export function displayAddress(url: URL): string {
+  if (url.protocol === "https:") return url.origin + url.pathname.replace(/\/+$/, "");
+  if (url.protocol === ANY_PROTOCOL) return url.host;
+  return url.href.replace(/\/$/, "");
 }
 
 /** Where a pool's collector is, and where that came from (for messages). */
@@ -99,7 +123,7 @@ export function collectorAddresses(pool: URL | undefined, collectorHost: string 
     if (!url) {
       throw new ConfigError(
         "CONFIG_BAD_VALUE",
-        `Cannot use COLLECTOR_HOST "${collectorHost}": "${entry}" is not a host, host:port or https:// address`,
+        `Cannot use COLLECTOR_HOST "${collectorHost}": "${entry}" is not a host, host:port, sinful string or https:// or cedar:// address`,
       );
     }
     return { url, source: `COLLECTOR_HOST "${entry}"` };
@@ -161,10 +185,10 @@ export async function locateDaemon(options: LocateOptions): Promise<Located> {
   if (!url) {
     throw new DaemonError(
       DAEMON_ERRORS.BAD_RESPONSE,
-      `Cannot use the address "${ad.address}" the collector lists for ${ad.type} "${ad.name}": it is not an https:// address`,
+      `Cannot use the address "${ad.address}" the collector lists for ${ad.type} "${ad.name}": it is not a daemon address`,
     );
   }
-  await trace(`the collector lists ${ad.type} "${ad.name}" at ${url.origin}`);
+  await trace(`the collector lists ${ad.type} "${ad.name}" at ${displayAddress(url)}`);
   return { client: await options.connect(url), url };
 }
 
@@ -197,7 +221,7 @@ async function connectToCollector(options: LocateOptions): Promise<Located> {
   let last: DaemonError | undefined;
   for (const { url, source } of options.collectors) {
     try {
-      await options.trace?.(`trying the collector at ${url.origin} (from ${source})`);
+      await options.trace?.(`trying the collector at ${displayAddress(url)} (from ${source})`);
       return { client: await options.connect(url), url };
     } catch (err) {
       if (!(err instanceof DaemonError) || !isDown(err)) throw err;

@@ -120,13 +120,28 @@ export async function readPeerCertificate(
       fail(code, reason, err);
     });
   });
+  return await peerCertificate({ raw, names, notAfter, authorized, authorizationError });
+}
+
+/** What a TLS client saw of a daemon's certificate, as {@link PeerCertificate}. */
+export async function peerCertificate(seen: {
+  raw: Uint8Array;
+  /** Node's subjectaltname text, or the names already parsed. */
+  names: string | string[];
+  /** Epoch milliseconds, or Node's valid_to text. */
+  notAfter: number | string | undefined;
+  authorized: boolean;
+  authorizationError: string | undefined;
+}): Promise<PeerCertificate> {
   return {
-    fingerprint: await fingerprintOf(raw),
-    pem: derToPem(raw),
-    names,
-    notAfter,
-    authorized,
-    authorizationError,
+    fingerprint: await fingerprintOf(seen.raw),
+    pem: derToPem(seen.raw),
+    names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
+    notAfter: typeof seen.notAfter === "string"
+      ? Date.parse(seen.notAfter) || undefined
+      : seen.notAfter,
+    authorized: seen.authorized,
+    authorizationError: seen.authorizationError,
   };
 }
 
@@ -141,7 +156,11 @@ function socketFailure(err: Error & { code?: string }): [string, string] {
     case "EAI_AGAIN":
       return [DAEMON_ERRORS.UNREACHABLE, "host name not found"];
     case "ECONNRESET":
-      return [DAEMON_ERRORS.UNREACHABLE, "connection reset by the daemon"];
+      // Hung up on our ClientHello: an HTCondor daemon does exactly this.
+      return [
+        DAEMON_ERRORS.NOT_TLS,
+        "it closed the connection instead of answering TLS (an HTCondor daemon? address it as cedar://HOST:PORT or HOST:PORT)",
+      ];
     case "EHOSTUNREACH":
     case "ENETUNREACH":
       return [DAEMON_ERRORS.UNREACHABLE, "no route to the host"];
@@ -322,6 +341,9 @@ export interface TrustDecision {
   httpClient: Deno.HttpClient;
 }
 
+/** A trust decision without the HTTPS client that goes with it. */
+export type TrustJudgement = Omit<TrustDecision, "httpClient">;
+
 /**
  * Decides whether the daemon at `url` is trusted (see the module comment) and
  * returns TLS settings for it. Throws TrustError when it is not, DaemonError
@@ -339,24 +361,48 @@ export async function decideTrust(
     timeoutMs: policy.timeoutMs,
     signal,
   });
-  const key = knownHostKey(url);
-  if (cert.authorized) {
-    return {
-      basis: "ca",
-      fingerprint: cert.fingerprint,
-      httpClient: Deno.createHttpClient(
-        policy.caPem === undefined ? {} : { caCerts: [policy.caPem] },
-      ),
-    };
-  }
+  const judgement = await judgeCertificate(cert, knownHostKey(url), url.hostname, policy);
+  return {
+    ...judgement,
+    // A self-signed daemon's own certificate becomes the only extra trust
+    // anchor, so the connection accepts this certificate and no other.
+    httpClient: Deno.createHttpClient(
+      judgement.basis === "ca"
+        ? (policy.caPem === undefined ? {} : { caCerts: [policy.caPem] })
+        : { caCerts: [cert.pem] },
+    ),
+  };
+}
 
+/**
+ * Judges a certificate a daemon presented: signed by a trusted authority and
+ * valid for `host`, or else trusted on first use (pins, the known-hosts entry
+ * under `key`, the user's answer). Throws TrustError when it is not trusted.
+ * Needs --allow-read and, to remember a host, --allow-write of the
+ * known-hosts file.
+ */
+export async function judgeCertificate(
+  cert: PeerCertificate,
+  key: string,
+  host: string,
+  policy: TrustPolicy,
+): Promise<TrustJudgement> {
   const where = `daemon at ${key}`;
-  if (!certificateCoversHost(cert.names, url.hostname)) {
+  const names = () =>
+    cert.names.length > 0 ? cert.names.map((n) => `"${n}"`).join(", ") : "no host name";
+  if (cert.authorized) {
+    if (!certificateCoversHost(cert.names, host)) {
+      throw new TrustError(
+        "TRUST_NAME_MISMATCH",
+        `Cannot trust ${where}: its certificate (${cert.fingerprint}) is signed by a trusted authority but is for ${names()}, not "${host}"; address the daemon by one of those names`,
+      );
+    }
+    return { basis: "ca", fingerprint: cert.fingerprint };
+  }
+  if (!certificateCoversHost(cert.names, host)) {
     throw new TrustError(
       "TRUST_NAME_MISMATCH",
-      `Cannot trust ${where}: its certificate (${cert.fingerprint}) is for ${
-        cert.names.length > 0 ? cert.names.map((n) => `"${n}"`).join(", ") : "no host name"
-      }, not "${url.hostname}"; address the daemon by one of those names`,
+      `Cannot trust ${where}: its certificate (${cert.fingerprint}) is for ${names()}, not "${host}"; address the daemon by one of those names`,
     );
   }
   if (cert.notAfter !== undefined && cert.notAfter < policy.now()) {
@@ -372,19 +418,16 @@ export async function decideTrust(
     ? undefined
     : (await readKnownHosts(policy.knownHostsFile)).get(key);
   const pinned = policy.pins.includes(cert.fingerprint);
-  const trusted = (basis: TrustBasis, extra: Partial<TrustDecision> = {}): TrustDecision => ({
-    basis,
-    fingerprint: cert.fingerprint,
-    ...extra,
-    // The daemon's own certificate becomes the only extra trust anchor, so
-    // the HTTPS connection accepts this certificate and no other self-signed one.
-    httpClient: Deno.createHttpClient({ caCerts: [cert.pem] }),
-  });
-  const remember = async (extra: Partial<TrustDecision> = {}) => {
+  const remember = async (extra: Partial<TrustJudgement> = {}) => {
     if (policy.knownHostsFile === undefined) return extra;
     await rememberKnownHost(policy.knownHostsFile, key, cert.fingerprint);
     return { ...extra, remembered: policy.knownHostsFile };
   };
+  const trusted = (basis: TrustBasis, extra: Partial<TrustJudgement> = {}): TrustJudgement => ({
+    basis,
+    fingerprint: cert.fingerprint,
+    ...extra,
+  });
 
   if (known === cert.fingerprint) return trusted("known_host");
   if (pinned) {
@@ -407,9 +450,14 @@ export async function decideTrust(
     );
   }
   if (!policy.ask) {
+    const why = policy.caPem === undefined
+      ? "its certificate is self-signed and not yet known"
+      : `its certificate is not signed by AUTH_SSL_CLIENT_CAFILE's authority (${
+        cert.authorizationError ?? "unverified"
+      }) and not yet known`;
     throw new TrustError(
       "TRUST_UNKNOWN",
-      `Cannot trust ${where}: its certificate is self-signed and not yet known, with fingerprint ${cert.fingerprint}; confirm it with the pool administrator, then pass -trust ${cert.fingerprint} (or set TOKEND_TRUST)`,
+      `Cannot trust ${where}: ${why}, with fingerprint ${cert.fingerprint}; confirm it with the pool administrator, then pass -trust ${cert.fingerprint} (or set TOKEND_TRUST)`,
     );
   }
   const yes = await policy.ask({

@@ -6,13 +6,16 @@ import {
   parseDaemonType,
 } from "../../src/client/locate.ts";
 
-Deno.test("parseDaemonAddress() accepts host, host:port, [v6]:port, sinful strings and https URLs", () => {
+Deno.test("parseDaemonAddress(): a bare host is either protocol, a sinful string HTCondor's, a URL its scheme's", () => {
   const cases: [string, string][] = [
-    ["cm.example.org", "https://cm.example.org:9618/"],
-    ["cm.example.org:9619", "https://cm.example.org:9619/"],
-    ["127.0.0.1", "https://127.0.0.1:9618/"],
-    ["[::1]:1234", "https://[::1]:1234/"],
-    ["<10.0.0.1:9618?addrs=10.0.0.1-9618&alias=cm>", "https://10.0.0.1:9618/"],
+    ["cm.example.org", "condor://cm.example.org:9618"],
+    ["cm.example.org:9619", "condor://cm.example.org:9619"],
+    ["127.0.0.1", "condor://127.0.0.1:9618"],
+    ["[::1]:1234", "condor://[::1]:1234"],
+    ["<10.0.0.1:9618?addrs=10.0.0.1-9618&alias=cm>", "cedar://10.0.0.1:9618?alias=cm"],
+    ["<10.0.0.1:9618>", "cedar://10.0.0.1:9618"],
+    ["cedar://cm.example.org", "cedar://cm.example.org:9618"],
+    ["cedar://10.0.0.1:9620?alias=cm.example.org", "cedar://10.0.0.1:9620?alias=cm.example.org"],
     ["https://cm.example.org", "https://cm.example.org/"],
     ["https://cm.example.org:443", "https://cm.example.org/"],
     ["https://cm.example.org:8443/condor", "https://cm.example.org:8443/condor"],
@@ -30,6 +33,10 @@ Deno.test("parseDaemonAddress() refuses plain http, credentials and garbage", ()
       "cm:port",
       "a/b",
       "::1",
+      "cedar://cm/path",
+      "cedar://u:p@cm",
+      "<cm>",
+      "<cm:99999>",
     ]
   ) {
     assert.equal(parseDaemonAddress(text), undefined, text);

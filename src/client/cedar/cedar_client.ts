@@ -1,0 +1,585 @@
+/**
+ * The native-protocol client: {@link TokenDaemonClient} spoken to an
+ * unmodified HTCondor daemon over CEDAR, the way HTCondor's own token tools
+ * do. One command per TCP connection; after the first command's
+ * authentication the daemon's session is resumed, so polls cost no new TLS
+ * handshake.
+ *
+ * What HTCondor's protocol does not have is refused with one clear error:
+ * withdrawing a request (it expires at the daemon), denying one (an
+ * administrator lets it expire), fetching a token for oneself over this
+ * client, and our long poll (we poll every second instead).
+ *
+ * @module
+ */
+import type {
+  AutoApproveResponse,
+  CollectResponse,
+  DaemonAd,
+  DaemonInfo,
+  EnqueueRequest,
+  EnqueueResponse,
+  FetchTokenResponse,
+  RequestInfo,
+  RequestStateResponse,
+} from "../../api/protocol.ts";
+import { DaemonError } from "../../errors.ts";
+import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
+import { DAEMON_ERRORS } from "../daemon_client.ts";
+import {
+  judgeCertificate,
+  peerCertificate,
+  type TrustJudgement,
+  type TrustPolicy,
+} from "../trust.ts";
+import { sslMethod } from "./auth_ssl.ts";
+import {
+  type CedarAddress,
+  cedarAddressOf,
+  cedarHostKey,
+  certificateHost,
+  sinfulOf,
+} from "./cedar_address.ts";
+import { type ClassAd, type ClassAdValue, integerOf, stringOf } from "./classad.ts";
+import {
+  type AuthMethod,
+  type CedarSession,
+  type DaemonSecurity,
+  type MethodName,
+  startCommand,
+} from "./handshake.ts";
+import { PacketStream } from "./packet_stream.ts";
+import { fsMethod } from "./auth_fs.ts";
+import { tokenMethod } from "./auth_token.ts";
+
+/** HTCondor's command numbers for token requests. */
+export const COMMANDS = {
+  DC_START_TOKEN_REQUEST: 60047,
+  DC_FINISH_TOKEN_REQUEST: 60048,
+  DC_LIST_TOKEN_REQUEST: 60049,
+  DC_APPROVE_TOKEN_REQUEST: 60050,
+  DC_AUTO_APPROVE_TOKEN_REQUEST: 60051,
+} as const;
+
+/** DC_FINISH_TOKEN_REQUEST's error code for a request that expired unapproved. */
+const FINISH_EXPIRED = 5;
+
+/** How long HTCondor keeps a pending request (its TOKEN_REQUEST lifetime). */
+export const HTCONDOR_REQUEST_LIFETIME_SECONDS = 3600;
+/** How often a waiting requester asks the daemon (HTCondor's own tool: every 5 s). */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** Per-call timeout. */
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** Everything the native client needs. */
+export interface CedarClientOptions {
+  /** `cedar://host:port[?alias=name]`. */
+  url: URL;
+  /** How to decide trust in the daemon's certificate (SSL). */
+  policy: TrustPolicy;
+  /** Methods to offer, in order (from SEC_CLIENT_AUTHENTICATION_METHODS). */
+  methods: readonly MethodName[];
+  /** Our TRUST_DOMAIN, announced as HTCondor's tools do. */
+  trustDomain?: string;
+  /** A token for the TOKEN method (administrators); none when absent. */
+  credential?: CredentialSource;
+  /** Told once the daemon's certificate is judged trusted. */
+  onTrust?: (judgement: TrustJudgement) => void | Promise<void>;
+  /** Per-call timeout, milliseconds (default 15 s). */
+  timeoutMs?: number;
+  /** Interval between polls while waiting for a decision (default 1 s). */
+  pollIntervalMs?: number;
+  trace?: (message: string) => void | Promise<void>;
+  now?: () => number;
+}
+
+/** A native-protocol client for the daemon at `options.url`. */
+export function cedarDaemonClient(options: CedarClientOptions): CedarDaemonClient {
+  return new CedarDaemonClient(options);
+}
+
+export class CedarDaemonClient implements TokenDaemonClient {
+  readonly address: string;
+  #options: CedarClientOptions;
+  #target: CedarAddress;
+  #session: CedarSession | undefined;
+  #daemon: DaemonSecurity | undefined;
+  #trusted: string | undefined;
+  #now: () => number;
+  #closed = new AbortController();
+
+  constructor(options: CedarClientOptions) {
+    this.#options = options;
+    this.#target = cedarAddressOf(options.url);
+    this.address = options.url.href.replace(/\/$/, "");
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** What the daemon said of itself in the last handshake. */
+  info(): Promise<DaemonInfo> {
+    const d = this.#daemon;
+    if (d === undefined) {
+      return Promise.reject(
+        new DaemonError(
+          DAEMON_ERRORS.BAD_RESPONSE,
+          `Cannot describe the daemon at ${this.address} before talking to it`,
+        ),
+      );
+    }
+    return Promise.resolve({
+      version: d.version ?? "",
+      trustDomain: d.trustDomain ?? "",
+      issuerKeys: d.issuerKeys,
+      name: this.#target.alias ?? this.#target.host,
+      type: "COLLECTOR",
+    });
+  }
+
+  async enqueue(request: EnqueueRequest, signal?: AbortSignal): Promise<EnqueueResponse> {
+    const ad: [string, ClassAdValue][] = [];
+    if (request.authz.length > 0) ad.push(["LimitAuthorization", request.authz.join(",")]);
+    if (request.lifetime !== null) ad.push(["TokenLifetime", request.lifetime]);
+    ad.push(["User", request.identity], ["ClientId", await cedarClientId(request)]);
+    const reply = await this.#call(COMMANDS.DC_START_TOKEN_REQUEST, ad, signal);
+    failOnError(reply, `Cannot request a token from the daemon at ${this.address}`);
+    const requestId = stringOf(reply, "RequestId");
+    if (requestId === undefined) {
+      throw new DaemonError(
+        DAEMON_ERRORS.BAD_RESPONSE,
+        `Cannot request a token from the daemon at ${this.address}: its reply has no request ID`,
+      );
+    }
+    const token = stringOf(reply, "Token") || undefined;
+    this.#clientIds.set(requestId, await cedarClientId(request));
+    return {
+      requestId,
+      state: token === undefined ? "pending" : "approved",
+      expiresAt: Math.floor(this.#now() / 1000) + HTCONDOR_REQUEST_LIFETIME_SECONDS,
+      ...(token === undefined ? {} : { token }),
+    };
+  }
+
+  #clientIds = new Map<string, string>();
+
+  /**
+   * Asks for the token until it arrives or `waitSeconds` pass, one
+   * DC_FINISH_TOKEN_REQUEST per poll interval.
+   */
+  async collect(
+    requestId: string,
+    secret: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<CollectResponse> {
+    const clientId = this.#clientIds.get(requestId) ?? secret;
+    const until = this.#now() + waitSeconds * 1000;
+    const interval = this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    for (;;) {
+      const reply = await this.#call(
+        COMMANDS.DC_FINISH_TOKEN_REQUEST,
+        [["ClientId", clientId], ["RequestId", requestId]],
+        signal,
+      );
+      if (integerOf(reply, "ErrorCode") === FINISH_EXPIRED) {
+        return { requestId, state: "expired", expiresAt: Math.floor(this.#now() / 1000) };
+      }
+      failOnError(reply, `Cannot collect token request ${requestId} at ${this.address}`);
+      const token = stringOf(reply, "Token");
+      if (token) return { requestId, state: "approved", expiresAt: 0, token };
+      const left = until - this.#now();
+      if (left <= 0 || signal?.aborted) {
+        return {
+          requestId,
+          state: "pending",
+          expiresAt: Math.floor(this.#now() / 1000) + HTCONDOR_REQUEST_LIFETIME_SECONDS,
+        };
+      }
+      await sleep(Math.min(interval, left), signal);
+    }
+  }
+
+  /** HTCondor cannot withdraw a request: it stays pending until it expires. */
+  cancel(requestId: string): Promise<RequestStateResponse> {
+    return Promise.resolve({ requestId, state: "pending" });
+  }
+
+  /**
+   * DC_LIST_TOKEN_REQUEST: the pending requests the daemon shows us (all
+   * for an administrator, else those for our own identity). HTCondor does not
+   * say when a request was made or expires: those fields are 0.
+   */
+  async list(requestId?: string, signal?: AbortSignal): Promise<RequestInfo[]> {
+    const action = `Cannot list token requests at ${this.address}`;
+    return await this.#exchange(
+      COMMANDS.DC_LIST_TOKEN_REQUEST,
+      requestId === undefined ? [] : [["RequestId", requestId]],
+      signal,
+      async (stream) => {
+        const requests: RequestInfo[] = [];
+        for (;;) {
+          const ad = (await stream.receive()).classAd();
+          if (integerOf(ad, "Owner") === 0) {
+            if ((integerOf(ad, "ErrorCode") ?? 0) !== 0) failOnError(ad, action);
+            return requests;
+          }
+          const info = requestInfoOf(ad);
+          if (info === undefined) {
+            throw new DaemonError(
+              DAEMON_ERRORS.BAD_RESPONSE,
+              `${action}: a listed request has no request ID`,
+            );
+          }
+          this.#listedClientIds.set(info.requestId, info.clientId);
+          requests.push(info);
+        }
+      },
+    );
+  }
+
+  /** Client IDs of listed requests: HTCondor wants the request's ClientId to approve it. */
+  #listedClientIds = new Map<string, string>();
+
+  /** DC_APPROVE_TOKEN_REQUEST, with the ClientId the daemon listed for the request. */
+  async approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse> {
+    let clientId = this.#listedClientIds.get(requestId);
+    if (clientId === undefined) {
+      await this.list(requestId, signal);
+      clientId = this.#listedClientIds.get(requestId);
+    }
+    if (clientId === undefined) {
+      throw new DaemonError(
+        "HTCONDOR_ERROR_5",
+        `Cannot approve request ${requestId} at ${this.address}: the daemon lists no pending request with that ID that we may see`,
+        404,
+      );
+    }
+    const reply = await this.#call(
+      COMMANDS.DC_APPROVE_TOKEN_REQUEST,
+      [["RequestId", requestId], ["ClientId", clientId]],
+      signal,
+    );
+    if (integerOf(reply, "ErrorCode") === undefined) {
+      throw new DaemonError(
+        DAEMON_ERRORS.BAD_RESPONSE,
+        `Cannot approve request ${requestId} at ${this.address}: the daemon did not return a result`,
+      );
+    }
+    failOnError(reply, `Cannot approve request ${requestId} at ${this.address}`, approveStatus);
+    return { requestId, state: "approved" };
+  }
+
+  deny(requestId: string): Promise<RequestStateResponse> {
+    return Promise.reject(
+      new DaemonError(
+        "UNSUPPORTED",
+        `Cannot deny request ${requestId} at ${this.address}: HTCondor daemons have no command to deny a request; it expires by itself (within ${
+          HTCONDOR_REQUEST_LIFETIME_SECONDS / 60
+        } minutes) unless approved`,
+      ),
+    );
+  }
+
+  /**
+   * DC_AUTO_APPROVE_TOKEN_REQUEST. HTCondor caps the lifetime
+   * (TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME) without saying so, and does
+   * not say which pending requests the rule approved.
+   */
+  async autoApprove(
+    netblock: string,
+    lifetime: number,
+    signal?: AbortSignal,
+  ): Promise<AutoApproveResponse> {
+    const reply = await this.#call(
+      COMMANDS.DC_AUTO_APPROVE_TOKEN_REQUEST,
+      [["Subnet", netblock], ["Lifetime", lifetime]],
+      signal,
+    );
+    failOnError(reply, `Cannot install auto-approval rule at ${this.address}`);
+    return {
+      netblock,
+      lifetime,
+      expiresAt: Math.floor(this.#now() / 1000) + lifetime,
+      approved: [],
+    };
+  }
+
+  fetchToken(): Promise<FetchTokenResponse> {
+    return Promise.reject(unsupported(this.address, "fetch tokens"));
+  }
+
+  daemons(_query: DaemonQuery, _signal?: AbortSignal): Promise<DaemonAd[]> {
+    return Promise.reject(unsupported(this.address, "list daemons"));
+  }
+
+  close(): void {
+    this.#closed.abort();
+  }
+
+  /** Runs one command whose reply is one ad. */
+  async #call(
+    command: number,
+    payload: [string, ClassAdValue][],
+    signal?: AbortSignal,
+  ): Promise<ClassAd> {
+    return await this.#exchange(
+      command,
+      payload,
+      signal,
+      async (stream) => (await stream.receive()).classAd(),
+    );
+  }
+
+  /**
+   * Runs one command: connect, start it (resuming our session when the
+   * daemon allows the command in it), send `payload`, read the reply with
+   * `read`. A session the daemon forgot is dropped and the command started
+   * afresh once.
+   */
+  async #exchange<T>(
+    command: number,
+    payload: [string, ClassAdValue][],
+    signal: AbortSignal | undefined,
+    read: (stream: PacketStream) => Promise<T>,
+  ): Promise<T> {
+    const name = commandName(command);
+    for (let attempt = 0;; attempt++) {
+      const session = this.#usableSession(command);
+      const stream = await this.#dial(signal);
+      const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const stop = AbortSignal.any([
+        AbortSignal.timeout(timeoutMs),
+        this.#closed.signal,
+        ...(signal ? [signal] : []),
+      ]);
+      const onStop = () => stream.close();
+      stop.addEventListener("abort", onStop, { once: true });
+      try {
+        const started = await startCommand(stream, {
+          command,
+          commandName: name,
+          connectSinful: sinfulOf(this.#target),
+          methods: this.#methods(),
+          trustDomain: this.#options.trustDomain,
+          resume: session,
+          now: this.#now,
+          trace: this.#options.trace,
+        });
+        this.#session = started.session;
+        this.#daemon = started.session.daemon;
+        await stream.send(stream.message().classAd(payload));
+        return await read(stream);
+      } catch (err) {
+        if (err instanceof DaemonError && err.code === "SESSION_UNKNOWN" && attempt === 0) {
+          this.#session = undefined;
+          continue;
+        }
+        if (stop.aborted && err instanceof DaemonError) throw this.#stopped(stop, name, err);
+        throw err;
+      } finally {
+        stop.removeEventListener("abort", onStop);
+        stream.close();
+      }
+    }
+  }
+
+  #stopped(stop: AbortSignal, name: string, cause: DaemonError): DaemonError {
+    const reason = stop.reason;
+    if (reason instanceof DOMException && reason.name === "TimeoutError") {
+      return new DaemonError(
+        DAEMON_ERRORS.TIMEOUT,
+        `Cannot run ${name} at ${this.address}: no answer within ${
+          (this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000
+        } s`,
+        undefined,
+        { cause },
+      );
+    }
+    return new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot run ${name}: interrupted`, undefined, {
+      cause,
+    });
+  }
+
+  #usableSession(command: number): CedarSession | undefined {
+    const s = this.#session;
+    if (s === undefined || s.expiresAt <= this.#now() || !s.validCommands.has(command)) {
+      return undefined;
+    }
+    return s;
+  }
+
+  async #dial(signal?: AbortSignal): Promise<PacketStream> {
+    const { host, port } = this.#target;
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: host, port, signal } as Deno.ConnectOptions);
+    } catch (err) {
+      throw dialError(this.address, err);
+    }
+    conn.setNoDelay(true);
+    const remote = conn.remoteAddr;
+    return new PacketStream(conn, {
+      peer: cedarHostKey(this.#target),
+      remoteAddress: remote.hostname.includes(":")
+        ? `[${remote.hostname}]:${remote.port}`
+        : `${remote.hostname}:${remote.port}`,
+    });
+  }
+
+  #methods(): AuthMethod[] {
+    const out: AuthMethod[] = [];
+    for (const name of this.#options.methods) {
+      if (name === "SSL") out.push(this.#ssl());
+      if (name === "FS") out.push(fsMethod());
+      if (name === "TOKEN" && this.#options.credential) {
+        const credential = this.#options.credential;
+        out.push(tokenMethod({
+          token: async (daemon) => {
+            this.#daemon = daemon;
+            return await credential(this);
+          },
+        }));
+      }
+    }
+    return out;
+  }
+
+  #ssl(): AuthMethod {
+    const host = certificateHost(this.#target);
+    return sslMethod({
+      hostName: host,
+      caPem: this.#options.policy.caPem,
+      verify: async (seen) => {
+        const cert = await peerCertificate({
+          raw: seen.raw,
+          names: seen.subjectAltName,
+          notAfter: seen.validTo,
+          authorized: seen.authorized,
+          authorizationError: seen.authorizationError,
+        });
+        // Judged once per run; later sessions must show the same certificate.
+        if (this.#trusted === cert.fingerprint) return;
+        const policy = this.#trusted === undefined
+          ? this.#options.policy
+          : { ...this.#options.policy, pins: [this.#trusted], ask: undefined };
+        const judgement = await judgeCertificate(cert, cedarHostKey(this.#target), host, policy);
+        this.#trusted = cert.fingerprint;
+        await this.#options.onTrust?.(judgement);
+      },
+    });
+  }
+}
+
+/**
+ * The ClientId sent to HTCondor. HTCondor's only proof that a poller owns a
+ * request is this string, and its own tool's `host-NNN` has a thousand
+ * values; we append 64 bits derived from the request's secret, so only the
+ * requester (or its -state file) can collect the token.
+ */
+export async function cedarClientId(
+  request: Pick<EnqueueRequest, "clientId" | "secret">,
+): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(request.secret)),
+  );
+  const tag = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${request.clientId}-${tag}`;
+}
+
+/** A listed request as {@link RequestInfo}; undefined without a request ID. */
+function requestInfoOf(ad: ClassAd): RequestInfo | undefined {
+  const requestId = stringOf(ad, "RequestId");
+  if (!requestId) return undefined;
+  const limits = stringOf(ad, "LimitAuthorization") ?? "";
+  return {
+    requestId,
+    requestedIdentity: stringOf(ad, "RequestedIdentity") ?? "",
+    authenticatedIdentity: stringOf(ad, "AuthenticatedIdentity") ?? "",
+    peerLocation: stringOf(ad, "PeerLocation") ?? "",
+    clientId: stringOf(ad, "ClientId") ?? "",
+    authorizations: limits.split(/[\s,]+/).filter(Boolean),
+    lifetime: integerOf(ad, "TokenLifetime") ?? null,
+    state: "pending",
+    requestedAt: 0,
+    expiresAt: 0,
+  };
+}
+
+/**
+ * Throws the daemon's own error when the reply carries one, worded as
+ * HTCondor's tools show it (`DAEMON:<code>:<text>`). `statusOf` gives the
+ * HTTP-like status that picks the exit code (403 for refusals, 404 for an
+ * unknown request, 409 for one no longer pending).
+ */
+function failOnError(
+  reply: ClassAd,
+  action: string,
+  statusOf: (code: number, text: string) => number | undefined = () => undefined,
+): void {
+  const code = integerOf(reply, "ErrorCode");
+  const text = stringOf(reply, "ErrorString");
+  if ((code === undefined || code === 0) && text === undefined) return;
+  const shown = text ?? "Unknown error.";
+  throw new DaemonError(
+    `HTCONDOR_ERROR_${code ?? -1}`,
+    `${action}: DAEMON:${code ?? -1}:${shown}`,
+    statusOf(code ?? -1, shown),
+  );
+}
+
+/** Statuses of DC_APPROVE_TOKEN_REQUEST's error codes. */
+function approveStatus(code: number, text: string): number | undefined {
+  if (code === 5) return /state/i.test(text) ? 409 : 404;
+  if (code === 6 || code === 7 || code === 8) return 403;
+  return undefined;
+}
+
+function unsupported(address: string, what: string): DaemonError {
+  return new DaemonError(
+    "UNSUPPORTED",
+    `Cannot ${what} at ${address}: not available over HTCondor's protocol in this tool`,
+  );
+}
+
+function commandName(command: number): string {
+  for (const [name, value] of Object.entries(COMMANDS)) if (value === command) return name;
+  return `command ${command}`;
+}
+
+function dialError(address: string, err: unknown): DaemonError {
+  const reason = err instanceof Deno.errors.ConnectionRefused
+    ? "connection refused (is the daemon running on that port?)"
+    : err instanceof Deno.errors.NotFound
+    ? "host name not found"
+    : err instanceof Deno.errors.TimedOut
+    ? "connection timed out"
+    : err instanceof Deno.errors.ConnectionReset
+    ? "connection reset"
+    : err instanceof Deno.errors.NetworkUnreachable
+    ? "no route to the host"
+    : undefined;
+  if (reason === undefined) {
+    if (err instanceof DOMException && err.name === "AbortError") {
+      return new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`);
+    }
+    throw err;
+  }
+  return new DaemonError(
+    DAEMON_ERRORS.UNREACHABLE,
+    `Cannot connect to ${address}: ${reason}`,
+    undefined,
+    { cause: err },
+  );
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
