@@ -73,10 +73,12 @@ export function parseDaemonAddress(text: string): URL | undefined {
     if (url.protocol !== CEDAR_PROTOCOL || !url.hostname || !/^\/?$/.test(url.pathname)) {
       return undefined;
     }
-    const alias = url.searchParams.get("alias");
     const out = new URL(`${CEDAR_PROTOCOL}//${url.host}`);
     if (!out.port) out.port = String(DEFAULT_PORT);
-    if (alias) out.searchParams.set("alias", alias);
+    for (const key of ["alias", "sock"]) {
+      const value = url.searchParams.get(key);
+      if (value) out.searchParams.set(key, value);
+    }
     return out;
   }
   if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(t)) return undefined;

@@ -50,6 +50,7 @@ import {
 } from "./handshake.ts";
 import { PacketStream } from "./packet_stream.ts";
 import { fsMethod } from "./auth_fs.ts";
+import { daemonAdOf, daemonQuery, readQueryReply } from "./collector_query.ts";
 import { tokenMethod } from "./auth_token.ts";
 
 /** HTCondor's command numbers for token requests. */
@@ -60,6 +61,9 @@ export const COMMANDS = {
   DC_APPROVE_TOKEN_REQUEST: 60050,
   DC_AUTO_APPROVE_TOKEN_REQUEST: 60051,
 } as const;
+
+/** The command that asks a shared port daemon to pass the connection on. */
+const SHARED_PORT_CONNECT = 75;
 
 /** DC_FINISH_TOKEN_REQUEST's error code for a request that expired unapproved. */
 const FINISH_EXPIRED = 5;
@@ -115,25 +119,27 @@ export class CedarDaemonClient implements TokenDaemonClient {
     this.#now = options.now ?? Date.now;
   }
 
-  /** What the daemon said of itself in the last handshake. */
-  info(): Promise<DaemonInfo> {
-    const d = this.#daemon;
-    if (d === undefined) {
-      return Promise.reject(
-        new DaemonError(
-          DAEMON_ERRORS.BAD_RESPONSE,
-          `Cannot describe the daemon at ${this.address} before talking to it`,
-        ),
-      );
+  /**
+   * What the daemon says of itself: trust domain and signing keys from its
+   * security ad; its name from its own collector ad (a READ query, made
+   * when nothing was asked of the daemon yet).
+   */
+  async info(signal?: AbortSignal): Promise<DaemonInfo> {
+    if (this.#daemon === undefined) {
+      const own = await this.daemons({ type: "COLLECTOR" }, signal);
+      this.#name = own[0]?.name;
     }
-    return Promise.resolve({
+    const d = this.#daemon!;
+    return {
       version: d.version ?? "",
       trustDomain: d.trustDomain ?? "",
       issuerKeys: d.issuerKeys,
-      name: this.#target.alias ?? this.#target.host,
+      name: this.#name ?? this.#target.alias ?? this.#target.host,
       type: "COLLECTOR",
-    });
+    };
   }
+
+  #name: string | undefined;
 
   async enqueue(request: EnqueueRequest, signal?: AbortSignal): Promise<EnqueueResponse> {
     const ad: [string, ClassAdValue][] = [];
@@ -307,8 +313,16 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return Promise.reject(unsupported(this.address, "fetch tokens"));
   }
 
-  daemons(_query: DaemonQuery, _signal?: AbortSignal): Promise<DaemonAd[]> {
-    return Promise.reject(unsupported(this.address, "list daemons"));
+  /** The daemons the collector lists (a READ query, no authentication needed). */
+  async daemons(query: DaemonQuery, signal?: AbortSignal): Promise<DaemonAd[]> {
+    const { command, ad } = daemonQuery(query);
+    const ads = await this.#exchange(
+      command,
+      ad,
+      signal,
+      async (stream) => readQueryReply(await stream.receive()),
+    );
+    return ads.map(daemonAdOf).filter((d): d is DaemonAd => d !== undefined);
   }
 
   close(): void {
@@ -417,12 +431,21 @@ export class CedarDaemonClient implements TokenDaemonClient {
     }
     conn.setNoDelay(true);
     const remote = conn.remoteAddr;
-    return new PacketStream(conn, {
+    const stream = new PacketStream(conn, {
       peer: cedarHostKey(this.#target),
       remoteAddress: remote.hostname.includes(":")
         ? `[${remote.hostname}]:${remote.port}`
         : `${remote.hostname}:${remote.port}`,
     });
+    const id = this.#target.sharedPortId;
+    if (id !== undefined) {
+      // The shared port daemon hands the connection to the daemon named `id`.
+      await stream.send(
+        stream.message().int(SHARED_PORT_CONNECT).string(id).string("condor_token").int(-1).int(0),
+      );
+      stream.resetTranscript();
+    }
+    return stream;
   }
 
   #methods(): AuthMethod[] {
@@ -542,7 +565,7 @@ function unsupported(address: string, what: string): DaemonError {
 
 function commandName(command: number): string {
   for (const [name, value] of Object.entries(COMMANDS)) if (value === command) return name;
-  return `command ${command}`;
+  return command < 1000 ? `collector query ${command}` : `command ${command}`;
 }
 
 function dialError(address: string, err: unknown): DaemonError {

@@ -117,6 +117,16 @@ export class PacketStream {
     this.#in = { key: aes, baseIv: undefined, counter: 0 };
   }
 
+  /**
+   * Forgets the plaintext exchanged so far: after a shared-port connect
+   * message, the transcripts start anew (the daemon behind the port never
+   * saw that message).
+   */
+  resetTranscript(): void {
+    this.#sentPlain = [];
+    this.#receivedPlain = [];
+  }
+
   /** A writer for one message, encoding values for the current mode. */
   message(): MessageWriter {
     return new MessageWriter(this.encrypted);
