@@ -13,6 +13,8 @@ import tls from "node:tls";
 const STEP_TIMEOUT_MS = 10_000;
 /** Quiet time after the last output byte that ends a step's output. */
 const SETTLE_MS = 2;
+/** How long a completed handshake may take to write its last flight. */
+const SECURE_GRACE_MS = 20;
 
 /** What the server's certificate looked like to the TLS client. */
 export interface TunnelPeer {
@@ -90,12 +92,21 @@ export class TlsTunnel {
    * failed.
    */
   async step(): Promise<Uint8Array> {
-    const deadline = performance.now() + STEP_TIMEOUT_MS;
+    const started = performance.now();
+    const deadline = started + STEP_TIMEOUT_MS;
+    let secureSince: number | undefined;
     for (;;) {
       if (this.#failure) throw this.#failure;
-      const quiet = this.#output.length > 0 && performance.now() - this.#lastWrite >= SETTLE_MS;
-      if ((this.#secure && (this.#output.length === 0 || quiet)) || quiet) break;
-      if (performance.now() > deadline) throw new Error("the TLS handshake stalled");
+      const now = performance.now();
+      if (this.#output.length > 0) {
+        if (now - this.#lastWrite >= SETTLE_MS) break;
+      } else if (this.#secure) {
+        // The handshake may complete before the client's last flight is
+        // written (TLS 1.3 sends Finished after it): wait briefly for it.
+        secureSince ??= now;
+        if (now - secureSince >= SECURE_GRACE_MS) break;
+      }
+      if (now > deadline) throw new Error("the TLS handshake stalled");
       await this.#sleep(this.#output.length > 0 || this.#secure ? SETTLE_MS : 50);
     }
     return this.takeOutput();
