@@ -41,12 +41,17 @@ export interface TokenDaemonClient {
   info(signal?: AbortSignal): Promise<DaemonInfo>;
   /** Enqueues a token request; re-sending the same secret returns the same request. */
   enqueue(request: EnqueueRequest, signal?: AbortSignal): Promise<EnqueueResponse>;
-  /** Waits up to `waitSeconds` for the request's outcome (long poll); the token comes once. */
+  /**
+   * Waits up to `waitSeconds` for the request's outcome (long poll); the
+   * token comes once. `clientId` is the one the request was made with
+   * (HTCondor's daemons want it back; condor_tokend needs only the secret).
+   */
   collect(
     requestId: string,
     secret: string,
     waitSeconds: number,
     signal?: AbortSignal,
+    clientId?: string,
   ): Promise<CollectResponse>;
   /** Withdraws a request, proving ownership with its secret. */
   cancel(requestId: string, secret: string, signal?: AbortSignal): Promise<RequestStateResponse>;

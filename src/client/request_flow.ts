@@ -191,7 +191,13 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
       clock,
       id,
       (attempt) =>
-        options.client.collect(id, options.secret, attempt === 0 ? waitSeconds : 0, options.signal),
+        options.client.collect(
+          id,
+          options.secret,
+          attempt === 0 ? waitSeconds : 0,
+          options.signal,
+          options.request.clientId,
+        ),
     );
     if (reply === undefined) return await withdrawOnSignal(options, id);
     const decided = decidedOutcome(id, reply.state, reply.token, reply.reason);

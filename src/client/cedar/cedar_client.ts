@@ -176,8 +176,15 @@ export class CedarDaemonClient implements TokenDaemonClient {
     secret: string,
     waitSeconds: number,
     signal?: AbortSignal,
+    requestClientId?: string,
   ): Promise<CollectResponse> {
-    const clientId = this.#clientIds.get(requestId) ?? secret;
+    const clientId = this.#clientIds.get(requestId) ??
+      (requestClientId === undefined
+        ? undefined
+        : await cedarClientId({ clientId: requestClientId, secret }));
+    if (clientId === undefined) {
+      throw new TypeError("collect() over CEDAR needs the request's client ID");
+    }
     const until = this.#now() + waitSeconds * 1000;
     const interval = this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     for (;;) {
