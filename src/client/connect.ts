@@ -107,7 +107,7 @@ export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
     const name = /^(ID)?TOKENS?$/.test(upper) ? "TOKEN" : upper;
     if ((name === "FS" || name === "TOKEN" || name === "SSL") && !methods.includes(name)) {
       methods.push(name);
-    } else if (!methods.includes(name as MethodName)) {
+    } else if (!methods.includes(name as MethodName) && !ignored.includes(item)) {
       ignored.push(item);
     }
   }

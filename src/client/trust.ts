@@ -450,11 +450,14 @@ export async function judgeCertificate(
     );
   }
   if (!policy.ask) {
-    const why = policy.caPem === undefined
+    const selfSigned = cert.authorizationError === "DEPTH_ZERO_SELF_SIGNED_CERT";
+    const why = selfSigned
       ? "its certificate is self-signed and not yet known"
-      : `its certificate is not signed by AUTH_SSL_CLIENT_CAFILE's authority (${
-        cert.authorizationError ?? "unverified"
-      }) and not yet known`;
+      : `its certificate is not signed by ${
+        policy.caPem === undefined
+          ? "an authority this host trusts"
+          : "AUTH_SSL_CLIENT_CAFILE's authority"
+      } (${cert.authorizationError ?? "unverified"}) and not yet known`;
     throw new TrustError(
       "TRUST_UNKNOWN",
       `Cannot trust ${where}: ${why}, with fingerprint ${cert.fingerprint}; confirm it with the pool administrator, then pass -trust ${cert.fingerprint} (or set TOKEND_TRUST)`,

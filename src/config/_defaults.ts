@@ -60,6 +60,9 @@ const DEFAULTS: Readonly<Record<string, string>> = {
   SEC_ENABLE_TOKEN_REQUEST: "true",
   SEC_TOKEN_REQUEST_LIFETIME: "3600",
   TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME: "3600",
+  // HTCondor's methods, less those no tool here speaks (security metaknobs
+  // build SEC_CLIENT_AUTHENTICATION_METHODS from it).
+  SEC_DEFAULT_AUTHENTICATION_METHODS: "FS, IDTOKENS, SSL",
 
   // TLS: each is a list, the first file that exists wins.
   AUTH_SSL_SERVER_CERTFILE: "/etc/pki/tls/certs/localhost.crt,$(AUTH_SSL_AUTOGENERATE_CERTFILE)",

@@ -51,13 +51,16 @@ export async function tokenMasterKey(token: string): Promise<{
   const parts = token.split(".");
   if (parts.length !== 3) throw new TypeError("not a JWT");
   const [header, payload, signature] = parts;
-  const claims = JSON.parse(new TextDecoder().decode(base64UrlBytes(payload))) as {
-    sub?: unknown;
-    jti?: unknown;
-  };
-  const subject = typeof claims.sub === "string"
+  let claims: { sub?: unknown; jti?: unknown } | null;
+  try {
+    claims = JSON.parse(new TextDecoder().decode(base64UrlBytes(payload)));
+  } catch (err) {
+    if (!(err instanceof SyntaxError || err instanceof DOMException)) throw err;
+    throw new TypeError("the token's payload is not base64url JSON", { cause: err });
+  }
+  const subject = typeof claims?.sub === "string"
     ? claims.sub
-    : typeof claims.jti === "string"
+    : typeof claims?.jti === "string"
     ? claims.jti
     : undefined;
   if (!subject) throw new TypeError("the token has neither sub nor jti");

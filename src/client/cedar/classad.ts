@@ -73,7 +73,8 @@ export function parseAttribute(line: string): [string, ClassAdValue] {
 }
 
 function parseValue(text: string): ClassAdValue {
-  if (/^"(?:[^"\\]|\\.)*"$/s.test(text)) return text.slice(1, -1).replaceAll('\\"', '"');
+  // Only \" escapes; any other backslash is itself.
+  if (/^"(?:[^"\\]|\\"|\\(?!"))*"$/s.test(text)) return text.slice(1, -1).replaceAll('\\"', '"');
   if (/^[+-]?\d+$/.test(text)) return Number(text);
   if (/^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$/.test(text)) return Number(text);
   if (/^true$/i.test(text)) return true;

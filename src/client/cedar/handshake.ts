@@ -144,23 +144,16 @@ export async function startCommand(
       `it offers no AES session (CryptoMethods ${JSON.stringify(crypto ?? "")})`,
     );
   }
+  let method: MethodName | undefined;
   if (stringOf(m2, "Authentication") === "YES") {
     const list = (stringOf(m2, "AuthMethodsList") ?? "").split(",").map((s) => s.trim());
-    const method = await authenticate(stream, options, list, daemon);
+    method = await authenticate(stream, options, list, daemon);
     let hasKey: number;
     try {
       hasKey = (await stream.receive()).int();
     } catch (err) {
       if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.UNREACHABLE) throw err;
-      // What HTCondor does to an identity it cannot map, for commands that need one.
-      throw new DaemonError(
-        "DAEMON_REFUSED",
-        `Cannot run ${options.commandName} at ${stream.peer}: the daemon hung up after we authenticated with ${method}${
-          method === "SSL" ? " (anonymously)" : ""
-        }; this command needs an identity the daemon maps and authorizes (an administrator's token, or FS on the daemon's host)`,
-        403,
-        { cause: err },
-      );
+      throw hungUpAfter(stream, options, method, err);
     }
     if (hasKey !== 0) {
       throw new DaemonError(
@@ -182,7 +175,7 @@ export async function startCommand(
     );
   }
   await stream.startEncryption(key);
-  const verdict = await receiveAd(stream, options, "its decision on the command");
+  const verdict = await receiveAd(stream, options, "its decision on the command", method);
   const session = verdictSession(stream, options, verdict, key, daemon);
   await trace(
     `${options.commandName} authorized for ${session.user} (session ${session.id})`,
@@ -314,10 +307,42 @@ function daemonSecurity(ad: ClassAd): DaemonSecurity {
   };
 }
 
-async function receiveAd(stream: PacketStream, options: StartCommand, what: string) {
+/**
+ * What HTCondor does to an identity it cannot map, for commands that need
+ * one (DC_LIST_TOKEN_REQUEST, DC_APPROVE_TOKEN_REQUEST): it hangs up once
+ * authentication is over.
+ */
+function hungUpAfter(
+  stream: PacketStream,
+  options: StartCommand,
+  method: MethodName,
+  cause: DaemonError,
+): DaemonError {
+  return new DaemonError(
+    "DAEMON_REFUSED",
+    `Cannot run ${options.commandName} at ${stream.peer}: the daemon hung up after we authenticated with ${method}${
+      method === "SSL" ? " (anonymously)" : ""
+    }; this command needs an identity the daemon maps and authorizes (an administrator's token, or FS on the daemon's host)`,
+    403,
+    { cause },
+  );
+}
+
+async function receiveAd(
+  stream: PacketStream,
+  options: StartCommand,
+  what: string,
+  authenticatedWith?: MethodName,
+) {
   try {
     return (await stream.receive()).classAd();
   } catch (err) {
+    if (
+      err instanceof DaemonError && err.code === DAEMON_ERRORS.UNREACHABLE &&
+      authenticatedWith !== undefined
+    ) {
+      throw hungUpAfter(stream, options, authenticatedWith, err);
+    }
     if (err instanceof DaemonError && err.code === DAEMON_ERRORS.UNREACHABLE) {
       // A daemon that dislikes a command or our policy just hangs up.
       throw new DaemonError(
