@@ -221,6 +221,7 @@ async function resume(
 async function authenticate(
   stream: PacketStream,
   options: StartCommand,
+  /** The methods both sides accept, as the daemon listed them (its order). */
   daemonList: string[],
   daemon: DaemonSecurity,
 ): Promise<MethodName> {
@@ -236,19 +237,28 @@ async function authenticate(
     else failures.push(`${method.name}: ${unusable}`);
   }
   for (;;) {
+    if (remaining.length === 0) {
+      // Nothing left to offer: say why instead of letting the daemon hang up on an empty mask.
+      const offered = options.methods.map((m) => m.name).join(", ") || "none";
+      throw new DaemonError(
+        "DAEMON_AUTH_FAILED",
+        failures.length > 0
+          ? `Cannot authenticate to the daemon at ${stream.peer}: ${failures.join("; ")}`
+          : `Cannot authenticate to the daemon at ${stream.peer}: it accepts none of the methods offered (${offered}) for this command; SEC_CLIENT_AUTHENTICATION_METHODS must name one it accepts`,
+        401,
+      );
+    }
     const mask = remaining.reduce((bits, m) => bits | METHOD_BITS[m.name], 0);
     await stream.send(stream.message().int(mask));
     const chosen = (await stream.receive()).int();
     const method = remaining.find((m) => METHOD_BITS[m.name] === chosen);
     if (chosen === 0 || method === undefined) {
-      const offered = options.methods.map((m) => m.name).join(", ");
       throw new DaemonError(
         "DAEMON_AUTH_FAILED",
-        failures.length > 0
-          ? `Cannot authenticate to the daemon at ${stream.peer}: ${failures.join("; ")}`
-          : `Cannot authenticate to the daemon at ${stream.peer}: it accepts none of the methods offered (${offered}); it accepts ${
-            daemonList.filter(Boolean).join(", ") || "none for this command"
-          }`,
+        `Cannot authenticate to the daemon at ${stream.peer}: it chose no method of ours${
+          failures.length > 0 ? ` (${failures.join("; ")})` : ""
+        }`,
+        401,
       );
     }
     await options.trace?.(`authenticating with ${method.name}`);
