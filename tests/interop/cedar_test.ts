@@ -125,6 +125,45 @@ interopTest(
 );
 
 interopTest(
+  "-type MASTER finds the pool's master through the collector's query, for the requester and the list",
+  async () => {
+    await withPool(async (pool) => {
+      await masterAdvertised(pool);
+      const r = await runTool("condor_token_request", [
+        ...["-pool", pool.hostAddress, "-type", "master", "-name", pool.hostName],
+        ...["-identity", `bob@${TRUST_DOMAIN}`, "-authz", "READ", "-timeout", "1"],
+        "-debug",
+        // A master started before the collector made the host certificate offers no SSL: use FS.
+      ], { env: pool.ourEnv, requesterFlags: true });
+      assert.equal(r.code, EXIT.TIMED_OUT, r.stderr);
+      assert.match(
+        r.stderr,
+        /the collector lists MASTER ".*" at cedar:\/\/127\.0\.0\.1:\d+\?alias=/,
+      );
+      const id = r.stderr.match(ENQUEUED)?.[1];
+      assert.ok(id, r.stderr);
+
+      // The request lives at the master, not at the collector.
+      const atMaster = await runTool("condor_token_request_list", [
+        ...["-pool", pool.hostAddress, "-type", "MASTER", "-reqid", id],
+      ], { env: pool.ourEnv });
+      assert.equal(atMaster.code, EXIT.OK, atMaster.stderr);
+      assert.match(atMaster.stdout, adLine("RequestId", id));
+      const atCollector = await runTool("condor_token_request_list", [
+        ...["-pool", pool.hostAddress, "-reqid", id],
+      ], { env: pool.ourEnv });
+      assert.doesNotMatch(atCollector.stdout, adLine("RequestId", id));
+
+      const missing = await runTool("condor_token_request_list", [
+        ...["-pool", pool.hostAddress, "-type", "SCHEDD"],
+      ], { env: pool.ourEnv });
+      assert.equal(missing.code, EXIT.FAILURE);
+      assert.match(missing.stderr, /Cannot find a SCHEDD .* it lists COLLECTOR ".*", MASTER ".*"/);
+    });
+  },
+);
+
+interopTest(
   "our condor_token_request_list and _approve serve a request from the real condor_token_request",
   async () => {
     await withPool(async (pool) => {
@@ -364,6 +403,19 @@ async function withPool(fn: (pool: Pool, dir: string) => Promise<void>): Promise
       await fn(pool, dir);
     });
   });
+}
+
+/** Waits until the collector lists the pool's master (it advertises itself soon after it starts). */
+async function masterAdvertised(pool: Pool): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const r = await runReal("bin/condor_status", [
+      ...["-pool", pool.address, "-master", "-af", "Name"],
+    ], pool.env);
+    if (r.code === 0 && r.stdout.trim() !== "") return;
+    if (Date.now() > deadline) throw new Error(`The master never advertised: ${r.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /**
