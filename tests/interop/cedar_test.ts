@@ -13,6 +13,10 @@
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
+import { cedarDaemonClient } from "../../src/client/cedar/cedar_client.ts";
+import { startCommand } from "../../src/client/cedar/handshake.ts";
+import { PacketStream } from "../../src/client/cedar/packet_stream.ts";
+import { DaemonError } from "../../src/errors.ts";
 import { createSelfSigned } from "../../src/server/certificate.ts";
 import {
   assertAllowed,
@@ -469,3 +473,71 @@ function tokenPayload(token: string): Claims {
   const bytes = Uint8Array.from(atob(segment), (c) => c.charCodeAt(0));
   return JSON.parse(new TextDecoder().decode(bytes));
 }
+
+interopTest(
+  "a session the collector does not know is refused as SESSION_UNKNOWN, and a known one resumes",
+  async () => {
+    await withPool(async (pool) => {
+      const client = cedarDaemonClient({
+        url: new URL(`cedar://${pool.hostAddress}`),
+        policy: {
+          caPem: await Deno.readTextFile(pool.caFile),
+          pins: [],
+          knownHostsFile: undefined,
+          now: Date.now,
+        },
+        methods: ["SSL"],
+        trace: (line) => void steps.push(line),
+      });
+      const steps: string[] = [];
+      const request = {
+        identity: `carol@${TRUST_DOMAIN}`,
+        authz: ["READ"],
+        lifetime: null,
+        clientId: "interop",
+        secret: crypto.randomUUID(),
+      };
+      try {
+        const { requestId } = await client.enqueue(request);
+        // Polls resume the session the request was made in: no new authentication.
+        const polled = await client.collect(requestId, request.secret, 0);
+        assert.equal(polled.state, "pending");
+        assert.equal(steps.filter((line) => line.startsWith("authenticating with")).length, 1);
+        assert.ok(
+          steps.some((line) => /^resuming session .* for DC_FINISH_TOKEN_REQUEST$/.test(line)),
+        );
+      } finally {
+        client.close();
+      }
+
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: pool.port });
+      const stream = new PacketStream(conn, { peer: pool.hostAddress });
+      try {
+        await assert.rejects(
+          startCommand(stream, {
+            command: 60048,
+            commandName: "DC_FINISH_TOKEN_REQUEST",
+            connectSinful: `<${pool.address}?alias=${pool.hostName}>`,
+            methods: [],
+            now: Date.now,
+            resume: {
+              id: `${pool.hostName}:1:1:1`,
+              key: new Uint8Array(32),
+              user: ANONYMOUS,
+              validCommands: new Set([60048]),
+              expiresAt: Date.now() + 60_000,
+              daemon: { trustDomain: TRUST_DOMAIN, issuerKeys: [], version: undefined },
+            },
+          }),
+          (err) => {
+            assert.ok(err instanceof DaemonError);
+            assert.equal(err.code, "SESSION_UNKNOWN");
+            return true;
+          },
+        );
+      } finally {
+        stream.close();
+      }
+    });
+  },
+);

@@ -8,7 +8,8 @@
  * What HTCondor's protocol does not have is refused with one clear error:
  * withdrawing a request (it expires at the daemon), denying one (an
  * administrator lets it expire), fetching a token for oneself over this
- * client, and our long poll (we poll every second instead).
+ * client, and our long poll (we poll every second for a minute, then every
+ * 5 s, as HTCondor's own tool does).
  *
  * @module
  */
@@ -70,8 +71,16 @@ const FINISH_EXPIRED = 5;
 
 /** How long HTCondor keeps a pending request (its TOKEN_REQUEST lifetime). */
 export const HTCONDOR_REQUEST_LIFETIME_SECONDS = 3600;
-/** How often a waiting requester asks the daemon (HTCondor's own tool: every 5 s). */
+/**
+ * How often a waiting requester asks the daemon during its first minute of
+ * waiting, when an administrator at hand approves; every 5 s after that,
+ * as HTCondor's own tool does from the start.
+ */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** How long the requester polls at the fast interval. */
+const FAST_POLLING_MS = 60_000;
+/** The interval after that (HTCondor's own). */
+const SLOW_POLL_INTERVAL_MS = 5000;
 /** Per-call timeout. */
 const DEFAULT_TIMEOUT_MS = 15_000;
 
@@ -91,7 +100,7 @@ export interface CedarClientOptions {
   onTrust?: (judgement: TrustJudgement) => void | Promise<void>;
   /** Per-call timeout, milliseconds (default 15 s). */
   timeoutMs?: number;
-  /** Interval between polls while waiting for a decision (default 1 s). */
+  /** Interval between polls in the first minute of waiting (default 1 s; 5 s after). */
   pollIntervalMs?: number;
   trace?: (message: string) => void | Promise<void>;
   now?: () => number;
@@ -156,20 +165,31 @@ export class CedarDaemonClient implements TokenDaemonClient {
       );
     }
     const token = stringOf(reply, "Token") || undefined;
-    this.#clientIds.set(requestId, await cedarClientId(request));
+    const known = { clientId: await cedarClientId(request), since: this.#now() };
+    this.#requests.set(requestId, known);
     return {
       requestId,
       state: token === undefined ? "pending" : "approved",
-      expiresAt: Math.floor(this.#now() / 1000) + HTCONDOR_REQUEST_LIFETIME_SECONDS,
+      expiresAt: this.#expiresAt(known),
       ...(token === undefined ? {} : { token }),
     };
   }
 
-  #clientIds = new Map<string, string>();
+  /**
+   * Requests made or polled through this client: the ClientId HTCondor wants
+   * back, and since when we know of it (HTCondor does not say when a request
+   * was made; its expiry is estimated from this).
+   */
+  #requests = new Map<string, { clientId: string; since: number }>();
+
+  #expiresAt(request: { since: number }): number {
+    return Math.floor(request.since / 1000) + HTCONDOR_REQUEST_LIFETIME_SECONDS;
+  }
 
   /**
    * Asks for the token until it arrives or `waitSeconds` pass, one
-   * DC_FINISH_TOKEN_REQUEST per poll interval.
+   * DC_FINISH_TOKEN_REQUEST per poll interval (1 s in the first minute of
+   * waiting, 5 s after).
    */
   async collect(
     requestId: string,
@@ -178,19 +198,23 @@ export class CedarDaemonClient implements TokenDaemonClient {
     signal?: AbortSignal,
     requestClientId?: string,
   ): Promise<CollectResponse> {
-    const clientId = this.#clientIds.get(requestId) ??
-      (requestClientId === undefined
-        ? undefined
-        : await cedarClientId({ clientId: requestClientId, secret }));
-    if (clientId === undefined) {
-      throw new TypeError("collect() over CEDAR needs the request's client ID");
+    let known = this.#requests.get(requestId);
+    if (known === undefined) {
+      if (requestClientId === undefined) {
+        throw new TypeError("collect() over CEDAR needs the request's client ID");
+      }
+      known = {
+        clientId: await cedarClientId({ clientId: requestClientId, secret }),
+        since: this.#now(),
+      };
+      this.#requests.set(requestId, known);
     }
     const until = this.#now() + waitSeconds * 1000;
-    const interval = this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    const fast = this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     for (;;) {
       const reply = await this.#call(
         COMMANDS.DC_FINISH_TOKEN_REQUEST,
-        [["ClientId", clientId], ["RequestId", requestId]],
+        [["ClientId", known.clientId], ["RequestId", requestId]],
         signal,
       );
       if (integerOf(reply, "ErrorCode") === FINISH_EXPIRED) {
@@ -201,12 +225,11 @@ export class CedarDaemonClient implements TokenDaemonClient {
       if (token) return { requestId, state: "approved", expiresAt: 0, token };
       const left = until - this.#now();
       if (left <= 0 || signal?.aborted) {
-        return {
-          requestId,
-          state: "pending",
-          expiresAt: Math.floor(this.#now() / 1000) + HTCONDOR_REQUEST_LIFETIME_SECONDS,
-        };
+        return { requestId, state: "pending", expiresAt: this.#expiresAt(known) };
       }
+      const interval = this.#now() - known.since < FAST_POLLING_MS
+        ? fast
+        : Math.max(fast, SLOW_POLL_INTERVAL_MS);
       await sleep(Math.min(interval, left), signal);
     }
   }

@@ -93,8 +93,13 @@ export interface StartedCommand {
   resumed: boolean;
 }
 
-/** The session lifetime we ask for: long enough for a whole wait for approval. */
-const SESSION_DURATION_SECONDS = 3600;
+/**
+ * The session lifetime we ask for. A waiting requester resumes its session
+ * at every poll; when the daemon has dropped it, a new one is made. Short,
+ * so that a storm of requesters does not leave the daemon an hour of
+ * sessions to keep.
+ */
+const SESSION_DURATION_SECONDS = 300;
 
 /**
  * Runs DC_AUTHENTICATE for `options.command` on a fresh connection. Throws
@@ -302,7 +307,8 @@ function verdictSession(
     key,
     user,
     validCommands,
-    expiresAt: options.now() + (SESSION_DURATION_SECONDS - 60) * 1000,
+    // Stop resuming a little early rather than meet SID_NOT_FOUND.
+    expiresAt: options.now() + (SESSION_DURATION_SECONDS - 30) * 1000,
     daemon,
   };
 }
