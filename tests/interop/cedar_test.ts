@@ -89,14 +89,7 @@ interopTest(
   "a rule installed by our condor_token_request_auto_approve approves our SSL requester at once",
   async () => {
     await withPool(async (pool) => {
-      const rule = await runTool("condor_token_request_auto_approve", [
-        "-pool",
-        pool.hostAddress,
-        "-netblock",
-        "127.0.0.0/8",
-        "-lifetime",
-        "600",
-      ], { env: pool.ourEnv });
+      const rule = await autoApproveLoopback(pool, pool.ourEnv);
       assert.equal(rule.code, 0, rule.stderr);
       assert.match(
         rule.stdout,
@@ -243,14 +236,7 @@ interopTest(
   "our condor_token_request_auto_approve over anonymous SSL is refused by the collector: not authorized",
   async () => {
     await withPool(async (pool) => {
-      const r = await runTool("condor_token_request_auto_approve", [
-        "-pool",
-        pool.hostAddress,
-        "-netblock",
-        "127.0.0.0/8",
-        "-lifetime",
-        "600",
-      ], { env: sslOnly(pool) });
+      const r = await autoApproveLoopback(pool, sslOnly(pool));
       assertOneLineError(r, EXIT.NOT_AUTHORIZED);
       assert.ok(r.stderr.includes(`"${ANONYMOUS}"`), r.stderr);
     });
@@ -407,6 +393,13 @@ async function withPool(fn: (pool: Pool, dir: string) => Promise<void>): Promise
       await fn(pool, dir);
     });
   });
+}
+
+/** Runs our condor_token_request_auto_approve for 127.0.0.0/8, 600 s, with `env`. */
+async function autoApproveLoopback(pool: Pool, env: Record<string, string>): Promise<ToolResult> {
+  return await runTool("condor_token_request_auto_approve", [
+    ...["-pool", pool.hostAddress, "-netblock", "127.0.0.0/8", "-lifetime", "600"],
+  ], { env });
 }
 
 /** Waits until the collector lists the pool's master (it advertises itself soon after it starts). */

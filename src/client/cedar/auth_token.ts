@@ -19,7 +19,7 @@
 import { DaemonError } from "../../errors.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
 import { type AuthMethod, AuthMethodFailed, type DaemonSecurity } from "./handshake.ts";
-import type { PacketStream } from "./packet_stream.ts";
+import { concat, type PacketStream } from "./packet_stream.ts";
 
 /** Length of each side's random nonce. */
 const NONCE_SIZE = 256;
@@ -65,7 +65,7 @@ export async function tokenMasterKey(token: string): Promise<{
     : undefined;
   if (!subject) throw new TypeError("the token has neither sub nor jti");
   const signedPart = `${header}.${payload}`;
-  const salt = concatBytes(SEED_A, new TextEncoder().encode(signedPart));
+  const salt = concat([SEED_A, new TextEncoder().encode(signedPart)]);
   const ikm = await crypto.subtle.importKey(
     "raw",
     base64UrlBytes(signature) as BufferSource,
@@ -141,7 +141,7 @@ export function tokenMethod(options: TokenMethodOptions): AuthMethod {
       const mac = reply.raw(reply.int());
       const expected = await hmacSha1(
         key,
-        concatBytes(encoder.encode(`${a} ${b}`), new Uint8Array(1), raEcho, rb),
+        concat([encoder.encode(`${a} ${b}`), new Uint8Array(1), raEcho, rb]),
       );
       if (
         a !== subject || b === "" || rb.length !== NONCE_SIZE || !equalBytes(raEcho, ra) ||
@@ -155,7 +155,7 @@ export function tokenMethod(options: TokenMethodOptions): AuthMethod {
       }
       const proof = await hmacSha1(
         key,
-        concatBytes(encoder.encode(subject), new Uint8Array(1), rb),
+        concat([encoder.encode(subject), new Uint8Array(1), rb]),
       );
       await stream.send(
         stream.message().int(0).int(encoder.encode(subject).length).string(subject)
@@ -177,16 +177,6 @@ function base64UrlBytes(text: string): Uint8Array {
 
 function hexBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function equalBytes(x: Uint8Array, y: Uint8Array): boolean {

@@ -27,6 +27,7 @@ import type {
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
+import { realClock } from "../request_flow.ts";
 import {
   judgeCertificate,
   peerCertificate,
@@ -230,7 +231,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
       const interval = this.#now() - known.since < FAST_POLLING_MS
         ? fast
         : Math.max(fast, SLOW_POLL_INTERVAL_MS);
-      await sleep(Math.min(interval, left), signal);
+      await realClock.sleep(Math.min(interval, left), signal);
     }
   }
 
@@ -622,17 +623,4 @@ function dialError(address: string, err: unknown): DaemonError {
     undefined,
     { cause: err },
   );
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -8,6 +8,7 @@
  */
 import { Duplex } from "node:stream";
 import tls from "node:tls";
+import { concat } from "./packet_stream.ts";
 
 /** How long one TLS step may take before the tunnel gives up. */
 const STEP_TIMEOUT_MS = 10_000;
@@ -114,7 +115,7 @@ export class TlsTunnel {
 
   /** Records the client wrote and nobody took yet. */
   takeOutput(): Uint8Array {
-    const out = joined(this.#output);
+    const out = concat(this.#output);
     this.#output = [];
     return out;
   }
@@ -127,7 +128,7 @@ export class TlsTunnel {
       if (performance.now() > deadline) throw new Error("no data arrived through TLS");
       await this.#sleep(50);
     }
-    const all = joined(this.#data);
+    const all = concat(this.#data);
     this.#data = [all.slice(length)];
     return all.slice(0, length);
   }
@@ -162,14 +163,4 @@ export class TlsTunnel {
       this.#wake = done;
     });
   }
-}
-
-function joined(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
