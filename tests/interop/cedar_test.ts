@@ -294,6 +294,15 @@ interopTest(
       const remembered = await request([]);
       assert.equal(remembered.code, EXIT.TIMED_OUT, remembered.stderr);
       assert.match(remembered.stderr, ENQUEUED);
+
+      // Another certificate remembered for this host:port: refused, and nothing is sent.
+      const other = `sha256:${"AB:".repeat(31)}AB`;
+      await Deno.writeTextFile(knownHosts, `${pool.hostAddress} ${other}\n`, { mode: 0o600 });
+      const changed = await request([]);
+      assertOneLineError(changed, EXIT.UNTRUSTED);
+      assert.match(changed.stderr, /CERTIFICATE HAS CHANGED/);
+      assert.ok(changed.stderr.includes(fingerprint), changed.stderr);
+      assert.doesNotMatch(changed.stderr, ENQUEUED);
     });
   },
 );
