@@ -22,7 +22,8 @@ export const TRUST_KNOB = "TOKEND_TRUST";
 /**
  * Builds the trust policy: AUTH_SSL_CLIENT_CAFILE (read now), pins from
  * `pins` (the command line) and the TOKEND_TRUST knob, the known-hosts file
- * from TOKEND_KNOWN_HOSTS or `~/.condor/known_hosts`. Throws ConfigError for
+ * from TOKEND_KNOWN_HOSTS, else HTCondor's SEC_KNOWN_HOSTS, else
+ * `~/.condor/known_hosts` (the file HTCondor's own tools keep too). Throws ConfigError for
  * an unreadable CA file or a malformed fingerprint. Needs --allow-read.
  */
 export async function trustPolicyFromConfig(
@@ -61,6 +62,7 @@ export async function trustPolicyFromConfig(
   }
   const home = config.get("HOME")?.trim();
   const knownHostsFile = config.get(KNOWN_HOSTS_KNOB)?.trim() ||
+    config.get("SEC_KNOWN_HOSTS")?.trim() ||
     (home ? `${home.replace(/\/+$/, "")}/.condor/known_hosts` : undefined);
   const policy: TrustPolicy = { pins, knownHostsFile, now: options.now };
   if (caPem !== undefined) policy.caPem = caPem;

@@ -38,6 +38,8 @@ export async function fingerprintOf(der: Uint8Array): Promise<string> {
 export interface PeerCertificate {
   /** `sha256:AB:CD:...` of the leaf certificate's DER bytes. */
   fingerprint: string;
+  /** The leaf certificate, DER. */
+  der: Uint8Array;
   /** The leaf certificate, PEM. */
   pem: string;
   /** DNS names and IP addresses it is valid for (subjectAltName). */
@@ -48,6 +50,8 @@ export interface PeerCertificate {
   authorized: boolean;
   /** Why it did not verify, as the TLS library says it. */
   authorizationError: string | undefined;
+  /** DER of the certificates the daemon sent above its own (its CA's, for HTCondor). */
+  chain: Uint8Array[];
 }
 
 /**
@@ -61,12 +65,13 @@ export async function readPeerCertificate(
 ): Promise<PeerCertificate> {
   const address = `${bracketed(host)}:${port}`;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const { raw, names, notAfter, authorized, authorizationError } = await new Promise<{
+  const { raw, names, notAfter, authorized, authorizationError, chain } = await new Promise<{
     raw: Uint8Array;
     names: string[];
     notAfter: number | undefined;
     authorized: boolean;
     authorizationError: string | undefined;
+    chain: Uint8Array[];
   }>((resolve, reject) => {
     const socket = tls.connect({
       host: unbracketed(host),
@@ -112,6 +117,7 @@ export async function readPeerCertificate(
         authorizationError: socket.authorizationError === undefined
           ? undefined
           : String(socket.authorizationError),
+        chain: issuersOf(cert),
       };
       finish(() => resolve(result));
     });
@@ -120,7 +126,19 @@ export async function readPeerCertificate(
       fail(code, reason, err);
     });
   });
-  return await peerCertificate({ raw, names, notAfter, authorized, authorizationError });
+  return await peerCertificate({ raw, names, notAfter, authorized, authorizationError, chain });
+}
+
+/** DER of the issuers above a certificate node:tls returned with its chain (`getPeerCertificate(true)`). */
+export function issuersOf(cert: tls.DetailedPeerCertificate): Uint8Array[] {
+  const chain: Uint8Array[] = [];
+  let at = cert;
+  // node:tls ends the chain with a certificate that is its own issuer.
+  while (at.issuerCertificate && at.issuerCertificate !== at && chain.length < 10) {
+    at = at.issuerCertificate;
+    if (at.raw) chain.push(new Uint8Array(at.raw));
+  }
+  return chain;
 }
 
 /** What a TLS client saw of a daemon's certificate, as {@link PeerCertificate}. */
@@ -132,9 +150,12 @@ export async function peerCertificate(seen: {
   notAfter: number | string | undefined;
   authorized: boolean;
   authorizationError: string | undefined;
+  /** DER of the issuers' certificates, when the TLS library gave them. */
+  chain?: Uint8Array[];
 }): Promise<PeerCertificate> {
   return {
     fingerprint: await fingerprintOf(seen.raw),
+    der: seen.raw,
     pem: derToPem(seen.raw),
     names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
     notAfter: typeof seen.notAfter === "string"
@@ -142,6 +163,7 @@ export async function peerCertificate(seen: {
       : seen.notAfter,
     authorized: seen.authorized,
     authorizationError: seen.authorizationError,
+    chain: seen.chain ?? [],
   };
 }
 
@@ -215,6 +237,10 @@ function bracketed(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 function derToPem(der: Uint8Array): string {
   const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
   return `-----BEGIN CERTIFICATE-----\n${
@@ -248,6 +274,48 @@ export async function readKnownHosts(path: string): Promise<Map<string, string>>
     if (key && fingerprint) hosts.set(key.toLowerCase(), fingerprint);
   }
   return hosts;
+}
+
+/** HTCondor's own entry for a host in the known-hosts file. */
+export interface HtcondorKnownHost {
+  /** False for a `!HOST` line: HTCondor saw the certificate but was not told to trust it. */
+  permitted: boolean;
+  /** DER of the certificate it recorded (the daemon's, or its CA's). */
+  der: Uint8Array;
+}
+
+/**
+ * Reads the entry HTCondor's own tools keep for `host` in the same file:
+ * lines `[!]HOST SSL BASE64-DER`, the first line for the host deciding, as
+ * in HTCondor. Our `host:port sha256:...` lines are not HTCondor's and are
+ * skipped. Undefined when there is none. Needs --allow-read.
+ */
+export async function readHtcondorKnownHost(
+  path: string,
+  host: string,
+): Promise<HtcondorKnownHost | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw knownHostsError("read", path, err);
+  }
+  const wanted = host.toLowerCase();
+  for (const line of text.split(/\r?\n/)) {
+    const [name, method, info] = line.trim().split(/ +/);
+    if (!name || name.startsWith("#") || info === undefined) continue;
+    const permitted = !name.startsWith("!");
+    if ((permitted ? name : name.slice(1)).toLowerCase() !== wanted) continue;
+    if (method !== "SSL") return undefined;
+    try {
+      return { permitted, der: Uint8Array.from(atob(info), (c) => c.charCodeAt(0)) };
+    } catch (err) {
+      if (err instanceof DOMException) return undefined; // not base64: not a usable entry
+      throw err;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -430,10 +498,23 @@ export async function judgeCertificate(
   });
 
   if (known === cert.fingerprint) return trusted("known_host");
+  // A host trusted with HTCondor's own tools (and none of our lines for it).
+  const theirs = known !== undefined || policy.knownHostsFile === undefined
+    ? undefined
+    : await readHtcondorKnownHost(policy.knownHostsFile, host);
+  if (theirs?.permitted && [cert.der, ...cert.chain].some((der) => sameBytes(der, theirs.der))) {
+    return trusted("known_host");
+  }
   if (pinned) {
     // An explicit pin is the user's word for this certificate: it also
     // replaces a stale known-hosts entry, and says so.
     return trusted("pinned", await remember(known === undefined ? {} : { replaced: known }));
+  }
+  if (known === undefined && theirs?.permitted) {
+    throw new TrustError(
+      "TRUST_CHANGED",
+      `Cannot trust ${where}: ITS CERTIFICATE HAS CHANGED since HTCondor's tools were told to trust "${host}" (the ${policy.knownHostsFile} line for it names another certificate; this one is ${cert.fingerprint}); this may be an attack. If the administrator confirms the new fingerprint, pass it with -trust`,
+    );
   }
   if (known !== undefined) {
     throw new TrustError(

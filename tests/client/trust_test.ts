@@ -7,6 +7,7 @@ import {
   fingerprintOf,
   knownHostKey,
   parseFingerprint,
+  readHtcondorKnownHost,
   readKnownHosts,
   readPeerCertificate,
   rememberKnownHost,
@@ -235,6 +236,57 @@ Deno.test("decideTrust() asks on a terminal and remembers only a yes", async () 
   });
 });
 
+Deno.test("decideTrust() trusts a host HTCondor's own tools were told to trust in known_hosts", async () => {
+  await withTempDir(async (dir) => {
+    await withDaemon({}, async ({ daemon }) => {
+      const url = new URL(daemon.url);
+      const der = pemToDer(daemon.certPem);
+      // HTCondor's lines: `[!]HOST SSL BASE64-DER`, the first for the host deciding.
+      await Deno.writeTextFile(
+        `${dir}/known_hosts`,
+        `# HTCondor\nother.example.org SSL ${btoa("x")}\n${url.hostname} SSL ${base64(der)}\n`,
+      );
+      const decision = await decideTrust(url, policy(dir));
+      try {
+        assert.equal(decision.basis, "known_host");
+        assert.equal(decision.fingerprint, daemon.fingerprint);
+      } finally {
+        decision.httpClient.close();
+      }
+
+      // Seen but not trusted by HTCondor's tool (a `!` line): not trusted here either.
+      await Deno.writeTextFile(`${dir}/known_hosts`, `!${url.hostname} SSL ${base64(der)}\n`);
+      const seen = await decideTrust(url, policy(dir)).catch((e) => e);
+      assert.ok(seen instanceof TrustError);
+      assert.equal(seen.code, "TRUST_UNKNOWN");
+
+      // Trusted for another certificate: a changed certificate, refused.
+      const other = der.slice();
+      other[other.length - 1] ^= 1;
+      await Deno.writeTextFile(`${dir}/known_hosts`, `${url.hostname} SSL ${base64(other)}\n`);
+      const changed = await decideTrust(url, policy(dir)).catch((e) => e);
+      assert.ok(changed instanceof TrustError);
+      assert.equal(changed.code, "TRUST_CHANGED");
+    });
+  });
+});
+
+Deno.test("readHtcondorKnownHost() reads HTCondor's first line for the host and skips ours", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/known_hosts`;
+    assert.equal(await readHtcondorKnownHost(file, "cm"), undefined);
+    await Deno.writeTextFile(
+      file,
+      `cm:9618 ${FP}\n!CM SSL ${btoa("first")}\ncm SSL ${btoa("second")}\n`,
+    );
+    assert.deepEqual(await readHtcondorKnownHost(file, "cm"), {
+      permitted: false,
+      der: new TextEncoder().encode("first"),
+    });
+    assert.equal(await readHtcondorKnownHost(file, "cm:9618"), undefined);
+  });
+});
+
 Deno.test("decideTrust() refuses a certificate that does not name the host it was reached by", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
@@ -262,4 +314,13 @@ Deno.test("readPeerCertificate() reports a closed port as DAEMON_UNREACHABLE", a
 
 function policy(dir: string): TrustPolicy {
   return { pins: [], knownHostsFile: `${dir}/known_hosts`, now: () => Date.now() };
+}
+
+function pemToDer(pem: string): Uint8Array {
+  const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function base64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
 }

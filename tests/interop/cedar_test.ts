@@ -307,6 +307,61 @@ interopTest(
   },
 );
 
+interopTest(
+  "our condor_token_request trusts a collector that HTCondor's own tool recorded as trusted in known_hosts",
+  async () => {
+    await withPool(async (pool) => {
+      // Run as root, HTCondor's tools use SEC_KNOWN_HOSTS (else a system file) and write it as
+      // the condor user (nobody here): a directory both can write.
+      const shared = `${pool.dir}/known`;
+      await Deno.mkdir(shared, { mode: 0o777 });
+      await Deno.chmod(shared, 0o777);
+      const knownHosts = `${shared}/known_hosts`;
+      // HTCondor's requester, told to trust on first use, records the collector's CA there.
+      const real = spawnReal("bin/condor_token_request", [
+        ...["-pool", `<${pool.address}?alias=${pool.hostName}>`, "-authz", "READ"],
+      ], {
+        ...pool.env,
+        _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
+        _CONDOR_BOOTSTRAP_SSL_SERVER_TRUST: "true",
+        _CONDOR_SEC_KNOWN_HOSTS: knownHosts,
+      });
+      try {
+        const deadline = Date.now() + 10_000;
+        while (!(await exists(knownHosts))) {
+          if (Date.now() > deadline) throw new Error("HTCondor's tool wrote no known_hosts");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        killIfRunning(real);
+        await finish(real, { timeoutMs: 5_000 });
+      }
+      assert.match(
+        await Deno.readTextFile(knownHosts),
+        new RegExp(`^${pool.hostName} SSL \\S+$`, "m"),
+      );
+
+      const r = await runTool("condor_token_request", [
+        ...[
+          "-pool",
+          pool.hostAddress,
+          "-identity",
+          `dave@${TRUST_DOMAIN}`,
+          "-timeout",
+          "1",
+          "-debug",
+        ],
+      ], {
+        env: { ...sslOnly(pool, null), _CONDOR_SEC_KNOWN_HOSTS: knownHosts },
+        requesterFlags: true,
+      });
+      assert.equal(r.code, EXIT.TIMED_OUT, r.stderr);
+      assert.match(r.stderr, ENQUEUED);
+      assert.match(r.stderr, /its certificate matches the known-hosts entry/);
+    });
+  },
+);
+
 /**
  * Starts the real condor_token_request for `identity` (SSL only, trusting
  * the collector's CA, by sinful string with the host name as alias) and

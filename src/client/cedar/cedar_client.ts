@@ -509,6 +509,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
           notAfter: seen.validTo,
           authorized: seen.authorized,
           authorizationError: seen.authorizationError,
+          chain: seen.chain,
         });
         // Judged once per run; later sessions must show the same certificate.
         if (this.#trusted === cert.fingerprint) return;

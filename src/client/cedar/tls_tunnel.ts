@@ -8,6 +8,7 @@
  */
 import { Duplex } from "node:stream";
 import tls from "node:tls";
+import { issuersOf } from "../trust.ts";
 import { concat } from "./packet_stream.ts";
 
 /** How long one TLS step may take before the tunnel gives up. */
@@ -28,6 +29,8 @@ export interface TunnelPeer {
   /** Whether the chain verified against `ca` (or the system's CAs). */
   authorized: boolean;
   authorizationError: string | undefined;
+  /** DER of the certificates above the leaf that the server sent. */
+  chain: Uint8Array[];
 }
 
 /** A TLS client driven by hand: push what the server sent, take what to send back. */
@@ -144,6 +147,7 @@ export class TlsTunnel {
       validTo: cert.valid_to || undefined,
       authorized: this.#socket.authorized,
       authorizationError: error === undefined || error === null ? undefined : String(error),
+      chain: issuersOf(cert),
     };
   }
 
