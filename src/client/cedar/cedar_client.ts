@@ -157,6 +157,14 @@ export class CedarDaemonClient implements TokenDaemonClient {
     if (request.lifetime !== null) ad.push(["TokenLifetime", request.lifetime]);
     ad.push(["User", request.identity], ["ClientId", await cedarClientId(request)]);
     const reply = await this.#call(COMMANDS.DC_START_TOKEN_REQUEST, ad, signal);
+    if (reply.size === 0) {
+      // HTCondor's answer when 1,000 requests are pending: try again later.
+      throw new DaemonError(
+        "HTCONDOR_QUEUE_FULL",
+        `Cannot request a token from the daemon at ${this.address}: it holds too many pending requests (HTCondor's limit is 1,000); ask an administrator to approve or clear some`,
+        503,
+      );
+    }
     failOnError(reply, `Cannot request a token from the daemon at ${this.address}`);
     const requestId = stringOf(reply, "RequestId");
     if (requestId === undefined) {
