@@ -1,8 +1,8 @@
 /**
  * The one interface every network tool uses to talk to a token-issuing
- * daemon, whatever the transport. The HTTPS client implements it today; a
- * native CEDAR client can implement the same interface later, so tools and
- * the request flow never know which one they hold.
+ * daemon, whatever the transport: HTTPS to condor_tokend (https_client.ts)
+ * or HTCondor's own protocol to an HTCondor daemon (cedar/cedar_client.ts).
+ * Tools and the request flow never know which one they hold.
  *
  * @module
  */
