@@ -535,8 +535,10 @@ export class CedarDaemonClient implements TokenDaemonClient {
 /**
  * The ClientId sent to HTCondor. HTCondor's only proof that a poller owns a
  * request is this string, and its own tool's `host-NNN` has a thousand
- * values; we append 64 bits derived from the request's secret, so only the
- * requester (or its -state file) can collect the token.
+ * values; we append 64 bits derived from the request's secret, so knowing
+ * the request ID is not enough to collect the token (those who may list the
+ * request still see it: HTCondor shows it to them). A requester resumed from
+ * -state derives the same string again.
  */
 export async function cedarClientId(
   request: Pick<EnqueueRequest, "clientId" | "secret">,
