@@ -397,16 +397,17 @@ export class CedarDaemonClient implements TokenDaemonClient {
     const name = commandName(command);
     for (let attempt = 0;; attempt++) {
       const session = this.#usableSession(command);
-      const stream = await this.#dial(signal);
-      const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      // One deadline for the whole call, connecting included.
       const stop = AbortSignal.any([
-        AbortSignal.timeout(timeoutMs),
+        AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
         this.#closed.signal,
         ...(signal ? [signal] : []),
       ]);
-      const onStop = () => stream.close();
+      let stream: PacketStream | undefined;
+      const onStop = () => stream?.close();
       stop.addEventListener("abort", onStop, { once: true });
       try {
+        stream = await this.#dial(stop);
         const started = await startCommand(stream, {
           command,
           commandName: name,
@@ -430,12 +431,12 @@ export class CedarDaemonClient implements TokenDaemonClient {
         throw err;
       } finally {
         stop.removeEventListener("abort", onStop);
-        stream.close();
+        stream?.close();
       }
     }
   }
 
-  #stopped(stop: AbortSignal, name: string, cause: DaemonError): DaemonError {
+  #stopped(stop: AbortSignal, name: string, cause: unknown): DaemonError {
     const reason = stop.reason;
     if (reason instanceof DOMException && reason.name === "TimeoutError") {
       return new DaemonError(
@@ -460,11 +461,11 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return s;
   }
 
-  async #dial(signal?: AbortSignal): Promise<PacketStream> {
+  async #dial(signal: AbortSignal): Promise<PacketStream> {
     const { host, port } = this.#target;
     let conn: Deno.TcpConn;
     try {
-      conn = await Deno.connect({ hostname: host, port, signal } as Deno.ConnectOptions);
+      conn = await Deno.connect({ hostname: host, port, signal });
     } catch (err) {
       throw dialError(this.address, err);
     }
@@ -623,7 +624,8 @@ function dialError(address: string, err: unknown): DaemonError {
     ? "no route to the host"
     : undefined;
   if (reason === undefined) {
-    if (err instanceof DOMException && err.name === "AbortError") {
+    if (err instanceof DOMException) {
+      // Aborted: by the caller, or by the call's deadline (the caller tells which).
       return new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`);
     }
     throw err;
