@@ -11,7 +11,7 @@ import { cedarDaemonClient } from "./cedar/cedar_client.ts";
 import type { MethodName } from "./cedar/handshake.ts";
 import { type CredentialSource, DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
 import { httpsDaemonClient } from "./https_client.ts";
-import { ANY_PROTOCOL, displayAddress } from "./locate.ts";
+import { ANY_PROTOCOL } from "./locate.ts";
 import { decideTrust, parseFingerprint, type TrustJudgement, type TrustPolicy } from "./trust.ts";
 
 /** Knob: the known-hosts file (default `$(HOME)/.condor/known_hosts`). */
@@ -79,6 +79,10 @@ export const CLIENT_METHODS_KNOBS = [
 /** The methods offered when neither knob is set: local identity, token, then anonymous TLS. */
 const DEFAULT_METHODS: readonly MethodName[] = ["FS", "TOKEN", "SSL"];
 
+function defaultSettings(trustDomain: string | undefined): CedarSettings {
+  return { methods: [...DEFAULT_METHODS], ignored: [], source: "the default", trustDomain };
+}
+
 /** What the native protocol takes from the configuration. */
 export interface CedarSettings {
   /** Authentication methods to offer, in order. */
@@ -100,7 +104,7 @@ export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
   const knob = CLIENT_METHODS_KNOBS.find((k) => (config.get(k) ?? "").trim() !== "");
   const trustDomain = config.get("TRUST_DOMAIN")?.trim() || undefined;
   if (knob === undefined) {
-    return { methods: [...DEFAULT_METHODS], ignored: [], source: "the default", trustDomain };
+    return defaultSettings(trustDomain);
   }
   const methods: MethodName[] = [];
   const ignored: string[] = [];
@@ -194,14 +198,8 @@ async function connectHttps(
 }
 
 function connectCedar(url: URL, policy: TrustPolicy, options: ConnectOptions): Connection {
-  const settings = options.cedar ?? {
-    methods: [...DEFAULT_METHODS],
-    ignored: [],
-    source: "the default",
-    trustDomain: undefined,
-  };
-  const address = displayAddress(url);
-  const client = cedarDaemonClient({
+  const settings = options.cedar ?? defaultSettings(undefined);
+  const client: TokenDaemonClient = cedarDaemonClient({
     url,
     policy,
     methods: settings.methods,
@@ -209,7 +207,7 @@ function connectCedar(url: URL, policy: TrustPolicy, options: ConnectOptions): C
     credential: options.credential,
     timeoutMs: options.timeoutMs,
     trace: options.trace,
-    onTrust: (judgement) => options.onTrust?.(judgement, address),
+    onTrust: (judgement) => options.onTrust?.(judgement, client.address),
   });
   return { client, trust: undefined };
 }

@@ -213,7 +213,8 @@ export function certificateCoversHost(names: readonly string[], host: string): b
   });
 }
 
-function isIpAddress(host: string): boolean {
+/** Whether `host` is an IPv4 or IPv6 address (bracketed or not) rather than a name. */
+export function isIpAddress(host: string): boolean {
   const h = unbracketed(host);
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(":");
 }

@@ -12,11 +12,12 @@
  *
  * @module
  */
-import { DaemonError } from "../../errors.ts";
+import { DaemonError, TrustError } from "../../errors.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
 import { type AuthMethod, AuthMethodFailed } from "./handshake.ts";
 import type { PacketStream } from "./packet_stream.ts";
 import { TlsTunnel, type TunnelPeer } from "./tls_tunnel.ts";
+import { isIpAddress } from "../trust.ts";
 
 /** SSL method statuses. */
 const OK = 0;
@@ -72,8 +73,10 @@ export function sslMethod(options: SslOptions): AuthMethod {
         await tunnel.read(KEY_PHASE_BYTES);
         await sendData(stream, HOLDING, new Uint8Array(0));
       } catch (err) {
-        if (!(err instanceof Error) || err instanceof DaemonError || isTrustError(err)) throw err;
-        if (err instanceof AuthMethodFailed) throw err;
+        if (
+          !(err instanceof Error) || err instanceof DaemonError || err instanceof TrustError ||
+          err instanceof AuthMethodFailed
+        ) throw err;
         throw new DaemonError(
           DAEMON_ERRORS.TLS,
           `Cannot authenticate the daemon at ${stream.peer}: the TLS handshake failed: ${err.message}`,
@@ -123,12 +126,4 @@ async function receiveData(stream: PacketStream): Promise<{ status: number; byte
     );
   }
   return { status, bytes: reader.raw(length) };
-}
-
-function isTrustError(err: Error): boolean {
-  return err.name === "TrustError";
-}
-
-function isIpAddress(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }

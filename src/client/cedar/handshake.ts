@@ -140,13 +140,13 @@ export async function startCommand(
   await stream.send(stream.message().int(DC_AUTHENTICATE).classAd(m1));
   const m2 = await receiveAd(stream, options, "its security policy");
   const daemon = daemonSecurity(m2);
-  const crypto = stringOf(m2, "CryptoMethods");
+  const cipher = stringOf(m2, "CryptoMethods");
   const peerKey = stringOf(m2, "ECDHPublicKey");
-  if (crypto !== "AES" || peerKey === undefined) {
+  if (cipher !== "AES" || peerKey === undefined) {
     throw refused(
       stream,
       options,
-      `it offers no AES session (CryptoMethods ${JSON.stringify(crypto ?? "")})`,
+      `it offers no AES session (CryptoMethods ${JSON.stringify(cipher ?? "")})`,
     );
   }
   let method: MethodName | undefined;
