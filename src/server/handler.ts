@@ -162,7 +162,9 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
         const waitSeconds = waitField(body.waitSeconds);
         return json(
           200,
-          await deps.requests.collect(id, secretField(body), waitSeconds),
+          // req.signal aborts when the requester disconnects: its poll must
+          // not be the one that takes the token.
+          await deps.requests.collect(id, secretField(body), waitSeconds, req.signal),
         );
       }
       case "cancel": {

@@ -202,7 +202,9 @@ export class TokenRequests {
    * The requester's collect: checks the secret, then answers at once unless
    * the request is pending, in which case it waits (up to `waitSeconds`,
    * capped at MAX_WAIT_SECONDS) for a state change. An approved request is
-   * answered with its token, exactly once.
+   * answered with its token, exactly once. Once `signal` has aborted (the
+   * requester went away) no token is issued: the request stays approved for
+   * the requester's next collect.
    */
   async collect(
     id: string,
@@ -215,7 +217,9 @@ export class TokenRequests {
     const deadline = performance.now() + waitMs;
     while (true) {
       const request = this.#ownedRequest(id, secretHash);
-      if (request.state === "approved") return await this.#issue(request);
+      if (request.state === "approved" && !signal?.aborted) {
+        return await this.#issue(request, signal);
+      }
       const remaining = deadline - performance.now();
       if (request.state !== "pending" || remaining <= 0 || signal?.aborted) {
         return collectReply(request);
@@ -500,8 +504,11 @@ export class TokenRequests {
     return key;
   }
 
-  /** Mints the approved request's token and hands it over if this call wins the transition. */
-  async #issue(request: StoredRequest): Promise<CollectResponse> {
+  /**
+   * Mints the approved request's token and hands it over if this call wins
+   * the transition, unless `signal` aborted meanwhile (nobody to hand it to).
+   */
+  async #issue(request: StoredRequest, signal?: AbortSignal): Promise<CollectResponse> {
     const now = this.nowSeconds();
     const lifetime = this.#cappedLifetime(request.lifetime);
     const { token, claims } = await mintToken(await this.#issuerKey(), {
@@ -511,6 +518,9 @@ export class TokenRequests {
       lifetime: lifetime ?? undefined,
       authz: request.authorizations as Authorization[],
     });
+    // Checked after the await that minted the token and right before the
+    // transition that commits it: a token minted for a gone requester is dropped.
+    if (signal?.aborted) return collectReply(request);
     const record: AuditRecord = {
       at: now,
       event: "issue",
