@@ -9,6 +9,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { CondorError } from "../errors.ts";
+import { writeFileAtomically } from "./_atomic_file.ts";
 
 /** A certificate chain and its private key, PEM encoded. */
 export interface TlsIdentity {
@@ -89,8 +90,12 @@ export async function selfSignedIdentity(options: SelfSignedOptions): Promise<Tl
   }
   const { certPem, keyPem } = await createSelfSigned(options);
   // Key first: a certificate without its key is useless, the reverse is regenerated.
-  await writeAtomically(keyFile, keyPem, 0o600);
-  await writeAtomically(certFile, certPem, 0o644);
+  await writeFileAtomically(keyFile, keyPem, { mode: 0o600, code: "TLS_IO", label: "TLS key" });
+  await writeFileAtomically(certFile, certPem, {
+    mode: 0o644,
+    code: "TLS_IO",
+    label: "TLS certificate",
+  });
   return { certPem, keyPem, fingerprint: await fingerprintOf(certPem), certFile, created: true };
 }
 
@@ -202,21 +207,6 @@ async function assertPrivate(path: string): Promise<void> {
       `Cannot use TLS key ${path}: it has mode ${shown}, readable by other users; run "chmod 0600 ${path}"`,
     );
   }
-}
-
-async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  const file = await Deno.open(temp, { write: true, createNew: true, mode });
-  try {
-    if (Deno.build.os !== "windows") await Deno.chmod(temp, mode);
-    const bytes = new TextEncoder().encode(text);
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(temp, path);
 }
 
 function tlsFileError(path: string, action: string, err: unknown): CondorError {

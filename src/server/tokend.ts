@@ -12,6 +12,7 @@ import type { CondorConfig } from "../config/condor_config.ts";
 import { CondorError, KeyError } from "../errors.ts";
 import { createKeyFileIfMissing, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
 import { mintToken } from "../token/idtoken.ts";
+import { writeFileAtomically } from "./_atomic_file.ts";
 import { type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
 import { loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
@@ -454,20 +455,13 @@ async function readCaFiles(files: readonly string[]): Promise<string[] | undefin
   return pems;
 }
 
-/** Writes the listen URL atomically (temporary file then rename). Needs --allow-write. */
+/** Writes the listen URL atomically and durably. Needs --allow-read and --allow-write. */
 async function writeAddressFile(path: string, url: string): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeTextFile(temp, url + "\n", { mode: 0o644 });
-    await Deno.rename(temp, path);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw new CondorError(
-      "ADDRESS_FILE",
-      `Cannot write TOKEND_ADDRESS_FILE ${path}: ${err instanceof Error ? err.message : err}`,
-      { cause: err },
-    );
-  }
+  await writeFileAtomically(path, url + "\n", {
+    mode: 0o644,
+    code: "ADDRESS_FILE",
+    label: "TOKEND_ADDRESS_FILE",
+  });
 }
 
 /** GET /v1/info, with the list of held keys refreshed at most once a minute. */
