@@ -12,12 +12,13 @@
  * scripts; its figures are not the documented ones). Takes about five
  * minutes in full on two cores; everything runs on 127.0.0.1.
  */
+import { join } from "node:path";
+import { bundlePath, PROGRAMS, ROOT } from "../build.ts";
 import type { BenchResult } from "./_report.ts";
 import { formatValue } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 const here = new URL(".", import.meta.url).pathname;
-const root = new URL("../../", import.meta.url).pathname;
 
 /** Each benchmark with its arguments: [script, full run, quick run]. */
 const BENCHES: [string, string[], string[]][] = [
@@ -46,9 +47,10 @@ async function machine(): Promise<string[]> {
   ];
 }
 
+/** `--bundle=<path>` of the requester's bundle when scripts/build.ts has made it. */
 async function bundleArg(): Promise<string[]> {
-  const denoJson = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-  const bundle = `${root}dist/${denoJson.version}/bundle/condor_token_request.js`;
+  const requester = PROGRAMS.find((p) => p.name === "condor_token_request")!;
+  const bundle = bundlePath(join(ROOT, "dist"), requester);
   try {
     await Deno.stat(bundle);
     return [`--bundle=${bundle}`];
