@@ -11,6 +11,7 @@
  *
  *     scripts/quickstart
  */
+import { decodeToken } from "../src/token/idtoken.ts";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "./permissions.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -72,11 +73,6 @@ function waitFor(lines: string[], pattern: RegExp, ms: number): Promise<RegExpMa
     };
     check();
   });
-}
-
-function decodeSegment(segment: string): unknown {
-  const b64 = segment.replace(/-/g, "+").replace(/_/g, "/");
-  return JSON.parse(atob(b64 + "===".slice((b64.length + 3) % 4)));
 }
 
 async function main() {
@@ -177,11 +173,11 @@ async function main() {
     if (status.code !== 0 || !token) {
       throw new Error(`condor_token_request exited with ${status.code}`);
     }
-    const [header, payload] = token.split(".");
+    const { header, payload } = decodeToken(token);
     console.log(`token: ${token.slice(0, 24)}... (${token.length} characters, not shown in full)`);
-    console.log(`header:  ${JSON.stringify(decodeSegment(header))}`);
+    console.log(`header:  ${JSON.stringify(header)}`);
     console.log(
-      `payload: ${JSON.stringify(decodeSegment(payload), null, 2).replace(/\n/g, "\n         ")}`,
+      `payload: ${JSON.stringify(payload, null, 2).replace(/\n/g, "\n         ")}`,
     );
 
     say("5. Stop the daemon (SIGTERM) and clean up");
