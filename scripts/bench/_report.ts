@@ -79,11 +79,6 @@ export function jsonTarget(args: readonly string[]): string | undefined {
   return arg?.slice("--json=".length);
 }
 
-/** Arguments without `--json=...`: the benchmark's own parameters. */
-export function benchArgs(args: readonly string[]): string[] {
-  return args.filter((a) => !a.startsWith("--json="));
-}
-
 /** A named numeric option `--name=N` from `args`, else `fallback`. */
 export function numberOption(args: readonly string[], name: string, fallback: number): number {
   const arg = args.find((a) => a.startsWith(`--${name}=`));
