@@ -17,25 +17,39 @@ const ENV = [
 ];
 
 /**
+ * System information each program may read: the host name for everyone;
+ * the user id for the full binary only, so the administrator's tools run as
+ * root also read SEC_TOKEN_SYSTEM_DIRECTORY as HTCondor's do.
+ */
+const SYS: readonly { value: string; requester: boolean }[] = [
+  { value: "hostname", requester: true },
+  { value: "uid", requester: false },
+];
+
+/** The flags every program shares, around its `--allow-sys` list. */
+function flags(sys: readonly string[]): readonly string[] {
+  return [
+    "--no-prompt",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    `--allow-env=${ENV.join(",")}`,
+    `--allow-sys=${sys.join(",")}`,
+  ];
+}
+
+/**
  * condor_token_request: network, reading configuration and token files,
  * writing its token (and the known-hosts file), the environment above and
  * the host name. No subprocesses, no FFI, no prompts.
  */
-export const REQUESTER_FLAGS: readonly string[] = [
-  "--no-prompt",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  `--allow-env=${ENV.join(",")}`,
-  "--allow-sys=hostname",
-];
+export const REQUESTER_FLAGS: readonly string[] = flags(
+  SYS.filter((s) => s.requester).map((s) => s.value),
+);
 
 /**
  * The full `condor_token` binary: every tool and the daemon. The requester's
- * flags plus the user id, so the administrator's tools run as root also read
- * SEC_TOKEN_SYSTEM_DIRECTORY as HTCondor's do; the daemon's SQLite store and
- * TLS files are plain file access.
+ * flags plus the user id; the daemon's SQLite store and TLS files are plain
+ * file access.
  */
-export const FULL_FLAGS: readonly string[] = REQUESTER_FLAGS.map((flag) =>
-  flag === "--allow-sys=hostname" ? "--allow-sys=hostname,uid" : flag
-);
+export const FULL_FLAGS: readonly string[] = flags(SYS.map((s) => s.value));
