@@ -128,15 +128,17 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
   }
   if (path === PATHS.requests) {
     allow(method, ["GET", "POST"]);
-    const caller = await callerOf(req, peer, deps);
     if (method === "GET") {
+      const caller = await callerOf(req, peer, deps);
       const reqid = url.searchParams.get("reqid");
       if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
         throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
       }
       return json(200, { requests: deps.requests.list(caller, reqid || undefined) });
     }
+    // Limited before authenticating: a flood of enqueues costs no signature checks.
     limit(deps.enqueueLimiter, peer);
+    const caller = await callerOf(req, peer, deps);
     const body = await readJson(req);
     const { created, response } = await deps.requests.enqueue({
       identity: identityField(body),
