@@ -100,6 +100,7 @@ export function tokendSettings(
   }
   const iface = config.get("NETWORK_INTERFACE")?.trim();
   const expiration = config.int("SEC_ISSUED_TOKEN_EXPIRATION", -1);
+  const daemonType = (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase();
   return {
     trustDomain: config.require("TRUST_DOMAIN"),
     fullHostname,
@@ -121,7 +122,7 @@ export function tokendSettings(
     enqueueRatePerMinute: nonNegative(config, "TOKEND_RATE_LIMIT", 60),
     collectRatePerMinute: nonNegative(config, "TOKEND_COLLECT_RATE_LIMIT", 600),
     daemonName: config.get("TOKEND_DAEMON_NAME")?.trim() || fullHostname,
-    daemonType: (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase(),
+    daemonType,
     enableTokenRequest: config.bool("SEC_ENABLE_TOKEN_REQUEST", true),
     enableTokenFetch: config.bool("SEC_ENABLE_TOKEN_FETCH", true),
     fetchAllowedKeys: config.get("SEC_TOKEN_FETCH_ALLOWED_SIGNING_KEYS") === undefined
@@ -138,10 +139,8 @@ export function tokendSettings(
     poolUsernameEquivalent: config.bool("USE_POOL_USERNAME_EQUIVALENT", true),
     daemonAdLifetime: positive(config, "TOKEND_DAEMON_AD_LIFETIME", 900),
     collectorUrl: config.get("TOKEND_COLLECTOR_URL")?.trim() || collectorUrlOf(config),
-    advertise: config.bool(
-      "TOKEND_ADVERTISE",
-      (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase() !== "COLLECTOR",
-    ),
+    // A collector is where others advertise; any other daemon type advertises itself.
+    advertise: config.bool("TOKEND_ADVERTISE", daemonType !== "COLLECTOR"),
     clientCaFiles: config.list("AUTH_SSL_CLIENT_CAFILE"),
   };
 }
