@@ -7,7 +7,7 @@ import { TokenError, UsageError } from "../errors.ts";
 import type { Authorization } from "../token/authz.ts";
 import { decodeToken } from "../token/idtoken.ts";
 import { assertPlainKeyId } from "../token/signing_key.ts";
-import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
+import { assertPlainTokenName, prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
@@ -119,8 +119,9 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
   let token: string;
   let tokenDir: string | undefined;
   try {
-    // Known before asking, so a token is not fetched only to be lost.
+    // Checked before asking, so a token is not fetched only to be lost.
     if (options.token !== undefined) tokenDir = tokenDirectory(config);
+    await prepareTokenDestination({ file: options.file, name: options.token, directory: tokenDir });
     ({ token } = await client.fetchToken({
       authz: options.authz,
       lifetime: options.lifetime ?? null,

@@ -22,7 +22,7 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
-import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
+import { assertPlainTokenName, prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
@@ -197,7 +197,8 @@ export async function runRequest(
     clientId: saved?.clientId ?? `${io.hostname()}-${randomBelow(1000)}`,
   };
   const tokenDir = options.token === undefined ? undefined : tokenDirectory(config);
-  await prepareDestination(tokenDir, options.file);
+  // A token is handed over once: make sure there is somewhere to put it before asking.
+  await prepareTokenDestination({ file: options.file, name: options.token, directory: tokenDir });
 
   if (saved) await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
   // Requests need no identity at the daemon: that is the point of this tool.
@@ -297,40 +298,6 @@ function checkSavedMatches(saved: SavedRequest, options: RequestOptions, path: s
 export function fullIdentity(identity: string | undefined, uidDomain: string): string {
   if (identity === undefined) return `condor@${uidDomain}`;
   return identity.includes("@") ? identity : `${identity}@${uidDomain}`;
-}
-
-/** Creates the token directory (0700) or checks the -file directory before asking, so an approved token is not lost. */
-async function prepareDestination(tokenDir: string | undefined, file: string | undefined) {
-  if (tokenDir !== undefined) {
-    try {
-      await Deno.mkdir(tokenDir, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      if (
-        !(err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable ||
-          err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.NotADirectory)
-      ) throw err;
-      throw new TokenFileError(
-        "TOKEN_FILE_DENIED",
-        `Cannot create token directory ${tokenDir}: ${err instanceof Error ? err.message : err}`,
-        { cause: err },
-      );
-    }
-  }
-  if (file !== undefined) {
-    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = await Deno.stat(dir);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    if (!info?.isDirectory) {
-      throw new TokenFileError(
-        "TOKEN_FILE_MISSING",
-        `Cannot write token to ${file}: directory ${dir} does not exist`,
-      );
-    }
-  }
 }
 
 function randomBelow(n: number): number {

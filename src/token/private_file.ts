@@ -30,8 +30,77 @@ export async function writePrivateFile(
   options: PrivateFileOptions = {},
 ): Promise<void> {
   const action = `write ${options.label ?? "file"}`;
+  const { dir, base } = await checkTarget(path, action, options);
+  const temp = `${dir}/.${base}.${randomSuffix()}.tmp`;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+  } catch (err) {
+    throw privateFileError(action, path, err);
+  }
+  try {
+    try {
+      // Some systems apply default ACLs at creation; pin the mode explicitly.
+      await Deno.chmod(temp, 0o600);
+      const bytes = new TextEncoder().encode(text);
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw privateFileError(action, path, err);
+  }
+}
+
+/**
+ * Checks now that {@link writePrivateFile} could write `path` later: the
+ * same target checks (and the directory created when asked), and a
+ * temporary file created and removed in the directory to prove it
+ * writable. For a value that exists only once, such as a token handed over
+ * by a daemon, so that it is never received with nowhere to put it. Throws
+ * what writePrivateFile would.
+ */
+export async function preparePrivateFile(
+  path: string,
+  options: PrivateFileOptions = {},
+): Promise<void> {
+  const action = `write ${options.label ?? "file"}`;
+  const { dir, base } = await checkTarget(path, action, options);
+  const probe = `${dir}/.${base}.${randomSuffix()}.tmp`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
+    await Deno.remove(probe);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new TokenFileError(
+        "TOKEN_FILE_MISSING",
+        `Cannot ${action} ${path}: directory ${dir} does not exist`,
+        { cause: err },
+      );
+    }
+    throw privateFileError(action, path, err);
+  }
+}
+
+/** The checks both share: a name, the directory (created when asked), no link, no non-file. */
+async function checkTarget(
+  path: string,
+  action: string,
+  options: PrivateFileOptions,
+): Promise<{ dir: string; base: string }> {
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const base = path.slice(slash + 1);
+  if (base === "") {
+    throw new TokenFileError(
+      "TOKEN_FILE_NOT_FILE",
+      `Cannot ${action} ${JSON.stringify(path)}: it names no file`,
+    );
+  }
   if (options.createDirectory) {
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -57,33 +126,14 @@ export async function writePrivateFile(
       `Cannot ${action} ${path}: it exists and is not a regular file`,
     );
   }
-  const suffix = Array.from(
+  return { dir, base };
+}
+
+function randomSuffix(): string {
+  return Array.from(
     crypto.getRandomValues(new Uint8Array(6)),
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
-  const temp = `${dir}/.${path.slice(slash + 1)}.${suffix}.tmp`;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-  } catch (err) {
-    throw privateFileError(action, path, err);
-  }
-  try {
-    try {
-      // Some systems apply default ACLs at creation; pin the mode explicitly.
-      await Deno.chmod(temp, 0o600);
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw privateFileError(action, path, err);
-  }
 }
 
 /**

@@ -4,7 +4,12 @@
  * directory.
  */
 import { TokenFileError } from "../errors.ts";
-import { privateFileError, writePrivateFile } from "./private_file.ts";
+import {
+  preparePrivateFile,
+  privateFileError,
+  type PrivateFileOptions,
+  writePrivateFile,
+} from "./private_file.ts";
 
 /** One token found in a token file. */
 export interface TokenEntry {
@@ -47,10 +52,7 @@ export async function writeTokenToDirectory(
   name: string,
   token: string,
 ): Promise<string> {
-  assertPlainTokenName(name);
-  const path = `${directory.replace(/\/+$/, "")}/${name}`;
-  await writePrivateFile(path, token.trim() + "\n", { label: "token file", createDirectory: true });
-  return path;
+  return (await storeToken({ name, directory }, token))!;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function writeTokenToDirectory(
  * Needs --allow-read and --allow-write of the directory.
  */
 export async function writeTokenFile(path: string, token: string): Promise<void> {
-  await writePrivateFile(path, token.trim() + "\n", { label: "token file" });
+  await storeToken({ file: path }, token);
 }
 
 /** Where a tool stores a token: `-file PATH`, or `-token NAME` inside the token directory. */
@@ -72,6 +74,23 @@ export interface TokenDestination {
   directory?: string;
 }
 
+/** The file a destination names and how to write it; undefined for none (stdout). */
+function targetOf(
+  destination: TokenDestination,
+): { path: string; options: PrivateFileOptions } | undefined {
+  if (destination.file !== undefined) {
+    return { path: destination.file, options: { label: "token file" } };
+  }
+  if (destination.name !== undefined && destination.directory !== undefined) {
+    assertPlainTokenName(destination.name);
+    return {
+      path: `${destination.directory.replace(/\/+$/, "")}/${destination.name}`,
+      options: { label: "token file", createDirectory: true },
+    };
+  }
+  return undefined;
+}
+
 /**
  * Stores `token` where `destination` says, through the safe writer. Returns
  * the path written, or undefined when neither `-file` nor `-token` was given
@@ -81,14 +100,21 @@ export async function storeToken(
   destination: TokenDestination,
   token: string,
 ): Promise<string | undefined> {
-  if (destination.file !== undefined) {
-    await writeTokenFile(destination.file, token);
-    return destination.file;
-  }
-  if (destination.name !== undefined && destination.directory !== undefined) {
-    return await writeTokenToDirectory(destination.directory, destination.name, token);
-  }
-  return undefined;
+  const target = targetOf(destination);
+  if (target === undefined) return undefined;
+  await writePrivateFile(target.path, token.trim() + "\n", target.options);
+  return target.path;
+}
+
+/**
+ * Checks, before a token is asked for, that {@link storeToken} will be able
+ * to store it there (see {@link preparePrivateFile}): a token a daemon hands
+ * over once must not arrive with nowhere to go. Creates the token directory
+ * for `-token`. Throws TokenFileError.
+ */
+export async function prepareTokenDestination(destination: TokenDestination): Promise<void> {
+  const target = targetOf(destination);
+  if (target !== undefined) await preparePrivateFile(target.path, target.options);
 }
 
 /** Reads the tokens in one file: one per line, blank and `#` lines ignored. Needs --allow-read. */

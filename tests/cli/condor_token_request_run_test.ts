@@ -378,6 +378,35 @@ Deno.test("condor_token_request -file into a missing directory fails before aski
   });
 });
 
+Deno.test("condor_token_request refuses a -file or -token target it could not write, before asking the daemon", async () => {
+  await withDaemon({}, async ({ daemon, admin, dir }) => {
+    await Deno.mkdir(`${dir}/a-directory`);
+    await Deno.writeTextFile(`${dir}/elsewhere`, "keep\n");
+    await Deno.symlink(`${dir}/elsewhere`, `${dir}/a-link`);
+    const tokens = testDaemonPaths(dir).tokenDirectory;
+    await Deno.mkdir(`${tokens}/taken`, { recursive: true });
+    const cases: [string[], RegExp][] = [
+      [["-file", `${dir}/a-directory`], /a-directory: it exists and is not a regular file/],
+      [["-file", `${dir}/a-link`], /a-link: it is a symbolic link/],
+      [["-file", `${dir}/`], /it names no file/],
+      [["-token", "taken"], /taken: it exists and is not a regular file/],
+    ];
+    for (const [args, message] of cases) {
+      const io = memoryIo({ env: daemon.env });
+      // A short -timeout: were the request made, the run would end 6, not 1.
+      assert.equal(
+        await condorTokenRequest.main([...args, "-timeout", "1"], io),
+        EXIT.FAILURE,
+        args.join(" "),
+      );
+      assert.match(io.stderr.join(""), message);
+    }
+    // Nothing was asked, so no token was handed over with nowhere to go.
+    assert.deepEqual(await admin.list(), []);
+    assert.equal(await Deno.readTextFile(`${dir}/elsewhere`), "keep\n");
+  });
+});
+
 Deno.test("condor_token_request -debug shows the TOOL_DEBUG categories asked for", async () => {
   await withDaemon({}, async ({ daemon }) => {
     const debugRun = async (toolDebug: string) => {
