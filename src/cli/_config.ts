@@ -29,6 +29,7 @@ export async function toolConfig(
       ? `configuration read from ${config.files.join(", ")}`
       : "no configuration file found; using HTCondor's defaults",
   );
+  for (const warning of config.warnings) await log(`configuration: ${warning}`);
   return { config, debug: log };
 }
 

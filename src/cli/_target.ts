@@ -253,20 +253,24 @@ async function describeTrust(
 
 /** SEC_TOKEN_DIRECTORY, or undefined when it cannot be worked out (no HOME). */
 function optionalTokenDirectory(config: CondorConfig): string | undefined {
-  try {
-    return tokenDirectory(config);
-  } catch (err) {
-    if (err instanceof ConfigError) return undefined;
-    throw err;
-  }
+  return unlessMissing(() => tokenDirectory(config));
 }
 
 /** The signing key files, or undefined when the configuration names none. */
 function optionalKeyLocations(config: CondorConfig): KeyLocations | undefined {
+  return unlessMissing(() => keyLocations(config));
+}
+
+/**
+ * `read()`, or undefined when the knobs it needs are unset: having no
+ * credential is a case the tool explains; a knob with a bad value is not,
+ * and is reported as such.
+ */
+function unlessMissing<T>(read: () => T): T | undefined {
   try {
-    return keyLocations(config);
+    return read();
   } catch (err) {
-    if (err instanceof ConfigError) return undefined;
+    if (err instanceof ConfigError && err.code === "CONFIG_MISSING") return undefined;
     throw err;
   }
 }

@@ -142,6 +142,38 @@ Deno.test("condor_token_request_list says on stderr which token files it skipped
   });
 });
 
+Deno.test("condor_token_request_list names a signing-key knob with a bad value instead of saying it has no credential", async () => {
+  await withTempDir(async (dir) => {
+    const daemon = await startTestDaemon({ dir });
+    try {
+      const io = memoryIo({
+        env: { ...daemon.env, _CONDOR_SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD: "maybe" },
+      });
+      assert.equal(await condorTokenRequestList.main([], io), EXIT.FAILURE);
+      assert.match(io.stderr.join(""), /SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD/);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+Deno.test("-debug shows the configuration's warnings", async () => {
+  await withTempDir(async (dir) => {
+    const daemon = await startTestDaemon({ dir });
+    try {
+      await Deno.writeTextFile(
+        daemon.configPath,
+        (await Deno.readTextFile(daemon.configPath)) + "warning : check this pool's settings\n",
+      );
+      const io = memoryIo({ env: daemon.env });
+      assert.equal(await condorTokenRequestList.main(["-debug"], io), EXIT.OK);
+      assert.match(io.stderr.join(""), /^DEBUG: configuration: .*check this pool's settings$/m);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
 Deno.test("condor_token_request_approve ends with 130 and approves nothing when interrupted at the prompt", async () => {
   await withTempDir(async (dir) => {
     const daemon = await startTestDaemon({ dir });
