@@ -115,8 +115,6 @@ export interface RequestOptions {
   timeout: number;
   state: string | undefined;
   json: boolean;
-  /** Which of identity/authz/lifetime were given, to check against a saved request. */
-  given: Set<string>;
 }
 
 /** Parses and validates the command line. Throws UsageError. */
@@ -140,7 +138,6 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
       : parseSeconds(timeoutText, "timeout"),
     state: single(parsed, "state"),
     json: parsed.has("json"),
-    given: new Set(["identity", "authz", "lifetime"].filter((n) => parsed.has(n))),
   };
   if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
     throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
@@ -282,14 +279,14 @@ function checkSavedMatches(saved: SavedRequest, options: RequestOptions, path: s
     );
   };
   if (
-    options.given.has("identity") && options.identity !== undefined &&
+    options.identity !== undefined &&
     options.identity !== saved.identity && !saved.identity.startsWith(`${options.identity}@`)
   ) differs("identity", saved.identity, options.identity);
   if (
-    options.given.has("authz") &&
+    options.authz.length > 0 &&
     [...options.authz].sort().join(",") !== [...saved.authz].sort().join(",")
   ) differs("authorizations", saved.authz, options.authz);
-  if (options.given.has("lifetime") && (options.lifetime ?? null) !== saved.lifetime) {
+  if (options.lifetime !== undefined && options.lifetime !== saved.lifetime) {
     differs("lifetime", saved.lifetime, options.lifetime);
   }
 }
