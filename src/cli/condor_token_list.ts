@@ -1,4 +1,5 @@
 /** condor_token_list: show every token in the token directory, decoded, unverified. */
+import { TokenError } from "../errors.ts";
 import { base64UrlText } from "../token/idtoken.ts";
 import { readTokenDirectory } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
@@ -39,12 +40,15 @@ export async function runList(options: { dir?: string; debug: boolean }, io: Io)
   for (const warning of scan.warnings) await io.err(`condor_token_list: ${warning}\n`);
   for (const entry of scan.tokens) {
     const parts = entry.token.split(".");
-    let header: string, payload: string;
+    let header: string | undefined, payload: string | undefined;
     try {
-      if (parts.length !== 3) throw new Error("not three parts");
-      header = base64UrlText(parts[0]);
-      payload = base64UrlText(parts[1]);
-    } catch {
+      if (parts.length === 3) {
+        [header, payload] = [base64UrlText(parts[0]), base64UrlText(parts[1])];
+      }
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+    }
+    if (header === undefined || payload === undefined) {
       // A line that is not a JWT is skipped, as HTCondor does, but we say where.
       await io.err(
         `condor_token_list: Ignoring ${entry.file} line ${entry.line}: not a decodable token\n`,

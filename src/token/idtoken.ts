@@ -132,16 +132,23 @@ export function decodeToken(token: string): { header: unknown; payload: unknown 
   }
 }
 
-/** Decodes one base64url segment to text. */
-export function base64UrlText(segment: string): string {
-  if (!/^[A-Za-z0-9_-]*$/.test(segment)) {
+/** Decodes one base64url segment to bytes. Throws TokenError TOKEN_MALFORMED. */
+export function base64UrlBytes(segment: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(segment) || segment.length % 4 === 1) {
     throw new TokenError("TOKEN_MALFORMED", "Cannot decode token: bad base64url");
   }
   const b64 = segment.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((segment.length + 3) % 4);
-  const bin = atob(b64);
-  return new TextDecoder("utf-8", { fatal: true }).decode(
-    Uint8Array.from(bin, (c) => c.charCodeAt(0)),
-  );
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** Decodes one base64url segment to UTF-8 text. Throws TokenError TOKEN_MALFORMED. */
+export function base64UrlText(segment: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(base64UrlBytes(segment));
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    throw new TokenError("TOKEN_MALFORMED", "Cannot decode token: not UTF-8", { cause: err });
+  }
 }
 
 /**

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { TokenError } from "../../src/errors.ts";
-import { decodeToken, mintToken, signCompact, verifyToken } from "../../src/token/idtoken.ts";
+import {
+  base64UrlBytes,
+  base64UrlText,
+  decodeToken,
+  mintToken,
+  signCompact,
+  verifyToken,
+} from "../../src/token/idtoken.ts";
 import { type SigningKey, signingKeyFromFileBytes } from "../../src/token/signing_key.ts";
 import { referenceKey, referenceSign, referenceVerify } from "../_support/reference_idtoken.ts";
 import { VECTOR_KEY_FILE } from "../_support/temp.ts";
@@ -181,4 +188,17 @@ Deno.test("decodeToken() returns header and payload without verifying", () => {
   const { header, payload } = decodeToken(VECTOR_POOL);
   assert.deepEqual(header, { alg: "HS256", kid: "POOL" });
   assert.deepEqual((payload as { sub: string }).sub, "condor@pool.example.org");
+});
+
+Deno.test("base64UrlText() and base64UrlBytes() refuse anything but base64url text with TOKEN_MALFORMED", () => {
+  assert.equal(base64UrlText("eyJhIjoxfQ"), '{"a":1}');
+  assert.deepEqual(base64UrlBytes("_-8"), new Uint8Array([0xff, 0xef]));
+  // One leftover character, an illegal character, bytes that are not UTF-8.
+  for (const bad of ["A", "ab+c", "_w"]) {
+    assert.throws(
+      () => base64UrlText(bad),
+      (err) => err instanceof TokenError && err.code === "TOKEN_MALFORMED",
+      bad,
+    );
+  }
 });

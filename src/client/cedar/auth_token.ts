@@ -16,7 +16,8 @@
  *
  * @module
  */
-import { DaemonError } from "../../errors.ts";
+import { DaemonError, TokenError } from "../../errors.ts";
+import { base64UrlBytes, base64UrlText } from "../../token/idtoken.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
 import { type AuthMethod, AuthMethodFailed, type DaemonSecurity } from "./handshake.ts";
 import { concat, type PacketStream } from "./packet_stream.ts";
@@ -53,9 +54,9 @@ export async function tokenMasterKey(token: string): Promise<{
   const [header, payload, signature] = parts;
   let claims: { sub?: unknown; jti?: unknown } | null;
   try {
-    claims = JSON.parse(new TextDecoder().decode(base64UrlBytes(payload)));
+    claims = JSON.parse(base64UrlText(payload));
   } catch (err) {
-    if (!(err instanceof SyntaxError || err instanceof DOMException)) throw err;
+    if (!(err instanceof SyntaxError || err instanceof TokenError)) throw err;
     throw new TypeError("the token's payload is not base64url JSON", { cause: err });
   }
   const subject = typeof claims?.sub === "string"
@@ -68,7 +69,7 @@ export async function tokenMasterKey(token: string): Promise<{
   const salt = concat([SEED_A, new TextEncoder().encode(signedPart)]);
   const ikm = await crypto.subtle.importKey(
     "raw",
-    base64UrlBytes(signature) as BufferSource,
+    signatureBytes(signature) as BufferSource,
     "HKDF",
     false,
     ["deriveBits"],
@@ -170,11 +171,6 @@ async function sendFailure(stream: PacketStream): Promise<void> {
   await stream.send(stream.message().int(-1).int(0).string("").int(0).int(0));
 }
 
-function base64UrlBytes(text: string): Uint8Array {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(atob(b64 + "=".repeat((4 - b64.length % 4) % 4)), (c) => c.charCodeAt(0));
-}
-
 function hexBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
 }
@@ -184,4 +180,13 @@ function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
   return diff === 0;
+}
+
+function signatureBytes(segment: string): Uint8Array {
+  try {
+    return base64UrlBytes(segment);
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    throw new TypeError("the token's signature is not base64url", { cause: err });
+  }
 }
