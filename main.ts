@@ -11,8 +11,6 @@ import { processIo } from "./src/cli/io.ts";
 import { findTool, toolList, TOOLS } from "./src/cli/tools.ts";
 import { isVersionFlag, versionLine } from "./src/cli/version.ts";
 
-export { interruptSignal };
-
 /** Runs the tool named by the first argument; resolves to the exit code. */
 export async function runMain(args: readonly string[], signal: AbortSignal): Promise<number> {
   const [name, ...rest] = args;
@@ -21,12 +19,12 @@ export async function runMain(args: readonly string[], signal: AbortSignal): Pro
     await io.out(toolList());
     return EXIT.OK;
   }
+  const tool = name === undefined ? undefined : findTool(name);
   // `-version` alone or right after the tool name, as HTCondor's tools take it.
-  if (isVersionFlag(name) || (findTool(name ?? "") && isVersionFlag(rest[0]))) {
+  if (isVersionFlag(name) || (tool && isVersionFlag(rest[0]))) {
     await io.out(versionLine());
     return EXIT.OK;
   }
-  const tool = name === undefined ? undefined : findTool(name);
   if (!tool) {
     if (name !== undefined) await io.err(`condor_token: unknown tool ${JSON.stringify(name)}\n`);
     await io.err(toolList());

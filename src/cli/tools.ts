@@ -23,10 +23,9 @@ export const TOOLS: readonly Tool[] = [
   condorTokend,
 ];
 
-/** Finds a tool by name; a path prefix (as in argv[0]) and a `.exe` suffix are ignored. */
+/** Finds a tool by its exact name (a program's own name is matched by main.ts's toolOfProgram). */
 export function findTool(name: string): Tool | undefined {
-  const base = name.replace(/^.*[\\/]/, "").replace(/\.exe$/i, "");
-  return TOOLS.find((tool) => tool.name === base);
+  return TOOLS.find((tool) => tool.name === name);
 }
 
 /** The text shown for `main.ts` without arguments or with an unknown tool. */

@@ -88,3 +88,11 @@ Deno.test("toolOfProgram() names the tool a renamed binary runs, and none for de
   assert.equal(toolOfProgram("/home/me/.deno/bin/deno"), undefined);
   assert.equal(toolOfProgram("/usr/bin/condor_token_listing"), undefined);
 });
+
+Deno.test("findTool() matches a tool's exact name only: paths and .exe are toolOfProgram's business", async () => {
+  const { findTool } = await import("../../src/cli/tools.ts");
+  assert.equal(findTool("condor_token_list")?.name, "condor_token_list");
+  for (const name of ["/nowhere/condor_token_list", "condor_token_list.exe", "condor_token"]) {
+    assert.equal(findTool(name), undefined, name);
+  }
+});
