@@ -7,6 +7,15 @@
  */
 import { TokenFileError } from "../errors.ts";
 
+/**
+ * Whether `name` is a plain file name: not empty, not `.` or `..`, no
+ * slash, backslash or NUL. What stands between a name from outside (a key
+ * ID in a token, `-token NAME`) and a path outside its directory.
+ */
+export function isPlainFileName(name: string): boolean {
+  return name !== "" && name !== "." && name !== ".." && !/[/\\\0]/.test(name);
+}
+
 /** How {@link writePrivateFile} names the file in messages and treats its directory. */
 export interface PrivateFileOptions {
   /** What the file is, for "Cannot write <label> <path>: <reason>" (default "file"). */

@@ -3,6 +3,7 @@
  * doubling rule, and HKDF-SHA256 down to the 32-byte HS256 key.
  */
 import { KeyError } from "../errors.ts";
+import { isPlainFileName } from "./private_file.ts";
 
 const SCRAMBLE = [0xde, 0xad, 0xbe, 0xef];
 const HKDF_SALT = new TextEncoder().encode("htcondor");
@@ -36,10 +37,7 @@ export function scramble(bytes: Uint8Array): Uint8Array {
 
 /** Throws KeyError("KEY_BAD_KID") unless `kid` is a plain, non-empty file name. */
 export function assertPlainKeyId(kid: string): void {
-  if (
-    kid === "" || kid === "." || kid === ".." || kid.includes("/") || kid.includes("\\") ||
-    kid.includes("\0")
-  ) {
+  if (!isPlainFileName(kid)) {
     throw new KeyError(
       "KEY_BAD_KID",
       `Cannot use signing key ${JSON.stringify(kid)}: a key name must be a plain file name`,

@@ -5,6 +5,7 @@
  */
 import { TokenFileError } from "../errors.ts";
 import {
+  isPlainFileName,
   preparePrivateFile,
   privateFileError,
   type PrivateFileOptions,
@@ -29,10 +30,7 @@ export interface TokenScan {
 
 /** Throws TokenFileError("TOKEN_FILE_BAD_NAME") unless `name` is a plain file name. */
 export function assertPlainTokenName(name: string): void {
-  if (
-    name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\\") ||
-    name.includes("\0")
-  ) {
+  if (!isPlainFileName(name)) {
     throw new TokenFileError(
       "TOKEN_FILE_BAD_NAME",
       `Cannot store token as ${

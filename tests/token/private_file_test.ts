@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TokenFileError } from "../../src/errors.ts";
-import { writePrivateFile } from "../../src/token/private_file.ts";
+import { isPlainFileName, writePrivateFile } from "../../src/token/private_file.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
@@ -53,4 +53,13 @@ Deno.test("writePrivateFile() creates a missing directory 0700 only when asked",
     assert.equal(await mode(`${dir}/a/b`), 0o700);
     assert.equal(await mode(`${dir}/a/b/f`), 0o600);
   });
+});
+
+Deno.test("isPlainFileName() accepts only a name that stays inside its directory", () => {
+  for (const name of ["POOL", "admin.token", ".hidden", "a..b"]) {
+    assert.equal(isPlainFileName(name), true, name);
+  }
+  for (const name of ["", ".", "..", "../x", "a/b", "/abs", "a\\b", "..\\x", "x\0y"]) {
+    assert.equal(isPlainFileName(name), false, JSON.stringify(name));
+  }
 });
