@@ -1,11 +1,12 @@
 /** condor_token_create: mint a token locally from a signing key file. */
-import { CondorError, UsageError } from "../errors.ts";
-import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
+import { UsageError } from "../errors.ts";
+import type { Authorization } from "../token/authz.ts";
 import { mintToken } from "../token/idtoken.ts";
 import { assertPlainKeyId, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
-import { assertPlainTokenName, storeToken } from "../token/token_file.ts";
+import { storeToken } from "../token/token_file.ts";
 import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { asUsageError, parseAuthzList, parseDestination } from "./_token_options.ts";
 import { defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -60,41 +61,11 @@ export function parseCreateOptions(args: readonly string[]): CreateOptions {
     key: single(parsed, "key") ?? POOL_KEY_ID,
     authz: parseAuthzList(parsed.get("authz") ?? []),
     lifetime: lifetime === undefined ? undefined : parseSeconds(lifetime, "lifetime"),
-    token: single(parsed, "token"),
-    file: single(parsed, "file"),
+    ...parseDestination(parsed),
     debug: parsed.has("debug"),
   };
-  if (options.token !== undefined && options.file !== undefined) {
-    throw new UsageError("Options -token and -file cannot be used together");
-  }
-  asUsageError(() => {
-    if (options.token !== undefined) assertPlainTokenName(options.token);
-    assertPlainKeyId(options.key);
-  });
+  asUsageError(() => assertPlainKeyId(options.key));
   return options;
-}
-
-/** Runs a validation, reporting its failure as a usage error (exit 2, with usage). */
-export function asUsageError(check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    if (err instanceof CondorError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
-}
-
-/** Validates -authz values against the known authorization levels. */
-export function parseAuthzList(values: readonly string[]): Authorization[] {
-  return uniqueAuthz(values.map((value) => {
-    const level = parseAuthorization(value);
-    if (!level) {
-      throw new UsageError(
-        `Invalid value for -authz: "${value}" is not an authorization level (READ, WRITE, ADMINISTRATOR, CONFIG, DAEMON, NEGOTIATOR, ADVERTISE_MASTER, ADVERTISE_STARTD, ADVERTISE_SCHEDD, ALLOW)`,
-      );
-    }
-    return level;
-  }));
 }
 
 /** Mints the token and stores or prints it. Needs --allow-read of config and key, --allow-write for -token/-file. */

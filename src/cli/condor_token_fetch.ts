@@ -3,13 +3,13 @@
  * for their own identity, never broader than the credential they hold (the
  * daemon narrows the scope and caps the lifetime, or refuses).
  */
-import { TokenError, UsageError } from "../errors.ts";
+import { TokenError } from "../errors.ts";
 import type { Authorization } from "../token/authz.ts";
 import { decodeToken } from "../token/idtoken.ts";
 import { assertPlainKeyId } from "../token/signing_key.ts";
-import { assertPlainTokenName, prepareTokenDestination, storeToken } from "../token/token_file.ts";
+import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory } from "./_config.ts";
-import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { parseOptions, single } from "./_options.ts";
 import {
   openSession,
   parseTarget,
@@ -20,7 +20,7 @@ import {
   tidyRefusal,
 } from "./_target.ts";
 import { defineTool, type Tool } from "./_tool.ts";
-import { asUsageError, parseAuthzList } from "./condor_token_create.ts";
+import { asUsageError, parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -82,25 +82,14 @@ export interface FetchOptions {
 /** Parses the command line. Throws UsageError. */
 export function parseFetchOptions(args: readonly string[]): FetchOptions {
   const parsed = parseOptions(args, SPECS);
-  const lifetimeText = single(parsed, "lifetime");
-  const lifetime = lifetimeText === undefined ? undefined : parseSeconds(lifetimeText, "lifetime");
-  if (lifetime === 0) {
-    throw new UsageError(`Invalid value for -lifetime: "0"; a token must live at least 1 second`);
-  }
   const options: FetchOptions = {
     target: parseTarget(parsed),
     authz: parseAuthzList(parsed.get("authz") ?? []),
-    lifetime,
-    token: single(parsed, "token"),
-    file: single(parsed, "file"),
+    lifetime: parseLifetime(parsed),
+    ...parseDestination(parsed),
     key: single(parsed, "key"),
   };
-  if (options.token !== undefined && options.file !== undefined) {
-    throw new UsageError("Options -token and -file cannot be used together");
-  }
-  if (options.file === "") throw new UsageError("Invalid value for -file: it is empty");
   asUsageError(() => {
-    if (options.token !== undefined) assertPlainTokenName(options.token);
     if (options.key !== undefined) assertPlainKeyId(options.key);
   });
   return options;

@@ -3,7 +3,7 @@
  * to approve it, and deliver it. Reads straight down: parse options -> load
  * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
  */
-import { CondorError, TokenFileError, UsageError } from "../errors.ts";
+import { CondorError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
@@ -22,7 +22,7 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
-import { assertPlainTokenName, prepareTokenDestination, storeToken } from "../token/token_file.ts";
+import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
@@ -33,7 +33,7 @@ import {
   type TargetOptions,
 } from "./_target.ts";
 import { type DebugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
-import { parseAuthzList } from "./condor_token_create.ts";
+import { parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 import { StatusLine } from "./_status_line.ts";
@@ -120,19 +120,13 @@ export interface RequestOptions {
 /** Parses and validates the command line. Throws UsageError. */
 export function parseRequestOptions(args: readonly string[]): RequestOptions {
   const parsed = parseOptions(args, SPECS);
-  const lifetimeText = single(parsed, "lifetime");
-  const lifetime = lifetimeText === undefined ? undefined : parseSeconds(lifetimeText, "lifetime");
-  if (lifetime === 0) {
-    throw new UsageError(`Invalid value for -lifetime: "0"; a token must live at least 1 second`);
-  }
   const timeoutText = single(parsed, "timeout");
   const options: RequestOptions = {
     identity: single(parsed, "identity"),
     authz: parseAuthzList(parsed.get("authz") ?? []),
-    lifetime,
+    lifetime: parseLifetime(parsed),
     target: parseTarget(parsed),
-    token: single(parsed, "token"),
-    file: single(parsed, "file"),
+    ...parseDestination(parsed),
     timeout: timeoutText === undefined
       ? DEFAULT_TIMEOUT_SECONDS
       : parseSeconds(timeoutText, "timeout"),
@@ -141,17 +135,6 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
   };
   if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
     throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
-  }
-  if (options.token !== undefined && options.file !== undefined) {
-    throw new UsageError("Options -token and -file cannot be used together");
-  }
-  if (options.token !== undefined) {
-    try {
-      assertPlainTokenName(options.token);
-    } catch (err) {
-      if (err instanceof TokenFileError) throw new UsageError(err.message, { cause: err });
-      throw err;
-    }
   }
   if (options.state === "") throw new UsageError("Invalid value for -state: it is empty");
   return options;

@@ -28,6 +28,7 @@ const CASES: [string[], string][] = [
   [["-token"], "Option -token requires a value"],
   [["-token", "../../etc/passwd"], `Cannot store token as "../../etc/passwd"`],
   [["-token", "a", "-file", "b"], "Options -token and -file cannot be used together"],
+  [["-file", ""], "Invalid value for -file: it is empty"],
   [["-timeout", "-1"], `Invalid value for -timeout: "-1"`],
   [["-trust", "sha256:00"], `Invalid value for -trust: "sha256:00"`],
   [["-state"], "Option -state requires a value"],
