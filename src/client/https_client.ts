@@ -8,10 +8,14 @@
  * @module
  */
 import {
+  type AutoApproveRequest,
   type AutoApproveResponse,
+  type CancelRequest,
+  type CollectRequest,
   type CollectResponse,
   type DaemonAd,
   type DaemonInfo,
+  type DenyRequest,
   type EnqueueRequest,
   type EnqueueResponse,
   type FetchTokenRequest,
@@ -140,7 +144,7 @@ class HttpsDaemonClient implements TokenDaemonClient {
       method: "POST",
       path: PATHS.collect(encodeURIComponent(requestId)),
       action,
-      body: { secret, waitSeconds },
+      body: { secret, waitSeconds } satisfies CollectRequest,
       extraMs: waitSeconds * 1000,
       signal,
     });
@@ -164,7 +168,7 @@ class HttpsDaemonClient implements TokenDaemonClient {
   ): Promise<RequestStateResponse> {
     return await this.#stateCall(`cancel token request ${requestId}`, {
       path: PATHS.cancel(encodeURIComponent(requestId)),
-      body: { secret },
+      body: { secret } satisfies CancelRequest,
       signal,
     });
   }
@@ -212,7 +216,7 @@ class HttpsDaemonClient implements TokenDaemonClient {
   ): Promise<RequestStateResponse> {
     return await this.#stateCall(`deny token request ${requestId}`, {
       path: PATHS.deny(encodeURIComponent(requestId)),
-      body: reason === undefined ? {} : { reason },
+      body: (reason === undefined ? {} : { reason }) satisfies DenyRequest,
       authenticated: true,
       signal,
     });
@@ -228,7 +232,7 @@ class HttpsDaemonClient implements TokenDaemonClient {
       method: "POST",
       path: PATHS.autoApprovalRules,
       action,
-      body: { netblock, lifetime },
+      body: { netblock, lifetime } satisfies AutoApproveRequest,
       authenticated: true,
       signal,
     });
