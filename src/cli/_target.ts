@@ -18,8 +18,10 @@ import {
 import { credentialSource, tokenDirectoriesFor } from "../client/credentials.ts";
 import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
 import {
+  badPool,
   collectorAddresses,
   DAEMON_TYPES,
+  DEFAULT_PORT,
   locateDaemon,
   parseDaemonAddress,
   parseDaemonType,
@@ -70,7 +72,8 @@ Other options:
 
 /** Where to connect, as given on the command line. */
 export interface TargetOptions {
-  pool: URL | undefined;
+  /** `-pool` as given (checked to be an address); its port defaults to COLLECTOR_PORT. */
+  pool: string | undefined;
   name: string | undefined;
   /** Upper case; undefined when `-type` was not given. */
   type: string | undefined;
@@ -81,13 +84,8 @@ export interface TargetOptions {
 
 /** Reads the target options from parsed options. Throws UsageError. */
 export function parseTarget(parsed: ParsedOptions): TargetOptions {
-  const poolText = single(parsed, "pool");
-  const pool = poolText === undefined ? undefined : parseDaemonAddress(poolText);
-  if (poolText !== undefined && !pool) {
-    throw new UsageError(
-      `Invalid value for -pool: "${poolText}" is not a host, host:port, sinful string or https:// or cedar:// address`,
-    );
-  }
+  const pool = single(parsed, "pool");
+  if (pool !== undefined && !parseDaemonAddress(pool)) throw badPool(pool);
   const typeText = single(parsed, "type");
   const type = typeText === undefined ? undefined : parseDaemonType(typeText);
   if (typeText !== undefined && !type) {
@@ -202,7 +200,11 @@ export async function openSession(
     return { client, config, debug, trust: () => decisions.get(client.address) };
   };
   if (options.daemon !== undefined) return await session(await connect(options.daemon));
-  const collectors = collectorAddresses(target.pool, config.get("COLLECTOR_HOST"));
+  const collectors = collectorAddresses(
+    target.pool,
+    config.get("COLLECTOR_HOST"),
+    config.int("COLLECTOR_PORT", DEFAULT_PORT),
+  );
   const tried = target.type !== undefined ? [target.type] : options.types ?? ["COLLECTOR"];
   let firstMiss: DaemonError | undefined;
   for (const [i, type] of tried.entries()) {

@@ -7,7 +7,7 @@
  */
 import { type DaemonAd, daemonNameMatches } from "../api/protocol.ts";
 import { CEDAR_PROTOCOL, parseSinful } from "./cedar/cedar_address.ts";
-import { ConfigError, DaemonError } from "../errors.ts";
+import { ConfigError, DaemonError, UsageError } from "../errors.ts";
 import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
 
 /** HTCondor's collector port, used when an address names none. */
@@ -56,7 +56,10 @@ export const ANY_PROTOCOL = "condor:";
  * (443). Returns undefined when the text is none of these (an `http://` URL
  * included: TLS is always used).
  */
-export function parseDaemonAddress(text: string): URL | undefined {
+export function parseDaemonAddress(
+  text: string,
+  defaultPort: number = DEFAULT_PORT,
+): URL | undefined {
   const t = text.trim();
   if (t === "") return undefined;
   if (/^<.*>$/.test(t)) return parseSinful(t);
@@ -74,7 +77,7 @@ export function parseDaemonAddress(text: string): URL | undefined {
       return undefined;
     }
     const out = new URL(`${CEDAR_PROTOCOL}//${url.host}`);
-    if (!out.port) out.port = String(DEFAULT_PORT);
+    if (!out.port) out.port = String(defaultPort);
     for (const key of ["alias", "sock"]) {
       const value = url.searchParams.get(key);
       if (value) out.searchParams.set(key, value);
@@ -84,7 +87,7 @@ export function parseDaemonAddress(text: string): URL | undefined {
   if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(t)) return undefined;
   try {
     const url = new URL(`${ANY_PROTOCOL}//${t}`);
-    if (!url.port) url.port = String(DEFAULT_PORT);
+    if (!url.port) url.port = String(defaultPort);
     return url;
   } catch (err) {
     if (err instanceof TypeError) return undefined; // not a URL
@@ -109,10 +112,20 @@ export interface CollectorAddress {
 /**
  * The collectors to try: `-pool` if given, else every address in
  * COLLECTOR_HOST (HTCondor allows a list of high-availability collectors).
- * Throws ConfigError when COLLECTOR_HOST is unset or unusable.
+ * An address without a port gets `defaultPort` (COLLECTOR_PORT, as in
+ * HTCondor). Throws ConfigError when COLLECTOR_HOST is unset or unusable,
+ * UsageError when `-pool` is.
  */
-export function collectorAddresses(pool: URL | undefined, collectorHost: string | undefined) {
-  if (pool) return [{ url: pool, source: `-pool "${pool.host}"` }];
+export function collectorAddresses(
+  pool: string | undefined,
+  collectorHost: string | undefined,
+  defaultPort: number = DEFAULT_PORT,
+): CollectorAddress[] {
+  if (pool !== undefined) {
+    const url = parseDaemonAddress(pool, defaultPort);
+    if (!url) throw badPool(pool);
+    return [{ url, source: `-pool "${pool}"` }];
+  }
   const entries = (collectorHost ?? "").split(/[\s,]+/).filter(Boolean);
   if (entries.length === 0) {
     throw new ConfigError(
@@ -121,7 +134,7 @@ export function collectorAddresses(pool: URL | undefined, collectorHost: string 
     );
   }
   return entries.map((entry): CollectorAddress => {
-    const url = parseDaemonAddress(entry);
+    const url = parseDaemonAddress(entry, defaultPort);
     if (!url) {
       throw new ConfigError(
         "CONFIG_BAD_VALUE",
@@ -130,6 +143,13 @@ export function collectorAddresses(pool: URL | undefined, collectorHost: string 
     }
     return { url, source: `COLLECTOR_HOST "${entry}"` };
   });
+}
+
+/** The usage error for a `-pool` that is no address. */
+export function badPool(text: string): UsageError {
+  return new UsageError(
+    `Invalid value for -pool: "${text}" is not a host, host:port, sinful string or https:// or cedar:// address`,
+  );
 }
 
 /** What to locate. */

@@ -25,7 +25,7 @@ Deno.test("parseListOptions() takes HTCondor's prefixes and -json only in full",
   ]);
   assert.equal(o.reqid, "0123456");
   assert.equal(o.json, true);
-  assert.equal(o.target.pool?.host, "cm.example.org:9620");
+  assert.equal(o.target.pool, "cm.example.org:9620");
   assert.equal(o.target.name, "tokend");
   assert.equal(o.target.type, "COLLECTOR");
   assert.deepEqual(o.target.trust, [FP]);

@@ -32,7 +32,7 @@ Deno.test("parseRequestOptions() accepts HTCondor's prefixes, first match winnin
   assert.deepEqual(o.authz, ["READ", "WRITE"]);
   assert.equal(o.lifetime, 600);
   assert.equal(o.identity, "bob");
-  assert.equal(o.target.pool?.host, "cm:9620");
+  assert.equal(o.target.pool, "cm:9620");
   assert.equal(o.target.name, "bird");
   assert.equal(o.target.type, "SCHEDD");
   assert.equal(o.token, "friend");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../src/errors.ts";
+import { ConfigError, UsageError } from "../../src/errors.ts";
 import {
   collectorAddresses,
   parseDaemonAddress,
@@ -52,11 +52,23 @@ Deno.test("parseDaemonType() is case-insensitive and knows HTCondor's daemon typ
 });
 
 Deno.test("collectorAddresses() prefers -pool, else lists every COLLECTOR_HOST entry", () => {
-  const pool = parseDaemonAddress("other:1")!;
-  assert.deepEqual(collectorAddresses(pool, "cm").map((c) => c.url.host), ["other:1"]);
+  assert.deepEqual(collectorAddresses("other:1", "cm").map((c) => c.url.host), ["other:1"]);
   const list = collectorAddresses(undefined, "cm1.example.org, cm2.example.org:9620");
   assert.deepEqual(list.map((c) => c.url.host), ["cm1.example.org:9618", "cm2.example.org:9620"]);
   assert.match(list[1].source, /COLLECTOR_HOST "cm2.example.org:9620"/);
+});
+
+Deno.test("collectorAddresses() gives an address without a port COLLECTOR_PORT, as HTCondor does", () => {
+  const hosts = (pool: string | undefined, host: string) =>
+    collectorAddresses(pool, host, 9620).map((c) => c.url.host);
+  assert.deepEqual(hosts(undefined, "cm1, cm2:9700, <10.0.0.1:9800>"), [
+    "cm1:9620",
+    "cm2:9700",
+    "10.0.0.1:9800",
+  ]);
+  assert.deepEqual(hosts("other", "cm"), ["other:9620"]);
+  assert.deepEqual(hosts("cedar://other", "cm"), ["other:9620"]);
+  assert.throws(() => collectorAddresses("a b", "cm"), UsageError);
 });
 
 Deno.test("collectorAddresses() refuses an unset or unusable COLLECTOR_HOST with a ConfigError", () => {
