@@ -9,6 +9,7 @@
  * why in its name) when it is unset.
  */
 import assert from "node:assert/strict";
+import { closedPort } from "./ports.ts";
 import { finish, type ToolResult } from "./run_tool.ts";
 
 /** The environment variable naming the HTCondor install prefix. */
@@ -71,13 +72,8 @@ export interface PoolOptions {
   extraConfig?: readonly string[];
 }
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+/** A free TCP port on 127.0.0.1 (bound, then released), for the pool's collector. */
+export const freePort: () => number = closedPort;
 
 /**
  * Writes a pool's configuration under `dir/condor` as spec'd in

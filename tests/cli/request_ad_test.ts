@@ -7,6 +7,7 @@ import {
   judgementAttributes,
   requestJson,
 } from "../../src/cli/_request_ad.ts";
+import { REQUEST_JSON_FIELDS } from "../_support/request_fields.ts";
 
 const REQUEST: RequestInfo = {
   requestId: "0042137",
@@ -71,17 +72,6 @@ Deno.test("judgementAttributes() gives the request's age and time left in whole 
 Deno.test("requestJson() keeps exactly the documented fields, in order", () => {
   const extra = { ...REQUEST, secretHash: "never shown" } as RequestInfo;
   const json = requestJson(extra);
-  assert.deepEqual(Object.keys(json), [
-    "requestId",
-    "requestedIdentity",
-    "authenticatedIdentity",
-    "peerLocation",
-    "clientId",
-    "authorizations",
-    "lifetime",
-    "state",
-    "requestedAt",
-    "expiresAt",
-  ]);
+  assert.deepEqual(Object.keys(json), REQUEST_JSON_FIELDS);
   assert.deepEqual(json, { ...REQUEST });
 });

@@ -3,6 +3,7 @@ import { connectDaemon } from "../../src/client/connect.ts";
 import { parseDaemonAddress } from "../../src/client/locate.ts";
 import type { TrustPolicy } from "../../src/client/trust.ts";
 import { DaemonError } from "../../src/errors.ts";
+import { closedPort } from "../_support/ports.ts";
 import { withDaemon } from "./_daemon.ts";
 
 Deno.test("connectDaemon() talks HTTPS to a bare address that answers TLS (condor_tokend)", async () => {
@@ -64,11 +65,8 @@ Deno.test("connectDaemon() keeps an explicit https:// to a daemon that hangs up:
 });
 
 Deno.test("connectDaemon() reports a refused bare address as unreachable, without trying CEDAR", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
   await assert.rejects(
-    connectDaemon(parseDaemonAddress(`127.0.0.1:${port}`)!, policy([])),
+    connectDaemon(parseDaemonAddress(`127.0.0.1:${closedPort()}`)!, policy([])),
     (err) => {
       assert.ok(err instanceof DaemonError);
       assert.equal(err.code, "DAEMON_UNREACHABLE");

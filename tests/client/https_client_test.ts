@@ -3,6 +3,8 @@ import { DaemonError } from "../../src/errors.ts";
 import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
 import { describeFetchFailure, httpsDaemonClient } from "../../src/client/https_client.ts";
 import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
+import { closedPort } from "../_support/ports.ts";
+import { untilWaiting } from "../_support/waiting_polls.ts";
 import { clientFor, requestBody, withDaemon } from "./_daemon.ts";
 
 const codeOf = (code: string) => (err: unknown) => err instanceof DaemonError && err.code === code;
@@ -17,7 +19,7 @@ Deno.test("httpsDaemonClient() reads the daemon's info over HTTPS", async () => 
 });
 
 Deno.test("httpsDaemonClient() enqueues, waits in a long poll and sees the approval at once", async () => {
-  await withDaemon({}, async ({ client, admin }) => {
+  await withDaemon({}, async ({ daemon, client, admin }) => {
     const body = requestBody({ authz: ["READ"], lifetime: 600 });
     const enqueued = await client.enqueue(body);
     assert.match(enqueued.requestId, /^\d{7}$/);
@@ -27,7 +29,7 @@ Deno.test("httpsDaemonClient() enqueues, waits in a long poll and sees the appro
 
     const started = Date.now();
     const waiting = client.collect(enqueued.requestId, body.secret, 20);
-    await new Promise((r) => setTimeout(r, 100));
+    await untilWaiting(daemon, 1);
     await admin.approve(enqueued.requestId);
     const collected = await waiting;
     assert.ok(Date.now() - started < 5_000, "the long poll ended with the approval");
@@ -101,10 +103,7 @@ Deno.test("httpsDaemonClient() lists requests and daemons, installs rules, fetch
 });
 
 Deno.test("httpsDaemonClient() reports an unreachable daemon as DAEMON_UNREACHABLE, worth a retry", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const client = httpsDaemonClient({ baseUrl: `https://127.0.0.1:${port}` });
+  const client = httpsDaemonClient({ baseUrl: `https://127.0.0.1:${closedPort()}` });
   try {
     await assert.rejects(client.info(), (err) => {
       assert.ok(err instanceof DaemonError);

@@ -14,6 +14,7 @@ import {
   type TrustPolicy,
   type TrustQuestion,
 } from "../../src/client/trust.ts";
+import { closedPort } from "../_support/ports.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { withDaemon } from "./_daemon.ts";
 
@@ -303,11 +304,8 @@ Deno.test("decideTrust() refuses a certificate that does not name the host it wa
 });
 
 Deno.test("readPeerCertificate() reports a closed port as DAEMON_UNREACHABLE", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
   await assert.rejects(
-    readPeerCertificate("127.0.0.1", port),
+    readPeerCertificate("127.0.0.1", closedPort()),
     (err) => err instanceof DaemonError && err.code === "DAEMON_UNREACHABLE",
   );
 });

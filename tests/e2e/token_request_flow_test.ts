@@ -14,6 +14,7 @@ import {
   testDaemonPaths,
 } from "../_support/daemon.ts";
 import { DaemonGate } from "../_support/daemon_gate.ts";
+import { closedPort } from "../_support/ports.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
@@ -195,9 +196,7 @@ Deno.test("condor_token_request (e2e): SIGTERM cancels the request too and exits
 });
 
 Deno.test("condor_token_request (e2e): an unreachable pool exits 7 naming what was tried", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
+  const port = closedPort();
   const r = await runTool("condor_token_request", ["-pool", `127.0.0.1:${port}`], {
     env: { HOME: "/nonexistent" },
     requesterFlags: true,
@@ -215,12 +214,9 @@ const SOME_FINGERPRINT = `sha256:${Array(32).fill("AB").join(":")}`;
 Deno.test("condor_token_request (e2e): a pinned daemon unreachable from the start fails its trust check at once: exit 7, no retries", async () => {
   // The requester reads the certificate before it asks for anything, so
   // -trust cannot get it past a daemon that is down: no enqueue is tried.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
   const r = await runTool(
     "condor_token_request",
-    ["-pool", `127.0.0.1:${port}`, "-trust", SOME_FINGERPRINT],
+    ["-pool", `127.0.0.1:${closedPort()}`, "-trust", SOME_FINGERPRINT],
     { env: { HOME: "/nonexistent" }, requesterFlags: true, timeoutMs: 10_000 },
   );
   assert.equal(r.code, EXIT.UNREACHABLE, r.stderr);

@@ -4,6 +4,7 @@
  * over HTTPS on loopback.
  */
 import assert from "node:assert/strict";
+import { REQUEST_JSON_FIELDS } from "../_support/request_fields.ts";
 import { id, withFixture } from "./admin_tools_support.ts";
 
 Deno.test("condor_token_request_list shows an administrator every pending request as HTCondor does", async () => {
@@ -47,18 +48,7 @@ RequestId = "${worker.requestId}"
     assert.equal(json.code, 0, json.stderr);
     const listed = JSON.parse(json.stdout);
     assert.equal(listed.length, 2);
-    assert.deepEqual(Object.keys(listed[0]), [
-      "requestId",
-      "requestedIdentity",
-      "authenticatedIdentity",
-      "peerLocation",
-      "clientId",
-      "authorizations",
-      "lifetime",
-      "state",
-      "requestedAt",
-      "expiresAt",
-    ]);
+    assert.deepEqual(Object.keys(listed[0]), REQUEST_JSON_FIELDS);
     assert.deepEqual(
       { ...listed[0], requestedAt: 0, expiresAt: 0 },
       {

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { prepareTestDaemonDir, spawnTestDaemon } from "../_support/daemon.ts";
+import { closedPort } from "../_support/ports.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { apiFor } from "../server/_api.ts";
@@ -116,11 +117,8 @@ Deno.test("condor_tokend refuses to run where the runtime would trust forged cli
 
 Deno.test("condor_tokend refuses to let DENO_SERVE_ADDRESS move its listener", async () => {
   await withTempDir(async (dir) => {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
     await assert.rejects(
-      spawnTestDaemon({ dir, childEnv: { DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` } }),
+      spawnTestDaemon({ dir, childEnv: { DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${closedPort()}` } }),
       /unset DENO_SERVE_ADDRESS/,
     );
   });

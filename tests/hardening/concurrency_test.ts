@@ -11,19 +11,14 @@
  * CONDOR_TOKEN_SEED=N replays a run.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
+import { readAuditTrail } from "../_support/audit_trail.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor } from "../server/_api.ts";
+import { untilWaiting } from "../_support/waiting_polls.ts";
+import { type Answer, type Api, apiFor } from "../server/_api.ts";
 import { heavy, withSeed } from "./_support.ts";
 
 const LIST = "/v1/token-requests";
-
-interface Answer {
-  status: number;
-  // deno-lint-ignore no-explicit-any
-  body: any;
-}
 
 Deno.test("concurrent approvals, denials and cancels give each request exactly one outcome", async () => {
   const requests = heavy() ? 300 : 40;
@@ -34,7 +29,13 @@ Deno.test("concurrent approvals, denials and cancels give each request exactly o
       extraConfig: "ALLOW_ADMINISTRATOR = *@admins.tokend-test.example.org",
     });
     const api = apiFor(daemon);
-    const clients: Deno.HttpClient[] = [];
+    // One API client, and so its own connections, per party.
+    const apis: Api[] = [];
+    const connection = () => {
+      const own = apiFor(daemon);
+      apis.push(own);
+      return own;
+    };
     try {
       await withSeed("concurrency", async (random) => {
         const enqueued: { id: string; secret: string }[] = [];
@@ -43,51 +44,30 @@ Deno.test("concurrent approvals, denials and cancels give each request exactly o
           assert.equal(answer.status, 201);
           enqueued.push({ id: answer.body.requestId as string, secret: answer.secret });
         }
-        const post = async (
-          client: Deno.HttpClient,
-          path: string,
-          body: unknown,
-          token?: string,
-        ): Promise<Answer> => {
-          const response = await fetch(daemon.url + path, {
-            method: "POST",
-            client,
-            headers: {
-              "content-type": "application/json",
-              ...(token ? { authorization: `Bearer ${token}` } : {}),
-            },
-            body: JSON.stringify(body),
-            signal: AbortSignal.timeout(45_000),
-          });
-          return { status: response.status, body: await response.json() };
-        };
 
         // The requesters: each waits in a long poll on its own connection.
-        const requesterClient = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-        clients.push(requesterClient);
+        const requesterApi = connection();
         const waits = enqueued.map((r) =>
-          post(requesterClient, `${LIST}/${r.id}/collect`, { secret: r.secret, waitSeconds: 30 })
+          requesterApi.post(`${LIST}/${r.id}/collect`, { secret: r.secret, waitSeconds: 30 })
         );
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await untilWaiting(daemon, requests);
 
         const decisions: { id: string; kind: string; answer: Answer }[] = [];
         const deciders = Array.from({ length: admins }, async (_, k) => {
-          const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-          clients.push(client);
+          const adminApi = connection();
           const token = await daemon.mintToken(`admin${k}@admins.tokend-test.example.org`);
           for (const r of random.shuffle(enqueued)) {
             const kind = random.chance(0.5) ? "approve" : "deny";
             const body = kind === "deny" ? { reason: `no from admin${k}` } : {};
-            const answer = await post(client, `${LIST}/${r.id}/${kind}`, body, token);
+            const answer = await adminApi.post(`${LIST}/${r.id}/${kind}`, body, token);
             decisions.push({ id: r.id, kind, answer });
           }
         });
-        const cancelClient = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-        clients.push(cancelClient);
+        const cancelApi = connection();
         const cancels = random.shuffle(enqueued).slice(0, Math.ceil(requests / 5)).map(
           async (r) => ({
             id: r.id,
-            answer: await post(cancelClient, `${LIST}/${r.id}/cancel`, { secret: r.secret }),
+            answer: await cancelApi.post(`${LIST}/${r.id}/cancel`, { secret: r.secret }),
           }),
         );
         await Promise.all(deciders);
@@ -141,25 +121,9 @@ Deno.test("concurrent approvals, denials and cancels give each request exactly o
         }
       });
     } finally {
-      clients.forEach((c) => c.close());
+      apis.forEach((a) => a.close());
       api.close();
       await daemon.stop();
     }
   });
 });
-
-/** The audit table, read directly from the daemon's database. */
-export function readAuditTrail(
-  stateDirectory: string,
-): { event: string; request_id: string | null; detail: string }[] {
-  const db = new DatabaseSync(`${stateDirectory}/tokend.sqlite`, { readOnly: true });
-  try {
-    return db.prepare("SELECT event, request_id, detail FROM audit ORDER BY seq").all() as {
-      event: string;
-      request_id: string | null;
-      detail: string;
-    }[];
-  } finally {
-    db.close();
-  }
-}

@@ -16,9 +16,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { decodeToken } from "../../src/token/idtoken.ts";
+import { readAuditTrail } from "../_support/audit_trail.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { newSecret } from "../server/_api.ts";
+import { apiFor, newSecret } from "../server/_api.ts";
 import { adminClient, Requester, spawnDaemonOnPort } from "../e2e/token_request_support.ts";
 import { heavy, type Random, withSeed } from "./_support.ts";
 
@@ -43,20 +44,9 @@ async function workload(
   ack: Acknowledged,
   stop: () => boolean,
 ): Promise<void> {
-  const client = Deno.createHttpClient({ caCerts: [certPem] });
-  const post = async (path: string, body: unknown, token?: string) => {
-    const response = await fetch(url + path, {
-      method: "POST",
-      client,
-      headers: {
-        "content-type": "application/json",
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: response.status, body: await response.json() };
-  };
+  // Each worker on connections of its own.
+  const api = apiFor({ url, certPem }, { timeoutMs: 10_000 });
+  const post = api.post;
   const undecided = () =>
     [...ack.enqueued.keys()].filter((id) => !ack.approved.has(id) && !ack.denied.has(id));
   try {
@@ -107,7 +97,7 @@ async function workload(
       }
     }
   } finally {
-    client.close();
+    api.close();
   }
 }
 
@@ -183,10 +173,11 @@ Deno.test("kill -9 at random points loses nothing acknowledged and never issues 
           for (const netblock of ack.rules) assert.ok(rules.includes(netblock), netblock);
           assert.ok(rules.length >= ack.rules.length, "every acknowledged rule is kept");
 
-          const audit = db.prepare(
-            "SELECT event, request_id, detail FROM audit WHERE request_id IS NOT NULL",
-          ).all() as { event: string; request_id: string; detail: string }[];
-          const byRequest = Map.groupBy(audit, (a) => a.request_id);
+          const audit = readAuditTrail(testDaemonPaths(dir).stateDirectory);
+          const byRequest = Map.groupBy(
+            audit.filter((a) => a.request_id !== null),
+            (a) => a.request_id!,
+          );
           for (const [id, events] of byRequest) {
             const outcomes = events.filter((e) => ["approve", "deny", "cancel"].includes(e.event));
             assert.ok(outcomes.length <= 1, `${id}: ${outcomes.map((e) => e.event)}`);

@@ -23,15 +23,22 @@ export interface Api {
   close(): void;
 }
 
-/** An Api for the daemon at `url` presenting `certPem`. */
-export function apiFor(daemon: { url: string; certPem: string }): Api {
+/**
+ * An Api for the daemon at `url` presenting `certPem`, on an HTTP client (and
+ * so connections) of its own; each call gives up after `timeoutMs` (default 45 s).
+ */
+export function apiFor(
+  daemon: { url: string; certPem: string },
+  options: { timeoutMs?: number } = {},
+): Api {
+  const timeoutMs = options.timeoutMs ?? 45_000;
   const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
-  const call: Api["call"] = async (method, path, options = {}) => {
+  const call: Api["call"] = async (method, path, request = {}) => {
     const headers: Record<string, string> = {};
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    let body: string | undefined = options.raw;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
+    if (request.token !== undefined) headers.authorization = `Bearer ${request.token}`;
+    let body: string | undefined = request.raw;
+    if (request.body !== undefined) {
+      body = JSON.stringify(request.body);
       headers["content-type"] = "application/json";
     }
     const response = await fetch(daemon.url + path, {
@@ -39,7 +46,7 @@ export function apiFor(daemon: { url: string; certPem: string }): Api {
       body,
       headers,
       client,
-      signal: AbortSignal.timeout(45_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
     let parsed: unknown = text;

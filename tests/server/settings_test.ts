@@ -65,3 +65,24 @@ Deno.test("tokendSettings() refuses a pending cap below HTCondor's 1000 and bad 
     );
   }
 });
+
+Deno.test("tokendSettings() advertises unless this daemon is the collector or TOKEND_ADVERTISE says not to", () => {
+  assert.equal(settingsOf("SPOOL = /s").advertise, false, "type COLLECTOR by default");
+  assert.equal(settingsOf("SPOOL = /s\nTOKEND_DAEMON_TYPE = collector").advertise, false);
+  assert.equal(settingsOf("SPOOL = /s\nTOKEND_DAEMON_TYPE = schedd").advertise, true);
+  assert.equal(
+    settingsOf("SPOOL = /s\nTOKEND_DAEMON_TYPE = schedd\nTOKEND_ADVERTISE = false").advertise,
+    false,
+  );
+  assert.equal(settingsOf("SPOOL = /s\nTOKEND_ADVERTISE = true").advertise, true);
+});
+
+Deno.test("tokendSettings() advertises to https:// COLLECTOR_HOST unless TOKEND_COLLECTOR_URL is set", () => {
+  assert.equal(settingsOf("SPOOL = /s\nCOLLECTOR_HOST = cm:9700").collectorUrl, "https://cm:9700");
+  assert.equal(settingsOf("SPOOL = /s\nCOLLECTOR_HOST = cm").collectorUrl, "https://cm:9618");
+  assert.equal(
+    settingsOf("SPOOL = /s\nCOLLECTOR_HOST = cm:9700\nTOKEND_COLLECTOR_URL = https://other:443")
+      .collectorUrl,
+    "https://other:443",
+  );
+});

@@ -4,6 +4,7 @@
  * matching pending requests when a rule is installed.
  */
 import assert from "node:assert/strict";
+import { untilWaiting } from "../_support/waiting_polls.ts";
 import { FakeClock, payloadOf } from "./_api.ts";
 import { withDaemon } from "./_daemon_fixture.ts";
 
@@ -96,6 +97,8 @@ Deno.test("condor_tokend's new rule approves pending requests made up to 60 s be
       secret: recent.secret,
       waitSeconds: 20,
     });
+    // The rule is to wake a requester already waiting, not one that asks after it.
+    await untilWaiting(daemon, 1);
     clock.advance(60); // `old` is now 61 s old, `recent` 60 s.
     const rule = await api.post(
       RULE,

@@ -8,6 +8,7 @@ import { readSigningKey } from "../../src/token/signing_key.ts";
 import { verifyToken } from "../../src/token/idtoken.ts";
 import { Store } from "../../src/server/store.ts";
 import { TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
+import { untilWaiting } from "../_support/waiting_polls.ts";
 import { FakeClock, payloadOf } from "./_api.ts";
 import { withDaemon } from "./_daemon_fixture.ts";
 
@@ -108,7 +109,7 @@ Deno.test("condor_tokend answers a waiting collect as soon as the request is app
       secret,
       waitSeconds: MAX_WAIT_SECONDS,
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await untilWaiting(daemon, 1);
     const start = performance.now();
     await api.post(`/v1/token-requests/${body.requestId}/approve`, undefined, daemon.adminToken);
     const answer = await waiting;
@@ -140,7 +141,7 @@ Deno.test("condor_tokend denies with a reason that reaches the waiting requester
       secret,
       waitSeconds: 10,
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await untilWaiting(daemon, 1);
     const denied = await api.post(
       `/v1/token-requests/${body.requestId}/deny`,
       { reason: "unknown host" },
@@ -286,7 +287,7 @@ Deno.test("condor_tokend's sweep expires requests and wakes their waiting reques
         secret,
         waitSeconds: 20,
       });
-      await new Promise((r) => setTimeout(r, 50));
+      await untilWaiting(daemon, 1);
       clock.advance(61);
       const start = performance.now();
       assert.equal(daemon.sweep(), 1);

@@ -10,6 +10,7 @@ import { CondorError, KeyError } from "../../src/errors.ts";
 import { startTokend, type Tokend } from "../../src/server/tokend.ts";
 import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
+import { untilWaiting } from "../_support/waiting_polls.ts";
 import { apiFor, newSecret } from "./_api.ts";
 
 /** Starts a daemon straight from the test configuration in `dir`, collecting its log lines. */
@@ -178,7 +179,7 @@ Deno.test("condor_tokend answers waiting polls promptly when it shuts down", asy
         secret,
         waitSeconds: 30,
       });
-      await new Promise((r) => setTimeout(r, 100));
+      await untilWaiting(daemon, 1);
       const start = performance.now();
       await daemon.close();
       const answer = await waiting;

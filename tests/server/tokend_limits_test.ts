@@ -357,6 +357,30 @@ Deno.test("condor_tokend records IPv4-mapped IPv6 peers as IPv4 and matches rule
       );
       return { status: response.status, body: await response.json() };
     };
+    // Before any rule: the request waits, and the administrator's list shows where it came from.
+    const waiting = await call(LIST, {
+      identity: "condor@tokend-test.example.org",
+      authz: ["ADVERTISE_SCHEDD"],
+      lifetime: null,
+      clientId: "w",
+      secret: newSecret(),
+    });
+    assert.deepEqual([waiting.status, waiting.body.state], [201, "pending"]);
+    const listed = await daemon.handler(
+      new Request(`https://127.0.0.1${LIST}`, {
+        headers: { authorization: `Bearer ${daemon.adminToken}` },
+      }),
+      { remoteAddr: mapped },
+    );
+    assert.equal(listed.status, 200);
+    const requests = (await listed.json()).requests as {
+      requestId: string;
+      peerLocation: string;
+    }[];
+    assert.deepEqual(
+      requests.map((r) => [r.requestId, r.peerLocation]),
+      [[waiting.body.requestId, "192.0.2.9"]],
+    );
     await call(
       "/v1/auto-approval-rules",
       { netblock: "192.0.2.0/24", lifetime: 60 },

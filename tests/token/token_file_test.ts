@@ -63,6 +63,9 @@ Deno.test("writeTokenToDirectory() refuses names that are not plain file names",
 Deno.test("writeTokenFile() reports a missing directory without creating anything", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(writeTokenFile(`${dir}/nope/tok`, "x.y.z"), codeOf("TOKEN_FILE_MISSING"));
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names, [], "neither the directory nor a temporary file was created");
   });
 });
 
