@@ -20,13 +20,13 @@ export interface Tool {
 }
 
 /** Maps an error to its exit code; tools may refine this with their own table. */
-export type ExitCodeOf = (err: CondorError) => number;
+type ExitCodeOf = (err: CondorError) => number;
 
 /**
  * Runs `body`, printing a CondorError as one line on stderr (plus the usage
  * for a usage error). Other errors are bugs and propagate.
  */
-export async function guard(
+async function guard(
   tool: Pick<Tool, "name" | "usage">,
   io: Io,
   body: () => Promise<number>,
@@ -92,7 +92,7 @@ export function defineTool<Options>(parts: ToolParts<Options>): Tool {
  * an option's place, not as another option's value (`-reason -help` is a
  * reason).
  */
-export function wantsHelp(args: readonly string[], specs: readonly OptionSpec[]): boolean {
+function wantsHelp(args: readonly string[], specs: readonly OptionSpec[]): boolean {
   for (let i = 0; i < args.length; i++) {
     const spec = matchOption(args[i], specs);
     if (spec?.name === "help") return true;

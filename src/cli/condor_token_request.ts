@@ -32,7 +32,7 @@ import {
   targetExitCode,
   type TargetOptions,
 } from "./_target.ts";
-import { type DebugLog, guard, type Tool, wantsHelp } from "./_tool.ts";
+import { type DebugLog, defineTool, type Tool } from "./_tool.ts";
 import { parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -465,31 +465,26 @@ class Reporter {
 }
 
 /** The condor_token_request tool. */
-export const condorTokenRequest: Tool = {
+export const condorTokenRequest: Tool = defineTool({
   name: NAME,
   summary: "request a token from a daemon and wait for approval",
   usage: USAGE,
-  async main(args, io) {
-    if (wantsHelp(args, SPECS)) {
-      await io.out(USAGE);
-      return EXIT.OK;
-    }
-    let options: RequestOptions | undefined;
-    const code = await guard(this, io, async () => {
-      options = parseRequestOptions(args);
-      try {
-        return await runRequest(options, io);
-      } catch (err) {
-        if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
-          const exitCode = targetExitCode(err, io);
-          await io.out(
-            JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
-              "\n",
-          );
-        }
-        throw err;
+  options: SPECS,
+  parse: parseRequestOptions,
+  async run(options, io) {
+    try {
+      return await runRequest(options, io);
+    } catch (err) {
+      // With -json a failure is an object on stdout too (the line on stderr stays).
+      if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
+        const exitCode = targetExitCode(err, io);
+        await io.out(
+          JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+            "\n",
+        );
       }
-    }, (err) => targetExitCode(err, io));
-    return code;
+      throw err;
+    }
   },
-};
+  exitCodeOf: targetExitCode,
+});
