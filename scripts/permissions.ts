@@ -50,6 +50,12 @@ export const REQUESTER_FLAGS: readonly string[] = flags(
 /**
  * The full `condor_token` binary: every tool and the daemon. The requester's
  * flags plus the user id; the daemon's SQLite store and TLS files are plain
- * file access.
+ * file access. The daemon learns from `request.signal` that a long-polling
+ * requester went away (so it hands no token to a dead connection); Deno's
+ * newer behaviour aborts that signal only then, and without it Deno warns
+ * on every start (deno.json asks for the same when run from the sources).
  */
-export const FULL_FLAGS: readonly string[] = flags(SYS.map((s) => s.value));
+export const FULL_FLAGS: readonly string[] = [
+  ...flags(SYS.map((s) => s.value)),
+  "--unstable-no-legacy-abort",
+];
