@@ -22,6 +22,8 @@ export interface PrivateFileOptions {
   label?: string;
   /** Create a missing parent directory, 0700 (by default that is TOKEN_FILE_MISSING). */
   createDirectory?: boolean;
+  /** Permission bits, pinned whatever the umask (default 0600: private). */
+  mode?: number;
 }
 
 /**
@@ -43,14 +45,15 @@ export async function writePrivateFile(
   const temp = `${dir}/.${base}.${randomSuffix()}.tmp`;
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+    file = await Deno.open(temp, { write: true, createNew: true, mode: options.mode ?? 0o600 });
   } catch (err) {
     throw privateFileError(action, path, err);
   }
   try {
     try {
-      // Some systems apply default ACLs at creation; pin the mode explicitly.
-      await Deno.chmod(temp, 0o600);
+      // The umask and default ACLs apply at creation; pin the mode explicitly
+      // (Windows has no mode bits, and Deno.chmod throws there).
+      if (Deno.build.os !== "windows") await Deno.chmod(temp, options.mode ?? 0o600);
       const bytes = new TextEncoder().encode(text);
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
