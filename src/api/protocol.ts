@@ -40,6 +40,9 @@ export const PATHS = {
 /** Longest long-poll wait a client may ask for, in seconds; the server caps larger values. */
 export const MAX_WAIT_SECONDS = 30;
 
+/** Longest reason a denial may carry, in characters. */
+export const MAX_REASON_LENGTH = 1024;
+
 /** States of a token request. */
 export type RequestState =
   | "pending"

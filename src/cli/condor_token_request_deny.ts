@@ -3,6 +3,7 @@
  * deny a pending token request, optionally with a reason. A requester
  * waiting for it learns at once and exits with the reason.
  */
+import { MAX_REASON_LENGTH } from "../api/protocol.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
 import {
@@ -22,7 +23,6 @@ import type { Io } from "./io.ts";
 const NAME = "condor_token_request_deny";
 
 /** Longest reason the daemon accepts, in characters. */
-export const MAX_REASON_LENGTH = 1024;
 
 const USAGE = `Usage: ${NAME} -reqid ID [-reason TEXT] [-pool POOL] [-name NAME] [-type TYPE]
                                  [-trust sha256:...] [-debug]

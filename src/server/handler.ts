@@ -11,6 +11,10 @@
 import {
   API_PREFIX,
   type DaemonInfo,
+  type DaemonListResponse,
+  type ErrorBody,
+  type ListResponse,
+  MAX_REASON_LENGTH,
   MAX_WAIT_SECONDS,
   PATHS,
   REQUEST_ID_PATTERN,
@@ -134,7 +138,10 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
         throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
       }
-      return json(200, { requests: deps.requests.list(caller, reqid || undefined) });
+      return json(
+        200,
+        { requests: deps.requests.list(caller, reqid || undefined) } satisfies ListResponse,
+      );
     }
     // Limited before authenticating: a flood of enqueues costs no signature checks.
     limit(deps.enqueueLimiter, peer);
@@ -229,7 +236,10 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     if (method === "GET") {
       const name = url.searchParams.get("name") || undefined;
       const type = url.searchParams.get("type") || undefined;
-      return json(200, { daemons: deps.directory.list({ name, type }) });
+      return json(
+        200,
+        { daemons: deps.directory.list({ name, type }) } satisfies DaemonListResponse,
+      );
     }
     const caller = await callerOf(req, peer, deps);
     const body = await readJson(req);
@@ -491,10 +501,10 @@ function waitField(value: unknown): number {
 
 function reasonField(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || value.length > 1024) {
+  if (typeof value !== "string" || value.length > MAX_REASON_LENGTH) {
     throw badRequest(
       "BAD_REASON",
-      "Cannot deny token request: reason must be text of at most 1024 characters",
+      `Cannot deny token request: reason must be text of at most ${MAX_REASON_LENGTH} characters`,
     );
   }
   // deno-lint-ignore no-control-regex
@@ -534,7 +544,7 @@ function refusalResponse(
     deps.log(`refused ${req.method} ${url.pathname} from ${peer}: ${refusal.code}`);
   }
   return new Response(
-    JSON.stringify({ error: { code: refusal.code, message: refusal.message } }),
+    JSON.stringify({ error: { code: refusal.code, message: refusal.message } } satisfies ErrorBody),
     { status: refusal.status, headers: { ...JSON_HEADERS, ...refusal.headers } },
   );
 }
