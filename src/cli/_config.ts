@@ -1,7 +1,6 @@
 /** Configuration helpers shared by the tools. */
 import { type CondorConfig, loadConfig } from "../config/condor_config.ts";
 import { ConfigError } from "../errors.ts";
-import type { KeyLocations } from "../token/signing_key.ts";
 import { type DebugLog, debugLog } from "./_tool.ts";
 import type { Io } from "./io.ts";
 
@@ -31,15 +30,6 @@ export async function toolConfig(
   );
   for (const warning of config.warnings) await log(`configuration: ${warning}`);
   return { config, debug: log };
-}
-
-/** Where the signing keys live, from SEC_TOKEN_POOL_SIGNING_KEY_FILE and SEC_PASSWORD_DIRECTORY. */
-export function keyLocations(config: CondorConfig): KeyLocations {
-  return {
-    poolKeyFile: config.require("SEC_TOKEN_POOL_SIGNING_KEY_FILE"),
-    passwordDirectory: config.require("SEC_PASSWORD_DIRECTORY"),
-    poolKeyIsPassword: config.bool("SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD", false),
-  };
 }
 
 /** The user's token directory, SEC_TOKEN_DIRECTORY (default ~/.condor/tokens.d). */

@@ -32,8 +32,8 @@ import {
   type TrustPolicy,
   type TrustQuestion,
 } from "../client/trust.ts";
-import type { KeyLocations } from "../token/signing_key.ts";
-import { keyLocations, tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
+import { type KeyLocations, keyLocationsOf } from "../token/signing_key.ts";
+import { tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
 import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
 import type { DebugLog } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
@@ -260,7 +260,7 @@ function optionalTokenDirectory(config: CondorConfig): string | undefined {
 
 /** The signing key files, or undefined when the configuration names none. */
 function optionalKeyLocations(config: CondorConfig): KeyLocations | undefined {
-  return unlessMissing(() => keyLocations(config));
+  return unlessMissing(() => keyLocationsOf(config));
 }
 
 /**

@@ -2,9 +2,14 @@
 import { UsageError } from "../errors.ts";
 import type { Authorization } from "../token/authz.ts";
 import { mintToken } from "../token/idtoken.ts";
-import { assertPlainKeyId, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
+import {
+  assertPlainKeyId,
+  keyLocationsOf,
+  POOL_KEY_ID,
+  readSigningKey,
+} from "../token/signing_key.ts";
 import { storeToken } from "../token/token_file.ts";
-import { keyLocations, tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
+import { tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import { asUsageError, parseAuthzList, parseDestination } from "./_token_options.ts";
 import { defineTool, type Tool } from "./_tool.ts";
@@ -71,7 +76,7 @@ export function parseCreateOptions(args: readonly string[]): CreateOptions {
 /** Mints the token and stores or prints it. Needs --allow-read of config and key, --allow-write for -token/-file. */
 export async function runCreate(options: CreateOptions, io: Io): Promise<number> {
   const { config, debug } = await toolConfig(io, options.debug);
-  const key = await readSigningKey(options.key, keyLocations(config));
+  const key = await readSigningKey(options.key, keyLocationsOf(config));
   const { token, claims } = await mintToken(key, {
     identity: options.identity,
     issuer: trustDomain(config),

@@ -8,7 +8,7 @@
 import type { CondorConfig } from "../config/condor_config.ts";
 import { ConfigError } from "../errors.ts";
 import { type Authorization, parseAuthorization } from "../token/authz.ts";
-import type { KeyLocations } from "../token/signing_key.ts";
+import { type KeyLocations, keyLocationsOf, POOL_KEY_ID } from "../token/signing_key.ts";
 
 /** HTCondor's collector port, used when COLLECTOR_HOST names none. */
 export const DEFAULT_PORT = 9618;
@@ -105,12 +105,8 @@ export function tokendSettings(
     trustDomain: config.require("TRUST_DOMAIN"),
     fullHostname,
     hostname: config.get("HOSTNAME") ?? fullHostname.split(".")[0],
-    keys: {
-      poolKeyFile: config.require("SEC_TOKEN_POOL_SIGNING_KEY_FILE"),
-      passwordDirectory: config.require("SEC_PASSWORD_DIRECTORY"),
-      poolKeyIsPassword: config.bool("SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD", false),
-    },
-    issuerKey: config.get("SEC_TOKEN_ISSUER_KEY")?.trim() || "POOL",
+    keys: keyLocationsOf(config),
+    issuerKey: config.get("SEC_TOKEN_ISSUER_KEY")?.trim() || POOL_KEY_ID,
     stateDirectory,
     addressFile: config.get("TOKEND_ADDRESS_FILE")?.trim() || undefined,
     allowPlainHttp: config.bool("TOKEND_ALLOW_PLAIN_HTTP", false),

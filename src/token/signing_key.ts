@@ -2,6 +2,7 @@
  * Signing keys as HTCondor stores them: scrambled key files, the POOL key's
  * doubling rule, and HKDF-SHA256 down to the 32-byte HS256 key.
  */
+import type { CondorConfig } from "../config/condor_config.ts";
 import { KeyError } from "../errors.ts";
 import { isPlainFileName } from "./private_file.ts";
 
@@ -28,6 +29,20 @@ export interface KeyLocations {
   passwordDirectory: string;
   /** `SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD`: truncate the POOL key at its first NUL. */
   poolKeyIsPassword?: boolean;
+}
+
+/**
+ * Where the signing keys live, as HTCondor's knobs say: the one reading
+ * both the tools (which sign) and the daemon (which verifies) use, so they
+ * never look in different places. Throws ConfigError CONFIG_MISSING for an
+ * unset knob.
+ */
+export function keyLocationsOf(config: CondorConfig): KeyLocations {
+  return {
+    poolKeyFile: config.require("SEC_TOKEN_POOL_SIGNING_KEY_FILE"),
+    passwordDirectory: config.require("SEC_PASSWORD_DIRECTORY"),
+    poolKeyIsPassword: config.bool("SEC_TOKEN_POOL_SIGNING_KEY_IS_PASSWORD", false),
+  };
 }
 
 /** XORs `bytes` with HTCondor's repeating DE AD BE EF pattern (its own inverse). */
