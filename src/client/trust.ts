@@ -12,27 +12,9 @@ import tls from "node:tls";
 import { DaemonError, TokenFileError, TrustError } from "../errors.ts";
 import { DAEMON_ERRORS } from "./daemon_client.ts";
 import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint, toPem } from "../api/fingerprint.ts";
 
-/** Prefix of every fingerprint this module prints or accepts. */
-export const FINGERPRINT_PREFIX = "sha256:";
-
-/**
- * Normalises a SHA-256 fingerprint to `sha256:AB:CD:...` (32 upper-case
- * bytes). Accepts it with or without the prefix and the colons, in any case;
- * returns undefined for anything else.
- */
-export function parseFingerprint(text: string): string | undefined {
-  const hex = text.trim().replace(/^sha-?256:/i, "").replace(/[:\s]/g, "");
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) return undefined;
-  return FINGERPRINT_PREFIX + hex.toUpperCase().match(/../g)!.join(":");
-}
-
-/** The `sha256:AB:CD:...` fingerprint of a DER-encoded certificate. */
-export async function fingerprintOf(der: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der as BufferSource));
-  return FINGERPRINT_PREFIX +
-    Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
-}
+export { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint };
 
 /** What a daemon presented in its TLS handshake. */
 export interface PeerCertificate {
@@ -156,7 +138,7 @@ export async function peerCertificate(seen: {
   return {
     fingerprint: await fingerprintOf(seen.raw),
     der: seen.raw,
-    pem: derToPem(seen.raw),
+    pem: toPem("CERTIFICATE", seen.raw),
     names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
     notAfter: typeof seen.notAfter === "string"
       ? Date.parse(seen.notAfter) || undefined
@@ -240,13 +222,6 @@ function bracketed(host: string): string {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function derToPem(der: Uint8Array): string {
-  const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
-  return `-----BEGIN CERTIFICATE-----\n${
-    b64.match(/.{1,64}/g)!.join("\n")
-  }\n-----END CERTIFICATE-----\n`;
 }
 
 /** The known-hosts key of a daemon URL: `host:port`, host lower-case, IPv6 bracketed. */

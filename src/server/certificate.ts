@@ -8,6 +8,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
+import { fingerprintOf, toPem } from "../api/fingerprint.ts";
 import { CondorError } from "../errors.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 
@@ -59,7 +60,7 @@ export async function loadTlsIdentity(
     return {
       certPem,
       keyPem,
-      fingerprint: await fingerprintOf(certPem),
+      fingerprint: await pemFingerprint(certPem),
       certFile: pair.cert,
       created: false,
     };
@@ -83,7 +84,7 @@ export async function selfSignedIdentity(options: SelfSignedOptions): Promise<Tl
     return {
       certPem,
       keyPem: await readPem(keyFile, "private key"),
-      fingerprint: await fingerprintOf(certPem),
+      fingerprint: await pemFingerprint(certPem),
       certFile,
       created: false,
     };
@@ -96,7 +97,7 @@ export async function selfSignedIdentity(options: SelfSignedOptions): Promise<Tl
     code: "TLS_IO",
     label: "TLS certificate",
   });
-  return { certPem, keyPem, fingerprint: await fingerprintOf(certPem), certFile, created: true };
+  return { certPem, keyPem, fingerprint: await pemFingerprint(certPem), certFile, created: true };
 }
 
 /** Makes a self-signed ECDSA P-256 certificate (CA:FALSE) for the given names. */
@@ -132,12 +133,9 @@ export async function createSelfSigned(
   return { certPem: cert.toString("pem") + "\n", keyPem: toPem("PRIVATE KEY", pkcs8) };
 }
 
-/** `sha256:AB:CD:...` (upper-case hex) of the first certificate in a PEM text. */
-export async function fingerprintOf(certPem: string): Promise<string> {
-  const der = firstPemBlock(certPem, "CERTIFICATE");
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der as BufferSource));
-  return "sha256:" +
-    Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+/** `sha256:AB:CD:...` of the first certificate in a PEM text (see src/api/fingerprint.ts). */
+export async function pemFingerprint(certPem: string): Promise<string> {
+  return await fingerprintOf(firstPemBlock(certPem, "CERTIFICATE"));
 }
 
 function firstPemBlock(pem: string, label: string): Uint8Array {
@@ -146,11 +144,6 @@ function firstPemBlock(pem: string, label: string): Uint8Array {
     throw new CondorError("TLS_BAD_PEM", `Cannot use certificate: no PEM ${label} block found`);
   }
   return Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
-}
-
-function toPem(label: string, der: Uint8Array): string {
-  const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
-  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
 }
 
 function escapeDn(value: string): string {

@@ -18,7 +18,7 @@ import {
   POOL_KEY_ID,
   readSigningKey,
 } from "../../src/token/signing_key.ts";
-import { fingerprintOf } from "../../src/server/certificate.ts";
+import { pemFingerprint } from "../../src/server/certificate.ts";
 import type { Handler } from "../../src/server/handler.ts";
 import { startTokend } from "../../src/server/tokend.ts";
 import { spawnTool } from "./run_tool.ts";
@@ -236,7 +236,7 @@ export async function spawnTestDaemon(
   };
   return {
     url,
-    fingerprint: await fingerprintOf(certPem),
+    fingerprint: await pemFingerprint(certPem),
     certPem,
     configPath: paths.configPath,
     env: { ...baseEnv, _CONDOR_COLLECTOR_HOST: hostPort(url) },

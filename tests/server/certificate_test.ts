@@ -4,8 +4,8 @@ import * as x509 from "@peculiar/x509";
 import { CondorError } from "../../src/errors.ts";
 import {
   createSelfSigned,
-  fingerprintOf,
   loadTlsIdentity,
+  pemFingerprint,
   selfSignedIdentity,
 } from "../../src/server/certificate.ts";
 import { withTempDir } from "../_support/temp.ts";
@@ -75,7 +75,7 @@ Deno.test("loadTlsIdentity() uses the first configured pair that exists", async 
       { stateDirectory: `${dir}/state`, now: Date.now(), ...names },
     );
     assert.equal(identity.certFile, `${dir}/host.crt`);
-    assert.equal(identity.fingerprint, await fingerprintOf(made.certPem));
+    assert.equal(identity.fingerprint, await pemFingerprint(made.certPem));
     const fallback = await loadTlsIdentity(
       { certFiles: [`${dir}/missing.crt`], keyFiles: [] },
       { stateDirectory: `${dir}/state`, now: Date.now(), ...names },
