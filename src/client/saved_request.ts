@@ -55,7 +55,9 @@ export async function readSavedRequest(path: string): Promise<SavedRequest | und
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw bad(path, "it is not JSON", err);
+    if (!(err instanceof SyntaxError)) throw err;
+    // No cause: the parser's message can quote the file, which holds the secret.
+    throw bad(path, "it is not JSON");
   }
   if (data?.format !== FORMAT) throw bad(path, `its format is not "${FORMAT}"`);
   const { daemon, fingerprint, requestId, secret, clientId, identity, authz, lifetime, createdAt } =
@@ -108,11 +110,10 @@ export async function forgetSavedRequest(path: string): Promise<void> {
   }
 }
 
-function bad(path: string, reason: string, cause?: unknown): CondorError {
+function bad(path: string, reason: string): CondorError {
   return new CondorError(
     "REQUEST_FILE_BAD",
     `Cannot resume from ${path}: ${reason}; remove it to make a new request`,
-    cause === undefined ? undefined : { cause },
   );
 }
 
