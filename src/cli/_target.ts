@@ -56,10 +56,10 @@ export const TARGET_SPECS: readonly OptionSpec[] = [
 export function targetUsage(defaultType: string): string {
   return `Target options:
     -pool  <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                          (port 9618 by default; HTCondor's own protocol or
-                          condor_tokend's HTTPS, whichever answers; a sinful
-                          <IP:PORT?alias=HOST>, cedar:// or https:// URL
-                          chooses)
+                          (port COLLECTOR_PORT, 9618, by default; HTCondor's
+                          own protocol or condor_tokend's HTTPS, whichever
+                          answers; a sinful <IP:PORT?alias=HOST>, cedar://
+                          or https:// URL chooses)
     -name  <NAME>         Talk to the daemon of this name in the pool
     -type  <TYPE>         Talk to a daemon of this type (default ${defaultType})
     -trust <sha256:...>   Trust a daemon whose self-signed certificate has this

@@ -61,10 +61,10 @@ Token options:
     -lifetime <SECONDS>      Lifetime of the token (default: no limit but the daemon's)
 Target options:
     -pool     <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                             (port 9618 by default; HTCondor's own protocol or
-                             condor_tokend's HTTPS, whichever answers; a sinful
-                             <IP:PORT?alias=HOST>, cedar:// or https:// URL
-                             chooses)
+                             (port COLLECTOR_PORT, 9618, by default; HTCondor's
+                             own protocol or condor_tokend's HTTPS, whichever
+                             answers; a sinful <IP:PORT?alias=HOST>, cedar://
+                             or https:// URL chooses)
     -name     <NAME>         Ask the daemon of this name in the pool
     -type     <TYPE>         Ask a daemon of this type (default COLLECTOR; SCHEDD,
                              STARTD, MASTER, NEGOTIATOR, CREDD, ...)
