@@ -194,6 +194,29 @@ Deno.test("condor_token_request -timeout withdraws the request and exits 6", asy
   });
 });
 
+Deno.test("condor_token_request -json reports a timeout: withdrawn, or kept in its -state file", async () => {
+  await withDaemon({}, async ({ daemon, dir }) => {
+    const plain = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-timeout", "1", "-json"], plain), EXIT.TIMED_OUT);
+    const withdrawn = JSON.parse(plain.stdout.join(""));
+    assert.equal(withdrawn.outcome, "timed_out");
+    assert.equal(withdrawn.exitCode, EXIT.TIMED_OUT);
+    assert.match(withdrawn.requestId, /^\d{7}$/);
+    assert.equal(withdrawn.withdrawn, true);
+    assert.equal(withdrawn.stateFile, undefined);
+    assert.equal(withdrawn.token, undefined);
+
+    const state = `${dir}/request.json`;
+    const saved = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-timeout", "0", "-json", "-state", state], saved), EXIT.TIMED_OUT);
+    const kept = JSON.parse(saved.stdout.join(""));
+    assert.equal(kept.outcome, "timed_out");
+    assert.equal(kept.withdrawn, false);
+    assert.equal(kept.stateFile, state);
+    assert.equal(kept.requestId, JSON.parse(await Deno.readTextFile(state)).requestId);
+  });
+});
+
 Deno.test("condor_token_request withdraws its request on SIGTERM and exits 143", async () => {
   await withDaemon({}, async ({ daemon, admin }) => {
     const controller = new AbortController();
