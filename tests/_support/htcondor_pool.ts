@@ -26,9 +26,28 @@ const DAEMON_WAIT_MS = 20_000;
 /** Upper bound for one run of a real HTCondor tool. */
 const TOOL_WAIT_MS = 20_000;
 
-/** Registers a test that needs a real HTCondor; ignored (and saying why) without one. */
+/**
+ * Set (by .ci/run) when a real HTCondor was available to this run: an
+ * interop test then fails instead of being skipped, so a broken unpacking
+ * step cannot hide the suite.
+ */
+export const REQUIRED_VAR = "CONDOR_TOKEN_INTEROP_REQUIRED";
+const REQUIRED = (Deno.env.get(REQUIRED_VAR) ?? "") !== "";
+
+/**
+ * Registers a test that needs a real HTCondor; without one it is ignored
+ * (saying why in its name), or fails when CONDOR_TOKEN_INTEROP_REQUIRED is set.
+ */
 export function interopTest(name: string, fn: () => Promise<void>) {
-  Deno.test({ name: PREFIX ? name : name + SKIPPED, ignore: !PREFIX, fn });
+  if (PREFIX) return Deno.test(name, fn);
+  if (REQUIRED) {
+    return Deno.test(name, () => {
+      throw new Error(
+        `${REQUIRED_VAR} is set but ${PREFIX_VAR} is not: the HTCondor peer was not unpacked`,
+      );
+    });
+  }
+  Deno.test({ name: name + SKIPPED, ignore: true, fn });
 }
 
 /** One personal HTCondor pool on 127.0.0.1: where its files are and how to address it. */
