@@ -10,7 +10,7 @@
  *
  * JOB.json: { baseUrl, caFile, poolKeyFile, passwordDirectory, trustDomain, requesters }
  */
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { httpsClient, TrustSessions } from "../../src/client/connect.ts";
 import { newRequesterSecret, requestToken } from "../../src/client/request_flow.ts";
 import { verifyToken } from "../../src/token/idtoken.ts";
 import { POOL_KEY_ID, readSigningKey } from "../../src/token/signing_key.ts";
@@ -29,11 +29,11 @@ const caCert = await Deno.readTextFile(job.caFile);
 const signal = new AbortController().signal;
 
 async function one(i: number, started: number) {
-  const client = httpsDaemonClient({
-    baseUrl: job.baseUrl,
-    httpClient: Deno.createHttpClient({ caCerts: [caCert] }),
-    timeoutMs: 60_000,
-  });
+  const client = httpsClient(
+    job.baseUrl,
+    new TrustSessions({ caPem: caCert, pins: [], knownHostsFile: undefined, now: Date.now }),
+    { timeoutMs: 60_000 },
+  );
   try {
     const outcome = await requestToken({
       client,

@@ -18,6 +18,7 @@
  * Prints the figures; not a test.
  */
 import { cedarDaemonClient } from "../../src/client/cedar/cedar_client.ts";
+import { TrustSessions } from "../../src/client/trust.ts";
 import {
   type Pool,
   PREFIX,
@@ -57,7 +58,7 @@ try {
     };
     const admin = cedarDaemonClient({
       url: new URL(`cedar://${pool.hostAddress}`),
-      policy: { caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now },
+      trust: new TrustSessions({ caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now }),
       methods: ["FS"],
     });
     try {
@@ -199,7 +200,7 @@ async function commandCosts(pool: Pool, ca: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const client = cedarDaemonClient({
       url: new URL(`cedar://${pool.hostAddress}`),
-      policy: { caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now },
+      trust: new TrustSessions({ caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now }),
       methods: ["SSL"],
     });
     try {

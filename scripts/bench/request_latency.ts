@@ -11,7 +11,7 @@
  *
  * Prints the figures; not a test (timings depend on the machine).
  */
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
 import { spawnTestDaemon } from "../../tests/_support/daemon.ts";
 import { spawnTool } from "../../tests/_support/run_tool.ts";
 import { numberOption, report, sleep, summarize, summaryLine } from "./_report.ts";
@@ -25,9 +25,7 @@ const GOAL_MS = 50;
 const runs = numberOption(Deno.args, "runs", 100);
 const dir = await Deno.makeTempDir({ prefix: "condor-token-bench-" });
 const daemon = await spawnTestDaemon({ dir });
-const admin = httpsDaemonClient({
-  baseUrl: daemon.url,
-  httpClient: Deno.createHttpClient({ caCerts: [daemon.certPem] }),
+const admin = pinnedHttpsClient(daemon.url, daemon.fingerprint, {
   credential: () => Promise.resolve(daemon.adminToken),
 });
 

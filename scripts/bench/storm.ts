@@ -16,7 +16,7 @@
  * pool each node has its own address and its own allowance. `--processes=0`
  * skips the real-process run.
  */
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
 import {
   spawnTestDaemon,
   TEST_TRUST_DOMAIN,
@@ -35,9 +35,7 @@ const daemon = await spawnTestDaemon({ dir });
 const figures: Figure[] = [];
 const notes: string[] = [];
 try {
-  const admin = httpsDaemonClient({
-    baseUrl: daemon.url,
-    httpClient: Deno.createHttpClient({ caCerts: [daemon.certPem] }),
+  const admin = pinnedHttpsClient(daemon.url, daemon.fingerprint, {
     credential: () => Promise.resolve(daemon.adminToken),
   });
   try {

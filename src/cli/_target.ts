@@ -14,6 +14,7 @@ import {
   connectDaemon,
   TRUST_KNOB,
   trustPolicyFromConfig,
+  TrustSessions,
 } from "../client/connect.ts";
 import { credentialSource, tokenDirectoriesFor } from "../client/credentials.ts";
 import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
@@ -162,7 +163,7 @@ export async function openSession(
     trace: (message) => debug(message, "D_SECURITY"),
     warn: (message) => io.err(`${options.tool}: ${message}\n`),
   });
-  let policy: TrustPolicy = await trustPolicyFromConfig(config, {
+  const policy: TrustPolicy = await trustPolicyFromConfig(config, {
     now: () => io.now(),
     pins: [...target.trust, ...(options.pins ?? [])],
     ask: io.stdinIsTerminal && io.stderrIsTerminal ? (q) => askTrust(io, q) : undefined,
@@ -176,20 +177,13 @@ export async function openSession(
       "D_SECURITY",
     );
   }
-  const decisions = new Map<string, TrustJudgement>();
-  const onTrust = async (trust: TrustJudgement, address: string) => {
-    decisions.set(address, trust);
-    await describeTrust(address, trust, options.tool, io, debug);
-    // Accepted once at the prompt is enough for this run, even without a known-hosts file.
-    if (trust.basis === "accepted") {
-      policy = { ...policy, pins: [...policy.pins, trust.fingerprint] };
-    }
-  };
+  const trust = new TrustSessions(policy, async (judgement, key) => {
+    await describeTrust(key, judgement, options.tool, io, debug);
+  });
   const connect = async (url: URL) => {
-    const { client } = await connectDaemon(url, policy, {
+    const { client } = await connectDaemon(url, trust, {
       credential,
       signal: io.signal,
-      onTrust,
       cedar,
       trace: (message) => debug(message),
     });
@@ -197,7 +191,7 @@ export async function openSession(
   };
   const session = async (client: TokenDaemonClient): Promise<Session> => {
     await debug(`talking to the daemon at ${client.address}`);
-    return { client, config, debug, trust: () => decisions.get(client.address) };
+    return { client, config, debug, trust: () => client.trusted() };
   };
   if (options.daemon !== undefined) return await session(await connect(options.daemon));
   const collectors = collectorAddresses(
@@ -240,6 +234,8 @@ async function describeTrust(
     pinned: "its certificate matches the fingerprint given",
     known_host: "its certificate matches the known-hosts entry",
     accepted: "you accepted its certificate",
+    token_proof: "it proved with HTCondor's TOKEN method that it holds the signing key",
+    local_fs: "it runs on this host (loopback address) and authenticated us with FS",
   }[trust.basis];
   await debug(`trusting ${address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
   if (trust.replaced) {
@@ -330,7 +326,8 @@ export function targetExitCode(err: CondorError, io: Io): number {
   if (err instanceof DaemonError) {
     if (
       err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT ||
-      err.code === DAEMON_ERRORS.NOT_TLS
+      err.code === DAEMON_ERRORS.NOT_TLS || err.code === DAEMON_ERRORS.NOT_CEDAR ||
+      err.code === DAEMON_ERRORS.NOT_A_DAEMON
     ) {
       return EXIT.UNREACHABLE;
     }

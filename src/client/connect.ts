@@ -10,9 +10,13 @@ import { CEDAR_PROTOCOL } from "./cedar/cedar_address.ts";
 import { cedarDaemonClient } from "./cedar/cedar_client.ts";
 import type { MethodName } from "./cedar/handshake.ts";
 import { type CredentialSource, DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
-import { httpsDaemonClient } from "./https_client.ts";
+import { type HttpsDaemonClient, httpsDaemonClient } from "./https_client.ts";
+import { knownHostKey } from "./known_hosts.ts";
 import { ANY_PROTOCOL } from "./locate.ts";
-import { decideTrust, parseFingerprint, type TrustJudgement, type TrustPolicy } from "./trust.ts";
+import { tlsDialer } from "./tls_dialer.ts";
+import { parseFingerprint, type TrustJudgement, type TrustPolicy, TrustSessions } from "./trust.ts";
+
+export { TrustSessions };
 
 /** Knob: the known-hosts file (default `$(HOME)/.condor/known_hosts`). */
 export const KNOWN_HOSTS_KNOB = "TOKEND_KNOWN_HOSTS";
@@ -132,19 +136,18 @@ export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
 export interface Connection {
   client: TokenDaemonClient;
   /**
-   * Why the daemon is trusted, once known: at once for HTTPS; after the
-   * first command for the native protocol (its TLS runs inside commands).
+   * Why the daemon is trusted, once known: at once for HTTPS (a first
+   * connection is made and judged while connecting); after the first
+   * command for the native protocol (its TLS runs inside commands).
    */
   trust: TrustJudgement | undefined;
 }
 
-/** How to connect, besides the address and trust policy. */
+/** How to connect, besides the address and trust. */
 export interface ConnectOptions {
   credential?: CredentialSource;
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Told why the daemon is trusted, as soon as that is decided. */
-  onTrust?: (judgement: TrustJudgement, address: string) => void | Promise<void>;
   /** For HTCondor daemons (native protocol): methods and trust domain. */
   cedar?: CedarSettings;
   /** Called with each step, for -debug. */
@@ -152,62 +155,106 @@ export interface ConnectOptions {
 }
 
 /**
- * Connects to the daemon at `url`: `https://` (condor_tokend: trust decided
- * now, see trust.ts), `cedar://` (an HTCondor daemon: trust decided during
- * the first command), or an address without a scheme, where HTTPS is tried
- * first and the native protocol when the daemon does not speak TLS. That
- * costs one extra TCP connection and round trip for an HTCondor daemon
- * (which logs one unrecognised packet) and nothing for condor_tokend.
+ * Connects to the daemon at `url`: `https://` (condor_tokend: a first TLS
+ * connection is made and judged now; every later one must show the same
+ * certificate),
+ * `cedar://` (an HTCondor daemon: trust decided during the first command),
+ * or an address without a scheme, where HTTPS is tried first and the native
+ * protocol when the daemon does not speak TLS. Falling back gives a hostile
+ * server nothing: a CEDAR session must prove the daemon too (trust.ts). The
+ * fallback costs one extra TCP connection and round trip for an HTCondor
+ * daemon (which logs one unrecognised packet) and nothing for condor_tokend.
  * Throws TrustError or DaemonError. Needs --allow-net, --allow-read,
  * --allow-write of the known-hosts file.
  */
 export async function connectDaemon(
   url: URL,
-  policy: TrustPolicy,
+  trust: TrustSessions,
   options: ConnectOptions = {},
 ): Promise<Connection> {
-  if (url.protocol === CEDAR_PROTOCOL) return connectCedar(url, policy, options);
+  if (url.protocol === CEDAR_PROTOCOL) return connectCedar(url, trust, options);
   if (url.protocol === ANY_PROTOCOL) {
     try {
-      return await connectHttps(new URL(`https://${url.host}`), policy, options);
+      return await connectHttps(new URL(`https://${url.host}`), trust, options);
     } catch (err) {
       if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.NOT_TLS) throw err;
       await options.trace?.(
         `${url.host} does not speak TLS first: talking HTCondor's protocol to it`,
       );
-      return connectCedar(new URL(`${CEDAR_PROTOCOL}//${url.host}`), policy, options);
+      return connectCedar(new URL(`${CEDAR_PROTOCOL}//${url.host}`), trust, options, err);
     }
   }
-  return await connectHttps(url, policy, options);
+  return await connectHttps(url, trust, options);
 }
 
 async function connectHttps(
   url: URL,
-  policy: TrustPolicy,
+  trust: TrustSessions,
   options: ConnectOptions,
 ): Promise<Connection> {
-  const { httpClient, ...trust } = await decideTrust(url, policy, options.signal);
-  const client = httpsDaemonClient({
-    baseUrl: url,
-    httpClient,
+  const client = httpsClient(url, trust, options);
+  try {
+    await client.probe(options.signal);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  return { client, trust: client.trusted() };
+}
+
+/**
+ * An HTTPS client for condor_tokend at `url` (`https://` only), judging
+ * every connection with `trust`; the first is made at the first call.
+ * Throws DaemonError for another scheme. Needs --allow-net.
+ */
+export function httpsClient(
+  url: URL | string,
+  trust: TrustSessions,
+  options: Pick<ConnectOptions, "credential" | "timeoutMs"> = {},
+): HttpsDaemonClient {
+  const base = new URL(url);
+  const session = trust.for(knownHostKey(base), base.hostname);
+  return httpsDaemonClient({
+    baseUrl: base,
+    dialer: tlsDialer(base.hostname, Number(base.port || "443"), session),
     credential: options.credential,
     timeoutMs: options.timeoutMs,
   });
-  await options.onTrust?.(trust, client.address);
-  return { client, trust };
 }
 
-function connectCedar(url: URL, policy: TrustPolicy, options: ConnectOptions): Connection {
+function connectCedar(
+  url: URL,
+  trust: TrustSessions,
+  options: ConnectOptions,
+  notTls?: DaemonError,
+): Connection {
   const settings = options.cedar ?? defaultSettings(undefined);
   const client: TokenDaemonClient = cedarDaemonClient({
     url,
-    policy,
+    trust,
     methods: settings.methods,
     trustDomain: settings.trustDomain,
     credential: options.credential,
     timeoutMs: options.timeoutMs,
     trace: options.trace,
-    onTrust: (judgement) => options.onTrust?.(judgement, client.address),
+    notTls,
   });
   return { client, trust: undefined };
+}
+
+/**
+ * An HTTPS client for the daemon at `url` that trusts exactly the
+ * certificate with `fingerprint` and nothing else (benchmarks, tests, and
+ * tools that already know the daemon's certificate). Needs --allow-net.
+ */
+export function pinnedHttpsClient(
+  url: URL | string,
+  fingerprint: string,
+  options: Pick<ConnectOptions, "credential" | "timeoutMs"> = {},
+): TokenDaemonClient {
+  return httpsClient(
+    url,
+    new TrustSessions({ pins: [fingerprint], knownHostsFile: undefined, now: Date.now }),
+    options,
+  );
 }

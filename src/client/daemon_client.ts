@@ -19,6 +19,7 @@ import type {
   RequestStateResponse,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
+import type { TrustJudgement } from "./trust.ts";
 
 /** Which daemons to list from the collector-role daemon's directory. */
 export interface DaemonQuery {
@@ -37,6 +38,8 @@ export interface DaemonQuery {
 export interface TokenDaemonClient {
   /** Where the daemon is, as shown in messages (e.g. "https://cm.example.org:9618"). */
   readonly address: string;
+  /** Why the daemon is trusted; undefined until its first connection or session was judged. */
+  trusted(): TrustJudgement | undefined;
   /** What the daemon is: trust domain, signing keys, name and type. */
   info(signal?: AbortSignal): Promise<DaemonInfo>;
   /** Enqueues a token request; re-sending the same secret returns the same request. */
@@ -88,6 +91,10 @@ export const DAEMON_ERRORS = {
   NOT_TLS: "DAEMON_NOT_TLS",
   /** The TLS handshake failed (certificate or protocol). */
   TLS: "DAEMON_TLS",
+  /** The port answers, but not in HTCondor's protocol (TLS or plain HTTP, say). */
+  NOT_CEDAR: "DAEMON_NOT_CEDAR",
+  /** The port speaks neither HTTPS nor HTCondor's protocol. */
+  NOT_A_DAEMON: "DAEMON_NOT_A_DAEMON",
   /** The answer is not the JSON the protocol promises. */
   BAD_RESPONSE: "DAEMON_BAD_RESPONSE",
   /** The caller aborted the call. */

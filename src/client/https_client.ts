@@ -1,9 +1,13 @@
 /**
- * The HTTPS transport: {@link TokenDaemonClient} over web `fetch`, one JSON
- * call per method (paths and bodies from src/api/protocol.ts). Every call has
- * a timeout, every answer is checked against the protocol's shapes, and every
- * failure becomes a DaemonError with a stable code and the daemon's own
- * message when it gave one.
+ * The HTTPS transport: {@link TokenDaemonClient} over HTTP/1.1 on TLS
+ * connections from a {@link TlsDialer}, one JSON call per method (paths and
+ * bodies from src/api/protocol.ts). Every connection is judged by the
+ * daemon's trust session before a byte of a call is written to it, so a
+ * request, a secret or a credential only ever travels on a connection that
+ * showed the certificate that was trusted. Every call has a timeout, every
+ * answer is checked against the protocol's shapes, and every failure becomes
+ * a DaemonError with a stable code and the daemon's own message when it
+ * gave one.
  *
  * @module
  */
@@ -25,20 +29,24 @@ import {
   type RequestState,
   type RequestStateResponse,
 } from "../api/protocol.ts";
-import { DaemonError } from "../errors.ts";
+import { DaemonError, TrustError } from "../errors.ts";
+import { exchange, Http1Failure, type Http1Response } from "./_http1.ts";
+import { printable } from "./_printable.ts";
 import {
   type CredentialSource,
   DAEMON_ERRORS,
   type DaemonQuery,
   type TokenDaemonClient,
 } from "./daemon_client.ts";
+import type { TlsDialer } from "./tls_dialer.ts";
+import type { TrustJudgement } from "./trust.ts";
 
 /** How to reach one daemon over HTTPS. */
 export interface HttpsClientOptions {
   /** The daemon's base URL, `https://host:port` (a path prefix is kept). */
   baseUrl: URL | string;
-  /** TLS settings from trust.ts; owned and closed by the client. System CAs when absent. */
-  httpClient?: Deno.HttpClient;
+  /** Opens judged TLS connections to the daemon (tls_dialer.ts). */
+  dialer: TlsDialer;
   /** Credential for authenticated calls; those calls fail without one. */
   credential?: CredentialSource;
   /** Timeout of each call in milliseconds, on top of a long poll's wait (default 15 s). */
@@ -46,6 +54,11 @@ export interface HttpsClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/**
+ * An idle connection older than this is not reused: the daemon may have
+ * closed it meanwhile, and a fresh one costs one handshake.
+ */
+const REUSE_IDLE_MS = 2_000;
 
 const STATES: readonly RequestState[] = [
   "pending",
@@ -70,14 +83,17 @@ interface Call {
 }
 
 /** Creates an HTTPS client for one daemon. Needs --allow-net to the daemon. */
-export function httpsDaemonClient(options: HttpsClientOptions): TokenDaemonClient {
+export function httpsDaemonClient(options: HttpsClientOptions): HttpsDaemonClient {
   return new HttpsDaemonClient(options);
 }
 
-class HttpsDaemonClient implements TokenDaemonClient {
+/** {@link TokenDaemonClient} over HTTPS. */
+export class HttpsDaemonClient implements TokenDaemonClient {
   readonly address: string;
   readonly #base: URL;
-  readonly #httpClient: Deno.HttpClient | undefined;
+  readonly #dialer: TlsDialer;
+  #idle: { socket: import("node:tls").TLSSocket; since: number } | undefined;
+  #closed = false;
   readonly #credential: CredentialSource | undefined;
   readonly #timeoutMs: number;
   #bearer: Promise<string> | undefined;
@@ -91,9 +107,21 @@ class HttpsDaemonClient implements TokenDaemonClient {
       );
     }
     this.address = this.#base.origin + this.#base.pathname.replace(/\/+$/, "");
-    this.#httpClient = options.httpClient;
+    this.#dialer = options.dialer;
     this.#credential = options.credential;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  trusted(): TrustJudgement | undefined {
+    return this.#dialer.trust.judgement;
+  }
+
+  /**
+   * Opens a connection now, judging the daemon, and closes it unused.
+   * Throws DaemonError or TrustError.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    await this.#dialer.probe(signal);
   }
 
   async info(signal?: AbortSignal): Promise<DaemonInfo> {
@@ -282,7 +310,9 @@ class HttpsDaemonClient implements TokenDaemonClient {
   }
 
   close(): void {
-    this.#httpClient?.close();
+    this.#closed = true;
+    this.#idle?.socket.destroy();
+    this.#idle = undefined;
   }
 
   async #stateCall(
@@ -300,32 +330,71 @@ class HttpsDaemonClient implements TokenDaemonClient {
     for (const [name, value] of Object.entries(call.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, value);
     }
-    const headers = new Headers({ accept: "application/json" });
-    if (call.body !== undefined) headers.set("content-type", "application/json");
-    if (call.authenticated) headers.set("authorization", `Bearer ${await this.#bearerToken()}`);
+    const headers: [string, string][] = [["accept", "application/json"]];
+    if (call.body !== undefined) headers.push(["content-type", "application/json"]);
+    if (call.authenticated) headers.push(["authorization", `Bearer ${await this.#bearerToken()}`]);
 
     const timeout = AbortSignal.timeout(this.#timeoutMs + (call.extraMs ?? 0));
     const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
-    let response: Response;
-    let text: string;
+    const request = {
+      method: call.method,
+      target: url.pathname + url.search,
+      host: url.host,
+      headers,
+      body: call.body === undefined
+        ? undefined
+        : new TextEncoder().encode(JSON.stringify(call.body)),
+    };
+    let response: Http1Response;
     try {
-      response = await fetch(url, {
-        method: call.method,
-        headers,
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        signal,
-        client: this.#httpClient,
-      });
-      text = await response.text();
+      response = await this.#send(request, signal);
     } catch (err) {
       throw this.#transportError(call, err, timeout);
     }
-    if (!response.ok) throw this.#refusal(call.action, response, text);
+    const text = new TextDecoder().decode(response.body);
+    if (response.status < 200 || response.status > 299) {
+      throw this.#refusal(call.action, response, text);
+    }
     try {
       return JSON.parse(text);
     } catch (err) {
       throw this.#badResponse(call.action)(`the answer is not JSON`, err);
     }
+  }
+
+  /**
+   * Sends one request on the idle connection when there is a fresh one,
+   * else on a new judged connection. A reused connection the daemon closed
+   * before answering anything is replaced once by a new one.
+   */
+  async #send(
+    request: Parameters<typeof exchange>[1],
+    signal: AbortSignal,
+  ): Promise<Http1Response> {
+    if (this.#closed) throw new DaemonError(DAEMON_ERRORS.ABORTED, "the client is closed");
+    const idle = this.#idle;
+    this.#idle = undefined;
+    if (idle && !idle.socket.destroyed && performance.now() - idle.since < REUSE_IDLE_MS) {
+      try {
+        return this.#keep(idle.socket, await exchange(idle.socket, request, signal));
+      } catch (err) {
+        if (!(err instanceof Http1Failure) || err.kind !== "no_response" || signal.aborted) {
+          throw err;
+        }
+      }
+    } else {
+      idle?.socket.destroy();
+    }
+    const socket = await this.#dialer.dial(signal);
+    return this.#keep(socket, await exchange(socket, request, signal));
+  }
+
+  #keep(socket: import("node:tls").TLSSocket, response: Http1Response): Http1Response {
+    if (response.reusable && !this.#closed) {
+      this.#idle?.socket.destroy();
+      this.#idle = { socket, since: performance.now() };
+    }
+    return response;
   }
 
   #bearerToken(): Promise<string> {
@@ -341,7 +410,7 @@ class HttpsDaemonClient implements TokenDaemonClient {
     return this.#bearer;
   }
 
-  #transportError(call: Call, err: unknown, timeout: AbortSignal): DaemonError {
+  #transportError(call: Call, err: unknown, timeout: AbortSignal): DaemonError | TrustError {
     const where = `Cannot ${call.action} at ${this.address}`;
     if (call.signal?.aborted) {
       return new DaemonError(DAEMON_ERRORS.ABORTED, `${where}: interrupted`, undefined, {
@@ -357,20 +426,37 @@ class HttpsDaemonClient implements TokenDaemonClient {
         { cause: err },
       );
     }
-    if (!(err instanceof TypeError)) {
-      // fetch rejects with TypeError for network failures; anything else is a bug.
-      throw err;
+    if (err instanceof TrustError) return err;
+    if (err instanceof DaemonError) {
+      if (err.code === DAEMON_ERRORS.NOT_TLS) {
+        // This daemon spoke TLS before: a hang-up now is a restart or the
+        // network, worth a retry; never a reason to change protocol.
+        return new DaemonError(
+          DAEMON_ERRORS.UNREACHABLE,
+          `${where}: the connection was closed during the TLS handshake`,
+          undefined,
+          { cause: err },
+        );
+      }
+      // The dialer's "Cannot connect to HOST:PORT: reason", said of this call.
+      const reason = err.message.replace(/^Cannot connect to (\[[^\]]*\]|[^:]+)(:\d+)?: /, "");
+      return new DaemonError(err.code, `${where}: ${reason}`, err.status, { cause: err });
     }
-    const { tls, reason } = describeFetchFailure(err);
-    return new DaemonError(
-      tls ? DAEMON_ERRORS.TLS : DAEMON_ERRORS.UNREACHABLE,
-      `${where}: ${reason}`,
-      undefined,
-      { cause: err },
-    );
+    if (err instanceof Http1Failure) {
+      if (err.kind === "malformed") {
+        return this.#badResponse(call.action)(err.message, err);
+      }
+      return new DaemonError(
+        DAEMON_ERRORS.UNREACHABLE,
+        `${where}: ${err.kind === "no_response" ? "connection closed by the daemon" : err.message}`,
+        undefined,
+        { cause: err },
+      );
+    }
+    throw err;
   }
 
-  #refusal(action: string, response: Response, text: string): DaemonError {
+  #refusal(action: string, response: Http1Response, text: string): DaemonError {
     let code = `DAEMON_HTTP_${response.status}`;
     let reason = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
     try {
@@ -379,7 +465,9 @@ class HttpsDaemonClient implements TokenDaemonClient {
       if (typeof error?.code === "string" && /^[A-Z0-9_]{1,64}$/.test(error.code)) {
         code = error.code;
       }
-      if (typeof error?.message === "string" && error.message !== "") reason = error.message;
+      if (typeof error?.message === "string" && error.message !== "") {
+        reason = printable(error.message);
+      }
     } catch {
       // Not the protocol's error body (a proxy, say): the status line is all we have.
     }
@@ -395,36 +483,6 @@ class HttpsDaemonClient implements TokenDaemonClient {
         cause === undefined ? undefined : { cause },
       );
   }
-}
-
-/**
- * Turns fetch's TypeError into a short reason, telling TLS failures apart
- * from unreachable daemons. Deno's messages nest the underlying error after
- * the URL; the innermost part is the useful one.
- */
-export function describeFetchFailure(err: TypeError): { tls: boolean; reason: string } {
-  const text = [err.message, err.cause instanceof Error ? err.cause.message : ""].join(" ");
-  // Only certificate problems are TLS failures; a handshake cut short is the
-  // network (a restarting daemon, a proxy), worth a retry.
-  const tls = /certificate|UnknownIssuer|NotValidForName|CertExpired|alert/i.test(text);
-  const known: [RegExp, string][] = [
-    [/connection refused/i, "connection refused (is the daemon running on that port?)"],
-    [/connection reset/i, "connection reset by the daemon"],
-    [
-      /handshake eof|connection closed|unexpected eof|broken pipe/i,
-      "connection closed by the daemon",
-    ],
-    [/dns error|failed to lookup|name or service not known|no address/i, "host name not found"],
-    [/network is unreachable|no route to host/i, "no route to the host"],
-    [/timed out/i, "connection timed out"],
-    [/NotValidForName/i, "its certificate is not valid for this host name"],
-    [/UnknownIssuer/i, "its certificate is not signed by a trusted certificate authority"],
-    [/Expired/i, "its certificate has expired"],
-    [/blocked/i, "that port is not allowed for HTTPS"],
-  ];
-  for (const [pattern, reason] of known) if (pattern.test(text)) return { tls, reason };
-  const inner = text.split(/: /).map((s) => s.trim()).filter(Boolean).pop() ?? "";
-  return { tls, reason: inner || "network error" };
 }
 
 type Bad = (problem: string, cause?: unknown) => DaemonError;

@@ -1,338 +1,37 @@
 /**
- * TLS trust in a daemon. Certificates signed by a trusted authority (the
- * system's, or AUTH_SSL_CLIENT_CAFILE) are verified as usual. A daemon with a
- * self-signed certificate is trusted on first use, like ssh: its SHA-256
- * fingerprint must match a pin given by the user, or an entry in the
- * known-hosts file, or be accepted by the user at a prompt; what was trusted
- * is remembered, and a changed certificate for a known host is refused.
+ * Whom the tools trust: the one place where a daemon's certificate, or an
+ * HTCondor session without one, is judged. Every transport calls it before
+ * anything leaves the process: the HTTPS dialer on every TLS connection
+ * (tls_dialer.ts), HTCondor's SSL method inside CEDAR, and the CEDAR client
+ * for sessions that proved the daemon some other way.
+ *
+ * The most explicit source wins when sources disagree:
+ *
+ * 1. the certificate must be valid for the host name the daemon was reached
+ *    by, and not expired;
+ * 2. fingerprints the user gave (`-trust`, TOKEND_TRUST): when there are
+ *    any, the certificate must be one of them, whatever else vouches for it;
+ * 3. our known-hosts line for `host:port`: the certificate must be the one
+ *    recorded there;
+ * 4. a certificate authority this host trusts (the system's, or
+ *    AUTH_SSL_CLIENT_CAFILE);
+ * 5. HTCondor's own known-hosts line for the host;
+ * 6. the user, asked on a terminal (trust on first use, remembered).
+ *
+ * Within one run, every later connection to the same daemon must present
+ * the certificate judged first (or, when an authority vouched for it, one
+ * it vouches for again): see {@link TrustSession}.
  *
  * @module
  */
-import tls from "node:tls";
-import { DaemonError, TokenFileError, TrustError } from "../errors.ts";
-import { DAEMON_ERRORS } from "./daemon_client.ts";
-import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
-import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint, toPem } from "../api/fingerprint.ts";
+import { TrustError } from "../errors.ts";
+import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint } from "../api/fingerprint.ts";
+import { certificateCoversHost, isLoopbackAddress } from "./_host_names.ts";
+import type { PeerCertificate } from "./_peer_certificate.ts";
+import { readHtcondorKnownHost, readKnownHosts, rememberKnownHost } from "./known_hosts.ts";
 
 export { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint };
-
-/** What a daemon presented in its TLS handshake. */
-export interface PeerCertificate {
-  /** `sha256:AB:CD:...` of the leaf certificate's DER bytes. */
-  fingerprint: string;
-  /** The leaf certificate, DER. */
-  der: Uint8Array;
-  /** The leaf certificate, PEM. */
-  pem: string;
-  /** DNS names and IP addresses it is valid for (subjectAltName). */
-  names: string[];
-  /** End of validity, epoch milliseconds, when known. */
-  notAfter: number | undefined;
-  /** Whether the chain verified against the CAs in use (system or `ca`). */
-  authorized: boolean;
-  /** Why it did not verify, as the TLS library says it. */
-  authorizationError: string | undefined;
-  /** DER of the certificates the daemon sent above its own (its CA's, for HTCondor). */
-  chain: Uint8Array[];
-}
-
-/**
- * Connects to `host:port`, completes a TLS handshake without rejecting the
- * certificate, and returns what the daemon presented. Needs --allow-net.
- */
-export async function readPeerCertificate(
-  host: string,
-  port: number,
-  options: { caPem?: string; timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<PeerCertificate> {
-  const address = `${bracketed(host)}:${port}`;
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const { raw, names, notAfter, authorized, authorizationError, chain } = await new Promise<{
-    raw: Uint8Array;
-    names: string[];
-    notAfter: number | undefined;
-    authorized: boolean;
-    authorizationError: string | undefined;
-    chain: Uint8Array[];
-  }>((resolve, reject) => {
-    const socket = tls.connect({
-      host: unbracketed(host),
-      port,
-      // SNI carries host names only, never addresses.
-      servername: isIpAddress(host) ? undefined : host,
-      rejectUnauthorized: false,
-      ca: options.caPem === undefined ? undefined : [options.caPem],
-    });
-    let settled = false;
-    const finish = (outcome: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      // Settle only once the socket is closed, so no resource outlives the call.
-      socket.once("close", outcome);
-      socket.destroy();
-    };
-    const fail = (code: string, reason: string, cause?: unknown) =>
-      finish(() =>
-        reject(
-          new DaemonError(code, `Cannot connect to ${address}: ${reason}`, undefined, { cause }),
-        )
-      );
-    const timer = setTimeout(
-      () => fail(DAEMON_ERRORS.TIMEOUT, `no TLS handshake within ${timeoutMs / 1000} s`),
-      timeoutMs,
-    );
-    const onAbort = () => fail(DAEMON_ERRORS.ABORTED, "interrupted");
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    socket.once("secureConnect", () => {
-      const cert = socket.getPeerCertificate(true);
-      if (!cert?.raw) {
-        fail(DAEMON_ERRORS.TLS, "the daemon presented no certificate");
-        return;
-      }
-      const result = {
-        raw: new Uint8Array(cert.raw),
-        names: parseAltNames(cert.subjectaltname ?? ""),
-        notAfter: cert.valid_to ? Date.parse(cert.valid_to) || undefined : undefined,
-        authorized: socket.authorized,
-        authorizationError: socket.authorizationError === undefined
-          ? undefined
-          : String(socket.authorizationError),
-        chain: issuersOf(cert),
-      };
-      finish(() => resolve(result));
-    });
-    socket.once("error", (err: Error & { code?: string }) => {
-      const [code, reason] = socketFailure(err);
-      fail(code, reason, err);
-    });
-  });
-  return await peerCertificate({ raw, names, notAfter, authorized, authorizationError, chain });
-}
-
-/** DER of the issuers above a certificate node:tls returned with its chain (`getPeerCertificate(true)`). */
-export function issuersOf(cert: tls.DetailedPeerCertificate): Uint8Array[] {
-  const chain: Uint8Array[] = [];
-  let at = cert;
-  // node:tls ends the chain with a certificate that is its own issuer.
-  while (at.issuerCertificate && at.issuerCertificate !== at && chain.length < 10) {
-    at = at.issuerCertificate;
-    if (at.raw) chain.push(new Uint8Array(at.raw));
-  }
-  return chain;
-}
-
-/** What a TLS client saw of a daemon's certificate, as {@link PeerCertificate}. */
-export async function peerCertificate(seen: {
-  raw: Uint8Array;
-  /** Node's subjectaltname text, or the names already parsed. */
-  names: string | string[];
-  /** Epoch milliseconds, or Node's valid_to text. */
-  notAfter: number | string | undefined;
-  authorized: boolean;
-  authorizationError: string | undefined;
-  /** DER of the issuers' certificates, when the TLS library gave them. */
-  chain?: Uint8Array[];
-}): Promise<PeerCertificate> {
-  return {
-    fingerprint: await fingerprintOf(seen.raw),
-    der: seen.raw,
-    pem: toPem("CERTIFICATE", seen.raw),
-    names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
-    notAfter: typeof seen.notAfter === "string"
-      ? Date.parse(seen.notAfter) || undefined
-      : seen.notAfter,
-    authorized: seen.authorized,
-    authorizationError: seen.authorizationError,
-    chain: seen.chain ?? [],
-  };
-}
-
-function socketFailure(err: Error & { code?: string }): [string, string] {
-  switch (err.code) {
-    case "ECONNREFUSED":
-      return [
-        DAEMON_ERRORS.UNREACHABLE,
-        "connection refused (is the daemon running on that port?)",
-      ];
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return [DAEMON_ERRORS.UNREACHABLE, "host name not found"];
-    case "ECONNRESET":
-      // Hung up on our ClientHello: an HTCondor daemon does exactly this.
-      return [
-        DAEMON_ERRORS.NOT_TLS,
-        "it closed the connection instead of answering TLS (an HTCondor daemon? address it as cedar://HOST:PORT or HOST:PORT)",
-      ];
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return [DAEMON_ERRORS.UNREACHABLE, "no route to the host"];
-    case "ETIMEDOUT":
-      return [DAEMON_ERRORS.UNREACHABLE, "connection timed out"];
-  }
-  return [DAEMON_ERRORS.TLS, `TLS handshake failed (is it an HTTPS daemon?): ${err.message}`];
-}
-
-/** Parses Node's subjectaltname string ("DNS:a, IP Address:127.0.0.1"). */
-function parseAltNames(text: string): string[] {
-  return text.split(/,\s*/).flatMap((entry) => {
-    const m = /^(DNS|IP Address):(.+)$/.exec(entry.trim());
-    if (!m) return [];
-    return [m[1] === "DNS" ? m[2].toLowerCase() : normalizeIp(m[2])];
-  });
-}
-
-/** Whether a certificate valid for `names` is valid for `host`. */
-export function certificateCoversHost(names: readonly string[], host: string): boolean {
-  const wanted = isIpAddress(host) ? normalizeIp(unbracketed(host)) : host.toLowerCase();
-  return names.some((name) => {
-    if (name === wanted) return true;
-    // One wildcard label, leftmost only, as in RFC 6125.
-    if (!name.startsWith("*.") || isIpAddress(wanted)) return false;
-    const dot = wanted.indexOf(".");
-    return dot > 0 && wanted.slice(dot + 1) === name.slice(2);
-  });
-}
-
-/** Whether `host` is an IPv4 or IPv6 address (bracketed or not) rather than a name. */
-export function isIpAddress(host: string): boolean {
-  const h = unbracketed(host);
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(":");
-}
-
-function normalizeIp(ip: string): string {
-  const h = unbracketed(ip.trim());
-  if (!h.includes(":")) return h;
-  try {
-    return unbracketed(new URL(`https://[${h}]/`).hostname);
-  } catch (err) {
-    if (err instanceof TypeError) return h.toLowerCase(); // not an address URL accepts
-    throw err;
-  }
-}
-
-function unbracketed(host: string): string {
-  return host.replace(/^\[(.*)\]$/, "$1");
-}
-
-function bracketed(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-/** The known-hosts key of a daemon URL: `host:port`, host lower-case, IPv6 bracketed. */
-export function knownHostKey(url: URL): string {
-  return `${url.hostname.toLowerCase()}:${url.port || "443"}`;
-}
-
-/**
- * Reads a known-hosts file: lines `host:port sha256:...`; blank lines and
- * `#` comments ignored. A missing file is empty. Needs --allow-read.
- */
-export async function readKnownHosts(path: string): Promise<Map<string, string>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return new Map();
-    throw knownHostsError("read", path, err);
-  }
-  const hosts = new Map<string, string>();
-  for (const line of text.split(/\r?\n/)) {
-    const trimmed = line.trim();
-    if (trimmed === "" || trimmed.startsWith("#")) continue;
-    const [key, fp] = trimmed.split(/\s+/);
-    const fingerprint = fp === undefined ? undefined : parseFingerprint(fp);
-    if (key && fingerprint) hosts.set(key.toLowerCase(), fingerprint);
-  }
-  return hosts;
-}
-
-/** HTCondor's own entry for a host in the known-hosts file. */
-export interface HtcondorKnownHost {
-  /** False for a `!HOST` line: HTCondor saw the certificate but was not told to trust it. */
-  permitted: boolean;
-  /** DER of the certificate it recorded (the daemon's, or its CA's). */
-  der: Uint8Array;
-}
-
-/**
- * Reads the entry HTCondor's own tools keep for `host` in the same file:
- * lines `[!]HOST SSL BASE64-DER`, the first line for the host deciding, as
- * in HTCondor. Our `host:port sha256:...` lines are not HTCondor's and are
- * skipped. Undefined when there is none. Needs --allow-read.
- */
-export async function readHtcondorKnownHost(
-  path: string,
-  host: string,
-): Promise<HtcondorKnownHost | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw knownHostsError("read", path, err);
-  }
-  const wanted = host.toLowerCase();
-  for (const line of text.split(/\r?\n/)) {
-    const [name, method, info] = line.trim().split(/ +/);
-    if (!name || name.startsWith("#") || info === undefined) continue;
-    const permitted = !name.startsWith("!");
-    if ((permitted ? name : name.slice(1)).toLowerCase() !== wanted) continue;
-    if (method !== "SSL") return undefined;
-    try {
-      return { permitted, der: Uint8Array.from(atob(info), (c) => c.charCodeAt(0)) };
-    } catch (err) {
-      if (err instanceof DOMException) return undefined; // not base64: not a usable entry
-      throw err;
-    }
-  }
-  return undefined;
-}
-
-/**
- * Records `fingerprint` for `key` in the known-hosts file, replacing any
- * entry for the same key and keeping other lines as they were. Written
- * atomically, 0600 in a 0700 directory. Needs --allow-read and --allow-write.
- */
-export async function rememberKnownHost(
-  path: string,
-  key: string,
-  fingerprint: string,
-): Promise<void> {
-  let lines: string[] = [];
-  try {
-    lines = (await Deno.readTextFile(path)).split(/\r?\n/).filter((l) => l !== "");
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw knownHostsError("read", path, err);
-  }
-  const kept = lines.filter((line) => line.trim().split(/\s+/)[0]?.toLowerCase() !== key);
-  if (lines.length === 0) {
-    kept.push("# Daemon certificates trusted by HTCondor token tools: host:port sha256:...");
-  }
-  kept.push(`${key} ${fingerprint}`);
-  try {
-    await writePrivateFile(path, kept.join("\n") + "\n", {
-      label: "known-hosts file",
-      createDirectory: true,
-    });
-  } catch (err) {
-    if (!(err instanceof TokenFileError)) throw err;
-    throw new TrustError("TRUST_KNOWN_HOSTS_IO", err.message, { cause: err });
-  }
-}
-
-function knownHostsError(action: string, path: string, err: unknown): TrustError {
-  return new TrustError(
-    "TRUST_KNOWN_HOSTS_IO",
-    `Cannot ${action} known-hosts file ${path}: ${fileErrorReason(err)}`,
-    { cause: err },
-  );
-}
+export type { PeerCertificate };
 
 /** What the user is asked before trusting a daemon on first use. */
 export interface TrustQuestion {
@@ -357,11 +56,11 @@ export interface TrustPolicy {
   ask?: (question: TrustQuestion) => Promise<boolean>;
   /** Wall clock, epoch milliseconds. */
   now: () => number;
-  /** Timeout of the handshake that reads the certificate (default 10 s). */
+  /** Timeout of a TLS handshake (default 10 s). */
   timeoutMs?: number;
 }
 
-/** Why a daemon's certificate was trusted. */
+/** Why a daemon was trusted. */
 export type TrustBasis =
   /** Signed by a trusted certificate authority. */
   | "ca"
@@ -370,59 +69,28 @@ export type TrustBasis =
   /** Matches the known-hosts entry. */
   | "known_host"
   /** The user accepted it at the prompt. */
-  | "accepted";
+  | "accepted"
+  /** HTCondor's TOKEN method: the daemon proved it holds the key that signed our token. */
+  | "token_proof"
+  /** HTCondor's FS method to a daemon on this host's loopback address. */
+  | "local_fs";
 
-/** A trusted daemon: how, and the TLS settings that talk to it. */
-export interface TrustDecision {
+/** Why a daemon is trusted. */
+export interface TrustJudgement {
   basis: TrustBasis;
-  /** The certificate's fingerprint. */
+  /** The certificate's fingerprint ("" for a session proven without a certificate). */
   fingerprint: string;
   /** The known-hosts file the decision was written to, if it was. */
   remembered?: string;
   /** The known-hosts fingerprint a matching pin replaced, if any. */
   replaced?: string;
-  /** TLS settings that accept exactly this daemon; the caller closes it. */
-  httpClient: Deno.HttpClient;
-}
-
-/** A trust decision without the HTTPS client that goes with it. */
-export type TrustJudgement = Omit<TrustDecision, "httpClient">;
-
-/**
- * Decides whether the daemon at `url` is trusted (see the module comment) and
- * returns TLS settings for it. Throws TrustError when it is not, DaemonError
- * when it cannot be reached. Needs --allow-net, --allow-read and, to remember
- * a host, --allow-write of the known-hosts file.
- */
-export async function decideTrust(
-  url: URL,
-  policy: TrustPolicy,
-  signal?: AbortSignal,
-): Promise<TrustDecision> {
-  const port = Number(url.port || "443");
-  const cert = await readPeerCertificate(url.hostname, port, {
-    caPem: policy.caPem,
-    timeoutMs: policy.timeoutMs,
-    signal,
-  });
-  const judgement = await judgeCertificate(cert, knownHostKey(url), url.hostname, policy);
-  return {
-    ...judgement,
-    // A self-signed daemon's own certificate becomes the only extra trust
-    // anchor, so the connection accepts this certificate and no other.
-    httpClient: Deno.createHttpClient(
-      judgement.basis === "ca"
-        ? (policy.caPem === undefined ? {} : { caCerts: [policy.caPem] })
-        : { caCerts: [cert.pem] },
-    ),
-  };
 }
 
 /**
- * Judges a certificate a daemon presented: signed by a trusted authority and
- * valid for `host`, or else trusted on first use (pins, the known-hosts entry
- * under `key`, the user's answer). Throws TrustError when it is not trusted.
- * Needs --allow-read and, to remember a host, --allow-write of the
+ * Judges a certificate a daemon presented, in the order of the module
+ * comment. `key` is the daemon's known-hosts key (`host:port`), `host` the
+ * name or address it was reached by. Throws TrustError when it is not
+ * trusted. Needs --allow-read and, to remember a host, --allow-write of the
  * known-hosts file.
  */
 export async function judgeCertificate(
@@ -434,19 +102,12 @@ export async function judgeCertificate(
   const where = `daemon at ${key}`;
   const names = () =>
     cert.names.length > 0 ? cert.names.map((n) => `"${n}"`).join(", ") : "no host name";
-  if (cert.authorized) {
-    if (!certificateCoversHost(cert.names, host)) {
-      throw new TrustError(
-        "TRUST_NAME_MISMATCH",
-        `Cannot trust ${where}: its certificate (${cert.fingerprint}) is signed by a trusted authority but is for ${names()}, not "${host}"; address the daemon by one of those names`,
-      );
-    }
-    return { basis: "ca", fingerprint: cert.fingerprint };
-  }
   if (!certificateCoversHost(cert.names, host)) {
     throw new TrustError(
       "TRUST_NAME_MISMATCH",
-      `Cannot trust ${where}: its certificate (${cert.fingerprint}) is for ${names()}, not "${host}"; address the daemon by one of those names`,
+      `Cannot trust ${where}: its certificate (${cert.fingerprint})${
+        cert.authorized ? " is signed by a trusted authority but" : ""
+      } is for ${names()}, not "${host}"; address the daemon by one of those names`,
     );
   }
   if (cert.notAfter !== undefined && cert.notAfter < policy.now()) {
@@ -457,53 +118,61 @@ export async function judgeCertificate(
       }; ask its administrator to renew it`,
     );
   }
-
-  const known = policy.knownHostsFile === undefined
-    ? undefined
-    : (await readKnownHosts(policy.knownHostsFile)).get(key);
-  const pinned = policy.pins.includes(cert.fingerprint);
-  const remember = async (extra: Partial<TrustJudgement> = {}) => {
-    if (policy.knownHostsFile === undefined) return extra;
-    await rememberKnownHost(policy.knownHostsFile, key, cert.fingerprint);
-    return { ...extra, remembered: policy.knownHostsFile };
-  };
   const trusted = (basis: TrustBasis, extra: Partial<TrustJudgement> = {}): TrustJudgement => ({
     basis,
     fingerprint: cert.fingerprint,
     ...extra,
   });
-
-  if (known === cert.fingerprint) return trusted("known_host");
-  // A host trusted with HTCondor's own tools (and none of our lines for it).
-  const theirs = known !== undefined || policy.knownHostsFile === undefined
+  const known = policy.knownHostsFile === undefined
     ? undefined
-    : await readHtcondorKnownHost(policy.knownHostsFile, host);
-  if (theirs?.permitted && [cert.der, ...cert.chain].some((der) => sameBytes(der, theirs.der))) {
-    return trusted("known_host");
-  }
-  if (pinned) {
-    // An explicit pin is the user's word for this certificate: it also
-    // replaces a stale known-hosts entry, and says so.
-    return trusted("pinned", await remember(known === undefined ? {} : { replaced: known }));
-  }
-  if (known === undefined && theirs?.permitted) {
-    throw new TrustError(
-      "TRUST_CHANGED",
-      `Cannot trust ${where}: ITS CERTIFICATE HAS CHANGED since HTCondor's tools were told to trust "${host}" (the ${policy.knownHostsFile} line for it names another certificate; this one is ${cert.fingerprint}); this may be an attack. If the administrator confirms the new fingerprint, pass it with -trust`,
+    : (await readKnownHosts(policy.knownHostsFile)).get(key);
+  const remember = async (extra: Partial<TrustJudgement> = {}) => {
+    // An authority vouches for a CA-signed certificate; remembering it would
+    // only stand in the way of its renewal.
+    if (policy.knownHostsFile === undefined || cert.authorized) return extra;
+    await rememberKnownHost(policy.knownHostsFile, key, cert.fingerprint);
+    return { ...extra, remembered: policy.knownHostsFile };
+  };
+
+  // The user's own word for a certificate outranks every other source.
+  if (policy.pins.length > 0) {
+    if (!policy.pins.includes(cert.fingerprint)) {
+      const vouched = cert.authorized
+        ? " (although an authority this host trusts signed it)"
+        : known === cert.fingerprint
+        ? " (although the known-hosts file lists it)"
+        : "";
+      throw new TrustError(
+        "TRUST_PIN_MISMATCH",
+        `Cannot trust ${where}: its certificate fingerprint ${cert.fingerprint} matches none of the trusted fingerprints given (${
+          policy.pins.join(", ")
+        })${vouched}`,
+      );
+    }
+    return trusted(
+      "pinned",
+      await remember(known === undefined || known === cert.fingerprint ? {} : { replaced: known }),
     );
   }
   if (known !== undefined) {
+    if (known === cert.fingerprint) return trusted("known_host");
     throw new TrustError(
       "TRUST_CHANGED",
       `Cannot trust ${where}: ITS CERTIFICATE HAS CHANGED since it was trusted (was ${known}, now ${cert.fingerprint}); this may be an attack. If the administrator confirms the new fingerprint, pass it with -trust or remove the line for ${key} from ${policy.knownHostsFile}`,
     );
   }
-  if (policy.pins.length > 0) {
+  if (cert.authorized) return trusted("ca");
+  // A host trusted with HTCondor's own tools.
+  const theirs = policy.knownHostsFile === undefined
+    ? undefined
+    : await readHtcondorKnownHost(policy.knownHostsFile, host);
+  if (theirs?.permitted) {
+    if ([cert.der, ...cert.chain].some((der) => sameBytes(der, theirs.der))) {
+      return trusted("known_host");
+    }
     throw new TrustError(
-      "TRUST_PIN_MISMATCH",
-      `Cannot trust ${where}: its certificate fingerprint ${cert.fingerprint} matches none of the trusted fingerprints given (${
-        policy.pins.join(", ")
-      })`,
+      "TRUST_CHANGED",
+      `Cannot trust ${where}: ITS CERTIFICATE HAS CHANGED since HTCondor's tools were told to trust "${host}" (the ${policy.knownHostsFile} line for it names another certificate; this one is ${cert.fingerprint}); this may be an attack. If the administrator confirms the new fingerprint, pass it with -trust`,
     );
   }
   if (!policy.ask) {
@@ -533,4 +202,171 @@ export async function judgeCertificate(
     );
   }
   return trusted("accepted", await remember());
+}
+
+/**
+ * Trust in one daemon (`host:port`) for one run. The first certificate is
+ * judged by {@link judgeCertificate} (asking the user at most once); every
+ * later one must be the same certificate, so the connection that carries a
+ * request, a secret or a credential shows exactly what was judged. The one
+ * exception is a certificate an authority vouched for: a renewed one it
+ * vouches for again is accepted, as any TLS client would.
+ */
+export class TrustSession {
+  readonly key: string;
+  readonly host: string;
+  #policy: TrustPolicy;
+  #onTrust: ((judgement: TrustJudgement) => void | Promise<void>) | undefined;
+  #first: Promise<TrustJudgement> | undefined;
+  #judged: TrustJudgement | undefined;
+
+  constructor(
+    key: string,
+    host: string,
+    policy: TrustPolicy,
+    onTrust?: (judgement: TrustJudgement) => void | Promise<void>,
+  ) {
+    this.key = key;
+    this.host = host;
+    this.#policy = policy;
+    this.#onTrust = onTrust;
+  }
+
+  /** The trust policy this session judges by. */
+  get policy(): TrustPolicy {
+    return this.#policy;
+  }
+
+  /** Why the daemon is trusted, once its first certificate or session was judged. */
+  get judgement(): TrustJudgement | undefined {
+    return this.#judged;
+  }
+
+  /**
+   * Judges a certificate the daemon presented on a new connection. Throws
+   * TrustError when it is not trusted; nothing may be sent on the
+   * connection until this resolved.
+   */
+  async judge(cert: PeerCertificate): Promise<TrustJudgement> {
+    if (this.#first === undefined) {
+      this.#first = (async () => {
+        const judgement = await judgeCertificate(cert, this.key, this.host, this.#policy);
+        this.#judged = judgement;
+        await this.#onTrust?.(judgement);
+        return judgement;
+      })();
+      return await this.#first;
+    }
+    const first = await this.#first;
+    if (cert.fingerprint === first.fingerprint) return first;
+    if (first.basis === "ca" && cert.authorized) {
+      const again = await judgeCertificate(cert, this.key, this.host, {
+        ...this.#policy,
+        ask: undefined,
+      });
+      if (again.basis === "ca") return again;
+    }
+    throw new TrustError(
+      "TRUST_CHANGED",
+      `Cannot trust daemon at ${this.key}: it presented another certificate (${cert.fingerprint}) than the one trusted at the start of this run (${
+        first.fingerprint || "none"
+      }); nothing was sent over that connection. This may be an attack; run the command again to judge the daemon afresh`,
+    );
+  }
+
+  /**
+   * Judges an HTCondor session that authenticated the daemon without a
+   * certificate, or did not authenticate it at all, on a connection to the
+   * IP address `peer` (see {@link judgeSession}). Throws TrustError when it
+   * is not enough.
+   */
+  async judgeSession(proof: SessionProof, peer: string): Promise<TrustJudgement> {
+    const judgement = judgeSession(proof, this.key, peer, this.#policy);
+    if (this.#judged === undefined) {
+      this.#judged = judgement;
+      await this.#onTrust?.(judgement);
+    }
+    return judgement;
+  }
+}
+
+/**
+ * The trust sessions of one run, one per daemon address: a tool that
+ * reaches the same daemon twice (as collector, then as the daemon it
+ * located) judges it once and holds it to the same certificate.
+ */
+export class TrustSessions {
+  #policy: TrustPolicy;
+  #onTrust: ((judgement: TrustJudgement, key: string) => void | Promise<void>) | undefined;
+  #sessions = new Map<string, TrustSession>();
+
+  constructor(
+    policy: TrustPolicy,
+    onTrust?: (judgement: TrustJudgement, key: string) => void | Promise<void>,
+  ) {
+    this.#policy = policy;
+    this.#onTrust = onTrust;
+  }
+
+  /** The session for the daemon known as `key` (`host:port`), reached by the name `host`. */
+  for(key: string, host: string): TrustSession {
+    let session = this.#sessions.get(key);
+    if (session === undefined) {
+      session = new TrustSession(key, host, this.#policy, (j) => this.#onTrust?.(j, key));
+      this.#sessions.set(key, session);
+    }
+    return session;
+  }
+}
+
+/** How an HTCondor session was authenticated, when no certificate was judged. */
+export type SessionProof =
+  /** The TOKEN method succeeded: the daemon proved it holds the signing key. */
+  | "token"
+  /** The FS method succeeded: it proves us to the daemon, not the daemon to us. */
+  | "fs"
+  /** The daemon did not authenticate at all, or with a method that proves nothing of it. */
+  | "none";
+
+/**
+ * Whether an HTCondor session on a connection to the IP address `peer`
+ * proved the daemon (known as `key`) well enough to send it a command: the
+ * TOKEN method's mutual proof of the signing key does; FS only proves us to
+ * the daemon, so it is enough only when the connection goes to this host's
+ * loopback address and the user gave no fingerprint (a pin names a
+ * certificate, which such a session never shows); a session with no
+ * authentication never is. (A session whose SSL certificate was judged by
+ * {@link TrustSession.judge} needs nothing more.) Throws TrustError.
+ */
+export function judgeSession(
+  proof: SessionProof,
+  key: string,
+  peer: string,
+  policy: Pick<TrustPolicy, "pins">,
+): TrustJudgement {
+  const where = `daemon at ${key}`;
+  if (proof === "token") return { basis: "token_proof", fingerprint: "" };
+  if (proof === "fs") {
+    if (!isLoopbackAddress(peer)) {
+      throw new TrustError(
+        "TRUST_UNPROVEN",
+        `Cannot trust ${where}: it authenticated us with FS only, which proves nothing about the daemon unless it runs on this host's loopback address; nothing was sent to it. Offer SSL (SEC_CLIENT_AUTHENTICATION_METHODS) so that it proves itself with its certificate`,
+      );
+    }
+    if (policy.pins.length > 0) {
+      throw new TrustError(
+        "TRUST_UNPROVEN",
+        `Cannot trust ${where}: a certificate fingerprint was given (-trust or TOKEND_TRUST), but the daemon authenticated with FS and showed no certificate; nothing was sent to it. Offer SSL so that it shows its certificate, or drop the fingerprint for a daemon on this host`,
+      );
+    }
+    return { basis: "local_fs", fingerprint: "" };
+  }
+  throw new TrustError(
+    "TRUST_UNPROVEN",
+    `Cannot trust ${where}: it did not prove who it is (it declined authentication, or chose a method that proves nothing of it); nothing was sent to it. This may be an attack, or a daemon whose security policy does not authenticate; SSL with a trusted certificate is required`,
+  );
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

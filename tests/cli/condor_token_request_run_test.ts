@@ -439,7 +439,7 @@ Deno.test("condor_token_request -debug shows the TOOL_DEBUG categories asked for
     };
     const security = await debugRun("D_SECURITY");
     assert.match(security, /DEBUG: trying the collector at/); // D_ALWAYS: always shown
-    assert.match(security, /DEBUG: trusting https:\/\/127\.0\.0\.1:\d+ \(sha256:/);
+    assert.match(security, /DEBUG: trusting 127\.0\.0\.1:\d+ \(sha256:/);
     const network = await debugRun("D_NETWORK:2");
     assert.match(network, /DEBUG: trying the collector at/);
     assert.doesNotMatch(network, /DEBUG: trusting/);

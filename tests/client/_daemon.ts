@@ -2,16 +2,14 @@
 import { startTestDaemon, type TestDaemon } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
 
 /** A client that trusts exactly the test daemon's certificate, with its admin token or none. */
 export function clientFor(
-  daemon: Pick<TestDaemon, "url" | "certPem" | "adminToken">,
+  daemon: Pick<TestDaemon, "url" | "fingerprint" | "adminToken">,
   options: { admin?: boolean; timeoutMs?: number } = {},
 ): TokenDaemonClient {
-  return httpsDaemonClient({
-    baseUrl: daemon.url,
-    httpClient: Deno.createHttpClient({ caCerts: [daemon.certPem] }),
+  return pinnedHttpsClient(daemon.url, daemon.fingerprint, {
     credential: options.admin ? () => Promise.resolve(daemon.adminToken) : undefined,
     timeoutMs: options.timeoutMs,
   });

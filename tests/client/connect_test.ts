@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectDaemon } from "../../src/client/connect.ts";
+import { connectDaemon, TrustSessions } from "../../src/client/connect.ts";
 import { parseDaemonAddress } from "../../src/client/locate.ts";
 import type { TrustPolicy } from "../../src/client/trust.ts";
 import { DaemonError } from "../../src/errors.ts";
@@ -11,13 +11,15 @@ Deno.test("connectDaemon() talks HTTPS to a bare address that answers TLS (condo
     const url = parseDaemonAddress(new URL(daemon.url).host)!;
     assert.equal(url.protocol, "condor:");
     const trusted: string[] = [];
-    const { client, trust } = await connectDaemon(url, policy([daemon.fingerprint]), {
-      onTrust: (judgement, address) => void trusted.push(`${judgement.basis} ${address}`),
-    });
+    const sessions = new TrustSessions(
+      policy([daemon.fingerprint]),
+      (judgement, key) => void trusted.push(`${judgement.basis} ${key}`),
+    );
+    const { client, trust } = await connectDaemon(url, sessions);
     try {
       assert.equal(client.address, daemon.url);
       assert.equal(trust?.basis, "pinned");
-      assert.deepEqual(trusted, [`pinned ${daemon.url}`]);
+      assert.deepEqual(trusted, [`pinned ${new URL(daemon.url).host}`]);
       assert.equal((await client.info()).type, "COLLECTOR");
     } finally {
       client.close();
@@ -29,7 +31,7 @@ Deno.test("connectDaemon() talks HTCondor's protocol to a bare address that hang
   await withHangUpPeer(async (port, connections) => {
     const { client, trust } = await connectDaemon(
       parseDaemonAddress(`127.0.0.1:${port}`)!,
-      policy([]),
+      sessions([]),
     );
     try {
       assert.equal(client.address, `cedar://127.0.0.1:${port}`);
@@ -52,7 +54,7 @@ Deno.test("connectDaemon() talks HTCondor's protocol to a bare address that hang
 Deno.test("connectDaemon() keeps an explicit https:// to a daemon that hangs up: no second protocol", async () => {
   await withHangUpPeer(async (port, connections) => {
     await assert.rejects(
-      connectDaemon(new URL(`https://127.0.0.1:${port}`), policy([])),
+      connectDaemon(new URL(`https://127.0.0.1:${port}`), sessions([])),
       (err) => {
         assert.ok(err instanceof DaemonError);
         assert.equal(err.code, "DAEMON_NOT_TLS");
@@ -66,7 +68,7 @@ Deno.test("connectDaemon() keeps an explicit https:// to a daemon that hangs up:
 
 Deno.test("connectDaemon() reports a refused bare address as unreachable, without trying CEDAR", async () => {
   await assert.rejects(
-    connectDaemon(parseDaemonAddress(`127.0.0.1:${closedPort()}`)!, policy([])),
+    connectDaemon(parseDaemonAddress(`127.0.0.1:${closedPort()}`)!, sessions([])),
     (err) => {
       assert.ok(err instanceof DaemonError);
       assert.equal(err.code, "DAEMON_UNREACHABLE");
@@ -78,6 +80,11 @@ Deno.test("connectDaemon() reports a refused bare address as unreachable, withou
 /** A trust policy with these pins and nothing else (no prompt, no known-hosts file). */
 function policy(pins: string[]): TrustPolicy {
   return { pins, knownHostsFile: undefined, now: Date.now };
+}
+
+/** Trust sessions with these pins and nothing else. */
+function sessions(pins: string[]): TrustSessions {
+  return new TrustSessions(policy(pins));
 }
 
 function request() {

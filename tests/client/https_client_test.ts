@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { DaemonError } from "../../src/errors.ts";
+import { DaemonError, TrustError } from "../../src/errors.ts";
+import { httpsClient, TrustSessions } from "../../src/client/connect.ts";
 import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
-import { describeFetchFailure, httpsDaemonClient } from "../../src/client/https_client.ts";
 import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
 import { closedPort } from "../_support/ports.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
@@ -103,7 +103,7 @@ Deno.test("httpsDaemonClient() lists requests and daemons, installs rules, fetch
 });
 
 Deno.test("httpsDaemonClient() reports an unreachable daemon as DAEMON_UNREACHABLE, worth a retry", async () => {
-  const client = httpsDaemonClient({ baseUrl: `https://127.0.0.1:${closedPort()}` });
+  const client = httpsClient(`https://127.0.0.1:${closedPort()}`, trustNothing());
   try {
     await assert.rejects(client.info(), (err) => {
       assert.ok(err instanceof DaemonError);
@@ -116,13 +116,13 @@ Deno.test("httpsDaemonClient() reports an unreachable daemon as DAEMON_UNREACHAB
   }
 });
 
-Deno.test("httpsDaemonClient() reports an untrusted certificate as DAEMON_TLS", async () => {
+Deno.test("httpsDaemonClient() refuses an untrusted certificate before sending anything", async () => {
   await withDaemon({}, async ({ daemon }) => {
-    const client = httpsDaemonClient({ baseUrl: daemon.url }); // system CAs only
+    const client = httpsClient(daemon.url, trustNothing()); // system CAs only
     try {
       await assert.rejects(client.info(), (err) => {
-        assert.ok(err instanceof DaemonError);
-        assert.equal(err.code, DAEMON_ERRORS.TLS);
+        assert.ok(err instanceof TrustError);
+        assert.equal(err.code, "TRUST_UNKNOWN");
         return !isTransient(err);
       });
     } finally {
@@ -140,7 +140,7 @@ Deno.test("httpsDaemonClient() times out a call that gets no answer", async () =
   })();
   const client = clientFor({
     url: `https://127.0.0.1:${listener.addr.port}`,
-    certPem: "",
+    fingerprint: "",
     adminToken: "",
   }, { timeoutMs: 200 });
   try {
@@ -155,38 +155,12 @@ Deno.test("httpsDaemonClient() times out a call that gets no answer", async () =
 
 Deno.test("httpsDaemonClient() refuses plain http addresses", () => {
   assert.throws(
-    () => httpsDaemonClient({ baseUrl: "http://127.0.0.1:1" }),
+    () => httpsClient("http://127.0.0.1:1", trustNothing()),
     codeOf(DAEMON_ERRORS.TLS),
   );
 });
 
-Deno.test("describeFetchFailure() tells certificate failures from network ones", () => {
-  const failure = (inner: string) =>
-    describeFetchFailure(
-      new TypeError("fetch failed", {
-        cause: new Error(
-          `error sending request for url (https://h:1/): client error (Connect): ${inner}`,
-        ),
-      }),
-    );
-  assert.deepEqual(failure("tcp connect error: Connection refused (os error 111)"), {
-    tls: false,
-    reason: "connection refused (is the daemon running on that port?)",
-  });
-  assert.deepEqual(failure("tls handshake eof"), {
-    tls: false,
-    reason: "connection closed by the daemon",
-  });
-  assert.deepEqual(failure("invalid peer certificate: UnknownIssuer"), {
-    tls: true,
-    reason: "its certificate is not signed by a trusted certificate authority",
-  });
-  assert.deepEqual(failure("invalid peer certificate: NotValidForName"), {
-    tls: true,
-    reason: "its certificate is not valid for this host name",
-  });
-  assert.equal(
-    failure("dns error: failed to lookup address information").reason,
-    "host name not found",
-  );
-});
+/** Trust by system CAs only: no pin, no known-hosts file, nobody to ask. */
+function trustNothing(): TrustSessions {
+  return new TrustSessions({ pins: [], knownHostsFile: undefined, now: Date.now });
+}

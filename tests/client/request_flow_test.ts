@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { EnqueueResponse } from "../../src/api/protocol.ts";
 import { DAEMON_ERRORS, type TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { httpsClient, TrustSessions } from "../../src/client/connect.ts";
 import {
   backoffDelay,
   newRequesterSecret,
@@ -61,10 +61,10 @@ const LONG_BACKOFF = { retry: { baseMs: 10_000, capMs: 10_000 }, random: () => 0
 
 for (const reason of ["SIGINT", "SIGTERM"]) {
   Deno.test(`requestToken() returns "interrupted" at once when ${reason} cuts short the enqueue's backoff (daemon unreachable)`, async () => {
-    const client = httpsDaemonClient({
-      baseUrl: `https://127.0.0.1:${closedPort()}`,
-      httpClient: Deno.createHttpClient({}),
-    });
+    const client = httpsClient(
+      `https://127.0.0.1:${closedPort()}`,
+      new TrustSessions({ pins: [], knownHostsFile: undefined, now: Date.now }),
+    );
     const controller = new AbortController();
     const events: RequestEvent[] = [];
     let abortedAt = 0;
@@ -120,6 +120,7 @@ function fakeClient(
   const unexpected = () => Promise.reject(new Error("not expected in this test"));
   return {
     address: "https://fake.example.org:9618",
+    trusted: () => undefined,
     info: unexpected,
     enqueue,
     collect: unexpected,

@@ -1,18 +1,20 @@
 import assert from "node:assert/strict";
 import { DaemonError, TrustError } from "../../src/errors.ts";
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { certificateCoversHost } from "../../src/client/_host_names.ts";
+import { httpsClient } from "../../src/client/connect.ts";
 import {
-  certificateCoversHost,
-  decideTrust,
-  fingerprintOf,
   knownHostKey,
-  parseFingerprint,
   readHtcondorKnownHost,
   readKnownHosts,
-  readPeerCertificate,
   rememberKnownHost,
+} from "../../src/client/known_hosts.ts";
+import {
+  fingerprintOf,
+  parseFingerprint,
+  type TrustJudgement,
   type TrustPolicy,
   type TrustQuestion,
+  TrustSessions,
 } from "../../src/client/trust.ts";
 import { closedPort } from "../_support/ports.ts";
 import { withTempDir } from "../_support/temp.ts";
@@ -115,26 +117,22 @@ Deno.test("rememberKnownHost() refuses to write through a symlink", async () => 
 
 // Against a real daemon's self-signed certificate.
 
-Deno.test("decideTrust() verifies a certificate signed by a CA in AUTH_SSL_CLIENT_CAFILE as usual", async () => {
+Deno.test("the trust decision verifies a certificate signed by a CA in AUTH_SSL_CLIENT_CAFILE as usual", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const decision = await decideTrust(new URL(daemon.url), {
         ...policy(dir),
         caPem: daemon.certPem,
       });
-      try {
-        assert.equal(decision.basis, "ca");
-        assert.equal(decision.fingerprint, daemon.fingerprint);
-        assert.equal(decision.remembered, undefined);
-        await assert.rejects(Deno.stat(`${dir}/known_hosts`), Deno.errors.NotFound);
-      } finally {
-        decision.httpClient.close();
-      }
+      assert.equal(decision.basis, "ca");
+      assert.equal(decision.fingerprint, daemon.fingerprint);
+      assert.equal(decision.remembered, undefined);
+      await assert.rejects(Deno.stat(`${dir}/known_hosts`), Deno.errors.NotFound);
     });
   });
 });
 
-Deno.test("decideTrust() refuses an unknown self-signed daemon without a terminal, naming its fingerprint", async () => {
+Deno.test("the trust decision refuses an unknown self-signed daemon without a terminal, naming its fingerprint", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const err = await decideTrust(new URL(daemon.url), policy(dir)).catch((e) => e);
@@ -146,32 +144,30 @@ Deno.test("decideTrust() refuses an unknown self-signed daemon without a termina
   });
 });
 
-Deno.test("decideTrust() trusts a pinned daemon, remembers it, and then knows it without the pin", async () => {
+Deno.test("the trust decision trusts a pinned daemon, remembers it, and then knows it without the pin", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const url = new URL(daemon.url);
       const first = await decideTrust(url, { ...policy(dir), pins: [daemon.fingerprint] });
-      first.httpClient.close();
       assert.deepEqual([first.basis, first.remembered], ["pinned", `${dir}/known_hosts`]);
       assert.equal(
         (await readKnownHosts(`${dir}/known_hosts`)).get(knownHostKey(url)),
         daemon.fingerprint,
       );
 
-      const second = await decideTrust(url, policy(dir));
+      const client = httpsClient(url, new TrustSessions(policy(dir)));
       try {
-        assert.equal(second.basis, "known_host");
-        // The HTTPS client bound to the decision talks to the daemon.
-        const client = httpsDaemonClient({ baseUrl: url, httpClient: second.httpClient });
+        // The connection that carries the call is the one judged.
         assert.equal((await client.info()).trustDomain, "tokend-test.example.org");
+        assert.equal(client.trusted()?.basis, "known_host");
       } finally {
-        second.httpClient.close();
+        client.close();
       }
     });
   });
 });
 
-Deno.test("decideTrust() refuses loudly when a known daemon's certificate changed", async () => {
+Deno.test("the trust decision refuses loudly when a known daemon's certificate changed", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const url = new URL(daemon.url);
@@ -187,13 +183,12 @@ Deno.test("decideTrust() refuses loudly when a known daemon's certificate change
   });
 });
 
-Deno.test("decideTrust() lets an explicit pin replace a changed known-hosts entry, and says so", async () => {
+Deno.test("the trust decision lets an explicit pin replace a changed known-hosts entry, and says so", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const url = new URL(daemon.url);
       await rememberKnownHost(`${dir}/known_hosts`, knownHostKey(url), FP);
       const decision = await decideTrust(url, { ...policy(dir), pins: [daemon.fingerprint] });
-      decision.httpClient.close();
       assert.deepEqual([decision.basis, decision.replaced], ["pinned", FP]);
       assert.equal(
         (await readKnownHosts(`${dir}/known_hosts`)).get(knownHostKey(url)),
@@ -203,7 +198,7 @@ Deno.test("decideTrust() lets an explicit pin replace a changed known-hosts entr
   });
 });
 
-Deno.test("decideTrust() refuses a daemon matching none of the pins given", async () => {
+Deno.test("the trust decision refuses a daemon matching none of the pins given", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const err = await decideTrust(new URL(daemon.url), { ...policy(dir), pins: [FP] }).catch((
@@ -216,7 +211,7 @@ Deno.test("decideTrust() refuses a daemon matching none of the pins given", asyn
   });
 });
 
-Deno.test("decideTrust() asks on a terminal and remembers only a yes", async () => {
+Deno.test("the trust decision asks on a terminal and remembers only a yes", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const url = new URL(daemon.url);
@@ -231,13 +226,12 @@ Deno.test("decideTrust() asks on a terminal and remembers only a yes", async () 
       assert.ok(asked[0].names.includes("127.0.0.1"));
 
       const yes = await decideTrust(url, { ...policy(dir), ask: () => Promise.resolve(true) });
-      yes.httpClient.close();
       assert.deepEqual([yes.basis, yes.remembered], ["accepted", `${dir}/known_hosts`]);
     });
   });
 });
 
-Deno.test("decideTrust() trusts a host HTCondor's own tools were told to trust in known_hosts", async () => {
+Deno.test("the trust decision trusts a host HTCondor's own tools were told to trust in known_hosts", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       const url = new URL(daemon.url);
@@ -248,12 +242,8 @@ Deno.test("decideTrust() trusts a host HTCondor's own tools were told to trust i
         `# HTCondor\nother.example.org SSL ${btoa("x")}\n${url.hostname} SSL ${base64(der)}\n`,
       );
       const decision = await decideTrust(url, policy(dir));
-      try {
-        assert.equal(decision.basis, "known_host");
-        assert.equal(decision.fingerprint, daemon.fingerprint);
-      } finally {
-        decision.httpClient.close();
-      }
+      assert.equal(decision.basis, "known_host");
+      assert.equal(decision.fingerprint, daemon.fingerprint);
 
       // Seen but not trusted by HTCondor's tool (a `!` line): not trusted here either.
       await Deno.writeTextFile(`${dir}/known_hosts`, `!${url.hostname} SSL ${base64(der)}\n`);
@@ -288,7 +278,7 @@ Deno.test("readHtcondorKnownHost() reads HTCondor's first line for the host and 
   });
 });
 
-Deno.test("decideTrust() refuses a certificate that does not name the host it was reached by", async () => {
+Deno.test("the trust decision refuses a certificate that does not name the host it was reached by", async () => {
   await withTempDir(async (dir) => {
     await withDaemon({}, async ({ daemon }) => {
       // The same daemon, addressed by an IPv4-mapped IPv6 address its certificate does not list.
@@ -303,12 +293,30 @@ Deno.test("decideTrust() refuses a certificate that does not name the host it wa
   });
 });
 
-Deno.test("readPeerCertificate() reports a closed port as DAEMON_UNREACHABLE", async () => {
+Deno.test("the trust decision reports a closed port as DAEMON_UNREACHABLE", async () => {
   await assert.rejects(
-    readPeerCertificate("127.0.0.1", closedPort()),
+    decideTrust(new URL(`https://127.0.0.1:${closedPort()}`), {
+      pins: [],
+      knownHostsFile: undefined,
+      now: Date.now,
+    }),
     (err) => err instanceof DaemonError && err.code === "DAEMON_UNREACHABLE",
   );
 });
+
+/**
+ * Connects to the daemon at `url` through the real dialer (a probe
+ * connection judged while connecting) and says why it was trusted.
+ */
+async function decideTrust(url: URL, trust: TrustPolicy): Promise<TrustJudgement> {
+  const client = httpsClient(url, new TrustSessions(trust));
+  try {
+    await client.probe();
+    return client.trusted()!;
+  } finally {
+    client.close();
+  }
+}
 
 function policy(dir: string): TrustPolicy {
   return { pins: [], knownHostsFile: `${dir}/known_hosts`, now: () => Date.now() };

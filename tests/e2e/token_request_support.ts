@@ -5,7 +5,7 @@
  * daemon under test.
  */
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { httpsDaemonClient } from "../../src/client/https_client.ts";
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
 import { prepareTestDaemonDir } from "../_support/daemon.ts";
 import { spawnTool, type ToolResult } from "../_support/run_tool.ts";
 
@@ -99,11 +99,9 @@ export async function withRequester<T>(
 
 /** A client of the daemon authenticated as its administrator, trusting exactly its certificate. */
 export function adminClient(
-  daemon: { url: string; certPem: string; adminToken: string },
+  daemon: { url: string; fingerprint: string; adminToken: string },
 ): TokenDaemonClient {
-  return httpsDaemonClient({
-    baseUrl: daemon.url,
-    httpClient: Deno.createHttpClient({ caCerts: [daemon.certPem] }),
+  return pinnedHttpsClient(daemon.url, daemon.fingerprint, {
     credential: () => Promise.resolve(daemon.adminToken),
   });
 }

@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { cedarDaemonClient } from "../../src/client/cedar/cedar_client.ts";
+import { TrustSessions } from "../../src/client/trust.ts";
 import { startCommand } from "../../src/client/cedar/handshake.ts";
 import { PacketStream } from "../../src/client/cedar/packet_stream.ts";
 import { DaemonError } from "../../src/errors.ts";
@@ -537,12 +538,12 @@ interopTest(
     await withPool(async (pool) => {
       const client = cedarDaemonClient({
         url: new URL(`cedar://${pool.hostAddress}`),
-        policy: {
+        trust: new TrustSessions({
           caPem: await Deno.readTextFile(pool.caFile),
           pins: [],
           knownHostsFile: undefined,
           now: Date.now,
-        },
+        }),
         methods: ["SSL"],
         trace: (line) => void steps.push(line),
       });

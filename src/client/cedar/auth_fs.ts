@@ -22,6 +22,12 @@ export function fsMethod(): AuthMethod {
       let made = false;
       let result = -1;
       let why = "the daemon could not create its directory";
+      if (dir !== "" && !isRendezvousPath(dir)) {
+        why = `the daemon named ${
+          JSON.stringify(dir.slice(0, 200))
+        }, which is not an FS rendezvous directory (an absolute path to FS_...); nothing was created`;
+        dir = "";
+      }
       if (dir !== "") {
         if (dir.endsWith("_") && stream.remoteAddress) {
           ext = stream.remoteAddress;
@@ -53,6 +59,22 @@ export function fsMethod(): AuthMethod {
       }
     },
   };
+}
+
+/**
+ * Whether `path` is what an HTCondor daemon names for FS: an absolute path
+ * whose last part starts `FS_`, with no `.`/`..` parts or control
+ * characters. Anything else would let a server make us create directories
+ * where it likes.
+ */
+export function isRendezvousPath(path: string): boolean {
+  // deno-lint-ignore no-control-regex -- control characters are what is refused
+  if (!path.startsWith("/") || path.length > 4096 || /[\u0000-\u001f\u007f]/.test(path)) {
+    return false;
+  }
+  const parts = path.split("/").slice(1);
+  if (parts.some((p) => p === "" || p === "." || p === "..")) return false;
+  return parts[parts.length - 1].startsWith("FS_");
 }
 
 async function removeQuietly(dir: string): Promise<void> {

@@ -17,7 +17,7 @@ import { DAEMON_ERRORS } from "../daemon_client.ts";
 import { type AuthMethod, AuthMethodFailed } from "./handshake.ts";
 import type { PacketStream } from "./packet_stream.ts";
 import { TlsTunnel, type TunnelPeer } from "./tls_tunnel.ts";
-import { isIpAddress } from "../trust.ts";
+import { isIpAddress } from "../_host_names.ts";
 
 /** SSL method statuses. */
 const OK = 0;

@@ -28,12 +28,10 @@ import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
 import { realClock } from "../request_flow.ts";
-import {
-  judgeCertificate,
-  peerCertificate,
-  type TrustJudgement,
-  type TrustPolicy,
-} from "../trust.ts";
+import { isLoopbackAddress } from "../_host_names.ts";
+import { peerCertificate } from "../_peer_certificate.ts";
+import { printable } from "../_printable.ts";
+import type { SessionProof, TrustJudgement, TrustSession, TrustSessions } from "../trust.ts";
 import { sslMethod } from "./auth_ssl.ts";
 import {
   type CedarAddress,
@@ -89,16 +87,23 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 export interface CedarClientOptions {
   /** `cedar://host:port[?alias=name]`. */
   url: URL;
-  /** How to decide trust in the daemon's certificate (SSL). */
-  policy: TrustPolicy;
+  /**
+   * The run's trust sessions: the daemon's judges the certificate of the
+   * SSL method, and sessions that proved the daemon otherwise (or not at all).
+   */
+  trust: Pick<TrustSessions, "for">;
   /** Methods to offer, in order (from SEC_CLIENT_AUTHENTICATION_METHODS). */
   methods: readonly MethodName[];
   /** Our TRUST_DOMAIN, announced as HTCondor's tools do. */
   trustDomain?: string;
   /** A token for the TOKEN method (administrators); none when absent. */
   credential?: CredentialSource;
-  /** Told once the daemon's certificate is judged trusted. */
-  onTrust?: (judgement: TrustJudgement) => void | Promise<void>;
+  /**
+   * Set when the address was given without a protocol and the daemon hung
+   * up on TLS: a reply that is not HTCondor's protocol either then means
+   * the port speaks neither.
+   */
+  notTls?: DaemonError;
   /** Per-call timeout, milliseconds (default 15 s). */
   timeoutMs?: number;
   /** Interval between polls in the first minute of waiting (default 1 s; 5 s after). */
@@ -118,7 +123,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
   #target: CedarAddress;
   #session: CedarSession | undefined;
   #daemon: DaemonSecurity | undefined;
-  #trusted: string | undefined;
+  #trust: TrustSession;
   #now: () => number;
   #closed = new AbortController();
 
@@ -127,6 +132,11 @@ export class CedarDaemonClient implements TokenDaemonClient {
     this.#target = cedarAddressOf(options.url);
     this.address = options.url.href.replace(/\/$/, "");
     this.#now = options.now ?? Date.now;
+    this.#trust = options.trust.for(cedarHostKey(this.#target), certificateHost(this.#target));
+  }
+
+  trusted(): TrustJudgement | undefined {
+    return this.#trust.judgement;
   }
 
   /**
@@ -412,17 +422,20 @@ export class CedarDaemonClient implements TokenDaemonClient {
           command,
           commandName: name,
           connectSinful: sinfulOf(this.#target),
-          methods: this.#methods(),
+          methods: this.#methods(stream.remoteAddress),
           trustDomain: this.#options.trustDomain,
           resume: session,
           now: this.#now,
           trace: this.#options.trace,
         });
-        this.#session = started.session;
         this.#daemon = started.session.daemon;
+        // Nothing of the command leaves before the daemon has proved itself.
+        if (!started.resumed) await this.#judgeSession(started.method, stream.remoteAddress);
+        this.#session = started.session;
         await stream.send(stream.message().classAd(payload));
         return await read(stream);
       } catch (err) {
+        if (this.#options.notTls && isNotCedar(err)) throw this.#neither(err);
         if (err instanceof DaemonError && err.code === "SESSION_UNKNOWN" && attempt === 0) {
           this.#session = undefined;
           continue;
@@ -451,6 +464,27 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot run ${name}: interrupted`, undefined, {
       cause,
     });
+  }
+
+  /**
+   * Judges a new session: one the SSL method authenticated was judged by its
+   * certificate already; any other is judged by how it was proven. Throws
+   * TrustError.
+   */
+  async #judgeSession(method: MethodName | undefined, peer: string | undefined): Promise<void> {
+    if (method === "SSL") return;
+    const proof: SessionProof = method === "TOKEN" ? "token" : method === "FS" ? "fs" : "none";
+    await this.#trust.judgeSession(proof, peerHost(peer));
+  }
+
+  /** The port answered neither TLS nor HTCondor's protocol. */
+  #neither(err: DaemonError): DaemonError {
+    return new DaemonError(
+      DAEMON_ERRORS.NOT_A_DAEMON,
+      `Cannot talk to ${this.#target.host}:${this.#target.port}: it speaks neither HTTPS (condor_tokend) nor HTCondor's protocol; is this the daemon's port?`,
+      undefined,
+      { cause: err },
+    );
   }
 
   #usableSession(command: number): CedarSession | undefined {
@@ -488,11 +522,13 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return stream;
   }
 
-  #methods(): AuthMethod[] {
+  /** The methods to offer on a connection to `peer` (`ip:port` as connected). */
+  #methods(peer: string | undefined): AuthMethod[] {
     const out: AuthMethod[] = [];
     for (const name of this.#options.methods) {
       if (name === "SSL") out.push(this.#ssl());
-      if (name === "FS") out.push(fsMethod());
+      // FS proves only us, and only to a daemon on this host: never offered elsewhere.
+      if (name === "FS" && isLoopbackAddress(peerHost(peer))) out.push(fsMethod());
       if (name === "TOKEN" && this.#options.credential) {
         const credential = this.#options.credential;
         out.push(tokenMethod({
@@ -510,7 +546,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
     const host = certificateHost(this.#target);
     return sslMethod({
       hostName: host,
-      caPem: this.#options.policy.caPem,
+      caPem: this.#trust.policy.caPem,
       verify: async (seen) => {
         const cert = await peerCertificate({
           raw: seen.raw,
@@ -521,16 +557,21 @@ export class CedarDaemonClient implements TokenDaemonClient {
           chain: seen.chain,
         });
         // Judged once per run; later sessions must show the same certificate.
-        if (this.#trusted === cert.fingerprint) return;
-        const policy = this.#trusted === undefined
-          ? this.#options.policy
-          : { ...this.#options.policy, pins: [this.#trusted], ask: undefined };
-        const judgement = await judgeCertificate(cert, cedarHostKey(this.#target), host, policy);
-        this.#trusted = cert.fingerprint;
-        await this.#options.onTrust?.(judgement);
+        await this.#trust.judge(cert);
       },
     });
   }
+}
+
+/** The address part of `ip:port` or `[ip]:port`. */
+function peerHost(peer: string | undefined): string {
+  if (peer === undefined) return "";
+  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
+  return m ? m[1] : peer;
+}
+
+function isNotCedar(err: unknown): err is DaemonError {
+  return err instanceof DaemonError && err.code === DAEMON_ERRORS.NOT_CEDAR;
 }
 
 /**
@@ -584,7 +625,7 @@ function failOnError(
   const code = integerOf(reply, "ErrorCode");
   const text = stringOf(reply, "ErrorString");
   if ((code === undefined || code === 0) && text === undefined) return;
-  const shown = text ?? "Unknown error.";
+  const shown = printable(text ?? "Unknown error.");
   throw new DaemonError(
     `HTCONDOR_ERROR_${code ?? -1}`,
     `${action}: DAEMON:${code ?? -1}:${shown}`,

@@ -86,11 +86,16 @@ export interface StartCommand {
   ecdh?: EcdhKeyPair;
 }
 
-/** The outcome of a started command: the stream is encrypted and ready for its payload. */
+/**
+ * The outcome of a started command: the stream is encrypted and ready for
+ * its payload, which the caller sends only once the daemon is trusted.
+ */
 export interface StartedCommand {
   /** The session now in use (new or resumed). */
   session: CedarSession;
   resumed: boolean;
+  /** The method that authenticated a new session; undefined when the daemon did not authenticate. */
+  method: MethodName | undefined;
 }
 
 /**
@@ -133,7 +138,9 @@ export async function startCommand(
     ["RemoteVersion", OUR_VERSION],
     ["Authentication", "REQUIRED"],
     ["SessionDuration", String(SESSION_DURATION_SECONDS)],
-    ["AuthenticationNew", "OPTIONAL"],
+    // HTCondor 23.10+ reads this one: REQUIRED makes the daemon prove itself even
+    // for READ commands (queries) that its policy would answer unauthenticated.
+    ["AuthenticationNew", "REQUIRED"],
     ["NegotiatedSession", true],
   ];
   await trace(`DC_AUTHENTICATE for ${options.commandName}, offering ${offered.join(",")}`);
@@ -185,7 +192,7 @@ export async function startCommand(
   await trace(
     `${options.commandName} authorized for ${session.user} (session ${session.id})`,
   );
-  return { session, resumed: false };
+  return { session, resumed: false, method };
 }
 
 async function resume(
@@ -219,7 +226,7 @@ async function resume(
     throw refused(stream, options, `it answered ${JSON.stringify(code ?? "")} to our session`);
   }
   await stream.startEncryption(session.key);
-  return { session, resumed: true };
+  return { session, resumed: true, method: undefined };
 }
 
 /** Method negotiation: offer what is left, run what the daemon picks, until one works. */

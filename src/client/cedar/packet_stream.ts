@@ -175,9 +175,7 @@ export class PacketStream {
       const head = await this.#readExact(HEADER_SIZE);
       const end = head[0];
       const length = new DataView(head.buffer, head.byteOffset).getUint32(1);
-      if (end > 10 || length > MAX_RECEIVED_PACKET) {
-        throw this.#bad(`packet header ${hex(head)} is not CEDAR's`);
-      }
+      if (end > 10 || length > MAX_RECEIVED_PACKET) throw this.#notCedar(head);
       const body = await this.#readExact(length);
       const plain = await this.#open(head, body);
       total += plain.length;
@@ -260,6 +258,20 @@ export class PacketStream {
       `Cannot talk to the daemon at ${this.peer}: ${reason}`,
       undefined,
       { cause },
+    );
+  }
+
+  /** What a reply that is not HTCondor's protocol at all looks like, in words. */
+  #notCedar(head: Uint8Array): DaemonError {
+    const text = new TextDecoder().decode(head);
+    const what = head[0] >= 0x14 && head[0] <= 0x17 && head[1] === 0x03
+      ? "it answers in TLS, not HTCondor's protocol (a condor_tokend? address it as https://HOST:PORT)"
+      : text.startsWith("HTTP/")
+      ? "it answers in plain HTTP, not HTCondor's protocol"
+      : `it does not speak HTCondor's protocol (its reply starts ${hex(head)})`;
+    return new DaemonError(
+      DAEMON_ERRORS.NOT_CEDAR,
+      `Cannot talk to the daemon at ${this.peer}: ${what}`,
     );
   }
 

@@ -8,7 +8,7 @@
  */
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { issuersOf } from "../trust.ts";
+import { issuersOf } from "../_peer_certificate.ts";
 import { concat } from "./packet_stream.ts";
 
 /** How long one TLS step may take before the tunnel gives up. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { cedarDaemonClient } from "../../../src/client/cedar/cedar_client.ts";
+import { TrustSessions } from "../../../src/client/trust.ts";
 import { DaemonError } from "../../../src/errors.ts";
 
 Deno.test("a CEDAR call to a daemon that never answers ends at the call's timeout", async () => {
@@ -55,7 +56,7 @@ Deno.test("HTCondor daemons cannot withdraw or deny: cancel leaves the request p
 function clientFor(port: number, timeoutMs: number) {
   return cedarDaemonClient({
     url: new URL(`cedar://127.0.0.1:${port}`),
-    policy: { pins: [], knownHostsFile: undefined, now: Date.now },
+    trust: new TrustSessions({ pins: [], knownHostsFile: undefined, now: Date.now }),
     methods: ["SSL"],
     timeoutMs,
   });

@@ -308,14 +308,34 @@ Deno.test("receive() reports a peer closing mid-message as DAEMON_UNREACHABLE", 
   }
 });
 
-Deno.test("receive() refuses a header with end flag 11 as DAEMON_BAD_RESPONSE", async () => {
+Deno.test("receive() refuses a header with end flag 11 as DAEMON_NOT_CEDAR", async () => {
   await withTcpPair(async (near, far) => {
     const stream = new PacketStream(near, { peer: "far" });
     // A whole body follows, so only the flag can make the packet unacceptable.
     await far.write(concatBytes(hex("0b 00 00 00 70"), pattern(0x70)));
-    await assert.rejects(stream.receive(), isBadResponse);
+    await assert.rejects(stream.receive(), isNotCedar(/does not speak HTCondor's protocol/));
   });
 });
+
+Deno.test("receive() says in words that a TLS or plain HTTP reply is not HTCondor's protocol", async () => {
+  for (
+    const [reply, words] of [
+      [hex("15 03 03 00 02 02 46"), /answers in TLS.*https:\/\//],
+      [new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"), /answers in plain HTTP/],
+    ] as const
+  ) {
+    await withTcpPair(async (near, far) => {
+      const stream = new PacketStream(near, { peer: "far" });
+      await far.write(reply);
+      await assert.rejects(stream.receive(), isNotCedar(words));
+    });
+  }
+});
+
+function isNotCedar(words: RegExp) {
+  return (err: unknown) =>
+    err instanceof DaemonError && err.code === "DAEMON_NOT_CEDAR" && words.test(err.message);
+}
 
 Deno.test("receive() refuses an empty plaintext packet as DAEMON_BAD_RESPONSE", async () => {
   await withTcpPair(async (near, far) => {
