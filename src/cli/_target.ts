@@ -8,7 +8,14 @@
  */
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
-import { type CondorError, ConfigError, DaemonError, TrustError, UsageError } from "../errors.ts";
+import {
+  type CondorError,
+  ConfigError,
+  DaemonError,
+  TokenError,
+  TrustError,
+  UsageError,
+} from "../errors.ts";
 import {
   cedarSettingsFromConfig,
   connectDaemon,
@@ -314,7 +321,8 @@ export function interruptedExitCode(io: Io): number | undefined {
 
 /**
  * Exit codes of the network tools' failures (the requester's outcomes have
- * their own): 7 daemon unreachable, 8 not trusted, 9 no usable credential or
+ * their own): 7 daemon unreachable, 8 not trusted (its certificate or
+ * session, or the token it issued), 9 no usable credential or
  * refused (401/403), 130/143 interrupted (also when a failure follows the
  * interrupt, e.g. at the trust prompt), 1 anything else (unknown request,
  * request no longer pending).
@@ -322,7 +330,8 @@ export function interruptedExitCode(io: Io): number | undefined {
 export function targetExitCode(err: CondorError, io: Io): number {
   const interrupted = interruptedExitCode(io);
   if (interrupted !== undefined) return interrupted;
-  if (err instanceof TrustError) return EXIT.UNTRUSTED;
+  // A daemon that hands over a token other than the one asked for is not to be trusted either.
+  if (err instanceof TrustError || err instanceof TokenError) return EXIT.UNTRUSTED;
   if (err instanceof DaemonError) {
     if (
       err.code === DAEMON_ERRORS.UNREACHABLE || err.code === DAEMON_ERRORS.TIMEOUT ||

@@ -5,6 +5,7 @@
  */
 import { TokenError } from "../errors.ts";
 import type { Authorization } from "../token/authz.ts";
+import { checkIssuedToken } from "../token/issued_token.ts";
 import { decodeToken } from "../token/idtoken.ts";
 import { assertPlainKeyId } from "../token/signing_key.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
@@ -116,6 +117,15 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
       lifetime: options.lifetime ?? null,
       ...(options.key === undefined ? {} : { key: options.key }),
     }, io.signal));
+    // Nothing is stored or shown that is not the token asked for.
+    checkIssuedToken(token, {
+      identity: undefined,
+      authz: options.authz,
+      lifetime: options.lifetime ?? null,
+      trustDomain: config.isSet("TRUST_DOMAIN")
+        ? config.get("TRUST_DOMAIN")?.trim()
+        : (await client.info(io.signal)).trustDomain || undefined,
+    });
   } catch (err) {
     throw tidyRefusal(err, client.address);
   } finally {

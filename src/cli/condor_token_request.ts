@@ -3,8 +3,10 @@
  * to approve it, and deliver it. Reads straight down: parse options -> load
  * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
  */
-import { CondorError, UsageError } from "../errors.ts";
+import type { CondorConfig } from "../config/condor_config.ts";
+import { CondorError, DaemonError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
+import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
   type Clock,
@@ -225,6 +227,7 @@ export async function runRequest(
       retry: deps.retry,
       random: deps.random,
       pollSeconds: deps.pollSeconds,
+      trustDomain: () => poolTrustDomain(config, client, debug),
       onEvent: async (event) => {
         if (event.type === "enqueued" && options.state !== undefined && record) {
           record.requestId = event.requestId;
@@ -243,6 +246,29 @@ export async function runRequest(
   } finally {
     status.stop();
     client.close();
+  }
+}
+
+/**
+ * The trust domain an issued token must name as its issuer: TRUST_DOMAIN when
+ * the configuration sets it, else what the daemon says of itself. Asked once
+ * the token has arrived: when the daemon cannot say (it went away), the
+ * issuer is not checked rather than the token lost.
+ */
+async function poolTrustDomain(
+  config: CondorConfig,
+  client: TokenDaemonClient,
+  debug: DebugLog,
+): Promise<string | undefined> {
+  if (config.isSet("TRUST_DOMAIN")) return config.get("TRUST_DOMAIN")?.trim() || undefined;
+  try {
+    return (await client.info(AbortSignal.timeout(5_000))).trustDomain || undefined;
+  } catch (err) {
+    if (!(err instanceof DaemonError)) throw err;
+    await debug(
+      `cannot ask the daemon for its trust domain (${err.message}); not checking the token's issuer`,
+    );
+    return undefined;
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { MAX_WAIT_SECONDS } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
+import { checkIssuedToken } from "../token/issued_token.ts";
 import { DAEMON_ERRORS, isTransient, type TokenDaemonClient } from "./daemon_client.ts";
 
 /** What is asked for. */
@@ -130,6 +131,11 @@ export interface RequestFlowOptions {
   random?: () => number;
   /** Long-poll length, seconds (default 25, at most the protocol's maximum). */
   pollSeconds?: number;
+  /**
+   * The pool's trust domain, which an issued token's `iss` must name; asked
+   * only when a token arrives. Undefined when it is not known.
+   */
+  trustDomain?: () => Promise<string | undefined>;
 }
 
 /** 32 random bytes, base64url: the secret that proves a request is ours. */
@@ -142,7 +148,9 @@ export function newRequesterSecret(): string {
 /**
  * Runs one token request to its outcome. Resolves to the outcome (approved,
  * denied, expired, cancelled, timed out, interrupted); throws DaemonError when
- * the daemon refuses the request or stays unreachable until the deadline.
+ * the daemon refuses the request or stays unreachable until the deadline,
+ * and TokenError when the token it hands over is not the one asked for
+ * (see {@link checkIssuedToken}): such a token is never returned.
  * Needs --allow-net to the daemon.
  */
 export async function requestToken(options: RequestFlowOptions): Promise<RequestOutcome> {
@@ -162,6 +170,8 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     );
     if (reply === undefined) return interrupted(options, undefined, false);
     requestId = reply.requestId;
+    // An approved token is checked before anything is said of it.
+    if (reply.token !== undefined) await checkToken(options, reply.token);
     await emit({
       type: "enqueued",
       requestId,
@@ -201,6 +211,7 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     );
     if (reply === undefined) return await withdrawOnSignal(options, id);
     const decided = decidedOutcome(id, reply.state, reply.token, reply.reason);
+    if (decided?.outcome === "approved") await checkToken(options, decided.token);
     if (decided) return decided;
     await emit({
       type: "waiting",
@@ -209,6 +220,14 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
       elapsedMs: clock.now() - started,
     });
   }
+}
+
+/** Throws TokenError unless `token` is what the request asked for. */
+async function checkToken(options: RequestFlowOptions, token: string): Promise<void> {
+  checkIssuedToken(token, {
+    ...options.request,
+    trustDomain: await options.trustDomain?.(),
+  });
 }
 
 /** The outcome a reply's state means, or undefined while still pending. */

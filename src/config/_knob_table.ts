@@ -52,6 +52,13 @@ export class KnobTable implements ExpansionSource {
     return this.#assigned.get(key) ?? this.#detected.get(key) ?? this.#defaults.get(key);
   }
 
+  /** Whether the knob is set by the configuration or the environment, not only by a default. */
+  isSet(name: string): boolean {
+    const key = name.toUpperCase();
+    return this.#detected.has(key) || envOverride(this.#env, name) !== undefined ||
+      this.#assigned.has(key);
+  }
+
   /** Records an assignment; a later one replaces an earlier one. */
   assign(name: string, value: string): void {
     this.#assigned.set(name.toUpperCase(), value);

@@ -62,6 +62,14 @@ export class CondorConfig {
     return expandKnob(this.#table, name);
   }
 
+  /**
+   * Whether knob `name` is given by a configuration file or a `_CONDOR_`
+   * override, rather than only by HTCondor's default.
+   */
+  isSet(name: string): boolean {
+    return this.#table.isSet(name);
+  }
+
   /** Like {@link get}, but throws ConfigError CONFIG_MISSING naming the knob when unset or empty. */
   require(name: string): string {
     const value = this.get(name);
