@@ -17,45 +17,33 @@ const ENV = [
 ];
 
 /**
- * System information each program may read: the host name for everyone;
- * the user id for the full binary only, so the administrator's tools run as
- * root also read SEC_TOKEN_SYSTEM_DIRECTORY as HTCondor's do.
+ * System information each program may read: the host name, and the user
+ * id: files that grant trust (the token directory a token is written into,
+ * the known-hosts file) must belong to this user or root, which takes
+ * knowing who this user is; and the administrator's tools run as root also
+ * read SEC_TOKEN_SYSTEM_DIRECTORY as HTCondor's do.
  */
-const SYS: readonly { value: string; requester: boolean }[] = [
-  { value: "hostname", requester: true },
-  { value: "uid", requester: false },
-];
-
-/** The flags every program shares, around its `--allow-sys` list. */
-function flags(sys: readonly string[]): readonly string[] {
-  return [
-    "--no-prompt",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    `--allow-env=${ENV.join(",")}`,
-    `--allow-sys=${sys.join(",")}`,
-  ];
-}
+const SYS: readonly string[] = ["hostname", "uid"];
 
 /**
  * condor_token_request: network, reading configuration and token files,
- * writing its token (and the known-hosts file), the environment above and
- * the host name. No subprocesses, no FFI, no prompts.
+ * writing its token (and the known-hosts file), the environment above, the
+ * host name and user id. No subprocesses, no FFI, no prompts.
  */
-export const REQUESTER_FLAGS: readonly string[] = flags(
-  SYS.filter((s) => s.requester).map((s) => s.value),
-);
+export const REQUESTER_FLAGS: readonly string[] = [
+  "--no-prompt",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  `--allow-env=${ENV.join(",")}`,
+  `--allow-sys=${SYS.join(",")}`,
+];
 
 /**
  * The full `condor_token` binary: every tool and the daemon. The requester's
- * flags plus the user id; the daemon's SQLite store and TLS files are plain
- * file access. The daemon learns from `request.signal` that a long-polling
+ * flags; the daemon's SQLite store and TLS files are plain file access. The daemon learns from `request.signal` that a long-polling
  * requester went away (so it hands no token to a dead connection); Deno's
  * newer behaviour aborts that signal only then, and without it Deno warns
  * on every start (deno.json asks for the same when run from the sources).
  */
-export const FULL_FLAGS: readonly string[] = [
-  ...flags(SYS.map((s) => s.value)),
-  "--unstable-no-legacy-abort",
-];
+export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS, "--unstable-no-legacy-abort"];

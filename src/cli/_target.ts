@@ -23,7 +23,7 @@ import {
   trustPolicyFromConfig,
   TrustSessions,
 } from "../client/connect.ts";
-import { credentialSource, tokenDirectoriesFor } from "../client/credentials.ts";
+import { tokenDirectoriesFor, TrackedCredential } from "../client/credentials.ts";
 import { DAEMON_ERRORS, isNotAuthorized, type TokenDaemonClient } from "../client/daemon_client.ts";
 import {
   badPool,
@@ -141,6 +141,24 @@ export interface Session {
    * (an HTCondor daemon's certificate is seen in the first command).
    */
   trust: () => TrustJudgement | undefined;
+  /**
+   * Who the tool acted as and on what credential, for refusals ("alice@x
+   * (the token in FILE line 1)"); undefined before any credential was used.
+   */
+  caller: () => string | undefined;
+}
+
+/** Who `client` authenticated as, and with what (see {@link Session.caller}). */
+function callerOf(
+  client: TokenDaemonClient,
+  credential: TrackedCredential | undefined,
+): string | undefined {
+  const mapped = client.authenticatedAs();
+  const used = credential?.used;
+  if (used && (mapped === undefined || mapped === used.identity)) {
+    return `${used.identity} (${used.from})`;
+  }
+  return mapped === undefined ? undefined : `${mapped} (as the daemon mapped this connection)`;
 }
 
 /**
@@ -160,11 +178,12 @@ export async function openSession(
   options: SessionOptions,
 ): Promise<Session> {
   const { config, debug } = options.setup ?? await toolConfig(io, target.debug);
-  const credential = options.credentials === false ? undefined : credentialSource({
+  const credential = options.credentials === false ? undefined : new TrackedCredential({
     tokenDirectories: tokenDirectoriesFor(
       optionalTokenDirectory(config),
       config.get("SEC_TOKEN_SYSTEM_DIRECTORY")?.trim() || undefined,
     ),
+    exclude: config.excludedFileNames(),
     keys: optionalKeyLocations(config),
     now: () => io.now(),
     trace: (message) => debug(message, "D_SECURITY"),
@@ -189,7 +208,7 @@ export async function openSession(
   });
   const connect = async (url: URL) => {
     const { client } = await connectDaemon(url, trust, {
-      credential,
+      credential: credential?.source,
       signal: io.signal,
       cedar,
       trace: (message) => debug(message),
@@ -198,7 +217,13 @@ export async function openSession(
   };
   const session = async (client: TokenDaemonClient): Promise<Session> => {
     await debug(`talking to the daemon at ${client.address}`);
-    return { client, config, debug, trust: () => client.trusted() };
+    return {
+      client,
+      config,
+      debug,
+      trust: () => client.trusted(),
+      caller: () => callerOf(client, credential),
+    };
   };
   if (options.daemon !== undefined) return await session(await connect(options.daemon));
   const collectors = collectorAddresses(
@@ -365,6 +390,7 @@ export function decisionError(
   verb: "approve" | "deny",
   id: string,
   address: string,
+  caller?: string,
 ): unknown {
   if (!(err instanceof DaemonError) || err.status === undefined) return err;
   const reason = daemonReason(err, address);
@@ -375,12 +401,13 @@ export function decisionError(
     message =
       `it is no longer pending (already approved or denied, expired, or withdrawn by the requester)`;
   } else if (err.status === 403 && err.code === "NOT_AUTHORIZED") {
-    message = `insufficient privilege: only an administrator (ALLOW_ADMINISTRATOR) may ${verb} ` +
-      `a request for an identity other than the caller's (daemon said: ${reason})`;
+    message = `insufficient privilege${asCaller(caller)}: only an administrator ` +
+      `(ALLOW_ADMINISTRATOR) may ${verb} a request for an identity other than the caller's ` +
+      `(daemon said: ${reason})`;
   } else if (err.status === 401 || err.status === 403) {
-    message = `not authorized (daemon said: ${reason})`;
+    message = `not authorized${asCaller(caller)} (daemon said: ${reason})`;
   }
-  if (message === undefined) return tidyRefusal(err, address);
+  if (message === undefined) return tidyRefusal(err, address, caller);
   return new DaemonError(err.code, `Cannot ${verb} request ${id}: ${message}`, err.status, {
     cause: err,
   });
@@ -392,14 +419,31 @@ export function decisionError(
  * `Cannot install auto-approval rule at ADDRESS: "x" does not have ...`.
  * Anything else passes unchanged.
  */
-export function tidyRefusal(err: unknown, address: string): unknown {
+export function tidyRefusal(err: unknown, address: string, caller?: string): unknown {
   if (!(err instanceof DaemonError) || err.status === undefined) return err;
   const reason = daemonReason(err, address);
   const repeated = /^Cannot [^:]+: /.exec(reason);
-  if (!repeated || reason === err.message) return err;
-  const message = err.message.slice(0, err.message.length - reason.length) +
-    reason.slice(repeated[0].length);
+  const refused = err.status === 401 || err.status === 403;
+  if ((!repeated || reason === err.message) && !(refused && caller)) return err;
+  let message = repeated && reason !== err.message
+    ? err.message.slice(0, err.message.length - reason.length) + reason.slice(repeated[0].length)
+    : err.message;
+  if (refused && caller) message += ` (acting as ${caller})`;
   return new DaemonError(err.code, message, err.status, { cause: err });
+}
+
+/**
+ * " (asked as WHO)" after a daemon's "nothing pending": an administrator
+ * sees every request, anyone else only those for their own identity, so
+ * the answer depends on who asked. Nothing when no credential was used.
+ */
+export function askedAs(caller: string | undefined): string {
+  return caller === undefined ? "" : ` (asked as ${caller})`;
+}
+
+/** " for WHO" for a refusal, or nothing when the caller is unknown. */
+function asCaller(caller: string | undefined): string {
+  return caller === undefined ? "" : ` for ${caller}`;
 }
 
 /** Parses `-reqid`: exactly 7 digits, as the daemon prints request IDs. Throws UsageError. */

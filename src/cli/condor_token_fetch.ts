@@ -102,7 +102,7 @@ export function parseFetchOptions(args: readonly string[]): FetchOptions {
  * of the token's destination.
  */
 export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
-  const { client, config, debug } = await openSession(options.target, io, {
+  const { client, config, debug, caller } = await openSession(options.target, io, {
     tool: NAME,
     types: FETCH_TYPES,
   });
@@ -127,7 +127,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
         : (await client.info(io.signal)).trustDomain || undefined,
     });
   } catch (err) {
-    throw tidyRefusal(err, client.address);
+    throw tidyRefusal(err, client.address, caller());
   } finally {
     client.close();
   }

@@ -1,6 +1,7 @@
 /** condor_token_list: show every token in the token directory, decoded, unverified. */
 import { TokenError } from "../errors.ts";
 import { base64UrlText } from "../token/idtoken.ts";
+import { DEFAULT_EXCLUDED_FILE_NAMES } from "../config/condor_config.ts";
 import { readTokenDirectory } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
@@ -29,14 +30,17 @@ const SPECS = [
 export async function runList(options: { dir?: string; debug: boolean }, io: Io): Promise<number> {
   let debug = debugLog(io, options.debug, undefined);
   let directory = options.dir;
+  // Files HTCondor skips (editor backups, `#old`, dot files) are not listed either.
+  let exclude: RegExp | undefined = DEFAULT_EXCLUDED_FILE_NAMES;
   if (directory === undefined) {
     // Only without -dir is the configuration (and so TOOL_DEBUG) read.
     const setup = await toolConfig(io, options.debug);
     directory = tokenDirectory(setup.config);
+    exclude = setup.config.excludedFileNames();
     debug = setup.debug;
   }
   await debug(`looking for tokens in ${directory}`);
-  const scan = await readTokenDirectory(directory);
+  const scan = await readTokenDirectory(directory, { exclude });
   for (const warning of scan.warnings) await io.err(`condor_token_list: ${warning}\n`);
   for (const entry of scan.tokens) {
     const parts = entry.token.split(".");

@@ -10,6 +10,7 @@ import { CondorError, UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
 import { formatAd, judgementAttributes, requestAttributes } from "./_request_ad.ts";
 import {
+  askedAs,
   decisionError,
   interruptedExitCode,
   openSession,
@@ -83,11 +84,11 @@ type Verdict = "approved" | "declined" | "end-of-input";
 
 /** Approves one request or walks all of them. Needs what openSession needs. */
 export async function runApprove(options: ApproveOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, { tool: NAME });
+  const { client, caller } = await openSession(options.target, io, { tool: NAME });
   try {
     return options.reqid === undefined
-      ? await approveAll(client, io)
-      : await approveOne(client, io, options.reqid, options.yes);
+      ? await approveAll(client, io, caller)
+      : await approveOne(client, io, options.reqid, options.yes, caller);
   } finally {
     client.close();
   }
@@ -98,37 +99,42 @@ async function approveOne(
   io: Io,
   id: string,
   yes: boolean,
+  caller: () => string | undefined,
 ): Promise<number> {
   const [request] = await client.list(id, io.signal);
   if (request === undefined) {
     if (yes) {
       // Nothing to show; the daemon's answer tells unknown, decided and not allowed apart.
-      await approveCall(client, io, id);
+      await approveCall(client, io, id, caller);
       await io.out(`Request ${id} approved successfully.\n`);
       return EXIT.OK;
     }
     await io.err(
       `${NAME}: Remote daemon did not provide information for request ID ${id}: no pending ` +
         `request with that ID is visible to you (unknown, no longer pending, or for another ` +
-        `identity); -yes tells which\n`,
+        `identity)${askedAs(caller())}; -yes tells which\n`,
     );
     return EXIT.FAILURE;
   }
-  const verdict = await judge(client, io, request, yes);
+  const verdict = await judge(client, io, request, yes, caller);
   return interruptedExitCode(io) ?? (verdict === "approved" ? EXIT.OK : EXIT.FAILURE);
 }
 
-async function approveAll(client: TokenDaemonClient, io: Io): Promise<number> {
+async function approveAll(
+  client: TokenDaemonClient,
+  io: Io,
+  caller: () => string | undefined,
+): Promise<number> {
   const requests = await client.list(undefined, io.signal);
   if (requests.length === 0) {
-    await io.err("Remote daemon has no request to approve.\n");
+    await io.err(`Remote daemon has no request to approve${askedAs(caller())}.\n`);
     return EXIT.FAILURE;
   }
   let exit: number = EXIT.OK;
   for (const [i, request] of requests.entries()) {
     let verdict: Verdict;
     try {
-      verdict = await judge(client, io, request, false);
+      verdict = await judge(client, io, request, false, caller);
     } catch (err) {
       // One request gone wrong (decided meanwhile, not allowed) does not stop the walk.
       if (!(err instanceof CondorError) || io.signal.aborted) throw err;
@@ -160,6 +166,7 @@ async function judge(
   io: Io,
   request: RequestInfo,
   yes: boolean,
+  caller: () => string | undefined,
 ): Promise<Verdict> {
   const block = formatAd([
     ...requestAttributes(request),
@@ -174,16 +181,21 @@ async function judge(
       return answer === null ? "end-of-input" : "declined";
     }
   }
-  await approveCall(client, io, request.requestId);
+  await approveCall(client, io, request.requestId, caller);
   await io.out(`Request ${request.requestId} approved successfully.\n`);
   return "approved";
 }
 
-async function approveCall(client: TokenDaemonClient, io: Io, id: string): Promise<void> {
+async function approveCall(
+  client: TokenDaemonClient,
+  io: Io,
+  id: string,
+  caller: () => string | undefined,
+): Promise<void> {
   try {
     await client.approve(id, io.signal);
   } catch (err) {
-    throw decisionError(err, "approve", id, client.address);
+    throw decisionError(err, "approve", id, client.address, caller());
   }
 }
 

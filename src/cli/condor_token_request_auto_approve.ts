@@ -80,7 +80,7 @@ export function parseAutoApproveOptions(args: readonly string[]): AutoApproveOpt
 
 /** Installs the rule and shows what remains pending. Needs what openSession needs. */
 export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, { tool: NAME });
+  const { client, caller } = await openSession(options.target, io, { tool: NAME });
   try {
     const rule = await client.autoApprove(options.netblock, options.lifetime, io.signal);
     await io.out(
@@ -100,7 +100,7 @@ export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promi
     await showRemaining(client, io);
     return EXIT.OK;
   } catch (err) {
-    throw tidyRefusal(err, client.address);
+    throw tidyRefusal(err, client.address, caller());
   } finally {
     client.close();
   }

@@ -72,11 +72,11 @@ export function parseDenyOptions(args: readonly string[]): DenyOptions {
 
 /** Denies the request. Needs what openSession needs. */
 export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, { tool: NAME });
+  const { client, caller } = await openSession(options.target, io, { tool: NAME });
   try {
     await client.deny(options.reqid, options.reason, io.signal);
   } catch (err) {
-    throw decisionError(err, "deny", options.reqid, client.address);
+    throw decisionError(err, "deny", options.reqid, client.address, caller());
   } finally {
     client.close();
   }

@@ -6,6 +6,7 @@
 import { parseOptions, single } from "./_options.ts";
 import { formatRequest, requestJson } from "./_request_ad.ts";
 import {
+  askedAs,
   openSession,
   parseRequestId,
   parseTarget,
@@ -64,14 +65,14 @@ export function parseListOptions(args: readonly string[]): ListOptions {
 
 /** Lists the requests. Needs what {@link openSession} needs. */
 export async function runRequestList(options: ListOptions, io: Io): Promise<number> {
-  const { client } = await openSession(options.target, io, { tool: NAME });
+  const { client, caller } = await openSession(options.target, io, { tool: NAME });
   try {
     const requests = await client.list(options.reqid, io.signal);
     if (options.reqid !== undefined && requests.length === 0) {
       await io.err(
         `${NAME}: Remote daemon did not provide information for request ID ${options.reqid}: ` +
           `no pending request with that ID is visible to you (unknown, no longer pending, ` +
-          `or for another identity)\n`,
+          `or for another identity)${askedAs(caller())}\n`,
       );
       return EXIT.FAILURE;
     }
@@ -80,10 +81,12 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
     } else {
       for (const request of requests) await io.out(formatRequest(request) + "\n");
     }
-    if (requests.length === 0) await io.err("Remote daemon reports no requests pending.\n");
+    if (requests.length === 0) {
+      await io.err(`Remote daemon reports no requests pending${askedAs(caller())}.\n`);
+    }
     return EXIT.OK;
   } catch (err) {
-    throw tidyRefusal(err, client.address);
+    throw tidyRefusal(err, client.address, caller());
   } finally {
     client.close();
   }

@@ -40,6 +40,11 @@ export interface TokenDaemonClient {
   readonly address: string;
   /** Why the daemon is trusted; undefined until its first connection or session was judged. */
   trusted(): TrustJudgement | undefined;
+  /**
+   * Who the daemon said we are, when its protocol says (HTCondor's does,
+   * after authentication); undefined otherwise.
+   */
+  authenticatedAs(): string | undefined;
   /** What the daemon is: trust domain, signing keys, name and type. */
   info(signal?: AbortSignal): Promise<DaemonInfo>;
   /** Enqueues a token request; re-sending the same secret returns the same request. */

@@ -116,6 +116,10 @@ export class HttpsDaemonClient implements TokenDaemonClient {
     return this.#dialer.trust.judgement;
   }
 
+  authenticatedAs(): string | undefined {
+    return undefined;
+  }
+
   /**
    * Opens a connection now, judging the daemon, and closes it unused.
    * Throws DaemonError or TrustError.

@@ -7,7 +7,7 @@
  * @module
  */
 import { TokenFileError, TrustError } from "../errors.ts";
-import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { currentUid, fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 import { parseFingerprint } from "../api/fingerprint.ts";
 
 /** The known-hosts key of a daemon URL: `host:port`, host lower-case, IPv6 bracketed. */
@@ -134,17 +134,6 @@ async function readTrustedText(path: string): Promise<string | undefined> {
     return await Deno.readTextFile(path);
   } catch (err) {
     throw knownHostsError("read", path, err);
-  }
-}
-
-function currentUid(): number | undefined {
-  try {
-    return Deno.uid() ?? undefined;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-      return undefined;
-    }
-    throw err;
   }
 }
 

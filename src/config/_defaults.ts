@@ -14,6 +14,10 @@
  */
 
 /** What HTCondor would detect about the host and the user. */
+/** HTCondor's default LOCAL_CONFIG_DIR_EXCLUDE_REGEXP: dot files, scripts, backups, package leftovers. */
+export const DEFAULT_EXCLUDE_REGEXP =
+  "^((\\..*)|(.*\\.pl)|(.*\\.py)|(.*\\.sh)|(.*~)|(#.*)|(.*\\.rpmsave)|(.*\\.rpmnew)|(.*\\.dpkg-old)|(.*\\.dpkg-dist)|(.*\\.cfsaved))$";
+
 export interface HostFacts {
   /** Fully qualified host name. */
   readonly hostname: string;
@@ -47,8 +51,7 @@ const DEFAULTS: Readonly<Record<string, string>> = {
 
   // How configuration is read.
   REQUIRE_LOCAL_CONFIG_FILE: "true",
-  LOCAL_CONFIG_DIR_EXCLUDE_REGEXP:
-    "^((\\..*)|(.*\\.pl)|(.*\\.py)|(.*\\.sh)|(.*~)|(#.*)|(.*\\.rpmsave)|(.*\\.rpmnew)|(.*\\.dpkg-old)|(.*\\.dpkg-dist)|(.*\\.cfsaved))$",
+  LOCAL_CONFIG_DIR_EXCLUDE_REGEXP: DEFAULT_EXCLUDE_REGEXP,
   USER_CONFIG_FILE: "user_config",
 
   // Signing keys and tokens.

@@ -255,18 +255,7 @@ class Loader {
   }
 
   #excludePattern(): RegExp | undefined {
-    const pattern = this.#knob("LOCAL_CONFIG_DIR_EXCLUDE_REGEXP");
-    if (!pattern) return undefined;
-    try {
-      return new RegExp(pattern);
-    } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error;
-      throw new ConfigError(
-        "CONFIG_VALUE",
-        `Cannot use configuration: LOCAL_CONFIG_DIR_EXCLUDE_REGEXP is "${pattern}", not a valid regular expression`,
-        { cause: error },
-      );
-    }
+    return excludePattern(this.#knob("LOCAL_CONFIG_DIR_EXCLUDE_REGEXP"));
   }
 
   /** A knob's value as the configuration read so far says; undefined or "" when unset. */
@@ -290,4 +279,23 @@ function dirname(path: string): string {
   const slash = path.lastIndexOf("/");
   if (slash < 0) return ".";
   return slash === 0 ? "/" : path.slice(0, slash);
+}
+
+/**
+ * LOCAL_CONFIG_DIR_EXCLUDE_REGEXP's value as a RegExp (undefined when empty):
+ * the file names HTCondor skips in a configuration directory, and in a token
+ * directory too. Throws ConfigError CONFIG_VALUE for an invalid expression.
+ */
+export function excludePattern(pattern: string | undefined): RegExp | undefined {
+  if (!pattern) return undefined;
+  try {
+    return new RegExp(pattern);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot use configuration: LOCAL_CONFIG_DIR_EXCLUDE_REGEXP is "${pattern}", not a valid regular expression`,
+      { cause: error },
+    );
+  }
 }

@@ -7,12 +7,20 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import { builtinDefaults, detectedKnobs, type HostFacts } from "./_defaults.ts";
+import {
+  builtinDefaults,
+  DEFAULT_EXCLUDE_REGEXP,
+  detectedKnobs,
+  type HostFacts,
+} from "./_defaults.ts";
 import { expandKnob } from "./_expand.ts";
 import { KnobTable } from "./_knob_table.ts";
-import { readConfigSources } from "./_loader.ts";
+import { excludePattern, readConfigSources } from "./_loader.ts";
 import { ConfigReader } from "./_reader.ts";
 import { parseBoolean, parseInteger, splitList } from "./_values.ts";
+
+/** The file names HTCondor skips in configuration and token directories by default. */
+export const DEFAULT_EXCLUDED_FILE_NAMES: RegExp = new RegExp(DEFAULT_EXCLUDE_REGEXP);
 
 /** Read-only access to environment variables (tests pass a Map-backed one). */
 export interface Env {
@@ -68,6 +76,16 @@ export class CondorConfig {
    */
   isSet(name: string): boolean {
     return this.#table.isSet(name);
+  }
+
+  /**
+   * The file names HTCondor skips in configuration and token directories
+   * (LOCAL_CONFIG_DIR_EXCLUDE_REGEXP: `#x`, `.hidden`, `x~`, `*.rpmsave`, ...),
+   * or undefined when the knob is empty. Throws ConfigError CONFIG_VALUE for
+   * an invalid expression.
+   */
+  excludedFileNames(): RegExp | undefined {
+    return excludePattern(this.get("LOCAL_CONFIG_DIR_EXCLUDE_REGEXP")?.trim());
   }
 
   /** Like {@link get}, but throws ConfigError CONFIG_MISSING naming the knob when unset or empty. */

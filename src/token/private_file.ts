@@ -120,6 +120,7 @@ async function checkTarget(
       throw privateFileError("create directory", dir, err);
     }
   }
+  await checkDirectory(dir, path, action, options.createDirectory === true);
   let existing: Deno.FileInfo | undefined;
   try {
     existing = await Deno.lstat(path);
@@ -139,6 +140,84 @@ async function checkTarget(
     );
   }
   return { dir, base };
+}
+
+/**
+ * Refuses a directory another user could use to replace or remove what is
+ * written there: one writable by group or others without the sticky bit,
+ * or owned by a user other than this one or root, or reached through a
+ * symbolic link another user owns. A directory the tool manages itself
+ * (`managed`: the token directory, ~/.condor) may not be a symbolic link at
+ * all. (Windows has no such modes; nothing is checked there.)
+ */
+async function checkDirectory(
+  dir: string,
+  path: string,
+  action: string,
+  managed: boolean,
+): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const unsafe = (why: string) =>
+    new TokenFileError(
+      "TOKEN_FILE_UNSAFE_DIR",
+      `Cannot ${action} ${path}: directory ${dir} ${why}`,
+    );
+  let link: Deno.FileInfo;
+  let info: Deno.FileInfo;
+  try {
+    link = await Deno.lstat(dir);
+    info = link.isSymlink ? await Deno.stat(dir) : link;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new TokenFileError(
+        "TOKEN_FILE_MISSING",
+        `Cannot ${action} ${path}: directory ${dir} does not exist`,
+        { cause: err },
+      );
+    }
+    throw privateFileError(action, path, err);
+  }
+  const me = currentUid();
+  const foreign = (uid: number | null) =>
+    me !== undefined && uid !== null && uid !== me && uid !== 0;
+  if (link.isSymlink && managed) {
+    throw unsafe("is a symbolic link; use the real directory (or remove the link)");
+  }
+  if (link.isSymlink && foreign(link.uid)) {
+    throw unsafe(
+      `is a symbolic link owned by another user (uid ${link.uid}), who could redirect it`,
+    );
+  }
+  if (!info.isDirectory) throw unsafe("is not a directory");
+  const mode = info.mode ?? 0;
+  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+    throw unsafe(
+      `is writable by ${(mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${
+        octal(mode)
+      }), who could replace or remove the file; run "chmod go-w ${dir}" or choose another directory`,
+    );
+  }
+  if (foreign(info.uid)) {
+    throw unsafe(
+      `belongs to another user (uid ${info.uid}), who could replace or remove the file; choose a directory you own`,
+    );
+  }
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, "0");
+}
+
+/** This process's user id, or undefined where it cannot be read (Windows, no --allow-sys=uid). */
+export function currentUid(): number | undefined {
+  try {
+    return Deno.uid() ?? undefined;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
+    throw err;
+  }
 }
 
 function randomSuffix(): string {

@@ -138,12 +138,17 @@ export function parseTokenLines(text: string, file: string): TokenEntry[] {
 }
 
 /**
- * Reads every token in every file of `directory`, in file name order. Files
- * that are symlinks, not regular files, or readable by group or others are
- * skipped with a warning naming them. A missing directory holds no tokens.
- * Needs --allow-read.
+ * Reads every token in every file of `directory`, in file name order, as
+ * HTCondor does: file names matching `options.exclude`
+ * (LOCAL_CONFIG_DIR_EXCLUDE_REGEXP: editor backups, `#old`, `.hidden`, ...)
+ * are skipped silently; files that are symlinks, not regular files, or
+ * readable by group or others are skipped with a warning naming them. A
+ * missing directory holds no tokens. Needs --allow-read.
  */
-export async function readTokenDirectory(directory: string): Promise<TokenScan> {
+export async function readTokenDirectory(
+  directory: string,
+  options: { exclude?: RegExp } = {},
+): Promise<TokenScan> {
   const scan: TokenScan = { tokens: [], warnings: [] };
   const names: string[] = [];
   try {
@@ -154,6 +159,7 @@ export async function readTokenDirectory(directory: string): Promise<TokenScan> 
   }
   names.sort();
   for (const name of names) {
+    if (options.exclude?.test(name)) continue;
     const path = `${directory.replace(/\/+$/, "")}/${name}`;
     const info = await lstatOrUndefined(path);
     if (!info) continue;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { DaemonInfo } from "../../src/api/protocol.ts";
 import { DaemonError } from "../../src/errors.ts";
+import { DEFAULT_EXCLUDED_FILE_NAMES } from "../../src/config/condor_config.ts";
 import { findCredential, tokenDirectoriesFor } from "../../src/client/credentials.ts";
 import { decodeToken, mintToken, verifyToken } from "../../src/token/idtoken.ts";
 import { readSigningKey } from "../../src/token/signing_key.ts";
@@ -49,7 +50,50 @@ Deno.test("findCredential() picks the first token issued by the daemon's trust d
     const good = await token(dir, {});
     await writeTokenToDirectory(tokens, "d_good", good);
     const found = await findCredential(INFO, { tokenDirectories: [tokens], now: () => NOW });
-    assert.equal(found, good);
+    assert.deepEqual(found, {
+      token: good,
+      identity: "alice@pool.example.org",
+      from: `the token in ${tokens}/d_good line 1`,
+    });
+  });
+});
+
+Deno.test("findCredential() skips the files HTCondor skips (#old, .hidden, x~) as it reads a token directory", async () => {
+  await withTempDir(async (dir) => {
+    const tokens = `${dir}/tokens.d`;
+    const good = await token(dir, {});
+    for (const name of ["#old", ".hidden", "admin~", "x.rpmsave"]) {
+      await writeTokenToDirectory(tokens, name, good);
+    }
+    const options = {
+      tokenDirectories: [tokens],
+      now: () => NOW,
+      exclude: DEFAULT_EXCLUDED_FILE_NAMES,
+    };
+    const none = await findCredential(INFO, options).catch((e) => e);
+    assert.ok(none instanceof DaemonError && none.code === "DAEMON_NO_CREDENTIALS", String(none));
+    await writeTokenToDirectory(tokens, "admin", good);
+    assert.equal((await findCredential(INFO, options)).from, `the token in ${tokens}/admin line 1`);
+  });
+});
+
+Deno.test("findCredential() says when a token file for someone else wins over a readable signing key", async () => {
+  await withTempDir(async (dir) => {
+    const tokens = `${dir}/tokens.d`;
+    await writeTokenToDirectory(tokens, "t1", await token(dir, {}));
+    const warnings: string[] = [];
+    const found = await findCredential(INFO, {
+      tokenDirectories: [tokens],
+      keys: await keyIn(dir),
+      now: () => NOW,
+      warn: (message) => void warnings.push(message),
+    });
+    assert.equal(found.identity, "alice@pool.example.org");
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      /^authenticating as alice@pool\.example\.org with the token in .*\/t1 line 1, although the signing key .*\/POOL is readable here and would act as condor@pool\.example\.org/,
+    );
   });
 });
 
@@ -67,7 +111,7 @@ Deno.test("findCredential() warns of each token file it skips as unsafe, and sti
       now: () => NOW,
       warn: (message) => void warnings.push(message),
     });
-    assert.equal(found, good);
+    assert.equal(found.token, good);
     assert.equal(warnings.length, 2);
     assert.match(
       warnings[0],
@@ -85,13 +129,15 @@ Deno.test("findCredential() mints a short condor@TRUST_DOMAIN token when only th
       keys,
       now: () => NOW,
     });
-    const verified = await verifyToken(found, () => readSigningKey("POOL", keys), {
+    assert.equal(found.identity, "condor@pool.example.org");
+    assert.match(found.from, /minted with signing key .*\/POOL$/);
+    const verified = await verifyToken(found.token, () => readSigningKey("POOL", keys), {
       issuer: INFO.trustDomain,
       now: NOW / 1000,
     });
     assert.equal(verified.claims.sub, "condor@pool.example.org");
     assert.equal(verified.claims.exp! - verified.claims.iat, 300);
-    assert.equal((decodeToken(found).header as { kid: string }).kid, "POOL");
+    assert.equal((decodeToken(found.token).header as { kid: string }).kid, "POOL");
   });
 });
 

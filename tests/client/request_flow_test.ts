@@ -121,6 +121,7 @@ function fakeClient(
   return {
     address: "https://fake.example.org:9618",
     trusted: () => undefined,
+    authenticatedAs: () => undefined,
     info: unexpected,
     enqueue,
     collect: unexpected,

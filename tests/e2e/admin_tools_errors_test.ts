@@ -105,21 +105,21 @@ Deno.test("a user may not decide on another identity's request, widen a request,
       approveBob,
       EXIT.NOT_AUTHORIZED,
       new RegExp(
-        `^condor_token_request_approve: Cannot approve request ${bobs.requestId}: insufficient privilege: only an administrator \\(ALLOW_ADMINISTRATOR\\) may approve a request for an identity other than the caller's`,
+        `^condor_token_request_approve: Cannot approve request ${bobs.requestId}: insufficient privilege for alice@tokend-test\\.example\\.org \\(the token in .*\\/token line 1\\): only an administrator \\(ALLOW_ADMINISTRATOR\\) may approve a request for an identity other than the caller's`,
       ),
     );
     assertOneLine(
       denyBob,
       EXIT.NOT_AUTHORIZED,
       new RegExp(
-        `^condor_token_request_deny: Cannot deny request ${bobs.requestId}: insufficient privilege`,
+        `^condor_token_request_deny: Cannot deny request ${bobs.requestId}: insufficient privilege for alice@`,
       ),
     );
     assertOneLine(
       widen,
       EXIT.NOT_AUTHORIZED,
       new RegExp(
-        `^condor_token_request_approve: Cannot approve request ${wide.requestId}: not authorized \\(daemon said: Insufficient privilege to approve request \\(scope restricted\\)\\.\\)\n$`,
+        `^condor_token_request_approve: Cannot approve request ${wide.requestId}: not authorized for alice@tokend-test\\.example\\.org \\(the token in .*\\/token line 1\\) \\(daemon said: Insufficient privilege to approve request \\(scope restricted\\)\\.\\)\n$`,
       ),
     );
     assertOneLine(
@@ -128,7 +128,9 @@ Deno.test("a user may not decide on another identity's request, widen a request,
       new RegExp(
         `^condor_token_request_auto_approve: Cannot install auto-approval rule at ${DAEMON}: "${
           id("alice")
-        }" does not have ADMINISTRATOR authorization\n$`,
+        }" does not have ADMINISTRATOR authorization \\(acting as ${
+          id("alice")
+        } \\(the token in .*\\/token line 1\\)\\)\n$`,
       ),
     );
     // Within the user's own scope and lifetime, their own identity's request is theirs to approve.
@@ -181,7 +183,10 @@ Deno.test("an administrator's token found in SEC_TOKEN_DIRECTORY is used, and a 
     ]);
     assert.equal(ok.code, EXIT.OK, ok.stderr);
     assert.match(ok.stdout, new RegExp(`RequestId = "${request.requestId}"`));
-    assert.match(ok.stderr, /DEBUG: using the token in .*\/admin line 1\n/);
+    assert.match(
+      ok.stderr,
+      /DEBUG: authenticating as admin@tokend-test\.example\.org with the token in .*\/admin line 1\n/,
+    );
     assertOneLine(
       refused,
       EXIT.NOT_AUTHORIZED,

@@ -218,6 +218,8 @@ async function undeclared(
   mayBeEmpty = false,
 ): Promise<string[]> {
   const envOk = allowedEnv(flags);
+  const sys = flags.find((f) => f.startsWith("--allow-sys="))!.slice("--allow-sys=".length)
+    .split(",");
   let text = "";
   try {
     text = await Deno.readTextFile(audit);
@@ -230,7 +232,7 @@ async function undeclared(
   return records.filter(({ permission, value }) => {
     if (permission === "read" || permission === "write" || permission === "net") return false;
     if (permission === "env") return value === null || !envOk(value);
-    if (permission === "sys") return value !== "hostname";
+    if (permission === "sys") return value === null || !sys.includes(value);
     return true;
   }).map(({ permission, value }) => `${permission} ${JSON.stringify(value)}`);
 }

@@ -88,7 +88,7 @@ Deno.test("condor_token_fetch cannot widen the caller's scope or lifetime", asyn
     assert.equal(wider.stdout, "");
     assert.match(
       wider.stderr,
-      /^condor_token_fetch: Cannot fetch token at https:\/\/127\.0\.0\.1:\d+: Session doesn't allow requested authorization levels\.\n$/,
+      /^condor_token_fetch: Cannot fetch token at https:\/\/127\.0\.0\.1:\d+: Session doesn't allow requested authorization levels\. \(acting as alice@tokend-test\.example\.org \(the token in .*\/token line 1\)\)\n$/,
     );
 
     assert.equal(mixed.code, 0, mixed.stderr);

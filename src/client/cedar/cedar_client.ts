@@ -139,6 +139,10 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return this.#trust.judgement;
   }
 
+  authenticatedAs(): string | undefined {
+    return this.#session?.user || undefined;
+  }
+
   /**
    * What the daemon says of itself: trust domain and signing keys from its
    * security ad; its name from its own collector ad (a READ query, made
