@@ -35,7 +35,7 @@ import type { Metrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import { badRequest, Refusal } from "./refusal.ts";
 import type { TokenRequests } from "./requests.ts";
-import { canonicalPeer, parseIp } from "./rules.ts";
+import { canonicalPeer, peerGroup } from "./rules.ts";
 import type { Store } from "./store.ts";
 import type { Waiters } from "./waiters.ts";
 
@@ -296,18 +296,6 @@ function peerOf(addr: Deno.Addr): string {
   return "local";
 }
 
-/**
- * What a rate limit counts by: the IPv4 address, or the /64 of an IPv6
- * address, since one IPv6 host commonly holds a whole /64.
- */
-export function rateKey(peer: string): string {
-  const bytes = parseIp(peer);
-  if (!bytes || bytes.length !== 16) return peer;
-  const words = [];
-  for (let i = 0; i < 8; i += 2) words.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
-  return `${words.join(":")}::/64`;
-}
-
 function allow(method: string, methods: string[]): void {
   if (!methods.includes(method)) {
     throw new Refusal(
@@ -322,7 +310,7 @@ function allow(method: string, methods: string[]): void {
 }
 
 function limit(limiter: RateLimiter, peer: string): void {
-  const wait = limiter.take(rateKey(peer));
+  const wait = limiter.take(peerGroup(peer));
   if (wait > 0) {
     throw new Refusal(429, "RATE_LIMITED", "Request rate limit hit.", {
       headers: { "retry-after": String(wait) },

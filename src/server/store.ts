@@ -17,7 +17,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { DaemonAd, RequestState } from "../api/protocol.ts";
 import { CondorError } from "../errors.ts";
 import type { AuditRecord } from "./audit.ts";
-import type { ApprovalRule } from "./rules.ts";
+import { type ApprovalRule, peerGroup } from "./rules.ts";
 
 /** The schema this code reads and writes. */
 export const SCHEMA_VERSION = 1;
@@ -146,6 +146,8 @@ export class Store {
   #sharedFlush: ReturnType<typeof setImmediate> | undefined;
   /** countLive()'s answer, undefined until counted and after a rollback. */
   #liveCount: number | undefined;
+  /** Pending requests by peerGroup(), undefined until counted and after a rollback. */
+  #pendingByGroup: Map<string, number> | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -212,7 +214,7 @@ export class Store {
       return result;
     } catch (err) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      this.#liveCount = undefined;
+      this.#forgetCounts();
       throw err;
     } finally {
       this.#inTransaction = false;
@@ -255,7 +257,7 @@ export class Store {
             settled.push(() => call.resolve(value));
           } catch (err) {
             this.#db.exec(`ROLLBACK TO shared_${i}`);
-            this.#liveCount = undefined;
+            this.#forgetCounts();
             this.#db.exec(`RELEASE shared_${i}`);
             settled.push(() => call.reject(err));
           }
@@ -266,6 +268,12 @@ export class Store {
       return;
     }
     for (const settle of settled) settle();
+  }
+
+  /** Drops the cached counts: what a rollback undid is not known, so they are counted again. */
+  #forgetCounts(): void {
+    this.#liveCount = undefined;
+    this.#pendingByGroup = undefined;
   }
 
   /** A cheap query proving the database answers (health check). */
@@ -320,6 +328,26 @@ export class Store {
     return this.#liveCount;
   }
 
+  /**
+   * Number of pending (undecided) requests from `peer`'s group: its IPv4
+   * address, or its IPv6 /64 (see peerGroup). Counted once, then kept up to
+   * date like countLive(), because every enqueue asks.
+   */
+  countPendingFrom(peer: string): number {
+    if (this.#pendingByGroup === undefined) {
+      const counts = new Map<string, number>();
+      for (
+        const row of this.#statement("SELECT peer_location FROM requests WHERE state = 'pending'")
+          .all()
+      ) {
+        const group = peerGroup(String((row as Row).peer_location));
+        counts.set(group, (counts.get(group) ?? 0) + 1);
+      }
+      this.#pendingByGroup = counts;
+    }
+    return this.#pendingByGroup.get(peerGroup(peer)) ?? 0;
+  }
+
   /** Number of pending requests. */
   countPending(): number {
     const row = this.#statement(
@@ -370,6 +398,7 @@ export class Store {
       request.jti,
     );
     if (this.#liveCount !== undefined && LIVE_STATES.includes(request.state)) this.#liveCount++;
+    if (request.state === "pending") this.#countPendingChange(request.peerLocation, 1);
     return { ...request, seq: Number(result.lastInsertRowid) };
   }
 
@@ -401,18 +430,33 @@ export class Store {
         values.push(value);
       }
     }
-    const result = this.#statement(
+    const rows = this.#statement(
       `UPDATE requests SET ${sets.join(", ")}
-       WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")})`,
-    ).run(...values, seq, ...from);
-    const changed = Number(result.changes) === 1;
+       WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")}) RETURNING peer_location`,
+    ).all(...values, seq, ...from);
+    const changed = rows.length === 1;
     if (changed && this.#liveCount !== undefined) {
       const live = (state: RequestState) => LIVE_STATES.includes(state);
       if (from.every(live)) this.#liveCount -= live(to) ? 0 : 1;
       else if (!from.some(live)) this.#liveCount += live(to) ? 1 : 0;
       else this.#liveCount = undefined; // which state it left is unknown: count again
     }
+    if (changed && (from.includes("pending") || to === "pending")) {
+      const peer = String((rows[0] as Row).peer_location);
+      const left = from.every((state) => state === "pending");
+      if (left && to !== "pending") this.#countPendingChange(peer, -1);
+      else this.#pendingByGroup = undefined; // which state it left is unknown: count again
+    }
     return changed;
+  }
+
+  /** Keeps countPendingFrom()'s counts up to date with one request more or less from `peer`. */
+  #countPendingChange(peer: string, by: 1 | -1): void {
+    if (this.#pendingByGroup === undefined) return;
+    const group = peerGroup(peer);
+    const count = (this.#pendingByGroup.get(group) ?? 0) + by;
+    if (count > 0) this.#pendingByGroup.set(group, count);
+    else this.#pendingByGroup.delete(group);
   }
 
   /** Deletes finished requests last touched before `before` (their history stays in the audit trail). */

@@ -203,3 +203,41 @@ Deno.test("Store.countLive() follows inserts, transitions and rollbacks", async 
     }
   });
 });
+
+Deno.test("Store.countPendingFrom() counts by peer group through inserts, transitions and rollbacks", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    try {
+      const insert = (id: string, peerLocation: string) =>
+        store.transaction(() =>
+          store.insertRequest(row({ id, peerLocation, secretHash: id.repeat(10).slice(0, 64) }))
+        ).seq;
+      const a = insert("0000001", "192.0.2.1");
+      insert("0000002", "192.0.2.1");
+      insert("0000003", "2001:db8::1");
+      insert("0000004", "2001:db8::2");
+      assert.equal(store.countPendingFrom("192.0.2.1"), 2);
+      assert.equal(store.countPendingFrom("::ffff:192.0.2.1"), 2);
+      assert.equal(store.countPendingFrom("2001:db8::99"), 2, "one /64");
+      assert.equal(store.countPendingFrom("192.0.2.2"), 0);
+      store.transition(a, ["pending"], "approved");
+      assert.equal(store.countPendingFrom("192.0.2.1"), 1, "a decided request does not wait");
+      assert.throws(() =>
+        store.transaction(() => {
+          insert("0000005", "192.0.2.1");
+          throw new Error("boom");
+        })
+      );
+      assert.equal(store.countPendingFrom("192.0.2.1"), 1);
+      const reopened = await Store.open(path);
+      try {
+        assert.equal(reopened.countPendingFrom("192.0.2.1"), 1, "counted from the rows");
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
