@@ -12,6 +12,8 @@ import type { CondorConfig } from "../config/condor_config.ts";
 import { CondorError, KeyError } from "../errors.ts";
 import { createKeyFileIfMissing, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
 import { mintToken } from "../token/idtoken.ts";
+import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
+import { fileErrorReason } from "../token/private_file.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 import { type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
@@ -23,11 +25,10 @@ import { RateLimiter } from "./rate_limit.ts";
 import { TokenRequests } from "./requests.ts";
 import { parseIp } from "./rules.ts";
 import { type TokendSettings, tokendSettings } from "./settings.ts";
+import { checkStateDirectory, createStateDirectory } from "./state_directory.ts";
 import { Store } from "./store.ts";
 import { Waiters } from "./waiters.ts";
 
-/** File name of the state database inside the state directory. */
-export const DATABASE_FILE_NAME = "tokend.sqlite";
 /** How often live requests are checked for expiry, in milliseconds. */
 const SWEEP_INTERVAL_MS = 5_000;
 
@@ -89,36 +90,15 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
     throw err;
   }
 
-  await createStateDirectory(settings.stateDirectory);
-  const store = await Store.open(
-    `${settings.stateDirectory.replace(/\/+$/, "")}/${DATABASE_FILE_NAME}`,
-  );
+  const state = await checkStateDirectory(settings.stateDirectory);
+  if (settings.addressFile) await checkAddressFile(settings.addressFile);
+  if (!state.exists) await createStateDirectory(state);
+  const store = await Store.open(state.databasePath);
   try {
     return await serve(settings, store, now, log);
   } catch (err) {
     store.close();
     throw err;
-  }
-}
-
-/** Creates TOKEND_STATE_DIRECTORY (0700) if missing; a CondorError naming it when that fails. */
-async function createStateDirectory(path: string): Promise<void> {
-  try {
-    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    const reason = err instanceof Deno.errors.AlreadyExists
-      ? "a file that is not a directory is in the way"
-      : err instanceof Deno.errors.NotADirectory
-      ? "a part of the path is not a directory"
-      : err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : undefined;
-    if (reason === undefined) throw err;
-    throw new CondorError(
-      "STATE_DIRECTORY",
-      `Cannot create TOKEND_STATE_DIRECTORY ${path}: ${reason}`,
-      { cause: err },
-    );
   }
 }
 
@@ -453,6 +433,53 @@ async function readCaFiles(files: readonly string[]): Promise<string[] | undefin
     }
   }
   return pems;
+}
+
+/**
+ * Checks where TOKEND_ADDRESS_FILE goes: scripts find the daemon by it, so
+ * nobody else may replace it. Its directory must exist, belong to this
+ * user or root and be writable by nobody else (unless sticky, as /tmp);
+ * an existing file must be a regular file of this user or root that nobody
+ * else may write. Throws CondorError ADDRESS_FILE. Needs --allow-read and
+ * --allow-sys=uid.
+ */
+async function checkAddressFile(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const checks: [string, TrustRule][] = [
+    [dir, {
+      kind: "directory",
+      privateBits: 0o022,
+      checkOwner: true,
+      followSymlinks: true,
+      allowSticky: true,
+    }],
+    [path, { kind: "file", privateBits: 0o022, fixMode: 0o644, checkOwner: true }],
+  ];
+  for (const [target, rule] of checks) {
+    let inspection;
+    try {
+      inspection = await inspectTrusted(target, rule);
+    } catch (err) {
+      throw new CondorError(
+        "ADDRESS_FILE",
+        `Cannot use TOKEND_ADDRESS_FILE ${path}: ${fileErrorReason(err)}`,
+        { cause: err },
+      );
+    }
+    if (inspection.problem) {
+      throw new CondorError(
+        "ADDRESS_FILE",
+        `Cannot use TOKEND_ADDRESS_FILE: ${inspection.problem.reason}`,
+      );
+    }
+    if (target === dir && inspection.info === undefined) {
+      throw new CondorError(
+        "ADDRESS_FILE",
+        `Cannot use TOKEND_ADDRESS_FILE ${path}: directory ${dir} does not exist`,
+      );
+    }
+  }
 }
 
 /** Writes the listen URL atomically and durably. Needs --allow-read and --allow-write. */

@@ -90,7 +90,30 @@ const CASES: BadFileCase[] = [
     tool: "condor_tokend",
     args: ["-port", "0"],
     setup: (paths) => appendConfig(paths, `TOKEND_STATE_DIRECTORY = ${paths.configPath}`),
-    message: /^condor_tokend: Cannot create TOKEND_STATE_DIRECTORY .*condor_config: /,
+    message:
+      /^condor_tokend: Cannot use TOKEND_STATE_DIRECTORY: .*condor_config is not a directory$/,
+  },
+  {
+    name: "a state directory other users can write",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true });
+      await Deno.chmod(paths.stateDirectory, 0o777);
+    },
+    message:
+      /^condor_tokend: Cannot use TOKEND_STATE_DIRECTORY: (\S+) has mode 0777, writable by other users; run "chmod 0700 \1"$/,
+  },
+  {
+    name: "a dangling symbolic link as the state database",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths, dir) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      await Deno.symlink(`${dir}/planted`, `${paths.stateDirectory}/tokend.sqlite`);
+    },
+    message:
+      /^condor_tokend: Cannot use state database: \S+\/tokend\.sqlite is a symbolic link, which is not followed here; replace it with the file itself$/,
   },
   {
     name: "a NETWORK_INTERFACE that is no address of this host",
