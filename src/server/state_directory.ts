@@ -13,6 +13,7 @@
  */
 import { CondorError } from "../errors.ts";
 import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
+import { Store } from "./store.ts";
 
 /** File name of the state database inside the state directory. */
 export const DATABASE_FILE_NAME = "tokend.sqlite";
@@ -47,7 +48,8 @@ export interface StateDirectory {
 /**
  * Checks the state directory and its database files without creating or
  * changing anything. Throws CondorError STATE_INSECURE naming the path,
- * what is wrong and the fix. Needs --allow-read and --allow-sys=uid.
+ * what is wrong and the fix, or what {@link Store.checkFile} throws for a
+ * database that lost its state. Needs --allow-read and --allow-sys=uid.
  */
 export async function checkStateDirectory(directory: string): Promise<StateDirectory> {
   // A trailing slash would make lstat follow a link at the directory's name.
@@ -55,11 +57,12 @@ export async function checkStateDirectory(directory: string): Promise<StateDirec
   const databasePath = `${path}/${DATABASE_FILE_NAME}`;
   const dir = await inspect(path, DIRECTORY_RULE, "TOKEND_STATE_DIRECTORY");
   if (!dir) return { path, databasePath, exists: false, databaseExists: false };
-  const database = await inspect(databasePath, DATABASE_RULE, "state database");
+  await inspect(databasePath, DATABASE_RULE, "state database");
   for (const suffix of DATABASE_COMPANIONS) {
     await inspect(databasePath + suffix, DATABASE_RULE, "state database");
   }
-  return { path, databasePath, exists: true, databaseExists: database !== undefined };
+  const database = await Store.checkFile(databasePath);
+  return { path, databasePath, exists: true, databaseExists: database === "present" };
 }
 
 /**

@@ -155,13 +155,17 @@ export class Store {
   }
 
   /**
-   * Opens (creating if missing, mode 0600) the database at `path` and checks
-   * its schema version. Throws StoreError with a clear message for a file
-   * that is not ours or was written by a newer daemon. Needs --allow-read
-   * and --allow-write of the file and its directory.
+   * Opens the database at `path`, creating it when missing, and checks its
+   * schema: version and tables. A new database is made whole under a
+   * temporary name (mode 0600) and only then linked into place, so a file
+   * at `path` always holds a schema and an empty or schema-less one means
+   * lost state, never a fresh start. Throws StoreError (see
+   * {@link Store.checkFile}, and STORE_OPEN, STORE_TOO_NEW, STORE_FOREIGN,
+   * STORE_SCHEMA) naming the file. Needs --allow-read and --allow-write of
+   * the file and its directory.
    */
   static async open(path: string): Promise<Store> {
-    await createPrivateFile(path);
+    if (await Store.checkFile(path) === "missing") await createDatabase(path);
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path);
@@ -177,13 +181,53 @@ export class Store {
     }
     const store = new Store(path, db);
     try {
-      store.#migrate();
+      store.#checkSchema();
       db.exec(INDEXES);
     } catch (err) {
       db.close();
       throw err;
     }
     return store;
+  }
+
+  /**
+   * What is at `path`, judged without opening it: "missing" (a new
+   * database will be created) or "present". Refuses what would lose state
+   * silently: an empty (0-byte) file, which SQLite would take for a new
+   * database (STORE_EMPTY), and a missing database whose -wal or -journal
+   * file is still there, which SQLite would replay into a new one
+   * (STORE_LEFTOVER); also a link or anything but a regular file
+   * (STORE_OPEN). Starting afresh is a deliberate act: remove the files.
+   * Needs --allow-read.
+   */
+  static async checkFile(path: string): Promise<"missing" | "present"> {
+    const info = await lstatOrUndefined(path);
+    if (info === undefined) {
+      for (const suffix of ["-wal", "-journal"]) {
+        if (await lstatOrUndefined(path + suffix) !== undefined) {
+          throw new StoreError(
+            "STORE_LEFTOVER",
+            `Cannot use state database ${path}: it is missing but ${path}${suffix} is still there; restore the database from a backup, or remove ${path}${suffix} and ${path}-shm to start with an empty state`,
+          );
+        }
+      }
+      return "missing";
+    }
+    if (info.isSymlink || !info.isFile) {
+      throw new StoreError(
+        "STORE_OPEN",
+        `Cannot use state database ${path}: it is ${
+          info.isSymlink ? "a symbolic link" : "not a regular file"
+        }`,
+      );
+    }
+    if (info.size === 0) {
+      throw new StoreError(
+        "STORE_EMPTY",
+        `Cannot use state database ${path}: it is empty (0 bytes), so its pending requests, rules and audit trail are lost; restore it from a backup, or remove it (and any ${path}-wal and -shm) to start with an empty state`,
+      );
+    }
+    return "present";
   }
 
   /** The compiled statement for `sql`, compiled once per store. */
@@ -563,7 +607,13 @@ export class Store {
     });
   }
 
-  #migrate(): void {
+  /**
+   * Refuses a database that is not exactly this daemon's: a newer schema
+   * version, no version (another program's file, or one emptied of our
+   * tables), or the current version with tables or columns missing or
+   * unknown (damaged, or edited by hand).
+   */
+  #checkSchema(): void {
     const version = Number(
       (this.#statement("PRAGMA user_version").get() as { user_version: number }).user_version,
     );
@@ -573,21 +623,72 @@ export class Store {
         `Cannot use state database ${this.path}: it has schema version ${version}, newer than this daemon's ${SCHEMA_VERSION}; run the newer condor_tokend or restore a backup`,
       );
     }
-    if (version === SCHEMA_VERSION) return;
-    const tables = this.#statement(
-      "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'",
-    ).get() as { n: number };
-    if (Number(tables.n) > 0) {
+    const found = tableColumns(this.#db);
+    if (version < SCHEMA_VERSION) {
       throw new StoreError(
-        "STORE_FOREIGN",
-        `Cannot use state database ${this.path}: it holds tables but no condor_tokend schema version`,
+        found.size > 0 ? "STORE_FOREIGN" : "STORE_EMPTY",
+        found.size > 0
+          ? `Cannot use state database ${this.path}: it holds tables but no condor_tokend schema version`
+          : `Cannot use state database ${this.path}: it holds no condor_tokend state (no tables, no schema version); restore it from a backup, or remove it (and any ${this.path}-wal and -shm) to start with an empty state`,
       );
     }
-    this.transaction(() => {
-      this.#db.exec(SCHEMA);
-      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    });
+    const problem = schemaDifference(expectedSchema(), found);
+    if (problem !== undefined) {
+      throw new StoreError(
+        "STORE_SCHEMA",
+        `Cannot use state database ${this.path}: its schema is damaged (${problem}); restore it from a backup`,
+      );
+    }
   }
+}
+
+/** Tables (but SQLite's own) and their columns, in order. */
+function tableColumns(db: DatabaseSync): Map<string, string[]> {
+  const tables = new Map<string, string[]>();
+  const names = db.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+  ).all().map((row) => String((row as Row).name));
+  for (const name of names) {
+    const columns = db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").all(name)
+      .map((row) => String((row as Row).name));
+    tables.set(name, columns);
+  }
+  return tables;
+}
+
+let expected: Map<string, string[]> | undefined;
+
+/** The tables and columns SCHEMA makes, read from an in-memory database made with it. */
+function expectedSchema(): Map<string, string[]> {
+  if (expected === undefined) {
+    const db = new DatabaseSync(":memory:");
+    try {
+      db.exec(SCHEMA);
+      expected = tableColumns(db);
+    } finally {
+      db.close();
+    }
+  }
+  return expected;
+}
+
+/** How `found` differs from `wanted`, in words; undefined when it does not. */
+function schemaDifference(
+  wanted: Map<string, string[]>,
+  found: Map<string, string[]>,
+): string | undefined {
+  const missing = [...wanted.keys()].filter((t) => !found.has(t));
+  if (missing.length > 0) return `table ${missing.join(", ")} missing`;
+  const unknown = [...found.keys()].filter((t) => !wanted.has(t));
+  if (unknown.length > 0) return `unknown table ${unknown.join(", ")}`;
+  for (const [table, columns] of wanted) {
+    const have = found.get(table)!;
+    const lacking = columns.filter((c) => !have.includes(c));
+    if (lacking.length > 0) return `table ${table} lacks column ${lacking.join(", ")}`;
+    const extra = have.filter((c) => !columns.includes(c));
+    if (extra.length > 0) return `table ${table} has unknown column ${extra.join(", ")}`;
+  }
+  return undefined;
 }
 
 function toRequest(row: Row): StoredRequest {
@@ -611,19 +712,72 @@ function toRequest(row: Row): StoredRequest {
   };
 }
 
-/** Creates `path` empty with mode 0600 unless it exists, so SQLite never makes it world-readable. */
-async function createPrivateFile(path: string): Promise<void> {
+/** `Deno.lstat(path)`, undefined when nothing is there; other failures as StoreError STORE_OPEN. */
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
   try {
-    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
-    file.close();
-    // Some systems apply default ACLs at creation; Windows has no mode bits.
-    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+    return await Deno.lstat(path);
   } catch (err) {
-    if (err instanceof Deno.errors.AlreadyExists) return;
+    if (err instanceof Deno.errors.NotFound) return undefined;
     throw new StoreError(
       "STORE_OPEN",
-      `Cannot create state database ${path}: ${err instanceof Error ? err.message : err}`,
+      `Cannot use state database ${path}: ${err instanceof Error ? err.message : err}`,
       { cause: err },
     );
+  }
+}
+
+/**
+ * Creates a new database at `path` whole: under a temporary name in the
+ * same directory (mode 0600 whatever the umask), schema and version
+ * committed, then hard-linked into place, which fails rather than replace
+ * anything that appeared at `path` meanwhile, and the directory flushed.
+ * So `path` never holds an empty or half-made database, and an empty one
+ * found later is damage, not a first start.
+ */
+async function createDatabase(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16))
+    .join("");
+  const temp = `${dir}/.${path.slice(slash + 1)}.${suffix}.new`;
+  try {
+    const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+    file.close();
+    // Some systems apply default ACLs at creation; Windows has no mode bits.
+    if (Deno.build.os !== "windows") await Deno.chmod(temp, 0o600);
+    const db = new DatabaseSync(temp);
+    try {
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec("BEGIN");
+      db.exec(SCHEMA);
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      db.exec("COMMIT");
+    } finally {
+      db.close();
+    }
+    await Deno.link(temp, path);
+    if (Deno.build.os !== "windows") {
+      const directory = await Deno.open(dir);
+      try {
+        await directory.sync();
+      } finally {
+        directory.close();
+      }
+    }
+  } catch (err) {
+    throw new StoreError(
+      "STORE_OPEN",
+      `Cannot create state database ${path}: ${
+        err instanceof Deno.errors.AlreadyExists
+          ? "another file appeared there meanwhile"
+          : err instanceof Error
+          ? err.message
+          : err
+      }`,
+      { cause: err },
+    );
+  } finally {
+    await Deno.remove(temp).catch(() => {});
+    await Deno.remove(`${temp}-journal`).catch(() => {});
   }
 }

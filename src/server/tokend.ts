@@ -93,6 +93,7 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
   const state = await checkStateDirectory(settings.stateDirectory);
   if (settings.addressFile) await checkAddressFile(settings.addressFile);
   if (!state.exists) await createStateDirectory(state);
+  if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
   const store = await Store.open(state.databasePath);
   try {
     return await serve(settings, store, now, log);

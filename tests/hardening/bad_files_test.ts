@@ -116,6 +116,32 @@ const CASES: BadFileCase[] = [
       /^condor_tokend: Cannot use state database: \S+\/tokend\.sqlite is a symbolic link, which is not followed here; replace it with the file itself$/,
   },
   {
+    name: "an emptied state database",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      await Deno.writeFile(`${paths.stateDirectory}/tokend.sqlite`, new Uint8Array(0), {
+        mode: 0o600,
+      });
+    },
+    message:
+      /^condor_tokend: Cannot use state database \S+\/tokend\.sqlite: it is empty \(0 bytes\), .*; restore it from a backup, or remove it .* to start with an empty state$/,
+  },
+  {
+    name: "a state database of another program",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      const { DatabaseSync } = await import("node:sqlite");
+      const db = new DatabaseSync(`${paths.stateDirectory}/tokend.sqlite`);
+      db.exec("CREATE TABLE notes (x)");
+      db.close();
+    },
+    message: /^condor_tokend: Cannot use state database .*: it holds tables but no condor_tokend/,
+  },
+  {
     name: "a NETWORK_INTERFACE that is no address of this host",
     tool: "condor_tokend",
     args: ["-port", "0"],

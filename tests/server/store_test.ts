@@ -241,3 +241,81 @@ Deno.test("Store.countPendingFrom() counts by peer group through inserts, transi
     }
   });
 });
+
+Deno.test("Store.open() creates a new database whole, leaving nothing else behind", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    store.close();
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names.filter((n) => !n.startsWith("t.sqlite")), []);
+    assert.ok((await Deno.stat(`${dir}/t.sqlite`)).size > 0);
+  });
+});
+
+Deno.test("Store.open() refuses an emptied database instead of starting afresh", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    store.transaction(() => store.insertRequest(row()));
+    store.close();
+    await Deno.truncate(path, 0);
+    await Deno.remove(`${path}-wal`).catch(() => {});
+    await assert.rejects(
+      Store.open(path),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_EMPTY" &&
+        err.message.includes(path) && /empty \(0 bytes\)/.test(err.message) &&
+        /remove it/.test(err.message) && !err.message.includes("\n"),
+    );
+    assert.equal((await Deno.stat(path)).size, 0, "left as found");
+    // A database file with no tables and no version is no better.
+    await Deno.remove(path);
+    const bare = new DatabaseSync(path);
+    bare.exec("CREATE TABLE t (x); DROP TABLE t");
+    bare.close();
+    await assert.rejects(
+      Store.open(path),
+      (err) => err instanceof StoreError && err.code === "STORE_EMPTY",
+    );
+  });
+});
+
+Deno.test("Store.open() refuses a missing database whose write-ahead log is still there", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    await Deno.writeFile(`${path}-wal`, new Uint8Array(64), { mode: 0o600 });
+    await assert.rejects(
+      Store.open(path),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_LEFTOVER" &&
+        err.message.includes(`${path}-wal`),
+    );
+    await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("Store.open() refuses a schema with tables or columns missing or unknown", async () => {
+  await withTempDir(async (dir) => {
+    const cases: [string, RegExp][] = [
+      ["DROP TABLE audit", /table audit missing/],
+      ["CREATE TABLE extra (x)", /unknown table extra/],
+      ["ALTER TABLE rules DROP COLUMN created_by", /table rules lacks column created_by/],
+      ["ALTER TABLE daemons ADD COLUMN note TEXT", /table daemons has unknown column note/],
+    ];
+    for (const [i, [change, message]] of cases.entries()) {
+      const path = `${dir}/t${i}.sqlite`;
+      (await Store.open(path)).close();
+      const db = new DatabaseSync(path);
+      db.exec(change);
+      db.close();
+      await assert.rejects(
+        Store.open(path),
+        (err) =>
+          err instanceof StoreError && err.code === "STORE_SCHEMA" && message.test(err.message) &&
+          err.message.includes(path),
+        change,
+      );
+    }
+  });
+});
