@@ -3,6 +3,7 @@
  * to approve it, and deliver it. Reads straight down: parse options -> load
  * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
  */
+import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
 import type { TrustJudgement } from "../client/trust.ts";
@@ -133,6 +134,10 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
     state: single(parsed, "state"),
     json: parsed.has("json"),
   };
+  const hidden = hiddenCharacter(options.identity ?? "");
+  if (hidden) {
+    throw new UsageError(`Invalid value for -identity: it ${hiddenCharacterReason(hidden)}`);
+  }
   if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
     throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
   }

@@ -19,6 +19,7 @@ import {
   PATHS,
   REQUEST_ID_PATTERN,
 } from "../api/protocol.ts";
+import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
 import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
 import type { KeyResolver } from "../token/idtoken.ts";
@@ -217,6 +218,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       if (typeof body.key !== "string") {
         throw badRequest("BAD_KEY", "Cannot fetch token: key must be a string");
       }
+      visibleText(body.key, "BAD_KEY", "Cannot fetch token: key");
       try {
         assertPlainKeyId(body.key);
       } catch {
@@ -247,6 +249,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       if (typeof body[field] !== "string") {
         throw badRequest("BAD_DAEMON_AD", `Cannot advertise daemon: "${field}" must be a string`);
       }
+      visibleText(body[field], "BAD_DAEMON_AD", `Cannot advertise daemon: ${field}`);
     }
     if (body.lifetime !== undefined && !Number.isSafeInteger(body.lifetime)) {
       throw badRequest("BAD_DAEMON_AD", "Cannot advertise daemon: lifetime must be whole seconds");
@@ -401,6 +404,7 @@ function identityField(body: Record<string, unknown>): string {
   if (value === undefined || value === null || value === "") {
     throw badRequest("NO_IDENTITY", "No identity request.");
   }
+  visibleText(value, "BAD_IDENTITY", "Cannot enqueue token request: identity");
   if (typeof value !== "string" || value.length > 256 || !/^[^\s@,]+@[^\s@,]+$/.test(value)) {
     throw badRequest(
       "BAD_IDENTITY",
@@ -424,11 +428,25 @@ function clientIdField(body: Record<string, unknown>): string {
   if (typeof value !== "string" || value === "") {
     throw badRequest("NO_CLIENT_ID", "No client ID provided.");
   }
-  // deno-lint-ignore no-control-regex
-  if (value.length > 256 || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw badRequest("BAD_CLIENT_ID", "Cannot enqueue token request: client id is not valid");
+  visibleText(value, "BAD_CLIENT_ID", "Cannot enqueue token request: client id");
+  if (value.length > 256) {
+    throw badRequest(
+      "BAD_CLIENT_ID",
+      "Cannot enqueue token request: client id is longer than 256 characters",
+    );
   }
   return value;
+}
+
+/**
+ * Refuses a string that would not show as itself (see hiddenCharacter):
+ * a 400 with `code` saying "<what> contains U+XXXX, ...". Other values pass
+ * to the field's own checks.
+ */
+function visibleText(value: unknown, code: string, what: string): void {
+  if (typeof value !== "string") return;
+  const hidden = hiddenCharacter(value);
+  if (hidden !== undefined) throw badRequest(code, `${what} ${hiddenCharacterReason(hidden)}`);
 }
 
 function secretField(body: Record<string, unknown>): string {
@@ -495,8 +513,9 @@ function reasonField(value: unknown): string | undefined {
       `Cannot deny token request: reason must be text of at most ${MAX_REASON_LENGTH} characters`,
     );
   }
-  // deno-lint-ignore no-control-regex
-  return value.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, " ");
+  // Refused rather than cleaned: the requester is shown exactly what was stored.
+  visibleText(value, "BAD_REASON", "Cannot deny token request: reason");
+  return value;
 }
 
 function json(status: number, body: unknown): Response {

@@ -130,12 +130,57 @@ CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
 
 type Row = Record<string, SQLInputValue>;
 
+/**
+ * A compiled statement that refuses to bind text the database would give
+ * back as something else: SQLite keeps a NUL inside a text value, but
+ * node:sqlite reads text back only up to the first NUL
+ * (`condor@pool\0.evil.org` came back as `condor@pool`, and was listed and
+ * signed so), and a lone surrogate is stored as U+FFFD. The handler
+ * refuses such text from requesters; this makes sure no other path can
+ * store it and read back a different string.
+ */
+class CheckedStatement {
+  readonly #statement: StatementSync;
+
+  constructor(statement: StatementSync) {
+    this.#statement = statement;
+  }
+
+  run(...values: SQLInputValue[]): ReturnType<StatementSync["run"]> {
+    assertStorable(values);
+    return this.#statement.run(...values);
+  }
+
+  get(...values: SQLInputValue[]): ReturnType<StatementSync["get"]> {
+    assertStorable(values);
+    return this.#statement.get(...values);
+  }
+
+  all(...values: SQLInputValue[]): ReturnType<StatementSync["all"]> {
+    assertStorable(values);
+    return this.#statement.all(...values);
+  }
+}
+
+/** Throws StoreError STORE_TEXT for a text value with a NUL or a lone surrogate. */
+function assertStorable(values: readonly SQLInputValue[]): void {
+  for (const value of values) {
+    if (typeof value !== "string") continue;
+    if (value.includes("\0") || !value.isWellFormed()) {
+      throw new StoreError(
+        "STORE_TEXT",
+        "Cannot store text: it holds a NUL or a lone surrogate, which the database would not give back as it was",
+      );
+    }
+  }
+}
+
 /** The SQLite store. Synchronous: each method is one short transaction. */
 export class Store {
   readonly path: string;
   readonly #db: DatabaseSync;
   /** Compiled statements by SQL text: compiling costs more than running most of them. */
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements = new Map<string, CheckedStatement>();
   #inTransaction = false;
   /** Calls waiting for the next shared transaction (see sharedTransaction). */
   readonly #shared: {
@@ -231,10 +276,10 @@ export class Store {
   }
 
   /** The compiled statement for `sql`, compiled once per store. */
-  #statement(sql: string): StatementSync {
+  #statement(sql: string): CheckedStatement {
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
-      statement = this.#db.prepare(sql);
+      statement = new CheckedStatement(this.#db.prepare(sql));
       this.#statements.set(sql, statement);
     }
     return statement;

@@ -319,3 +319,27 @@ Deno.test("Store.open() refuses a schema with tables or columns missing or unkno
     }
   });
 });
+
+Deno.test("Store refuses text it would read back as something else (NUL, lone surrogate)", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    try {
+      for (const requestedIdentity of ["condor@pool\u0000.evil.org", "a\u0000b@c", "x\ud800@y"]) {
+        assert.throws(
+          () => store.transaction(() => store.insertRequest(row({ requestedIdentity }))),
+          (err) => err instanceof StoreError && err.code === "STORE_TEXT",
+          JSON.stringify(requestedIdentity),
+        );
+      }
+      assert.equal(store.countLive(), 0);
+      // Lookups too: a NUL would otherwise compare as a shorter key.
+      assert.throws(() => store.byId("1234567\u0000"), (err) => err instanceof StoreError);
+      const kept = store.transaction(() =>
+        store.insertRequest(row({ requestedIdentity: "jörg@example.org" }))
+      );
+      assert.equal(store.bySeq(kept.seq)?.requestedIdentity, "jörg@example.org");
+    } finally {
+      store.close();
+    }
+  });
+});
