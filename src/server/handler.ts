@@ -37,7 +37,7 @@ import type { RateLimiter } from "./rate_limit.ts";
 import { badRequest, Refusal } from "./refusal.ts";
 import type { TokenRequests } from "./requests.ts";
 import { canonicalPeer, peerGroup } from "./rules.ts";
-import type { Store } from "./store.ts";
+import { isStorageFailure, type Store } from "./store.ts";
 import type { Waiters } from "./waiters.ts";
 
 /** Largest request body accepted, in bytes. */
@@ -110,7 +110,8 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
   const method = req.method;
   if (path === PATHS.health) {
     allow(method, ["GET", "HEAD"]);
-    deps.store.ping();
+    const failure = deps.store.writeHealth(deps.now());
+    if (failure !== undefined) throw storeUnwritable(failure);
     return new Response("ok\n", {
       headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
     });
@@ -391,6 +392,16 @@ async function readLimited(req: Request): Promise<Uint8Array> {
   return bytes;
 }
 
+/** 503: the state database cannot commit (disk full, I/O error, ...). */
+function storeUnwritable(reason: string): Refusal {
+  return new Refusal(
+    503,
+    "STORE_UNWRITABLE",
+    `Cannot commit to the state database: ${reason}`,
+    { headers: { "retry-after": "10" } },
+  );
+}
+
 function tooLarge(): Refusal {
   return new Refusal(
     413,
@@ -532,6 +543,11 @@ function refusalResponse(
   let refusal: Refusal;
   if (err instanceof Refusal) {
     refusal = err;
+  } else if (isStorageFailure(err)) {
+    // Not a bug to report as 500: the daemon cannot take changes until the
+    // storage recovers, and a requester may retry (it does on 503).
+    deps.log(`error ${req.method} ${url.pathname} from ${peer}: ${(err as Error).message}`);
+    refusal = storeUnwritable((err as Error).message);
   } else {
     // Not a refusal: a fault of ours. The caller learns nothing more.
     const what = err instanceof CondorError

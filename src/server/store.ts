@@ -70,6 +70,20 @@ export interface StoredDaemon extends DaemonAd {
 /** The stored state cannot be opened or used. */
 export class StoreError extends CondorError {}
 
+/** SQLite's words for a write the storage could not take (full, I/O error, read-only, locked). */
+const STORAGE_FAILURE =
+  /database or disk is full|disk I\/O error|readonly database|unable to open database file|database disk image is malformed|database is locked/;
+
+/**
+ * True when `err` is SQLite failing to write to storage, not a refusal or
+ * a constraint: the daemon cannot take changes until that is fixed.
+ * (node:sqlite gives no result code, only SQLite's message.)
+ */
+export function isStorageFailure(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === "ERR_SQLITE_ERROR" &&
+    STORAGE_FAILURE.test(err.message);
+}
+
 const SCHEMA = `
 CREATE TABLE requests (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -193,6 +207,10 @@ export class Store {
   #liveCount: number | undefined;
   /** Pending requests by peerGroup(), undefined until counted and after a rollback. */
   #pendingByGroup: Map<string, number> | undefined;
+  /** Why the last write failed, until a commit that writes succeeds (see writeHealth). */
+  #writeFailure: string | undefined;
+  /** When writeHealth() last probed, on its caller's clock. */
+  #lastProbe: number | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -295,19 +313,58 @@ export class Store {
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction; rolls back if it throws. */
   transaction<T>(fn: () => T): T {
     if (this.#inTransaction) return fn();
-    this.#db.exec("BEGIN IMMEDIATE");
+    // Only while a write has failed: whether this one writes anything is
+    // what tells a recovered disk from a commit that had nothing to write.
+    const changesBefore = this.#writeFailure === undefined ? undefined : this.#totalChanges();
     this.#inTransaction = true;
     try {
+      this.#db.exec("BEGIN IMMEDIATE");
       const result = fn();
       this.#db.exec("COMMIT");
+      if (changesBefore !== undefined && this.#totalChanges() !== changesBefore) {
+        this.#writeFailure = undefined;
+      }
       return result;
     } catch (err) {
+      this.#noteWriteFailure(err);
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       this.#forgetCounts();
       throw err;
     } finally {
       this.#inTransaction = false;
     }
+  }
+
+  /**
+   * Why the store cannot commit, or undefined when it can. Proves it with a
+   * real commit (the schema version written again: one page through the
+   * write-ahead log and an fsync) at most once per `intervalMs` of `now`,
+   * and in between answers from that probe and from the commits of real
+   * calls, which record their own failures. A transaction that is rolled
+   * back would prove nothing: in WAL mode nothing reaches the disk before
+   * the commit, so a full disk only shows there.
+   */
+  writeHealth(now: number, intervalMs = 1000): string | undefined {
+    const since = now - (this.#lastProbe ?? -Infinity);
+    if (since >= intervalMs || since < 0) {
+      this.#lastProbe = now;
+      try {
+        this.transaction(() => this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`));
+        this.#writeFailure = undefined;
+      } catch (err) {
+        this.#writeFailure = err instanceof Error ? err.message : String(err);
+      }
+    }
+    return this.#writeFailure;
+  }
+
+  #totalChanges(): number {
+    return Number((this.#statement("SELECT total_changes() AS n").get() as { n: number }).n);
+  }
+
+  /** Remembers a failure to write (disk full, I/O error, ...) for writeHealth(). */
+  #noteWriteFailure(err: unknown): void {
+    if (isStorageFailure(err)) this.#writeFailure = (err as Error).message;
   }
 
   /**
@@ -345,6 +402,7 @@ export class Store {
             this.#db.exec(`RELEASE shared_${i}`);
             settled.push(() => call.resolve(value));
           } catch (err) {
+            this.#noteWriteFailure(err);
             this.#db.exec(`ROLLBACK TO shared_${i}`);
             this.#forgetCounts();
             this.#db.exec(`RELEASE shared_${i}`);
@@ -363,11 +421,6 @@ export class Store {
   #forgetCounts(): void {
     this.#liveCount = undefined;
     this.#pendingByGroup = undefined;
-  }
-
-  /** A cheap query proving the database answers (health check). */
-  ping(): void {
-    this.#statement("SELECT 1").get();
   }
 
   // --- requests ---------------------------------------------------------
