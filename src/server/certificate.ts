@@ -70,6 +70,26 @@ export async function loadTlsIdentity(
 }
 
 /**
+ * Checks, creating nothing, what {@link loadTlsIdentity} will use: the
+ * first configured pair that exists must be readable and hold a
+ * certificate; without one, the self-signed files in the state directory
+ * (when it exists) must pass {@link checkSelfSignedFiles}. Throws what
+ * loadTlsIdentity would. Needs --allow-read and --allow-sys=uid.
+ */
+export async function checkTlsIdentity(
+  configured: { certFiles: readonly string[]; keyFiles: readonly string[] },
+  stateDirectory: string | undefined,
+): Promise<void> {
+  const pair = await firstExistingPair(configured.certFiles, configured.keyFiles);
+  if (pair) {
+    await pemFingerprint(await readPem(pair.cert, "certificate"));
+    await readPem(pair.key, "private key");
+  } else if (stateDirectory !== undefined) {
+    await checkSelfSignedFiles(stateDirectory);
+  }
+}
+
+/**
  * Reads the state directory's self-signed certificate and key, or creates
  * both (key file 0600) when either is missing. Refuses either file when
  * {@link checkSelfSignedFiles} does (a key others can read, a link, ...).

@@ -168,21 +168,30 @@ export async function readSigningKey(kid: string, where: KeyLocations): Promise<
 }
 
 /**
- * Creates a new random POOL-style key file (64 bytes, scrambled, mode 0600)
- * if none exists; never overwrites. Returns true when it created the file.
- * Needs --allow-read and --allow-write of the file and its directory.
+ * Creates a new random POOL-style key file (64 bytes, scrambled, mode 0600
+ * whatever the umask) if none exists; never overwrites, and never creates
+ * a missing directory (a mistyped path must not quietly become a new key's
+ * home): that is KeyError KEY_DIRECTORY_MISSING. Returns true when it
+ * created the file. Needs --allow-read and --allow-write of the directory.
  */
 export async function createKeyFileIfMissing(path: string): Promise<boolean> {
-  const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) return false;
+    if (err instanceof Deno.errors.NotFound) {
+      const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".";
+      throw new KeyError(
+        "KEY_DIRECTORY_MISSING",
+        `Cannot create signing key ${path}: directory ${dir} does not exist`,
+        { cause: err },
+      );
+    }
     throw err;
   }
   try {
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
     const bytes = scramble(crypto.getRandomValues(new Uint8Array(64)));
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));

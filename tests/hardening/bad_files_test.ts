@@ -149,6 +149,15 @@ const CASES: BadFileCase[] = [
     message: /^condor_tokend: Cannot listen on 192\.0\.2\.77:\d+: no such local address/,
   },
   {
+    name: "a mistyped SEC_TOKEN_POOL_SIGNING_KEY_FILE",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: (paths, dir) =>
+      appendConfig(paths, `SEC_TOKEN_POOL_SIGNING_KEY_FILE = ${dir}/passwrods.d/POOL`),
+    message:
+      /^condor_tokend: Cannot create SEC_TOKEN_POOL_SIGNING_KEY_FILE \S+\/passwrods\.d\/POOL: its directory \S+ does not exist; correct the knob/,
+  },
+  {
     name: "an empty POOL key",
     tool: "condor_tokend",
     args: ["-port", "0"],
