@@ -70,6 +70,17 @@ Deno.test("condor_tokend caps the undecided requests of one peer address with TO
   });
 });
 
+Deno.test("condor_tokend holds the per-peer cap when one peer's enqueues share a commit", async () => {
+  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 3" }, async (daemon) => {
+    // Sent at once, these are written in one shared transaction.
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => callAs(daemon, "198.51.100.4", LIST, request())),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [201, 201, 201, ...Array(9).fill(429)]);
+  });
+});
+
 Deno.test("condor_tokend answers a repeated enqueue at the per-peer cap with the same request", async () => {
   await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 2" }, async (daemon) => {
     const secrets = [newSecret(), newSecret()];
