@@ -104,11 +104,15 @@ async function main() {
     ...(Deno.env.get("XDG_CACHE_HOME") ? { XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME")! } : {}),
   };
   await Deno.mkdir(env.HOME, { recursive: true });
+  // The daemon creates a missing POOL key, but never the directory it goes in.
+  await Deno.mkdir(`${dir}/passwords.d`, { mode: 0o700 });
 
   let daemon: Deno.ChildProcess | undefined;
   let requester: Deno.ChildProcess | undefined;
   try {
-    say("1. Start condor_tokend: it creates the POOL key and a self-signed certificate");
+    say(
+      "1. Start condor_tokend: it creates the POOL key (with a WARNING) and a self-signed certificate",
+    );
     console.log(`$ condor_tokend -port 0          (state in ${dir})`);
     daemon = spawn(FULL_FLAGS, env, ["condor_tokend", "-port", "0"]);
     await daemon.stdin.close();

@@ -4,6 +4,7 @@
  * configuration -> locate and trust the daemon -> enqueue -> wait -> deliver.
  */
 import type { CondorConfig } from "../config/condor_config.ts";
+import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError, DaemonError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
@@ -135,6 +136,10 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
     state: single(parsed, "state"),
     json: parsed.has("json"),
   };
+  const hidden = hiddenCharacter(options.identity ?? "");
+  if (hidden) {
+    throw new UsageError(`Invalid value for -identity: it ${hiddenCharacterReason(hidden)}`);
+  }
   if (options.identity !== undefined && (options.identity === "" || /\s/.test(options.identity))) {
     throw new UsageError(`Invalid value for -identity: "${options.identity}" is not USER@DOMAIN`);
   }

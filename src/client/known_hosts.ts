@@ -7,7 +7,8 @@
  * @module
  */
 import { TokenFileError, TrustError } from "../errors.ts";
-import { currentUid, fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { inspectTrusted } from "../token/trusted_file.ts";
 import { parseFingerprint } from "../api/fingerprint.ts";
 
 /** The known-hosts key of a daemon URL: `host:port`, host lower-case, IPv6 bracketed. */
@@ -105,30 +106,23 @@ export async function rememberKnownHost(
  * fix. Needs --allow-read (and --allow-sys=uid to compare owners).
  */
 async function readTrustedText(path: string): Promise<string | undefined> {
-  let info: Deno.FileInfo;
+  let found;
   try {
-    info = await Deno.stat(path);
+    found = await inspectTrusted(path, {
+      kind: "file",
+      privateBits: 0o022,
+      checkOwner: Deno.build.os !== "windows",
+      followSymlinks: true,
+    });
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
     throw knownHostsError("read", path, err);
   }
-  if (Deno.build.os !== "windows") {
-    const mode = info.mode ?? 0;
-    if ((mode & 0o022) !== 0) {
-      throw new TrustError(
-        "TRUST_KNOWN_HOSTS_UNSAFE",
-        `Cannot trust known-hosts file ${path}: mode ${
-          (mode & 0o777).toString(8).padStart(4, "0")
-        } lets other users change whom this tool trusts; run "chmod go-w ${path}"`,
-      );
-    }
-    const me = currentUid();
-    if (me !== undefined && info.uid !== null && info.uid !== me && info.uid !== 0) {
-      throw new TrustError(
-        "TRUST_KNOWN_HOSTS_UNSAFE",
-        `Cannot trust known-hosts file ${path}: it belongs to another user (uid ${info.uid}), who could change whom this tool trusts; remove it or have root own it`,
-      );
-    }
+  if (found.info === undefined) return undefined;
+  if (found.problem) {
+    throw new TrustError(
+      "TRUST_KNOWN_HOSTS_UNSAFE",
+      `Cannot trust known-hosts file ${found.problem.reason} (another user could change whom this tool trusts)`,
+    );
   }
   try {
     return await Deno.readTextFile(path);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { scopeAllows } from "../token/authz.ts";
 import { KeyError, TokenError } from "../errors.ts";
 import { type KeyResolver, verifyToken } from "../token/idtoken.ts";
@@ -116,6 +117,15 @@ export async function authenticate(
   } catch (err) {
     if (err instanceof TokenError) throw notAuthenticated(err.code, err.message, err);
     throw err;
+  }
+  // Signed, but a subject that does not show as itself would be stored,
+  // listed and audited as something else.
+  const hidden = hiddenCharacter(verified.claims.sub);
+  if (hidden !== undefined) {
+    throw notAuthenticated(
+      "TOKEN_BAD_SUBJECT",
+      `Cannot accept token: its subject ${hiddenCharacterReason(hidden)}`,
+    );
   }
   const caller: Caller = {
     authenticated: true,

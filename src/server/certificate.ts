@@ -10,6 +10,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { fingerprintOf, toPem } from "../api/fingerprint.ts";
 import { CondorError } from "../errors.ts";
+import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 
 /** A certificate chain and its private key, PEM encoded. */
@@ -69,17 +70,36 @@ export async function loadTlsIdentity(
 }
 
 /**
+ * Checks, creating nothing, what {@link loadTlsIdentity} will use: the
+ * first configured pair that exists must be readable and hold a
+ * certificate; without one, the self-signed files in the state directory
+ * (when it exists) must pass {@link checkSelfSignedFiles}. Throws what
+ * loadTlsIdentity would. Needs --allow-read and --allow-sys=uid.
+ */
+export async function checkTlsIdentity(
+  configured: { certFiles: readonly string[]; keyFiles: readonly string[] },
+  stateDirectory: string | undefined,
+): Promise<void> {
+  const pair = await firstExistingPair(configured.certFiles, configured.keyFiles);
+  if (pair) {
+    await pemFingerprint(await readPem(pair.cert, "certificate"));
+    await readPem(pair.key, "private key");
+  } else if (stateDirectory !== undefined) {
+    await checkSelfSignedFiles(stateDirectory);
+  }
+}
+
+/**
  * Reads the state directory's self-signed certificate and key, or creates
- * both (key file 0600) when either is missing. Refuses a key file that other
- * users can read.
+ * both (key file 0600) when either is missing. Refuses either file when
+ * {@link checkSelfSignedFiles} does (a key others can read, a link, ...).
  */
 export async function selfSignedIdentity(options: SelfSignedOptions): Promise<TlsIdentity> {
   const dir = options.stateDirectory.replace(/\/+$/, "");
   const certFile = `${dir}/${CERT_FILE_NAME}`;
   const keyFile = `${dir}/${KEY_FILE_NAME}`;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  if (await exists(certFile) && await exists(keyFile)) {
-    await assertPrivate(keyFile);
+  if (await checkSelfSignedFiles(dir)) {
     const certPem = await readPem(certFile, "certificate");
     return {
       certPem,
@@ -98,6 +118,45 @@ export async function selfSignedIdentity(options: SelfSignedOptions): Promise<Tl
     label: "TLS certificate",
   });
   return { certPem, keyPem, fingerprint: await pemFingerprint(certPem), certFile, created: true };
+}
+
+/** The self-signed key: only its owner (this user or root) may read or write it, no link. */
+const KEY_RULE: TrustRule = { kind: "file", privateBits: 0o077, fixMode: 0o600, checkOwner: true };
+/** The self-signed certificate: only its owner (this user or root) may write it, no link. */
+const CERT_RULE: TrustRule = { kind: "file", privateBits: 0o022, fixMode: 0o644, checkOwner: true };
+
+/**
+ * Checks the self-signed certificate and key in `stateDirectory` without
+ * creating anything: each, if present, must be a regular file (not a
+ * link) of this user or root; nobody else may write the certificate or
+ * read the key. True when both exist (and are used), false when either is
+ * missing (and both are made anew). Throws CondorError TLS_KEY_INSECURE or
+ * TLS_CERT_INSECURE. Needs --allow-read and --allow-sys=uid.
+ */
+export async function checkSelfSignedFiles(stateDirectory: string): Promise<boolean> {
+  const dir = stateDirectory.replace(/\/+$/, "");
+  let found = 0;
+  for (
+    const [file, rule, code] of [
+      [`${dir}/${KEY_FILE_NAME}`, KEY_RULE, "TLS_KEY_INSECURE"],
+      [`${dir}/${CERT_FILE_NAME}`, CERT_RULE, "TLS_CERT_INSECURE"],
+    ] as const
+  ) {
+    let inspection;
+    try {
+      inspection = await inspectTrusted(file, rule);
+    } catch (err) {
+      throw tlsFileError(file, "inspect", err);
+    }
+    if (inspection.problem) {
+      throw new CondorError(
+        code,
+        `Cannot use self-signed TLS identity: ${inspection.problem.reason}`,
+      );
+    }
+    if (inspection.info) found++;
+  }
+  return found === 2;
 }
 
 /** Makes a self-signed ECDSA P-256 certificate (CA:FALSE) for the given names. */
@@ -188,17 +247,6 @@ async function readPem(path: string, what: string): Promise<string> {
     return await Deno.readTextFile(path);
   } catch (err) {
     throw tlsFileError(path, `read ${what}`, err);
-  }
-}
-
-async function assertPrivate(path: string): Promise<void> {
-  const info = await Deno.stat(path);
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    const shown = (info.mode & 0o777).toString(8).padStart(4, "0");
-    throw new CondorError(
-      "TLS_KEY_INSECURE",
-      `Cannot use TLS key ${path}: it has mode ${shown}, readable by other users; run "chmod 0600 ${path}"`,
-    );
   }
 }
 

@@ -19,6 +19,7 @@ import {
   PATHS,
   REQUEST_ID_PATTERN,
 } from "../api/protocol.ts";
+import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
 import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
 import type { KeyResolver } from "../token/idtoken.ts";
@@ -35,8 +36,8 @@ import type { Metrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import { badRequest, Refusal } from "./refusal.ts";
 import type { TokenRequests } from "./requests.ts";
-import { canonicalPeer, parseIp } from "./rules.ts";
-import type { Store } from "./store.ts";
+import { canonicalPeer, peerGroup } from "./rules.ts";
+import { isStorageFailure, type Store } from "./store.ts";
 import type { Waiters } from "./waiters.ts";
 
 /** Largest request body accepted, in bytes. */
@@ -109,7 +110,8 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
   const method = req.method;
   if (path === PATHS.health) {
     allow(method, ["GET", "HEAD"]);
-    deps.store.ping();
+    const failure = deps.store.writeHealth(deps.now());
+    if (failure !== undefined) throw storeUnwritable(failure);
     return new Response("ok\n", {
       headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
     });
@@ -217,6 +219,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       if (typeof body.key !== "string") {
         throw badRequest("BAD_KEY", "Cannot fetch token: key must be a string");
       }
+      visibleText(body.key, "BAD_KEY", "Cannot fetch token: key");
       try {
         assertPlainKeyId(body.key);
       } catch {
@@ -247,6 +250,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       if (typeof body[field] !== "string") {
         throw badRequest("BAD_DAEMON_AD", `Cannot advertise daemon: "${field}" must be a string`);
       }
+      visibleText(body[field], "BAD_DAEMON_AD", `Cannot advertise daemon: ${field}`);
     }
     if (body.lifetime !== undefined && !Number.isSafeInteger(body.lifetime)) {
       throw badRequest("BAD_DAEMON_AD", "Cannot advertise daemon: lifetime must be whole seconds");
@@ -296,18 +300,6 @@ function peerOf(addr: Deno.Addr): string {
   return "local";
 }
 
-/**
- * What a rate limit counts by: the IPv4 address, or the /64 of an IPv6
- * address, since one IPv6 host commonly holds a whole /64.
- */
-export function rateKey(peer: string): string {
-  const bytes = parseIp(peer);
-  if (!bytes || bytes.length !== 16) return peer;
-  const words = [];
-  for (let i = 0; i < 8; i += 2) words.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
-  return `${words.join(":")}::/64`;
-}
-
 function allow(method: string, methods: string[]): void {
   if (!methods.includes(method)) {
     throw new Refusal(
@@ -322,7 +314,7 @@ function allow(method: string, methods: string[]): void {
 }
 
 function limit(limiter: RateLimiter, peer: string): void {
-  const wait = limiter.take(rateKey(peer));
+  const wait = limiter.take(peerGroup(peer));
   if (wait > 0) {
     throw new Refusal(429, "RATE_LIMITED", "Request rate limit hit.", {
       headers: { "retry-after": String(wait) },
@@ -400,6 +392,16 @@ async function readLimited(req: Request): Promise<Uint8Array> {
   return bytes;
 }
 
+/** 503: the state database cannot commit (disk full, I/O error, ...). */
+function storeUnwritable(reason: string): Refusal {
+  return new Refusal(
+    503,
+    "STORE_UNWRITABLE",
+    `Cannot commit to the state database: ${reason}`,
+    { headers: { "retry-after": "10" } },
+  );
+}
+
 function tooLarge(): Refusal {
   return new Refusal(
     413,
@@ -413,6 +415,7 @@ function identityField(body: Record<string, unknown>): string {
   if (value === undefined || value === null || value === "") {
     throw badRequest("NO_IDENTITY", "No identity request.");
   }
+  visibleText(value, "BAD_IDENTITY", "Cannot enqueue token request: identity");
   if (typeof value !== "string" || value.length > 256 || !/^[^\s@,]+@[^\s@,]+$/.test(value)) {
     throw badRequest(
       "BAD_IDENTITY",
@@ -436,11 +439,25 @@ function clientIdField(body: Record<string, unknown>): string {
   if (typeof value !== "string" || value === "") {
     throw badRequest("NO_CLIENT_ID", "No client ID provided.");
   }
-  // deno-lint-ignore no-control-regex
-  if (value.length > 256 || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw badRequest("BAD_CLIENT_ID", "Cannot enqueue token request: client id is not valid");
+  visibleText(value, "BAD_CLIENT_ID", "Cannot enqueue token request: client id");
+  if (value.length > 256) {
+    throw badRequest(
+      "BAD_CLIENT_ID",
+      "Cannot enqueue token request: client id is longer than 256 characters",
+    );
   }
   return value;
+}
+
+/**
+ * Refuses a string that would not show as itself (see hiddenCharacter):
+ * a 400 with `code` saying "<what> contains U+XXXX, ...". Other values pass
+ * to the field's own checks.
+ */
+function visibleText(value: unknown, code: string, what: string): void {
+  if (typeof value !== "string") return;
+  const hidden = hiddenCharacter(value);
+  if (hidden !== undefined) throw badRequest(code, `${what} ${hiddenCharacterReason(hidden)}`);
 }
 
 function secretField(body: Record<string, unknown>): string {
@@ -507,8 +524,9 @@ function reasonField(value: unknown): string | undefined {
       `Cannot deny token request: reason must be text of at most ${MAX_REASON_LENGTH} characters`,
     );
   }
-  // deno-lint-ignore no-control-regex
-  return value.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, " ");
+  // Refused rather than cleaned: the requester is shown exactly what was stored.
+  visibleText(value, "BAD_REASON", "Cannot deny token request: reason");
+  return value;
 }
 
 function json(status: number, body: unknown): Response {
@@ -525,6 +543,11 @@ function refusalResponse(
   let refusal: Refusal;
   if (err instanceof Refusal) {
     refusal = err;
+  } else if (isStorageFailure(err)) {
+    // Not a bug to report as 500: the daemon cannot take changes until the
+    // storage recovers, and a requester may retry (it does on 503).
+    deps.log(`error ${req.method} ${url.pathname} from ${peer}: ${(err as Error).message}`);
+    refusal = storeUnwritable((err as Error).message);
   } else {
     // Not a refusal: a fault of ours. The caller learns nothing more.
     const what = err instanceof CondorError

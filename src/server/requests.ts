@@ -35,7 +35,7 @@ import { auditLine, type AuditRecord } from "./audit.ts";
 import { type Caller, wildcardMatch } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
-import { matchingRule, parseNetblock } from "./rules.ts";
+import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
 import { LIVE_STATES, type Store, type StoredRequest } from "./store.ts";
 import type { Waiters } from "./waiters.ts";
@@ -57,6 +57,7 @@ export interface RequestDeps {
     | "requestLifetime"
     | "autoApproveMaxLifetime"
     | "maxPending"
+    | "maxPendingPerPeer"
   >;
   /** Signing keys by name (the issuer key and any named key for fetch). */
   keys: KeyResolver;
@@ -133,11 +134,9 @@ export class TokenRequests {
     const outcome = await store.sharedTransaction(() => {
       const again = this.#liveBySecret(secretHash);
       if (again) return { created: false, request: again };
-      if (store.countLive() >= settings.maxPending) {
-        throw new Refusal(503, "TOO_MANY_REQUESTS", "Too many requests in the system.", {
-          headers: { "retry-after": "60" },
-        });
-      }
+      // The caps keep room for requests that wait for a decision. One an
+      // auto-approval rule decides at once never waits, so never counts.
+      if (!minted) this.#assertRoomFor(input.caller.peer);
       const request = store.insertRequest({
         id: this.#newRequestId(),
         secretHash,
@@ -483,6 +482,32 @@ export class TokenRequests {
   }
 
   // --- internals --------------------------------------------------------
+
+  /**
+   * Refuses a request that would wait for a decision when the queue is full:
+   * TOKEND_MAX_PENDING_REQUESTS live requests in all (503, HTCondor's text),
+   * or TOKEND_MAX_PENDING_PER_PEER pending ones from `peer`'s address (429),
+   * so that one address cannot fill the queue for everyone else.
+   */
+  #assertRoomFor(peer: string): void {
+    const { settings, store } = this.#deps;
+    const perPeer = settings.maxPendingPerPeer;
+    if (perPeer > 0 && store.countPendingFrom(peer) >= perPeer) {
+      throw new Refusal(
+        429,
+        "TOO_MANY_PENDING_FROM_PEER",
+        `Cannot enqueue token request: ${
+          peerGroup(peer)
+        } already has ${perPeer} requests waiting for a decision, the most TOKEND_MAX_PENDING_PER_PEER allows`,
+        { headers: { "retry-after": "60" } },
+      );
+    }
+    if (store.countLive() >= settings.maxPending) {
+      throw new Refusal(503, "TOO_MANY_REQUESTS", "Too many requests in the system.", {
+        headers: { "retry-after": "60" },
+      });
+    }
+  }
 
   /** SEC_TOKEN_REQUEST_LIMITS: requested levels outside it are dropped; none requested means all of it. */
   #boundedAuthz(requested: Authorization[]): Authorization[] {

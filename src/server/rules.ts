@@ -138,6 +138,21 @@ export function canonicalPeer(address: string): string {
   return bare;
 }
 
+/**
+ * What per-peer limits count by: the canonical IPv4 address (an IPv4-mapped
+ * IPv6 peer counts as the IPv4 address it carries), or the /64 of an IPv6
+ * address, since one IPv6 host commonly holds a whole /64. Anything that
+ * is not an IP literal counts as itself.
+ */
+export function peerGroup(peer: string): string {
+  const canonical = canonicalPeer(peer);
+  const bytes = parseIp(canonical);
+  if (!bytes || bytes.length !== 16) return canonical;
+  const words = [];
+  for (let i = 0; i < 8; i += 2) words.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  return `${words.join(":")}::/64`;
+}
+
 function addressForms(address: string): Uint8Array[] {
   const bytes = parseIp(canonicalPeer(address));
   if (!bytes) return [];

@@ -12,8 +12,10 @@ import { type KeyLocations, keyLocationsOf, POOL_KEY_ID } from "../token/signing
 
 /** HTCondor's collector port, used when COLLECTOR_HOST names none. */
 export const DEFAULT_PORT = 9618;
-/** HTCondor's cap on pending requests; ours may be configured larger, never smaller. */
-export const MIN_MAX_PENDING = 1000;
+/** HTCondor's cap on pending requests, our default. */
+export const DEFAULT_MAX_PENDING = 1000;
+/** Default cap on undecided requests from one peer address (or IPv6 /64). */
+export const DEFAULT_MAX_PENDING_PER_PEER = 10;
 
 /** Everything the daemon takes from the configuration. */
 export interface TokendSettings {
@@ -40,6 +42,8 @@ export interface TokendSettings {
   keyFiles: string[];
   /** TOKEND_MAX_PENDING_REQUESTS: live requests beyond this are refused. */
   maxPending: number;
+  /** TOKEND_MAX_PENDING_PER_PEER: pending requests from one peer (IPv4 address, IPv6 /64) beyond this are refused; 0 = no cap. */
+  maxPendingPerPeer: number;
   /** TOKEND_RATE_LIMIT: enqueues per minute per peer address; 0 = unlimited. */
   enqueueRatePerMinute: number;
   /** TOKEND_COLLECT_RATE_LIMIT: collect/cancel calls per minute per peer; 0 = unlimited. */
@@ -91,13 +95,6 @@ export function tokendSettings(
       'Cannot use configuration: neither "TOKEND_STATE_DIRECTORY" nor "SPOOL" is set',
     );
   }
-  const maxPending = positive(config, "TOKEND_MAX_PENDING_REQUESTS", MIN_MAX_PENDING);
-  if (maxPending < MIN_MAX_PENDING) {
-    throw new ConfigError(
-      "CONFIG_VALUE",
-      `Cannot use configuration: knob "TOKEND_MAX_PENDING_REQUESTS" is ${maxPending}, expected at least ${MIN_MAX_PENDING}`,
-    );
-  }
   const iface = config.get("NETWORK_INTERFACE")?.trim();
   const expiration = config.int("SEC_ISSUED_TOKEN_EXPIRATION", -1);
   const daemonType = (config.get("TOKEND_DAEMON_TYPE")?.trim() || "COLLECTOR").toUpperCase();
@@ -114,7 +111,12 @@ export function tokendSettings(
     port: overrides.port ?? collectorPort(config),
     certFiles: config.list("AUTH_SSL_SERVER_CERTFILE"),
     keyFiles: config.list("AUTH_SSL_SERVER_KEYFILE"),
-    maxPending,
+    maxPending: positive(config, "TOKEND_MAX_PENDING_REQUESTS", DEFAULT_MAX_PENDING),
+    maxPendingPerPeer: nonNegative(
+      config,
+      "TOKEND_MAX_PENDING_PER_PEER",
+      DEFAULT_MAX_PENDING_PER_PEER,
+    ),
     enqueueRatePerMinute: nonNegative(config, "TOKEND_RATE_LIMIT", 60),
     collectRatePerMinute: nonNegative(config, "TOKEND_COLLECT_RATE_LIMIT", 600),
     daemonName: config.get("TOKEND_DAEMON_NAME")?.trim() || fullHostname,

@@ -17,7 +17,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { DaemonAd, RequestState } from "../api/protocol.ts";
 import { CondorError } from "../errors.ts";
 import type { AuditRecord } from "./audit.ts";
-import type { ApprovalRule } from "./rules.ts";
+import { type ApprovalRule, peerGroup } from "./rules.ts";
 
 /** The schema this code reads and writes. */
 export const SCHEMA_VERSION = 1;
@@ -69,6 +69,20 @@ export interface StoredDaemon extends DaemonAd {
 
 /** The stored state cannot be opened or used. */
 export class StoreError extends CondorError {}
+
+/** SQLite's words for a write the storage could not take (full, I/O error, read-only, locked). */
+const STORAGE_FAILURE =
+  /database or disk is full|disk I\/O error|readonly database|unable to open database file|database disk image is malformed|database is locked/;
+
+/**
+ * True when `err` is SQLite failing to write to storage, not a refusal or
+ * a constraint: the daemon cannot take changes until that is fixed.
+ * (node:sqlite gives no result code, only SQLite's message.)
+ */
+export function isStorageFailure(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === "ERR_SQLITE_ERROR" &&
+    STORAGE_FAILURE.test(err.message);
+}
 
 const SCHEMA = `
 CREATE TABLE requests (
@@ -130,12 +144,57 @@ CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
 
 type Row = Record<string, SQLInputValue>;
 
+/**
+ * A compiled statement that refuses to bind text the database would give
+ * back as something else: SQLite keeps a NUL inside a text value, but
+ * node:sqlite reads text back only up to the first NUL
+ * (`condor@pool\0.evil.org` came back as `condor@pool`, and was listed and
+ * signed so), and a lone surrogate is stored as U+FFFD. The handler
+ * refuses such text from requesters; this makes sure no other path can
+ * store it and read back a different string.
+ */
+class CheckedStatement {
+  readonly #statement: StatementSync;
+
+  constructor(statement: StatementSync) {
+    this.#statement = statement;
+  }
+
+  run(...values: SQLInputValue[]): ReturnType<StatementSync["run"]> {
+    assertStorable(values);
+    return this.#statement.run(...values);
+  }
+
+  get(...values: SQLInputValue[]): ReturnType<StatementSync["get"]> {
+    assertStorable(values);
+    return this.#statement.get(...values);
+  }
+
+  all(...values: SQLInputValue[]): ReturnType<StatementSync["all"]> {
+    assertStorable(values);
+    return this.#statement.all(...values);
+  }
+}
+
+/** Throws StoreError STORE_TEXT for a text value with a NUL or a lone surrogate. */
+function assertStorable(values: readonly SQLInputValue[]): void {
+  for (const value of values) {
+    if (typeof value !== "string") continue;
+    if (value.includes("\0") || !value.isWellFormed()) {
+      throw new StoreError(
+        "STORE_TEXT",
+        "Cannot store text: it holds a NUL or a lone surrogate, which the database would not give back as it was",
+      );
+    }
+  }
+}
+
 /** The SQLite store. Synchronous: each method is one short transaction. */
 export class Store {
   readonly path: string;
   readonly #db: DatabaseSync;
   /** Compiled statements by SQL text: compiling costs more than running most of them. */
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements = new Map<string, CheckedStatement>();
   #inTransaction = false;
   /** Calls waiting for the next shared transaction (see sharedTransaction). */
   readonly #shared: {
@@ -146,6 +205,12 @@ export class Store {
   #sharedFlush: ReturnType<typeof setImmediate> | undefined;
   /** countLive()'s answer, undefined until counted and after a rollback. */
   #liveCount: number | undefined;
+  /** Pending requests by peerGroup(), undefined until counted and after a rollback. */
+  #pendingByGroup: Map<string, number> | undefined;
+  /** Why the last write failed, until a commit that writes succeeds (see writeHealth). */
+  #writeFailure: string | undefined;
+  /** When writeHealth() last probed, on its caller's clock. */
+  #lastProbe: number | undefined;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -153,13 +218,17 @@ export class Store {
   }
 
   /**
-   * Opens (creating if missing, mode 0600) the database at `path` and checks
-   * its schema version. Throws StoreError with a clear message for a file
-   * that is not ours or was written by a newer daemon. Needs --allow-read
-   * and --allow-write of the file and its directory.
+   * Opens the database at `path`, creating it when missing, and checks its
+   * schema: version and tables. A new database is made whole under a
+   * temporary name (mode 0600) and only then linked into place, so a file
+   * at `path` always holds a schema and an empty or schema-less one means
+   * lost state, never a fresh start. Throws StoreError (see
+   * {@link Store.checkFile}, and STORE_OPEN, STORE_TOO_NEW, STORE_FOREIGN,
+   * STORE_SCHEMA) naming the file. Needs --allow-read and --allow-write of
+   * the file and its directory.
    */
   static async open(path: string): Promise<Store> {
-    await createPrivateFile(path);
+    if (await Store.checkFile(path) === "missing") await createDatabase(path);
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path);
@@ -175,7 +244,7 @@ export class Store {
     }
     const store = new Store(path, db);
     try {
-      store.#migrate();
+      store.#checkSchema();
       db.exec(INDEXES);
     } catch (err) {
       db.close();
@@ -184,11 +253,51 @@ export class Store {
     return store;
   }
 
+  /**
+   * What is at `path`, judged without opening it: "missing" (a new
+   * database will be created) or "present". Refuses what would lose state
+   * silently: an empty (0-byte) file, which SQLite would take for a new
+   * database (STORE_EMPTY), and a missing database whose -wal or -journal
+   * file is still there, which SQLite would replay into a new one
+   * (STORE_LEFTOVER); also a link or anything but a regular file
+   * (STORE_OPEN). Starting afresh is a deliberate act: remove the files.
+   * Needs --allow-read.
+   */
+  static async checkFile(path: string): Promise<"missing" | "present"> {
+    const info = await lstatOrUndefined(path);
+    if (info === undefined) {
+      for (const suffix of ["-wal", "-journal"]) {
+        if (await lstatOrUndefined(path + suffix) !== undefined) {
+          throw new StoreError(
+            "STORE_LEFTOVER",
+            `Cannot use state database ${path}: it is missing but ${path}${suffix} is still there; restore the database from a backup, or remove ${path}${suffix} and ${path}-shm to start with an empty state`,
+          );
+        }
+      }
+      return "missing";
+    }
+    if (info.isSymlink || !info.isFile) {
+      throw new StoreError(
+        "STORE_OPEN",
+        `Cannot use state database ${path}: it is ${
+          info.isSymlink ? "a symbolic link" : "not a regular file"
+        }`,
+      );
+    }
+    if (info.size === 0) {
+      throw new StoreError(
+        "STORE_EMPTY",
+        `Cannot use state database ${path}: it is empty (0 bytes), so its pending requests, rules and audit trail are lost; restore it from a backup, or remove it (and any ${path}-wal and -shm) to start with an empty state`,
+      );
+    }
+    return "present";
+  }
+
   /** The compiled statement for `sql`, compiled once per store. */
-  #statement(sql: string): StatementSync {
+  #statement(sql: string): CheckedStatement {
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
-      statement = this.#db.prepare(sql);
+      statement = new CheckedStatement(this.#db.prepare(sql));
       this.#statements.set(sql, statement);
     }
     return statement;
@@ -204,19 +313,58 @@ export class Store {
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction; rolls back if it throws. */
   transaction<T>(fn: () => T): T {
     if (this.#inTransaction) return fn();
-    this.#db.exec("BEGIN IMMEDIATE");
+    // Only while a write has failed: whether this one writes anything is
+    // what tells a recovered disk from a commit that had nothing to write.
+    const changesBefore = this.#writeFailure === undefined ? undefined : this.#totalChanges();
     this.#inTransaction = true;
     try {
+      this.#db.exec("BEGIN IMMEDIATE");
       const result = fn();
       this.#db.exec("COMMIT");
+      if (changesBefore !== undefined && this.#totalChanges() !== changesBefore) {
+        this.#writeFailure = undefined;
+      }
       return result;
     } catch (err) {
+      this.#noteWriteFailure(err);
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      this.#liveCount = undefined;
+      this.#forgetCounts();
       throw err;
     } finally {
       this.#inTransaction = false;
     }
+  }
+
+  /**
+   * Why the store cannot commit, or undefined when it can. Proves it with a
+   * real commit (the schema version written again: one page through the
+   * write-ahead log and an fsync) at most once per `intervalMs` of `now`,
+   * and in between answers from that probe and from the commits of real
+   * calls, which record their own failures. A transaction that is rolled
+   * back would prove nothing: in WAL mode nothing reaches the disk before
+   * the commit, so a full disk only shows there.
+   */
+  writeHealth(now: number, intervalMs = 1000): string | undefined {
+    const since = now - (this.#lastProbe ?? -Infinity);
+    if (since >= intervalMs || since < 0) {
+      this.#lastProbe = now;
+      try {
+        this.transaction(() => this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`));
+        this.#writeFailure = undefined;
+      } catch (err) {
+        this.#writeFailure = err instanceof Error ? err.message : String(err);
+      }
+    }
+    return this.#writeFailure;
+  }
+
+  #totalChanges(): number {
+    return Number((this.#statement("SELECT total_changes() AS n").get() as { n: number }).n);
+  }
+
+  /** Remembers a failure to write (disk full, I/O error, ...) for writeHealth(). */
+  #noteWriteFailure(err: unknown): void {
+    if (isStorageFailure(err)) this.#writeFailure = (err as Error).message;
   }
 
   /**
@@ -254,8 +402,9 @@ export class Store {
             this.#db.exec(`RELEASE shared_${i}`);
             settled.push(() => call.resolve(value));
           } catch (err) {
+            this.#noteWriteFailure(err);
             this.#db.exec(`ROLLBACK TO shared_${i}`);
-            this.#liveCount = undefined;
+            this.#forgetCounts();
             this.#db.exec(`RELEASE shared_${i}`);
             settled.push(() => call.reject(err));
           }
@@ -268,9 +417,10 @@ export class Store {
     for (const settle of settled) settle();
   }
 
-  /** A cheap query proving the database answers (health check). */
-  ping(): void {
-    this.#statement("SELECT 1").get();
+  /** Drops the cached counts: what a rollback undid is not known, so they are counted again. */
+  #forgetCounts(): void {
+    this.#liveCount = undefined;
+    this.#pendingByGroup = undefined;
   }
 
   // --- requests ---------------------------------------------------------
@@ -318,6 +468,26 @@ export class Store {
       ).get() as { n: number }).n,
     );
     return this.#liveCount;
+  }
+
+  /**
+   * Number of pending (undecided) requests from `peer`'s group: its IPv4
+   * address, or its IPv6 /64 (see peerGroup). Counted once, then kept up to
+   * date like countLive(), because every enqueue asks.
+   */
+  countPendingFrom(peer: string): number {
+    if (this.#pendingByGroup === undefined) {
+      const counts = new Map<string, number>();
+      for (
+        const row of this.#statement("SELECT peer_location FROM requests WHERE state = 'pending'")
+          .all()
+      ) {
+        const group = peerGroup(String((row as Row).peer_location));
+        counts.set(group, (counts.get(group) ?? 0) + 1);
+      }
+      this.#pendingByGroup = counts;
+    }
+    return this.#pendingByGroup.get(peerGroup(peer)) ?? 0;
   }
 
   /** Number of pending requests. */
@@ -370,6 +540,7 @@ export class Store {
       request.jti,
     );
     if (this.#liveCount !== undefined && LIVE_STATES.includes(request.state)) this.#liveCount++;
+    if (request.state === "pending") this.#countPendingChange(request.peerLocation, 1);
     return { ...request, seq: Number(result.lastInsertRowid) };
   }
 
@@ -401,18 +572,33 @@ export class Store {
         values.push(value);
       }
     }
-    const result = this.#statement(
+    const rows = this.#statement(
       `UPDATE requests SET ${sets.join(", ")}
-       WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")})`,
-    ).run(...values, seq, ...from);
-    const changed = Number(result.changes) === 1;
+       WHERE seq = ? AND state IN (${from.map(() => "?").join(", ")}) RETURNING peer_location`,
+    ).all(...values, seq, ...from);
+    const changed = rows.length === 1;
     if (changed && this.#liveCount !== undefined) {
       const live = (state: RequestState) => LIVE_STATES.includes(state);
       if (from.every(live)) this.#liveCount -= live(to) ? 0 : 1;
       else if (!from.some(live)) this.#liveCount += live(to) ? 1 : 0;
       else this.#liveCount = undefined; // which state it left is unknown: count again
     }
+    if (changed && (from.includes("pending") || to === "pending")) {
+      const peer = String((rows[0] as Row).peer_location);
+      const left = from.every((state) => state === "pending");
+      if (left && to !== "pending") this.#countPendingChange(peer, -1);
+      else this.#pendingByGroup = undefined; // which state it left is unknown: count again
+    }
     return changed;
+  }
+
+  /** Keeps countPendingFrom()'s counts up to date with one request more or less from `peer`. */
+  #countPendingChange(peer: string, by: 1 | -1): void {
+    if (this.#pendingByGroup === undefined) return;
+    const group = peerGroup(peer);
+    const count = (this.#pendingByGroup.get(group) ?? 0) + by;
+    if (count > 0) this.#pendingByGroup.set(group, count);
+    else this.#pendingByGroup.delete(group);
   }
 
   /** Deletes finished requests last touched before `before` (their history stays in the audit trail). */
@@ -519,7 +705,13 @@ export class Store {
     });
   }
 
-  #migrate(): void {
+  /**
+   * Refuses a database that is not exactly this daemon's: a newer schema
+   * version, no version (another program's file, or one emptied of our
+   * tables), or the current version with tables or columns missing or
+   * unknown (damaged, or edited by hand).
+   */
+  #checkSchema(): void {
     const version = Number(
       (this.#statement("PRAGMA user_version").get() as { user_version: number }).user_version,
     );
@@ -529,21 +721,72 @@ export class Store {
         `Cannot use state database ${this.path}: it has schema version ${version}, newer than this daemon's ${SCHEMA_VERSION}; run the newer condor_tokend or restore a backup`,
       );
     }
-    if (version === SCHEMA_VERSION) return;
-    const tables = this.#statement(
-      "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'",
-    ).get() as { n: number };
-    if (Number(tables.n) > 0) {
+    const found = tableColumns(this.#db);
+    if (version < SCHEMA_VERSION) {
       throw new StoreError(
-        "STORE_FOREIGN",
-        `Cannot use state database ${this.path}: it holds tables but no condor_tokend schema version`,
+        found.size > 0 ? "STORE_FOREIGN" : "STORE_EMPTY",
+        found.size > 0
+          ? `Cannot use state database ${this.path}: it holds tables but no condor_tokend schema version`
+          : `Cannot use state database ${this.path}: it holds no condor_tokend state (no tables, no schema version); restore it from a backup, or remove it (and any ${this.path}-wal and -shm) to start with an empty state`,
       );
     }
-    this.transaction(() => {
-      this.#db.exec(SCHEMA);
-      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    });
+    const problem = schemaDifference(expectedSchema(), found);
+    if (problem !== undefined) {
+      throw new StoreError(
+        "STORE_SCHEMA",
+        `Cannot use state database ${this.path}: its schema is damaged (${problem}); restore it from a backup`,
+      );
+    }
   }
+}
+
+/** Tables (but SQLite's own) and their columns, in order. */
+function tableColumns(db: DatabaseSync): Map<string, string[]> {
+  const tables = new Map<string, string[]>();
+  const names = db.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+  ).all().map((row) => String((row as Row).name));
+  for (const name of names) {
+    const columns = db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").all(name)
+      .map((row) => String((row as Row).name));
+    tables.set(name, columns);
+  }
+  return tables;
+}
+
+let expected: Map<string, string[]> | undefined;
+
+/** The tables and columns SCHEMA makes, read from an in-memory database made with it. */
+function expectedSchema(): Map<string, string[]> {
+  if (expected === undefined) {
+    const db = new DatabaseSync(":memory:");
+    try {
+      db.exec(SCHEMA);
+      expected = tableColumns(db);
+    } finally {
+      db.close();
+    }
+  }
+  return expected;
+}
+
+/** How `found` differs from `wanted`, in words; undefined when it does not. */
+function schemaDifference(
+  wanted: Map<string, string[]>,
+  found: Map<string, string[]>,
+): string | undefined {
+  const missing = [...wanted.keys()].filter((t) => !found.has(t));
+  if (missing.length > 0) return `table ${missing.join(", ")} missing`;
+  const unknown = [...found.keys()].filter((t) => !wanted.has(t));
+  if (unknown.length > 0) return `unknown table ${unknown.join(", ")}`;
+  for (const [table, columns] of wanted) {
+    const have = found.get(table)!;
+    const lacking = columns.filter((c) => !have.includes(c));
+    if (lacking.length > 0) return `table ${table} lacks column ${lacking.join(", ")}`;
+    const extra = have.filter((c) => !columns.includes(c));
+    if (extra.length > 0) return `table ${table} has unknown column ${extra.join(", ")}`;
+  }
+  return undefined;
 }
 
 function toRequest(row: Row): StoredRequest {
@@ -567,19 +810,72 @@ function toRequest(row: Row): StoredRequest {
   };
 }
 
-/** Creates `path` empty with mode 0600 unless it exists, so SQLite never makes it world-readable. */
-async function createPrivateFile(path: string): Promise<void> {
+/** `Deno.lstat(path)`, undefined when nothing is there; other failures as StoreError STORE_OPEN. */
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
   try {
-    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
-    file.close();
-    // Some systems apply default ACLs at creation; Windows has no mode bits.
-    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+    return await Deno.lstat(path);
   } catch (err) {
-    if (err instanceof Deno.errors.AlreadyExists) return;
+    if (err instanceof Deno.errors.NotFound) return undefined;
     throw new StoreError(
       "STORE_OPEN",
-      `Cannot create state database ${path}: ${err instanceof Error ? err.message : err}`,
+      `Cannot use state database ${path}: ${err instanceof Error ? err.message : err}`,
       { cause: err },
     );
+  }
+}
+
+/**
+ * Creates a new database at `path` whole: under a temporary name in the
+ * same directory (mode 0600 whatever the umask), schema and version
+ * committed, then hard-linked into place, which fails rather than replace
+ * anything that appeared at `path` meanwhile, and the directory flushed.
+ * So `path` never holds an empty or half-made database, and an empty one
+ * found later is damage, not a first start.
+ */
+async function createDatabase(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16))
+    .join("");
+  const temp = `${dir}/.${path.slice(slash + 1)}.${suffix}.new`;
+  try {
+    const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+    file.close();
+    // Some systems apply default ACLs at creation; Windows has no mode bits.
+    if (Deno.build.os !== "windows") await Deno.chmod(temp, 0o600);
+    const db = new DatabaseSync(temp);
+    try {
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec("BEGIN");
+      db.exec(SCHEMA);
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      db.exec("COMMIT");
+    } finally {
+      db.close();
+    }
+    await Deno.link(temp, path);
+    if (Deno.build.os !== "windows") {
+      const directory = await Deno.open(dir);
+      try {
+        await directory.sync();
+      } finally {
+        directory.close();
+      }
+    }
+  } catch (err) {
+    throw new StoreError(
+      "STORE_OPEN",
+      `Cannot create state database ${path}: ${
+        err instanceof Deno.errors.AlreadyExists
+          ? "another file appeared there meanwhile"
+          : err instanceof Error
+          ? err.message
+          : err
+      }`,
+      { cause: err },
+    );
+  } finally {
+    await Deno.remove(temp).catch(() => {});
+    await Deno.remove(`${temp}-journal`).catch(() => {});
   }
 }

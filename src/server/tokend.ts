@@ -10,7 +10,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import type { DaemonAd, DaemonInfo } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import { CondorError, KeyError } from "../errors.ts";
-import { createKeyFileIfMissing, POOL_KEY_ID, readSigningKey } from "../token/signing_key.ts";
+import { createKeyFileIfMissing, POOL_KEY_ID } from "../token/signing_key.ts";
 import { mintToken } from "../token/idtoken.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 import { type Advertiser, startAdvertiser } from "./advertiser.ts";
@@ -23,11 +23,11 @@ import { RateLimiter } from "./rate_limit.ts";
 import { TokenRequests } from "./requests.ts";
 import { parseIp } from "./rules.ts";
 import { type TokendSettings, tokendSettings } from "./settings.ts";
+import { checkBeforeStart, checkIssuerKey } from "./start_checks.ts";
+import { createStateDirectory } from "./state_directory.ts";
 import { Store } from "./store.ts";
 import { Waiters } from "./waiters.ts";
 
-/** File name of the state database inside the state directory. */
-export const DATABASE_FILE_NAME = "tokend.sqlite";
 /** How often live requests are checked for expiry, in milliseconds. */
 const SWEEP_INTERVAL_MS = 5_000;
 
@@ -64,36 +64,41 @@ export interface Tokend {
 }
 
 /**
- * Starts the daemon. Creates the POOL signing key if missing and refuses an
- * unreadable or insecure issuer key; opens the state database; loads or
- * creates the TLS identity (unless TOKEND_ALLOW_PLAIN_HTTP); listens; then
- * writes the address file. Throws a CondorError with a clear message on any
- * of these. Needs --allow-net, --allow-read, --allow-write.
+ * Starts the daemon, in this order: reads the settings; checks every file
+ * it is configured to use (signing keys, state directory and database,
+ * TLS files, address file; see start_checks.ts) and that the port can be
+ * bound, creating nothing; only then creates what is missing (the state
+ * directory, a new database, a POOL key with a WARNING line, a
+ * self-signed certificate), opens the database, listens and writes the
+ * address file. Throws a CondorError with a clear message on any of these.
+ * Needs --allow-net, --allow-read, --allow-write, --allow-sys=uid.
  */
 export async function startTokend(options: TokendOptions): Promise<Tokend> {
   const log = options.log;
   const now = options.now ?? (() => Date.now());
   const settings = tokendSettings(options.config, { port: options.port });
 
-  if (await createKeyFileIfMissing(settings.keys.poolKeyFile)) {
-    log(`created POOL signing key ${settings.keys.poolKeyFile}`);
-  }
-  try {
-    await readSigningKey(settings.issuerKey, settings.keys);
-  } catch (err) {
-    if (err instanceof KeyError) {
-      throw new KeyError(err.code, `${err.message}; condor_tokend cannot issue tokens without it`, {
-        cause: err,
-      });
-    }
-    throw err;
-  }
+  // 1. Check everything; create nothing.
+  const plan = await checkBeforeStart(settings);
 
-  await createStateDirectory(settings.stateDirectory);
-  const store = await Store.open(
-    `${settings.stateDirectory.replace(/\/+$/, "")}/${DATABASE_FILE_NAME}`,
-  );
+  // 2. Bind the port. The real listener belongs here, before anything is
+  // created, once the server layer can bind before it has a TLS identity
+  // (the self-signed one is created in step 3); until then a probe makes a
+  // busy port or a wrong NETWORK_INTERFACE fail now.
+  probeListen(settings);
+
+  // 3. Create what is missing, and open.
+  const { state } = plan;
+  if (!state.exists) await createStateDirectory(state);
+  if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
+  const store = await Store.open(state.databasePath);
   try {
+    if (plan.createPoolKey && await createKeyFileIfMissing(settings.keys.poolKeyFile)) {
+      log(
+        `WARNING: created a new POOL signing key ${settings.keys.poolKeyFile} because SEC_TOKEN_POOL_SIGNING_KEY_FILE named no file; tokens this daemon issues will not be accepted by a pool that has a different POOL key (if the pool has one, stop the daemon, remove this file and point SEC_TOKEN_POOL_SIGNING_KEY_FILE at the pool's key)`,
+      );
+    }
+    if (plan.createPoolKey && settings.issuerKey === POOL_KEY_ID) await checkIssuerKey(settings);
     return await serve(settings, store, now, log);
   } catch (err) {
     store.close();
@@ -101,24 +106,23 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
   }
 }
 
-/** Creates TOKEND_STATE_DIRECTORY (0700) if missing; a CondorError naming it when that fails. */
-async function createStateDirectory(path: string): Promise<void> {
-  try {
-    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    const reason = err instanceof Deno.errors.AlreadyExists
-      ? "a file that is not a directory is in the way"
-      : err instanceof Deno.errors.NotADirectory
-      ? "a part of the path is not a directory"
-      : err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : undefined;
-    if (reason === undefined) throw err;
-    throw new CondorError(
-      "STATE_DIRECTORY",
-      `Cannot create TOKEND_STATE_DIRECTORY ${path}: ${reason}`,
-      { cause: err },
-    );
+/**
+ * Binds the listen address and port with a plain TCP listener and closes
+ * it at once: a port in use or an address this host does not have fails
+ * here, before anything is created, with the message listening would
+ * give. Tries the addresses as listenFirst does. Needs --allow-net.
+ */
+function probeListen(settings: TokendSettings): void {
+  const hostnames = settings.networkInterface ? [settings.networkInterface] : ["::", "0.0.0.0"];
+  for (const [i, hostname] of hostnames.entries()) {
+    try {
+      Deno.listen({ hostname, port: settings.port }).close();
+      return;
+    } catch (err) {
+      if (err instanceof Deno.errors.AddrInUse || i === hostnames.length - 1) {
+        throw listenError(hostname, settings.port, err);
+      }
+    }
   }
 }
 

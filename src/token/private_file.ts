@@ -6,6 +6,7 @@
  * @module
  */
 import { TokenFileError } from "../errors.ts";
+import { inspectTrusted } from "./trusted_file.ts";
 
 /**
  * Whether `name` is a plain file name: not empty, not `.` or `..`, no
@@ -144,11 +145,12 @@ async function checkTarget(
 
 /**
  * Refuses a directory another user could use to replace or remove what is
- * written there: one writable by group or others without the sticky bit,
- * or owned by a user other than this one or root, or reached through a
- * symbolic link another user owns. A directory the tool manages itself
- * (`managed`: the token directory, ~/.condor) may not be a symbolic link at
- * all. (Windows has no such modes; nothing is checked there.)
+ * written there (see trusted_file.ts): writable by group or others without
+ * the sticky bit, or owned by a user other than this one or root. A
+ * directory the tool manages itself (`managed`: the token directory,
+ * ~/.condor) may not be a symbolic link at all; one the user named may be,
+ * but not a link another user owns, who could point it elsewhere.
+ * (Windows has no such modes; nothing is checked there.)
  */
 async function checkDirectory(
   dir: string,
@@ -158,16 +160,25 @@ async function checkDirectory(
 ): Promise<void> {
   if (Deno.build.os === "windows") return;
   const unsafe = (why: string) =>
-    new TokenFileError(
-      "TOKEN_FILE_UNSAFE_DIR",
-      `Cannot ${action} ${path}: directory ${dir} ${why}`,
-    );
-  let link: Deno.FileInfo;
-  let info: Deno.FileInfo;
+    new TokenFileError("TOKEN_FILE_UNSAFE_DIR", `Cannot ${action} ${path}: ${why}`);
+  let found;
   try {
-    link = await Deno.lstat(dir);
-    info = link.isSymlink ? await Deno.stat(dir) : link;
+    const link = await Deno.lstat(dir);
+    const me = currentUid();
+    if (link.isSymlink && !managed && me !== undefined && ![me, 0, null].includes(link.uid)) {
+      throw unsafe(
+        `${dir} is a symbolic link owned by uid ${link.uid}, not by this user (uid ${me}) or root, who could point it elsewhere`,
+      );
+    }
+    found = await inspectTrusted(dir, {
+      kind: "directory",
+      privateBits: 0o022,
+      checkOwner: true,
+      allowSticky: true,
+      followSymlinks: !managed,
+    });
   } catch (err) {
+    if (err instanceof TokenFileError) throw err;
     if (err instanceof Deno.errors.NotFound) {
       throw new TokenFileError(
         "TOKEN_FILE_MISSING",
@@ -177,35 +188,13 @@ async function checkDirectory(
     }
     throw privateFileError(action, path, err);
   }
-  const me = currentUid();
-  const foreign = (uid: number | null) =>
-    me !== undefined && uid !== null && uid !== me && uid !== 0;
-  if (link.isSymlink && managed) {
-    throw unsafe("is a symbolic link; use the real directory (or remove the link)");
-  }
-  if (link.isSymlink && foreign(link.uid)) {
+  if (found.problem) {
     throw unsafe(
-      `is a symbolic link owned by another user (uid ${link.uid}), who could redirect it`,
+      `${found.problem.reason}${
+        found.problem.kind === "access" ? " (another user could replace or remove the file)" : ""
+      }`,
     );
   }
-  if (!info.isDirectory) throw unsafe("is not a directory");
-  const mode = info.mode ?? 0;
-  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
-    throw unsafe(
-      `is writable by ${(mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${
-        octal(mode)
-      }), who could replace or remove the file; run "chmod go-w ${dir}" or choose another directory`,
-    );
-  }
-  if (foreign(info.uid)) {
-    throw unsafe(
-      `belongs to another user (uid ${info.uid}), who could replace or remove the file; choose a directory you own`,
-    );
-  }
-}
-
-function octal(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, "0");
 }
 
 /** This process's user id, or undefined where it cannot be read (Windows, no --allow-sys=uid). */

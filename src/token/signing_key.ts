@@ -5,6 +5,7 @@
 import type { CondorConfig } from "../config/condor_config.ts";
 import { KeyError } from "../errors.ts";
 import { isPlainFileName } from "./private_file.ts";
+import { inspectTrusted, type TrustRule } from "./trusted_file.ts";
 
 const SCRAMBLE = [0xde, 0xad, 0xbe, 0xef];
 const HKDF_SALT = new TextEncoder().encode("htcondor");
@@ -115,19 +116,33 @@ export function keyFilePath(kid: string, where: KeyLocations): string {
   return `${where.passwordDirectory.replace(/\/+$/, "")}/${kid}`;
 }
 
+/** What a signing key file must be: a file nobody else may read or write (a link is followed, as HTCondor does). */
+export const KEY_FILE_RULE: TrustRule = {
+  kind: "file",
+  privateBits: 0o077,
+  fixMode: 0o600,
+  followSymlinks: true,
+};
+
 /**
  * Reads and derives key `kid`. Refuses a file that group or others can read
- * (as HTCondor does), naming the file and its mode. Needs --allow-read.
+ * (as HTCondor does), naming the file, its mode and the chmod that fixes it.
+ * Needs --allow-read.
  */
 export async function readSigningKey(kid: string, where: KeyLocations): Promise<SigningKey> {
   const path = keyFilePath(kid, where);
   let bytes: Uint8Array;
   try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) {
-      throw new KeyError("KEY_NOT_FILE", `Cannot use signing key "${kid}": ${path} is not a file`);
+    const { info, problem } = await inspectTrusted(path, KEY_FILE_RULE);
+    if (info === undefined) {
+      throw new KeyError("KEY_MISSING", `Cannot use signing key "${kid}": ${path} does not exist`);
     }
-    assertPrivateMode(kid, path, info.mode);
+    if (problem) {
+      throw new KeyError(
+        problem.kind === "kind" ? "KEY_NOT_FILE" : "KEY_INSECURE",
+        `Cannot use signing key "${kid}": ${problem.reason}`,
+      );
+    }
     bytes = await Deno.readFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
@@ -152,33 +167,31 @@ export async function readSigningKey(kid: string, where: KeyLocations): Promise<
   });
 }
 
-function assertPrivateMode(kid: string, path: string, mode: number | null): void {
-  if (mode === null) return; // Windows reports no mode bits.
-  if ((mode & 0o077) !== 0) {
-    const shown = (mode & 0o777).toString(8).padStart(4, "0");
-    throw new KeyError(
-      "KEY_INSECURE",
-      `Cannot use signing key "${kid}": ${path} has mode ${shown}, readable by other users; run "chmod 0600 ${path}"`,
-    );
-  }
-}
-
 /**
- * Creates a new random POOL-style key file (64 bytes, scrambled, mode 0600)
- * if none exists; never overwrites. Returns true when it created the file.
- * Needs --allow-read and --allow-write of the file and its directory.
+ * Creates a new random POOL-style key file (64 bytes, scrambled, mode 0600
+ * whatever the umask) if none exists; never overwrites, and never creates
+ * a missing directory (a mistyped path must not quietly become a new key's
+ * home): that is KeyError KEY_DIRECTORY_MISSING. Returns true when it
+ * created the file. Needs --allow-read and --allow-write of the directory.
  */
 export async function createKeyFileIfMissing(path: string): Promise<boolean> {
-  const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) return false;
+    if (err instanceof Deno.errors.NotFound) {
+      const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".";
+      throw new KeyError(
+        "KEY_DIRECTORY_MISSING",
+        `Cannot create signing key ${path}: directory ${dir} does not exist`,
+        { cause: err },
+      );
+    }
     throw err;
   }
   try {
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
     const bytes = scramble(crypto.getRandomValues(new Uint8Array(64)));
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));

@@ -108,7 +108,8 @@ export function testDaemonPaths(dir: string): TestDaemonPaths {
  * SPOOL, SEC_PASSWORD_DIRECTORY, SEC_TOKEN_POOL_SIGNING_KEY_FILE, TRUST_DOMAIN,
  * SEC_TOKEN_DIRECTORY and TOKEND_ADDRESS_FILE inside `dir`, trusts the
  * daemon's self-signed certificate as AUTH_SSL_CLIENT_CAFILE, lists TEST_ADMIN
- * in ALLOW_ADMINISTRATOR and disables the enqueue rate limit.
+ * in ALLOW_ADMINISTRATOR and disables the per-peer limits (rate limits and
+ * the pending cap per peer), since every test request comes from 127.0.0.1.
  */
 export async function prepareTestDaemonDir(
   dir: string,
@@ -136,6 +137,7 @@ export async function prepareTestDaemonDir(
     `ALLOW_ADMINISTRATOR = ${TEST_ADMIN}`,
     "TOKEND_RATE_LIMIT = 0",
     "TOKEND_COLLECT_RATE_LIMIT = 0",
+    "TOKEND_MAX_PENDING_PER_PEER = 0",
     extraConfig,
     "",
   ].join("\n");

@@ -72,7 +72,7 @@ for (
         await Deno.chmod(tokens, 0o777);
         if (Deno.uid() === 0) await Deno.chown(tokens, 65534, 65534);
       },
-      /is writable by every user \(mode 0777\)/,
+      /has mode 0777, writable by other users.*another user could replace or remove the file/,
     ],
     [
       "owned by another user",
@@ -80,7 +80,7 @@ for (
         await Deno.mkdir(tokens, { mode: 0o755 });
         await Deno.chown(tokens, 65534, 65534);
       },
-      /belongs to another user \(uid 65534\)/,
+      /is owned by uid 65534, not by this user/,
     ],
     [
       "a symbolic link",

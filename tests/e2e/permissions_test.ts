@@ -211,6 +211,13 @@ function allowedEnv(flags: readonly string[]): (name: string) => boolean {
     );
 }
 
+/** The system information names (`--allow-sys=...`) a flag set allows. */
+function allowedSys(flags: readonly string[]): (name: string) => boolean {
+  const list = flags.find((f) => f.startsWith("--allow-sys="))!.slice("--allow-sys=".length)
+    .split(",");
+  return (name) => list.includes(name);
+}
+
 /** Every permission check Deno logged for the runs in `audit` that falls outside `flags`. */
 async function undeclared(
   audit: string,
@@ -218,8 +225,7 @@ async function undeclared(
   mayBeEmpty = false,
 ): Promise<string[]> {
   const envOk = allowedEnv(flags);
-  const sys = flags.find((f) => f.startsWith("--allow-sys="))!.slice("--allow-sys=".length)
-    .split(",");
+  const sysOk = allowedSys(flags);
   let text = "";
   try {
     text = await Deno.readTextFile(audit);
@@ -232,7 +238,7 @@ async function undeclared(
   return records.filter(({ permission, value }) => {
     if (permission === "read" || permission === "write" || permission === "net") return false;
     if (permission === "env") return value === null || !envOk(value);
-    if (permission === "sys") return value === null || !sys.includes(value);
+    if (permission === "sys") return value === null || !sysOk(value);
     return true;
   }).map(({ permission, value }) => `${permission} ${JSON.stringify(value)}`);
 }

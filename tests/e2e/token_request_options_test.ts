@@ -34,6 +34,10 @@ const CASES: [string[], string][] = [
   [["-state"], "Option -state requires a value"],
   [["-frobnicate"], "Invalid command line argument: -frobnicate"],
   [["-t"], "Option -type requires a value"],
+  [
+    ["-identity", "condor@pool\u202e.gro.live"],
+    "Invalid value for -identity: it contains U+202E, a control or invisible character",
+  ],
 ];
 
 Deno.test("condor_token_request (e2e): every bad option prints one line and the usage, exit 2", async () => {

@@ -90,7 +90,56 @@ const CASES: BadFileCase[] = [
     tool: "condor_tokend",
     args: ["-port", "0"],
     setup: (paths) => appendConfig(paths, `TOKEND_STATE_DIRECTORY = ${paths.configPath}`),
-    message: /^condor_tokend: Cannot create TOKEND_STATE_DIRECTORY .*condor_config: /,
+    message:
+      /^condor_tokend: Cannot use TOKEND_STATE_DIRECTORY: .*condor_config is not a directory$/,
+  },
+  {
+    name: "a state directory other users can write",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true });
+      await Deno.chmod(paths.stateDirectory, 0o777);
+    },
+    message:
+      /^condor_tokend: Cannot use TOKEND_STATE_DIRECTORY: (\S+) has mode 0777, writable by other users; run "chmod 0700 \1"$/,
+  },
+  {
+    name: "a dangling symbolic link as the state database",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths, dir) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      await Deno.symlink(`${dir}/planted`, `${paths.stateDirectory}/tokend.sqlite`);
+    },
+    message:
+      /^condor_tokend: Cannot use state database: \S+\/tokend\.sqlite is a symbolic link, which is not followed here; replace it with the file itself$/,
+  },
+  {
+    name: "an emptied state database",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      await Deno.writeFile(`${paths.stateDirectory}/tokend.sqlite`, new Uint8Array(0), {
+        mode: 0o600,
+      });
+    },
+    message:
+      /^condor_tokend: Cannot use state database \S+\/tokend\.sqlite: it is empty \(0 bytes\), .*; restore it from a backup, or remove it .* to start with an empty state$/,
+  },
+  {
+    name: "a state database of another program",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: async (paths) => {
+      await Deno.mkdir(paths.stateDirectory, { recursive: true, mode: 0o700 });
+      const { DatabaseSync } = await import("node:sqlite");
+      const db = new DatabaseSync(`${paths.stateDirectory}/tokend.sqlite`);
+      db.exec("CREATE TABLE notes (x)");
+      db.close();
+    },
+    message: /^condor_tokend: Cannot use state database .*: it holds tables but no condor_tokend/,
   },
   {
     name: "a NETWORK_INTERFACE that is no address of this host",
@@ -98,6 +147,15 @@ const CASES: BadFileCase[] = [
     args: ["-port", "0"],
     setup: (paths) => appendConfig(paths, "NETWORK_INTERFACE = 192.0.2.77"),
     message: /^condor_tokend: Cannot listen on 192\.0\.2\.77:\d+: no such local address/,
+  },
+  {
+    name: "a mistyped SEC_TOKEN_POOL_SIGNING_KEY_FILE",
+    tool: "condor_tokend",
+    args: ["-port", "0"],
+    setup: (paths, dir) =>
+      appendConfig(paths, `SEC_TOKEN_POOL_SIGNING_KEY_FILE = ${dir}/passwrods.d/POOL`),
+    message:
+      /^condor_tokend: Cannot create SEC_TOKEN_POOL_SIGNING_KEY_FILE \S+\/passwrods\.d\/POOL: its directory \S+ does not exist; correct the knob/,
   },
   {
     name: "an empty POOL key",

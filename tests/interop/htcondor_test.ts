@@ -102,6 +102,7 @@ interopTest(
 
         // Control: the same claims signed with another key are refused outright.
         const otherKeys = `${dir}/other-keys`;
+        await Deno.mkdir(otherKeys, { mode: 0o700 });
         await createKeyFileIfMissing(`${otherKeys}/POOL`);
         const forged = `${dir}/forged-tokens`;
         await ourToken(pool, forged, ["-identity", alice, "-lifetime", "600"], {

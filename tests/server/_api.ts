@@ -25,14 +25,19 @@ export interface Api {
 
 /**
  * An Api for the daemon at `url` presenting `certPem`, on an HTTP client (and
- * so connections) of its own; each call gives up after `timeoutMs` (default 45 s).
+ * so connections) of its own; each call gives up after `timeoutMs` (default
+ * 45 s). `localAddress` (e.g. "127.0.0.2") makes the calls come from that
+ * address, to act as several peers over loopback.
  */
 export function apiFor(
   daemon: { url: string; certPem: string },
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; localAddress?: string } = {},
 ): Api {
   const timeoutMs = options.timeoutMs ?? 45_000;
-  const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+  const client = Deno.createHttpClient({
+    caCerts: [daemon.certPem],
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  });
   const call: Api["call"] = async (method, path, request = {}) => {
     const headers: Record<string, string> = {};
     if (request.token !== undefined) headers.authorization = `Bearer ${request.token}`;

@@ -13,13 +13,15 @@ async function namesIn(dir: string): Promise<string[]> {
   return found.sort();
 }
 
-Deno.test("selfSignedIdentity() leaves no temporary copy of the private key when a write fails", async () => {
+Deno.test("selfSignedIdentity() refuses a directory where its key goes and writes nothing", async () => {
   await withTempDir(async (dir) => {
-    // A directory where the key file goes: the temporary file is written, the rename fails.
+    // A directory where the key file goes: refused before anything is written.
     await Deno.mkdir(`${dir}/tokend_key.pem`);
     await assert.rejects(
       selfSignedIdentity({ stateDirectory: dir, now: Date.now(), ...names }),
-      (err) => err instanceof CondorError && err.code === "TLS_IO",
+      (err) =>
+        err instanceof CondorError && err.code === "TLS_KEY_INSECURE" &&
+        /tokend_key\.pem is not a file$/.test(err.message),
     );
     assert.deepEqual(await namesIn(dir), ["tokend_key.pem"]);
   });
@@ -32,7 +34,8 @@ Deno.test("selfSignedIdentity() refuses to write its key over a symbolic link", 
     await assert.rejects(
       selfSignedIdentity({ stateDirectory: `${dir}/state`, now: Date.now(), ...names }),
       (err) =>
-        err instanceof CondorError && err.code === "TLS_IO" && /symbolic link/.test(err.message),
+        err instanceof CondorError && err.code === "TLS_KEY_INSECURE" &&
+        /symbolic link/.test(err.message),
     );
     assert.ok((await Deno.lstat(`${dir}/state/tokend_key.pem`)).isSymlink);
     assert.deepEqual(await namesIn(`${dir}/state`), ["tokend_key.pem"]);

@@ -62,6 +62,7 @@ Deno.test("sweep() expires all due requests in one transaction and logs only wha
           requestLifetime: LIFETIME,
           autoApproveMaxLifetime: LIFETIME,
           maxPending: 1000,
+          maxPendingPerPeer: 10,
         },
         keys: () => Promise.resolve(undefined),
         now: clock.now,

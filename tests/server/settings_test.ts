@@ -29,6 +29,7 @@ Deno.test("tokendSettings() has HTCondor's defaults and ours", () => {
   assert.equal(s.networkInterface, undefined);
   assert.equal(s.allowPlainHttp, false);
   assert.equal(s.maxPending, 1000);
+  assert.equal(s.maxPendingPerPeer, 10);
   assert.equal(s.requestLifetime, 3600);
   assert.equal(s.autoApproveMaxLifetime, 3600);
   assert.equal(s.issuedTokenExpiration, undefined);
@@ -39,20 +40,23 @@ Deno.test("tokendSettings() has HTCondor's defaults and ours", () => {
   const custom = settingsOf(
     "TOKEND_STATE_DIRECTORY = /srv/tokend\nNETWORK_INTERFACE = 192.0.2.5\n" +
       "SEC_ISSUED_TOKEN_EXPIRATION = 600\nSEC_TOKEN_REQUEST_LIMITS = read advertise_startd BOGUS\n" +
-      "TOKEND_DAEMON_TYPE = schedd\nTOKEND_MAX_PENDING_REQUESTS = 5000\n",
+      "TOKEND_DAEMON_TYPE = schedd\nTOKEND_MAX_PENDING_REQUESTS = 50\n" +
+      "TOKEND_MAX_PENDING_PER_PEER = 0\n",
   );
   assert.equal(custom.stateDirectory, "/srv/tokend");
   assert.equal(custom.networkInterface, "192.0.2.5");
   assert.equal(custom.issuedTokenExpiration, 600);
   assert.deepEqual(custom.requestLimits, ["READ", "ADVERTISE_STARTD"]);
   assert.equal(custom.daemonType, "SCHEDD");
-  assert.equal(custom.maxPending, 5000);
+  assert.equal(custom.maxPending, 50);
+  assert.equal(custom.maxPendingPerPeer, 0);
 });
 
-Deno.test("tokendSettings() refuses a pending cap below HTCondor's 1000 and bad numbers", () => {
+Deno.test("tokendSettings() refuses pending caps that are no limit and bad numbers", () => {
   for (
     const text of [
-      "TOKEND_MAX_PENDING_REQUESTS = 999",
+      "TOKEND_MAX_PENDING_REQUESTS = 0",
+      "TOKEND_MAX_PENDING_PER_PEER = -1",
       "TOKEND_RATE_LIMIT = -1",
       "SEC_TOKEN_REQUEST_LIFETIME = 0",
       "TOKEND_ALLOW_PLAIN_HTTP = maybe",

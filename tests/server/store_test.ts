@@ -203,3 +203,143 @@ Deno.test("Store.countLive() follows inserts, transitions and rollbacks", async 
     }
   });
 });
+
+Deno.test("Store.countPendingFrom() counts by peer group through inserts, transitions and rollbacks", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    try {
+      const insert = (id: string, peerLocation: string) =>
+        store.transaction(() =>
+          store.insertRequest(row({ id, peerLocation, secretHash: id.repeat(10).slice(0, 64) }))
+        ).seq;
+      const a = insert("0000001", "192.0.2.1");
+      insert("0000002", "192.0.2.1");
+      insert("0000003", "2001:db8::1");
+      insert("0000004", "2001:db8::2");
+      assert.equal(store.countPendingFrom("192.0.2.1"), 2);
+      assert.equal(store.countPendingFrom("::ffff:192.0.2.1"), 2);
+      assert.equal(store.countPendingFrom("2001:db8::99"), 2, "one /64");
+      assert.equal(store.countPendingFrom("192.0.2.2"), 0);
+      store.transition(a, ["pending"], "approved");
+      assert.equal(store.countPendingFrom("192.0.2.1"), 1, "a decided request does not wait");
+      assert.throws(() =>
+        store.transaction(() => {
+          insert("0000005", "192.0.2.1");
+          throw new Error("boom");
+        })
+      );
+      assert.equal(store.countPendingFrom("192.0.2.1"), 1);
+      const reopened = await Store.open(path);
+      try {
+        assert.equal(reopened.countPendingFrom("192.0.2.1"), 1, "counted from the rows");
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("Store.open() creates a new database whole, leaving nothing else behind", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    store.close();
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names.filter((n) => !n.startsWith("t.sqlite")), []);
+    assert.ok((await Deno.stat(`${dir}/t.sqlite`)).size > 0);
+  });
+});
+
+Deno.test("Store.open() refuses an emptied database instead of starting afresh", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    const store = await Store.open(path);
+    store.transaction(() => store.insertRequest(row()));
+    store.close();
+    await Deno.truncate(path, 0);
+    await Deno.remove(`${path}-wal`).catch(() => {});
+    await assert.rejects(
+      Store.open(path),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_EMPTY" &&
+        err.message.includes(path) && /empty \(0 bytes\)/.test(err.message) &&
+        /remove it/.test(err.message) && !err.message.includes("\n"),
+    );
+    assert.equal((await Deno.stat(path)).size, 0, "left as found");
+    // A database file with no tables and no version is no better.
+    await Deno.remove(path);
+    const bare = new DatabaseSync(path);
+    bare.exec("CREATE TABLE t (x); DROP TABLE t");
+    bare.close();
+    await assert.rejects(
+      Store.open(path),
+      (err) => err instanceof StoreError && err.code === "STORE_EMPTY",
+    );
+  });
+});
+
+Deno.test("Store.open() refuses a missing database whose write-ahead log is still there", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/t.sqlite`;
+    await Deno.writeFile(`${path}-wal`, new Uint8Array(64), { mode: 0o600 });
+    await assert.rejects(
+      Store.open(path),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_LEFTOVER" &&
+        err.message.includes(`${path}-wal`),
+    );
+    await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("Store.open() refuses a schema with tables or columns missing or unknown", async () => {
+  await withTempDir(async (dir) => {
+    const cases: [string, RegExp][] = [
+      ["DROP TABLE audit", /table audit missing/],
+      ["CREATE TABLE extra (x)", /unknown table extra/],
+      ["ALTER TABLE rules DROP COLUMN created_by", /table rules lacks column created_by/],
+      ["ALTER TABLE daemons ADD COLUMN note TEXT", /table daemons has unknown column note/],
+    ];
+    for (const [i, [change, message]] of cases.entries()) {
+      const path = `${dir}/t${i}.sqlite`;
+      (await Store.open(path)).close();
+      const db = new DatabaseSync(path);
+      db.exec(change);
+      db.close();
+      await assert.rejects(
+        Store.open(path),
+        (err) =>
+          err instanceof StoreError && err.code === "STORE_SCHEMA" && message.test(err.message) &&
+          err.message.includes(path),
+        change,
+      );
+    }
+  });
+});
+
+Deno.test("Store refuses text it would read back as something else (NUL, lone surrogate)", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    try {
+      for (const requestedIdentity of ["condor@pool\u0000.evil.org", "a\u0000b@c", "x\ud800@y"]) {
+        assert.throws(
+          () => store.transaction(() => store.insertRequest(row({ requestedIdentity }))),
+          (err) => err instanceof StoreError && err.code === "STORE_TEXT",
+          JSON.stringify(requestedIdentity),
+        );
+      }
+      assert.equal(store.countLive(), 0);
+      // Lookups too: a NUL would otherwise compare as a shorter key.
+      assert.throws(() => store.byId("1234567\u0000"), (err) => err instanceof StoreError);
+      const kept = store.transaction(() =>
+        store.insertRequest(row({ requestedIdentity: "jörg@example.org" }))
+      );
+      assert.equal(store.bySeq(kept.seq)?.requestedIdentity, "jörg@example.org");
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -90,7 +90,11 @@ Deno.test("condor_tokend creates a missing POOL key 0600 and its self-signed cer
     try {
       assert.equal((await Deno.stat(paths.poolKeyFile)).mode! & 0o777, 0o600);
       assert.equal((await Deno.stat(paths.poolKeyFile)).size, 64);
-      assert.ok(logs.includes(`created POOL signing key ${paths.poolKeyFile}`));
+      assert.ok(
+        logs.some((l) =>
+          l.startsWith(`WARNING: created a new POOL signing key ${paths.poolKeyFile} `)
+        ),
+      );
       assert.ok(logs.some((l) => l.startsWith("created self-signed certificate ")));
       assert.ok(logs.includes(`listening on ${tokend.url}`));
       assert.ok(logs.includes(`SHA-256 fingerprint: ${tokend.fingerprint}`));
@@ -139,6 +143,63 @@ Deno.test("condor_tokend refuses a state database written by a newer version", a
       (err) =>
         err instanceof CondorError && err.code === "STORE_TOO_NEW" &&
         /version 99/.test(err.message),
+    );
+  });
+});
+
+Deno.test("condor_tokend says when it creates its state database, and refuses an emptied one", async () => {
+  await withTempDir(async (dir) => {
+    const database = `${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`;
+    const first = await startDirect(dir);
+    const api = apiFor({ url: first.tokend.url, certPem: first.tokend.certPem! });
+    try {
+      assert.ok(
+        first.logs.includes(`creating new state database ${database}`),
+        first.logs.join("\n"),
+      );
+      assert.equal((await api.enqueue()).status, 201);
+    } finally {
+      api.close();
+      await first.tokend.shutdown();
+    }
+    const again = await startDirect(dir);
+    await again.tokend.shutdown();
+    assert.ok(!again.logs.some((l) => l.startsWith("creating new state database")));
+
+    // Emptied behind the daemon's back: its pending request must not vanish silently.
+    await Deno.truncate(database, 0);
+    await assert.rejects(
+      startDirect(dir),
+      (err) =>
+        err instanceof CondorError && err.code === "STORE_EMPTY" &&
+        err.message.startsWith(`Cannot use state database ${database}: it is empty (0 bytes)`),
+    );
+    assert.equal((await Deno.stat(database)).size, 0);
+    // Removing it is how an administrator asks for a fresh state.
+    await Deno.remove(database);
+    await Deno.remove(`${database}-wal`).catch(() => {});
+    await Deno.remove(`${database}-shm`).catch(() => {});
+    const fresh = await startDirect(dir);
+    await fresh.tokend.shutdown();
+    assert.ok(fresh.logs.includes(`creating new state database ${database}`));
+  });
+});
+
+Deno.test("condor_tokend refuses a state database whose tables are missing", async () => {
+  await withTempDir(async (dir) => {
+    const database = `${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`;
+    const { tokend } = await startDirect(dir);
+    await tokend.shutdown();
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(database);
+    db.exec("DROP TABLE audit; DROP TABLE rules");
+    db.close();
+    await assert.rejects(
+      startDirect(dir),
+      (err) =>
+        err instanceof CondorError && err.code === "STORE_SCHEMA" &&
+        err.message ===
+          `Cannot use state database ${database}: its schema is damaged (table audit, rules missing); restore it from a backup`,
     );
   });
 });

@@ -1,10 +1,11 @@
 /**
- * Caps, rate limits, HTCondor's request knobs, bad input, the daemon
+ * Rate limits, HTCondor's request knobs, bad input, the daemon
  * directory, health and metrics, over HTTPS and (for what the network cannot
  * produce) by calling the handler directly.
  */
 import assert from "node:assert/strict";
-import { MAX_BODY_BYTES, rateKey } from "../../src/server/handler.ts";
+import { MAX_BODY_BYTES } from "../../src/server/handler.ts";
+import { peerGroup } from "../../src/server/rules.ts";
 import { RateLimiter } from "../../src/server/rate_limit.ts";
 import { FakeClock, newSecret, payloadOf } from "./_api.ts";
 import { withDaemon } from "./_daemon_fixture.ts";
@@ -96,32 +97,6 @@ Deno.test("condor_tokend rate-limits enqueues per peer with TOKEND_RATE_LIMIT", 
       assert.equal((await api.enqueue()).status, 429);
     },
   );
-});
-
-Deno.test("condor_tokend refuses requests beyond TOKEND_MAX_PENDING_REQUESTS", async () => {
-  await withDaemon({}, async (daemon, api) => {
-    // HTCondor's cap is 1000 and ours may not be lower, so fill it for real.
-    for (let batch = 0; batch < 1000 / 50; batch++) {
-      const answers = await Promise.all(Array.from({ length: 50 }, () => api.enqueue()));
-      assert.ok(answers.every((a) => a.status === 201));
-    }
-    const refused = await api.enqueue();
-    assert.deepEqual([refused.status, refused.body.error.code, refused.body.error.message], [
-      503,
-      "TOO_MANY_REQUESTS",
-      "Too many requests in the system.",
-    ]);
-    const metrics = await api.get("/metrics");
-    assert.match(metrics.body, /^condor_tokend_pending_requests 1000$/m);
-    assert.match(
-      metrics.body,
-      /^condor_tokend_rejected_calls_total\{code="TOO_MANY_REQUESTS"\} 1$/m,
-    );
-    // Deciding one frees a place.
-    const first = (await api.get(LIST, daemon.adminToken)).body.requests[0].requestId;
-    await api.post(`${LIST}/${first}/deny`, {}, daemon.adminToken);
-    assert.equal((await api.enqueue()).status, 201);
-  });
 });
 
 Deno.test("condor_tokend answers bad input with 4xx and a stable code, never 5xx", async () => {
@@ -401,11 +376,12 @@ Deno.test("condor_tokend records IPv4-mapped IPv6 peers as IPv4 and matches rule
   });
 });
 
-Deno.test("rateKey() counts IPv4 peers by address and IPv6 peers by /64", () => {
-  assert.equal(rateKey("192.0.2.7"), "192.0.2.7");
-  assert.equal(rateKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-  assert.equal(rateKey("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
-  assert.notEqual(rateKey("2001:db8:1:3::1"), rateKey("2001:db8:1:2::1"));
+Deno.test("peerGroup() counts IPv4 peers by address and IPv6 peers by /64", () => {
+  assert.equal(peerGroup("192.0.2.7"), "192.0.2.7");
+  assert.equal(peerGroup("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(peerGroup("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(peerGroup("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+  assert.notEqual(peerGroup("2001:db8:1:3::1"), peerGroup("2001:db8:1:2::1"));
 });
 
 Deno.test("RateLimiter allows a minute's burst, then the limit's pace, per key", () => {

@@ -78,15 +78,25 @@ Deno.test("readSigningKey() refuses an empty key file", async () => {
 Deno.test("createKeyFileIfMissing() creates a 64-byte 0600 key once and never overwrites", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/passwords.d/POOL`;
+    await Deno.mkdir(`${dir}/passwords.d`, { mode: 0o700 });
     assert.deepEqual(await createKeyFileIfMissing(path), true);
     const first = await Deno.readFile(path);
     assert.deepEqual(first.length, 64);
     assert.deepEqual((await Deno.stat(path)).mode! & 0o777, 0o600);
-    assert.deepEqual((await Deno.stat(`${dir}/passwords.d`)).mode! & 0o777, 0o700);
     assert.deepEqual(await createKeyFileIfMissing(path), false);
     assert.deepEqual(await Deno.readFile(path), first);
     // The created key is usable.
     const key = await readSigningKey("POOL", { poolKeyFile: path, passwordDirectory: dir });
     assert.deepEqual(key.kid, "POOL");
+  });
+});
+
+Deno.test("createKeyFileIfMissing() never creates a missing directory", async () => {
+  await withTempDir(async (dir) => {
+    await rejectsWithCode(
+      createKeyFileIfMissing(`${dir}/passwrods.d/POOL`),
+      "KEY_DIRECTORY_MISSING",
+    );
+    await assert.rejects(Deno.lstat(`${dir}/passwrods.d`), Deno.errors.NotFound);
   });
 });
