@@ -72,7 +72,13 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
     }
     unwritten += `${new Date(io.now()).toISOString()} condor_tokend: ${line}\n`;
   };
-  const tokend = await startTokend({ config, port: options.port, now: () => io.now(), log });
+  const tokend = await startTokend({
+    config,
+    port: options.port,
+    now: () => io.now(),
+    log,
+    env: (name) => io.env.get(name),
+  });
   log("ready");
   const signalled = new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve();

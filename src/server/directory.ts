@@ -11,7 +11,7 @@ import { scopeAllows } from "../token/authz.ts";
 import { type Caller, isDaemonIdentity } from "./auth.ts";
 import type { AuthPolicy } from "./auth.ts";
 import { badRequest, forbidden, notAuthenticated } from "./refusal.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "./store/store.ts";
 
 /** Longest an advertisement may ask to live, in seconds. */
 export const MAX_AD_LIFETIME = 86_400;
@@ -41,12 +41,12 @@ export class DaemonDirectory {
   }
 
   /** Daemons answering to `name` (see daemonNameMatches) and of `type`, this daemon first. */
-  list(query: { name?: string; type?: string }): DaemonAd[] {
+  async list(query: { name?: string; type?: string }): Promise<DaemonAd[]> {
     const now = this.#now();
     const self = this.#self();
     const ads: DaemonAd[] = [
       self,
-      ...this.#store.daemons(now)
+      ...(await this.#store.daemons(now))
         .filter((ad) => !(sameName(ad.name, self.name) && ad.type === self.type))
         .map((ad) => ({
           name: ad.name,
@@ -66,7 +66,7 @@ export class DaemonDirectory {
    * authorization: an identity in ALLOW_DAEMON or an administrator, with a
    * scope (if any) that includes DAEMON.
    */
-  advertise(caller: Caller, ad: DaemonAd): DaemonAd {
+  async advertise(caller: Caller, ad: DaemonAd): Promise<DaemonAd> {
     if (!caller.authenticated) {
       throw notAuthenticated(
         "NOT_AUTHENTICATED",
@@ -109,8 +109,9 @@ export class DaemonDirectory {
       );
     }
     const address = url.origin;
-    this.#store.transaction(() =>
-      this.#store.upsertDaemon({ name: ad.name, type, address, expiresAt: this.#now() + lifetime })
+    const expiresAt = this.#now() + lifetime;
+    await this.#store.transaction((tx) =>
+      tx.upsertDaemon({ name: ad.name, type, address, expiresAt })
     );
     return { name: ad.name, type, address, lifetime };
   }

@@ -37,7 +37,7 @@ import type { RateLimiter } from "./rate_limit.ts";
 import { badRequest, Refusal } from "./refusal.ts";
 import type { TokenRequests } from "./requests.ts";
 import { canonicalPeer, peerGroup } from "./rules.ts";
-import { isStorageFailure, type Store } from "./store.ts";
+import { isStorageFailure, type Store } from "./store/store.ts";
 import type { Waiters } from "./waiters.ts";
 
 /** Largest request body accepted, in bytes. */
@@ -110,7 +110,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
   const method = req.method;
   if (path === PATHS.health) {
     allow(method, ["GET", "HEAD"]);
-    const failure = deps.store.writeHealth(deps.now());
+    const failure = await deps.store.writeHealth(deps.now());
     if (failure !== undefined) throw storeUnwritable(failure);
     return new Response("ok\n", {
       headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
@@ -120,10 +120,10 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     allow(method, ["GET"]);
     return new Response(
       deps.metrics.render({
-        pending: deps.store.countPending(),
-        live: deps.store.countLive(),
+        pending: await deps.store.countPending(),
+        live: await deps.store.countLive(),
         waiting: deps.waiters.size,
-        rules: deps.store.activeRules(deps.requests.nowSeconds()).length,
+        rules: (await deps.store.activeRules(deps.requests.nowSeconds())).length,
       }),
       { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
     );
@@ -142,7 +142,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       }
       return json(
         200,
-        { requests: deps.requests.list(caller, reqid || undefined) } satisfies ListResponse,
+        { requests: await deps.requests.list(caller, reqid || undefined) } satisfies ListResponse,
       );
     }
     // Limited before authenticating: a flood of enqueues costs no signature checks.
@@ -181,17 +181,17 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       case "cancel": {
         limit(deps.collectLimiter, peer);
         const body = await readJson(req);
-        return json(200, deps.requests.cancel(id, secretField(body)));
+        return json(200, await deps.requests.cancel(id, secretField(body)));
       }
       case "approve": {
         const caller = await callerOf(req, peer, deps);
         await readJson(req, true);
-        return json(200, deps.requests.approve(id, caller));
+        return json(200, await deps.requests.approve(id, caller));
       }
       default: {
         const caller = await callerOf(req, peer, deps);
         const body = await readJson(req, true);
-        return json(200, deps.requests.deny(id, caller, reasonField(body.reason)));
+        return json(200, await deps.requests.deny(id, caller, reasonField(body.reason)));
       }
     }
   }
@@ -208,7 +208,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
         "Auto-approval rule lifetimes must be greater than zero.",
       );
     }
-    return json(200, deps.requests.installRule(caller, body.netblock, body.lifetime));
+    return json(200, await deps.requests.installRule(caller, body.netblock, body.lifetime));
   }
   if (path === PATHS.tokens) {
     allow(method, ["POST"]);
@@ -241,7 +241,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       const type = url.searchParams.get("type") || undefined;
       return json(
         200,
-        { daemons: deps.directory.list({ name, type }) } satisfies DaemonListResponse,
+        { daemons: await deps.directory.list({ name, type }) } satisfies DaemonListResponse,
       );
     }
     const caller = await callerOf(req, peer, deps);
@@ -257,7 +257,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     }
     return json(
       200,
-      deps.directory.advertise(caller, {
+      await deps.directory.advertise(caller, {
         name: body.name as string,
         type: body.type as string,
         address: body.address as string,

@@ -37,8 +37,17 @@ import type { Metrics } from "./metrics.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
 import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
-import { LIVE_STATES, type Store, type StoredRequest } from "./store.ts";
+import type {
+  Store,
+  StoredRequest,
+  StoreReads,
+  StoreTransaction,
+  TransitionFields,
+} from "./store/store.ts";
 import type { Waiters } from "./waiters.ts";
+
+/** States from which a request can still change (its id is reserved). */
+export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
 
 /** What the state machine needs. */
 export interface RequestDeps {
@@ -107,7 +116,7 @@ export class TokenRequests {
     const lifetime = this.#cappedLifetime(input.lifetime);
     const secretHash = sha256Hex(input.secret);
     const now = this.nowSeconds();
-    const existing = this.#liveBySecret(secretHash);
+    const existing = await this.#liveBySecret(secretHash);
     if (existing) return { created: false, response: this.#enqueueReply(existing) };
 
     const candidate = {
@@ -117,7 +126,7 @@ export class TokenRequests {
       requestedAt: now,
       lifetime,
     };
-    const rule = matchingRule(candidate, store.activeRules(now), now);
+    const rule = matchingRule(candidate, await store.activeRules(now), now);
     let minted: { token: string; jti: string; exp: number | undefined } | undefined;
     if (rule) {
       // Minted before the transaction (signing is async); handed out only if it commits.
@@ -130,15 +139,21 @@ export class TokenRequests {
       });
       minted = { token, jti: claims.jti, exp: claims.exp };
     }
-    const records: AuditRecord[] = [];
-    const outcome = await store.sharedTransaction(() => {
-      const again = this.#liveBySecret(secretHash);
-      if (again) return { created: false, request: again };
+    // Built anew on each run of the transaction (an engine may run it again).
+    let records: AuditRecord[] = [];
+    let expiry: AuditRecord | undefined;
+    const outcome = await store.transaction(async (tx) => {
+      records = [];
+      expiry = undefined;
+      const again = await tx.liveBySecret(secretHash);
+      if (again && again.expiresAt > now) return { created: false, request: again };
+      // The same secret's request, past its deadline: expired first, as a lookup would.
+      if (again) expiry = await this.#expireIn(tx, again, now);
       // The caps keep room for requests that wait for a decision. One an
       // auto-approval rule decides at once never waits, so never counts.
-      if (!minted) this.#assertRoomFor(input.caller.peer);
-      const request = store.insertRequest({
-        id: this.#newRequestId(),
+      if (!minted) await this.#assertRoomFor(tx, input.caller.peer);
+      const request = await tx.insertRequest({
+        id: await this.#newRequestId(tx),
         secretHash,
         requestedIdentity: input.identity,
         authenticatedIdentity: input.caller.identity,
@@ -182,9 +197,14 @@ export class TokenRequests {
           detail: { jti: minted.jti, identity: input.identity, authz, exp: minted.exp },
         });
       }
-      records.forEach((r) => store.appendAudit(r));
+      for (const record of records) await tx.appendAudit(record);
       return { created: true, request };
     });
+    if (expiry !== undefined) {
+      this.#announce([expiry]);
+      this.#deps.metrics.decision("expire");
+      this.#deps.waiters.notify(expiry.requestId!);
+    }
     this.#announce(records);
     this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
     if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
@@ -215,7 +235,7 @@ export class TokenRequests {
     const waitMs = Math.min(Math.max(waitSeconds, 0), MAX_WAIT_SECONDS) * 1000;
     const deadline = performance.now() + waitMs;
     while (true) {
-      const request = this.#ownedRequest(id, secretHash);
+      const request = await this.#ownedRequest(id, secretHash);
       if (request.state === "approved" && !signal?.aborted) {
         return await this.#issue(request, signal);
       }
@@ -226,18 +246,18 @@ export class TokenRequests {
       const untilExpiry = Math.max(0, request.expiresAt - this.nowSeconds()) * 1000 + 5;
       const woke = await this.#deps.waiters.wait(id, Math.min(remaining, untilExpiry), signal);
       if (woke === "closing" || woke === "aborted") {
-        return collectReply(this.#ownedRequest(id, secretHash));
+        return collectReply(await this.#ownedRequest(id, secretHash));
       }
     }
   }
 
   /** The requester withdraws its request. Cancelling twice is harmless. */
-  cancel(id: string, secret: string): RequestStateResponse {
-    const request = this.#ownedRequest(id, sha256Hex(secret));
+  async cancel(id: string, secret: string): Promise<RequestStateResponse> {
+    const request = await this.#ownedRequest(id, sha256Hex(secret));
     if (request.state === "cancelled") return stateReply(request);
     if (!LIVE_STATES.includes(request.state)) throw wrongState();
     const now = this.nowSeconds();
-    const changed = this.#change(request, "cancelled", { decidedAt: now }, {
+    const changed = await this.#change(request, "cancelled", { decidedAt: now }, {
       at: now,
       event: "cancel",
       requestId: request.id,
@@ -250,12 +270,12 @@ export class TokenRequests {
   }
 
   /** Pending requests the caller may see: all for administrators, its own identity's otherwise. */
-  list(caller: Caller, requestId?: string): RequestInfo[] {
+  async list(caller: Caller, requestId?: string): Promise<RequestInfo[]> {
     requireAuthenticated(caller, "list token requests");
     // A past deadline hides a request here; the periodic sweep records its
     // expiry, so an administrator's GET never writes to the store.
     const now = this.nowSeconds();
-    return this.#deps.store.pending(requestId)
+    return (await this.#deps.store.pending(requestId))
       .filter((r) => r.expiresAt > now)
       .filter((r) => caller.administrator || r.requestedIdentity === caller.identity)
       .map(requestInfo);
@@ -266,15 +286,15 @@ export class TokenRequests {
    * their own identity, within their token's scope and remaining lifetime.
    * Approving an approved (or already collected) request is harmless.
    */
-  approve(id: string, caller: Caller): RequestStateResponse {
+  async approve(id: string, caller: Caller): Promise<RequestStateResponse> {
     requireAuthenticated(caller, "approve token request");
-    const request = this.#current(id);
+    const request = await this.#current(id);
     if (!request) throw unknownRequest("Request unknown.");
     this.#authorizeDecision(request, caller, true);
     if (request.state === "approved" || request.state === "collected") return stateReply(request);
     if (request.state !== "pending") throw wrongState();
     const now = this.nowSeconds();
-    const changed = this.#change(request, "approved", {
+    const changed = await this.#change(request, "approved", {
       decidedAt: now,
       decidedBy: caller.identity,
       // The requester now has as long to collect as it had to wait.
@@ -297,15 +317,19 @@ export class TokenRequests {
   }
 
   /** Denies a pending request with an optional reason the requester is shown. */
-  deny(id: string, caller: Caller, reason: string | undefined): RequestStateResponse {
+  async deny(
+    id: string,
+    caller: Caller,
+    reason: string | undefined,
+  ): Promise<RequestStateResponse> {
     requireAuthenticated(caller, "deny token request");
-    const request = this.#current(id);
+    const request = await this.#current(id);
     if (!request) throw unknownRequest("Request unknown.");
     this.#authorizeDecision(request, caller, false);
     if (request.state === "denied") return stateReply(request);
     if (request.state !== "pending") throw wrongState();
     const now = this.nowSeconds();
-    const changed = this.#change(request, "denied", {
+    const changed = await this.#change(request, "denied", {
       decidedAt: now,
       decidedBy: caller.identity,
       reason: reason ?? "",
@@ -327,7 +351,11 @@ export class TokenRequests {
    * force) matches. A lifetime above TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME
    * is capped to it, as HTCondor does.
    */
-  installRule(caller: Caller, netblock: string, lifetime: number): AutoApproveResponse {
+  async installRule(
+    caller: Caller,
+    netblock: string,
+    lifetime: number,
+  ): Promise<AutoApproveResponse> {
     requireAuthenticated(caller, "install auto-approval rule");
     if (!caller.administrator) {
       throw forbidden(
@@ -347,27 +375,29 @@ export class TokenRequests {
       throw badRequest("RULE_BAD_NETBLOCK", "Auto-approval rule netblock invalid.");
     }
     const now = this.nowSeconds();
-    const records: AuditRecord[] = [];
+    let records: AuditRecord[] = [];
     const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
-    const approved = store.transaction(() => {
-      store.insertRule({ ...rule, createdBy: caller.identity });
+    const approved = await store.transaction(async (tx) => {
+      records = [];
+      await tx.insertRule({ ...rule, createdBy: caller.identity });
       records.push({
         at: now,
         event: "rule",
         actor: caller.identity,
         detail: { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
       });
-      const rules = store.activeRules(now);
+      const rules = await tx.activeRules(now);
       const ids: string[] = [];
-      for (const request of store.pending()) {
+      for (const request of await tx.pending()) {
         if (request.expiresAt <= now) continue;
         const match = matchingRule(request, rules, now);
         if (!match) continue;
-        store.transition(request.seq, ["pending"], "approved", {
+        const changed = await tx.transition(request.seq, ["pending"], "approved", {
           decidedAt: now,
           decidedBy: ruleActor(match.netblock),
           expiresAt: now + settings.requestLifetime,
         });
+        if (!changed) continue;
         records.push({
           at: now,
           event: "auto-approve",
@@ -377,7 +407,7 @@ export class TokenRequests {
         });
         ids.push(request.id);
       }
-      records.forEach((r) => store.appendAudit(r));
+      for (const record of records) await tx.appendAudit(record);
       return ids;
     });
     this.#announce(records);
@@ -444,7 +474,7 @@ export class TokenRequests {
       actor: caller.identity,
       detail: { jti: claims.jti, identity: caller.identity, authz, exp: claims.exp, key: kid },
     };
-    this.#deps.store.transaction(() => this.#deps.store.appendAudit(record));
+    await this.#deps.store.transaction((tx) => tx.appendAudit(record));
     this.#announce([record]);
     this.#deps.metrics.issued("fetch");
     return token;
@@ -453,27 +483,32 @@ export class TokenRequests {
   /**
    * Expires live requests whose deadline passed (waking their pollers) and
    * forgets old finished requests, expired rules and daemon ads. Returns the
-   * number of requests expired.
+   * number of requests expired, or undefined when another daemon sharing
+   * the store is sweeping at the same time (so each sweep runs once).
    */
-  sweep(): number {
+  async sweep(): Promise<number | undefined> {
     const { store } = this.#deps;
     const now = this.nowSeconds();
-    const records: AuditRecord[] = [];
-    const expired: string[] = [];
+    let records: AuditRecord[] = [];
+    let expired: string[] = [];
     // One transaction (one fsync) for the whole sweep: committing each
     // expiry alone blocked the event loop for a quarter second per thousand.
-    store.transaction(() => {
-      for (const request of store.liveDue(now)) {
-        if (!store.transition(request.seq, [request.state], "expired", {})) continue;
+    const swept = await store.transaction(async (tx) => {
+      records = [];
+      expired = [];
+      for (const request of await tx.liveDue(now)) {
+        if (!await tx.transition(request.seq, [request.state], "expired", {})) continue;
         const record = expiryRecord(request, now);
-        store.appendAudit(record);
+        await tx.appendAudit(record);
         records.push(record);
         expired.push(request.id);
       }
-      store.pruneFinished(now - FORGET_AFTER_SECONDS);
-      store.pruneRules(now - FORGET_AFTER_SECONDS);
-      store.pruneDaemons(now);
-    });
+      await tx.pruneFinished(now - FORGET_AFTER_SECONDS);
+      await tx.pruneRules(now - FORGET_AFTER_SECONDS);
+      await tx.pruneDaemons(now);
+      return true;
+    }, { exclusive: "sweep" });
+    if (swept === undefined) return undefined;
     // Only what has committed is announced and wakes pollers.
     this.#announce(records);
     if (expired.length > 0) this.#deps.metrics.decision("expire", expired.length);
@@ -489,10 +524,10 @@ export class TokenRequests {
    * or TOKEND_MAX_PENDING_PER_PEER pending ones from `peer`'s address (429),
    * so that one address cannot fill the queue for everyone else.
    */
-  #assertRoomFor(peer: string): void {
-    const { settings, store } = this.#deps;
+  async #assertRoomFor(tx: StoreTransaction, peer: string): Promise<void> {
+    const { settings } = this.#deps;
     const perPeer = settings.maxPendingPerPeer;
-    if (perPeer > 0 && store.countPendingFrom(peer) >= perPeer) {
+    if (perPeer > 0 && await tx.countPendingFrom(peer) >= perPeer) {
       throw new Refusal(
         429,
         "TOO_MANY_PENDING_FROM_PEER",
@@ -502,7 +537,7 @@ export class TokenRequests {
         { headers: { "retry-after": "60" } },
       );
     }
-    if (store.countLive() >= settings.maxPending) {
+    if (await tx.countLive() >= settings.maxPending) {
       throw new Refusal(503, "TOO_MANY_REQUESTS", "Too many requests in the system.", {
         headers: { "retry-after": "60" },
       });
@@ -572,9 +607,11 @@ export class TokenRequests {
         exp: claims.exp,
       },
     };
-    const won = this.#change(request, "collected", { jti: claims.jti }, record, ["approved"]);
+    const won = await this.#change(request, "collected", { jti: claims.jti }, record, [
+      "approved",
+    ]);
     if (!won) {
-      const now = this.#deps.store.bySeq(request.seq) ?? request;
+      const now = await this.#deps.store.bySeq(request.seq) ?? request;
       return collectReply(now);
     }
     this.#deps.metrics.issued("collect");
@@ -619,8 +656,8 @@ export class TokenRequests {
   }
 
   /** The request a requester means by `id`, after its secret checked out. */
-  #ownedRequest(id: string, secretHash: string): StoredRequest {
-    const request = this.#current(id);
+  async #ownedRequest(id: string, secretHash: string): Promise<StoredRequest> {
+    const request = await this.#current(id);
     if (!request) throw unknownRequest("Request ID is not known.");
     if (!constantTimeEqual(request.secretHash, secretHash)) {
       throw forbidden(
@@ -632,46 +669,60 @@ export class TokenRequests {
   }
 
   /** `store.byId` with lazy expiry applied. */
-  #current(id: string): StoredRequest | undefined {
-    const request = this.#deps.store.byId(id);
+  async #current(id: string): Promise<StoredRequest | undefined> {
+    const request = await this.#deps.store.byId(id);
     if (!request) return undefined;
     const now = this.nowSeconds();
     if (LIVE_STATES.includes(request.state) && request.expiresAt <= now) {
-      this.#expire(request, now);
-      return this.#deps.store.bySeq(request.seq);
+      await this.#expire(request, now);
+      return await this.#deps.store.bySeq(request.seq);
     }
     return request;
   }
 
-  #liveBySecret(secretHash: string): StoredRequest | undefined {
-    const request = this.#deps.store.liveBySecret(secretHash);
+  async #liveBySecret(secretHash: string): Promise<StoredRequest | undefined> {
+    const request = await this.#deps.store.liveBySecret(secretHash);
     if (!request) return undefined;
     const now = this.nowSeconds();
     if (request.expiresAt <= now) {
-      this.#expire(request, now);
+      await this.#expire(request, now);
       return undefined;
     }
     return request;
   }
 
-  #expire(request: StoredRequest, now: number): boolean {
-    const changed = this.#change(request, "expired", {}, expiryRecord(request, now));
+  async #expire(request: StoredRequest, now: number): Promise<boolean> {
+    const changed = await this.#change(request, "expired", {}, expiryRecord(request, now));
     if (changed) this.#deps.metrics.decision("expire");
     return changed;
   }
 
+  /**
+   * Expires `request` inside `tx`; returns its audit record, stored, to
+   * announce after the commit (undefined when it had changed meanwhile).
+   */
+  async #expireIn(
+    tx: StoreTransaction,
+    request: StoredRequest,
+    now: number,
+  ): Promise<AuditRecord | undefined> {
+    if (!await tx.transition(request.seq, [request.state], "expired", {})) return undefined;
+    const record = expiryRecord(request, now);
+    await tx.appendAudit(record);
+    return record;
+  }
+
   /** One guarded transition plus its audit record, in one transaction; wakes pollers. */
-  #change(
+  async #change(
     request: StoredRequest,
     to: RequestState,
-    fields: Parameters<Store["transition"]>[3],
+    fields: TransitionFields,
     record: AuditRecord,
     from: readonly RequestState[] = [request.state],
-  ): boolean {
-    const { store } = this.#deps;
-    const changed = store.transaction(() => {
-      if (!store.transition(request.seq, from, to, fields)) return false;
-      store.appendAudit(record);
+  ): Promise<boolean> {
+    const changed = await this.#deps.store.transaction(async (tx) => {
+      if (!await tx.transition(request.seq, from, to, fields)) return false;
+      await tx.appendAudit(record);
       return true;
     });
     if (changed) {
@@ -681,10 +732,10 @@ export class TokenRequests {
     return changed;
   }
 
-  #newRequestId(): string {
+  async #newRequestId(reads: StoreReads): Promise<string> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const id = randomRequestId();
-      if (!this.#deps.store.isLiveId(id)) return id;
+      if (!await reads.isLiveId(id)) return id;
     }
     throw new Refusal(503, "NO_REQUEST_ID", "Unable to generate new request ID");
   }

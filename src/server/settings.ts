@@ -78,6 +78,14 @@ export interface TokendSettings {
   advertise: boolean;
   /** AUTH_SSL_CLIENT_CAFILE: certificates trusted when talking to the collector. */
   clientCaFiles: string[];
+  /**
+   * TOKEND_DATABASE: a `postgresql://` URL to keep the state in PostgreSQL,
+   * shared by every daemon given the same URL; undefined keeps it in SQLite
+   * in the state directory.
+   */
+  database: string | undefined;
+  /** TOKEND_DATABASE_PASSWORD_FILE: a private file holding the database password. */
+  databasePasswordFile: string | undefined;
 }
 
 /** Reads the daemon's settings. Throws ConfigError naming a bad knob. */
@@ -140,7 +148,26 @@ export function tokendSettings(
     // A collector is where others advertise; any other daemon type advertises itself.
     advertise: config.bool("TOKEND_ADVERTISE", daemonType !== "COLLECTOR"),
     clientCaFiles: config.list("AUTH_SSL_CLIENT_CAFILE"),
+    database: databaseUrl(config),
+    databasePasswordFile: config.get("TOKEND_DATABASE_PASSWORD_FILE")?.trim() || undefined,
   };
+}
+
+/**
+ * TOKEND_DATABASE: empty means SQLite; anything else must be a
+ * `postgresql://` URL. A bad value is refused without quoting it: it may
+ * hold a password.
+ */
+function databaseUrl(config: CondorConfig): string | undefined {
+  const value = config.get("TOKEND_DATABASE")?.trim();
+  if (value === undefined || value === "") return undefined;
+  if (!/^postgres(ql)?:\/\/./i.test(value)) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      'Cannot use configuration: knob "TOKEND_DATABASE" must be a postgresql:// URL, or empty for SQLite in the state directory',
+    );
+  }
+  return value;
 }
 
 /** `https://HOST:PORT` for COLLECTOR_HOST's first entry (port 9618 when it names none). */

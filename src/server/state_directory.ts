@@ -13,7 +13,7 @@
  */
 import { CondorError } from "../errors.ts";
 import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
-import { Store } from "./store.ts";
+import { SqliteStore } from "./store/sqlite/sqlite_store.ts";
 
 /** File name of the state database inside the state directory. */
 export const DATABASE_FILE_NAME = "tokend.sqlite";
@@ -48,7 +48,7 @@ export interface StateDirectory {
 /**
  * Checks the state directory and its database files without creating or
  * changing anything. Throws CondorError STATE_INSECURE naming the path,
- * what is wrong and the fix, or what {@link Store.checkFile} throws for a
+ * what is wrong and the fix, or what {@link SqliteStore.checkFile} throws for a
  * database that lost its state. Needs --allow-read and --allow-sys=uid.
  */
 export async function checkStateDirectory(directory: string): Promise<StateDirectory> {
@@ -61,7 +61,7 @@ export async function checkStateDirectory(directory: string): Promise<StateDirec
   for (const suffix of DATABASE_COMPANIONS) {
     await inspect(databasePath + suffix, DATABASE_RULE, "state database");
   }
-  const database = await Store.checkFile(databasePath);
+  const database = await SqliteStore.checkFile(databasePath);
   return { path, databasePath, exists: true, databaseExists: database === "present" };
 }
 

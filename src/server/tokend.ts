@@ -25,7 +25,7 @@ import { parseIp } from "./rules.ts";
 import { type TokendSettings, tokendSettings } from "./settings.ts";
 import { checkBeforeStart, checkIssuerKey } from "./start_checks.ts";
 import { createStateDirectory } from "./state_directory.ts";
-import { Store } from "./store.ts";
+import { openStore, type Store } from "./store/store.ts";
 import { Waiters } from "./waiters.ts";
 
 /** How often live requests are checked for expiry, in milliseconds. */
@@ -40,6 +40,8 @@ export interface TokendOptions {
   now?: () => number;
   /** One line per event; the CLI prints them on stderr. */
   log: (line: string) => void;
+  /** The environment (the PG* variables of a PostgreSQL database); none by default. */
+  env?: (name: string) => string | undefined;
 }
 
 /** A running daemon. */
@@ -55,8 +57,11 @@ export interface Tokend {
   settings: TokendSettings;
   /** The request handler (for tests that call it directly). */
   handler: Handler;
-  /** Runs the expiry sweep now (tests with a fake clock). */
-  sweep(): number;
+  /**
+   * Runs the expiry sweep now (tests with a fake clock); undefined when
+   * another daemon sharing the store was sweeping.
+   */
+  sweep(): Promise<number | undefined>;
   /** Resolves once the daemon has stopped. */
   finished: Promise<void>;
   /** Stops accepting, answers waiting polls, finishes in-flight calls, closes the store. */
@@ -90,8 +95,18 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
   // 3. Create what is missing, and open.
   const { state } = plan;
   if (!state.exists) await createStateDirectory(state);
-  if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
-  const store = await Store.open(state.databasePath);
+  let store: Store;
+  if (settings.database !== undefined) {
+    store = await openStore(settings.database, {
+      env: options.env,
+      passwordFile: settings.databasePasswordFile,
+      log,
+    });
+    log(`using state database ${store.location}`);
+  } else {
+    if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
+    store = await openStore(state.databasePath);
+  }
   try {
     if (plan.createPoolKey && await createKeyFileIfMissing(settings.keys.poolKeyFile)) {
       log(
@@ -101,7 +116,7 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
     if (plan.createPoolKey && settings.issuerKey === POOL_KEY_ID) await checkIssuerKey(settings);
     return await serve(settings, store, now, log);
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }
@@ -171,6 +186,8 @@ async function serve(
   const waiters = new Waiters();
   const metrics = new Metrics();
   const requests = new TokenRequests({ store, waiters, metrics, settings, keys, now, log });
+  // Changes other daemons on the same database commit wake this daemon's polls.
+  store.watch((id) => id === undefined ? waiters.notifyAll() : waiters.notify(id));
   let url = "";
   const selfAd = (): DaemonAd => ({
     name: settings.daemonName,
@@ -210,15 +227,18 @@ async function serve(
   const addr = server.addr as Deno.NetAddr;
   url = `${tls ? "https" : "http"}://${urlHost(settings)}:${addr.port}`;
 
-  const sweeper = setInterval(() => {
-    try {
-      const expired = requests.sweep();
-      if (expired > 0) log(`expired ${expired} token request(s)`);
-    } catch (err) {
-      log(`error during expiry sweep: ${err instanceof Error ? err.message : err}`);
-    }
-  }, SWEEP_INTERVAL_MS);
-  requests.sweep();
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = () =>
+    sweeping = sweeping.then(async () => {
+      try {
+        const expired = await requests.sweep();
+        if (expired !== undefined && expired > 0) log(`expired ${expired} token request(s)`);
+      } catch (err) {
+        log(`error during expiry sweep: ${err instanceof Error ? err.message : err}`);
+      }
+    });
+  const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+  await requests.sweep();
 
   let stopping: Promise<void> | undefined;
   let advertiser: Advertiser | undefined;
@@ -235,7 +255,8 @@ async function serve(
       await advertiser?.stop();
       waiters.close();
       await server.shutdown();
-      store.close();
+      await sweeping;
+      await store.close();
       log("stopped");
     })();
     return stopping;

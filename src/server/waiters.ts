@@ -51,6 +51,13 @@ export class Waiters {
     for (const done of [...set]) done("changed");
   }
 
+  /** Wakes every waiting poll to look again (changes may have been missed). */
+  notifyAll(): void {
+    for (const set of [...this.#waiting.values()]) {
+      for (const done of [...set]) done("changed");
+    }
+  }
+
   /** Wakes every waiting poll and refuses new waits (shutdown). */
   close(): void {
     this.#closing = true;

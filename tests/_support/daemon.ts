@@ -55,8 +55,11 @@ export interface TestDaemonBase {
 
 /** An in-process test daemon. */
 export interface TestDaemon extends TestDaemonBase {
-  /** Runs the daemon's expiry sweep now (with a fake clock); returns how many requests expired. */
-  sweep(): number;
+  /**
+   * Runs the daemon's expiry sweep now (with a fake clock); resolves to how
+   * many requests expired (undefined when another daemon was sweeping).
+   */
+  sweep(): Promise<number | undefined>;
   /** The daemon's request handler, for calls with `new Request(...)` that bypass the network. */
   handler: Handler;
   /** Stops the daemon (waiting polls are answered, the store is closed). */

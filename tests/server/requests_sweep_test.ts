@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Metrics } from "../../src/server/metrics.ts";
 import { TokenRequests } from "../../src/server/requests.ts";
-import { type NewRequest, Store } from "../../src/server/store.ts";
+import type { NewRequest } from "../../src/server/store/store.ts";
+import { SqliteStore } from "../../src/server/store/sqlite/sqlite_store.ts";
 import { Waiters } from "../../src/server/waiters.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { FakeClock } from "./_api.ts";
@@ -37,13 +38,15 @@ function pendingRow(id: string, now: number): NewRequest {
 Deno.test("sweep() expires all due requests in one transaction and logs only what has committed", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/state.sqlite`;
-    const store = await Store.open(path);
+    const store = await SqliteStore.open(path);
     const reader = new DatabaseSync(path, { readOnly: true });
     try {
       const clock = new FakeClock();
       const now = Math.floor(clock.now() / 1000);
       const ids = Array.from({ length: 50 }, (_, i) => String(1_000_000 + i));
-      store.transaction(() => ids.forEach((id) => store.insertRequest(pendingRow(id, now))));
+      await store.transaction(async (tx) => {
+        for (const id of ids) await tx.insertRequest(pendingRow(id, now));
+      });
 
       // What another connection sees when each line is logged: committed state only.
       const seenAtLog: string[] = [];
@@ -75,18 +78,19 @@ Deno.test("sweep() expires all due requests in one transaction and logs only wha
 
       let transactions = 0;
       const transaction = store.transaction.bind(store);
-      store.transaction = (fn) => {
+      // deno-lint-ignore no-explicit-any
+      store.transaction = ((fn: any, options: any) => {
         transactions++;
-        return transaction(fn);
-      };
+        return transaction(fn, options);
+      }) as typeof store.transaction;
       clock.advance(LIFETIME + 1);
-      assert.equal(requests.sweep(), ids.length);
+      assert.equal(await requests.sweep(), ids.length);
       assert.equal(transactions, 1);
       assert.deepEqual(seenAtLog, ids.map(() => "expired"));
-      assert.equal(requests.sweep(), 0);
+      assert.equal(await requests.sweep(), 0);
     } finally {
       reader.close();
-      store.close();
+      await store.close();
     }
   });
 });
@@ -102,6 +106,6 @@ Deno.test("list() hides requests past their deadline without expiring them", asy
     const after = await api.get("/v1/token-requests", daemon.adminToken);
     assert.deepEqual(after.body.requests, []);
     // The list left the expiry to the sweep.
-    assert.equal(daemon.sweep(), 1);
+    assert.equal(await daemon.sweep(), 1);
   });
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { MAX_WAIT_SECONDS } from "../../src/api/protocol.ts";
 import { readSigningKey } from "../../src/token/signing_key.ts";
 import { verifyToken } from "../../src/token/idtoken.ts";
-import { Store } from "../../src/server/store.ts";
+import { SqliteStore } from "../../src/server/store/sqlite/sqlite_store.ts";
 import { TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
 import { FakeClock, payloadOf } from "./_api.ts";
@@ -290,7 +290,7 @@ Deno.test("condor_tokend's sweep expires requests and wakes their waiting reques
       await untilWaiting(daemon, 1);
       clock.advance(61);
       const start = performance.now();
-      assert.equal(daemon.sweep(), 1);
+      assert.equal(await daemon.sweep(), 1);
       const answer = await waiting;
       assert.equal(answer.body.state, "expired");
       assert.ok(performance.now() - start < 1000);
@@ -319,26 +319,26 @@ Deno.test("condor_tokend's audit trail records every decision and never a token 
     assert.deepEqual(await auditEvents(dir, c.body.requestId), ["enqueue", "cancel"]);
 
     const jti = payloadOf(collected.body.token).jti;
-    const store = await Store.open(`${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`);
+    const store = await SqliteStore.open(`${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`);
     try {
-      const all = JSON.stringify(store.auditTrail());
+      const all = JSON.stringify(await store.auditTrail());
       assert.ok(all.includes(String(jti)), "the issue record names the jti");
       for (const secret of [a.secret, b.secret, c.secret, collected.body.token]) {
         assert.ok(!all.includes(secret));
       }
-      const issue = store.auditTrail(a.body.requestId).find((r) => r.event === "issue")!;
+      const issue = (await store.auditTrail(a.body.requestId)).find((r) => r.event === "issue")!;
       assert.equal(issue.detail?.jti, jti);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
 
 async function auditEvents(dir: string, requestId: string): Promise<string[]> {
-  const store = await Store.open(`${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`);
+  const store = await SqliteStore.open(`${testDaemonPaths(dir).stateDirectory}/tokend.sqlite`);
   try {
-    return store.auditTrail(requestId).map((r) => r.event);
+    return (await store.auditTrail(requestId)).map((r) => r.event);
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -1,0 +1,282 @@
+/**
+ * One contract for every store engine, run against each (as hono runs its
+ * shared router tests against every router): what requests.ts relies on,
+ * stated once. sqlite_store_test.ts and postgres_store_test.ts call
+ * {@link storeContract} with a way to open a fresh, empty store.
+ */
+import assert from "node:assert/strict";
+import type { NewRequest, Store } from "../../../src/server/store/store.ts";
+import { StoreError } from "../../../src/server/store/store.ts";
+
+/** A fresh empty store and how to dispose of it. */
+export interface OpenedStore {
+  store: Store;
+  /** Closes the store and removes what it was kept in. */
+  dispose(): Promise<void>;
+}
+
+/** A request row with test defaults. */
+export function requestRow(overrides: Partial<NewRequest> = {}): NewRequest {
+  return {
+    id: "1234567",
+    secretHash: "a".repeat(64),
+    requestedIdentity: "condor@pool",
+    authenticatedIdentity: "anonymous@ssl",
+    peerLocation: "192.0.2.1",
+    clientId: "c",
+    authorizations: ["READ"],
+    lifetime: 60,
+    state: "pending",
+    requestedAt: 1000,
+    expiresAt: 4600,
+    decidedAt: null,
+    decidedBy: null,
+    reason: null,
+    jti: null,
+    ...overrides,
+  };
+}
+
+/** Registers the contract's tests for one engine. */
+export function storeContract(
+  engine: string,
+  open: () => Promise<OpenedStore>,
+  options: { ignore?: boolean } = {},
+): void {
+  const test = (name: string, fn: (store: Store) => Promise<void>) =>
+    Deno.test({
+      name: `${engine} store ${name}`,
+      ignore: options.ignore,
+      fn: async () => {
+        const { store, dispose } = await open();
+        try {
+          await fn(store);
+        } finally {
+          await dispose();
+        }
+      },
+    });
+
+  test("keeps live request ids and secrets unique and guards transitions", async (store) => {
+    const first = await store.transaction((tx) => tx.insertRequest(requestRow()));
+    await assert.rejects(
+      store.transaction((tx) => tx.insertRequest(requestRow({ secretHash: "b".repeat(64) }))),
+      "a second live request with the same id",
+    );
+    await assert.rejects(
+      store.transaction((tx) => tx.insertRequest(requestRow({ id: "7654321" }))),
+      "a second live request with the same secret",
+    );
+    const move = (from: "pending" | "approved", to: "approved" | "collected", jti?: string) =>
+      store.transaction((tx) => tx.transition(first.seq, [from], to, jti ? { jti } : {}));
+    assert.equal(await move("pending", "approved"), true);
+    assert.equal(await move("approved", "collected", "j"), true);
+    assert.equal(await move("approved", "collected", "k"), false, "only once");
+    assert.equal((await store.bySeq(first.seq))?.jti, "j");
+    // A finished request frees its id for a new live one.
+    const second = await store.transaction((tx) =>
+      tx.insertRequest(requestRow({ secretHash: "c".repeat(64) }))
+    );
+    assert.notEqual(second.seq, first.seq);
+    assert.equal((await store.byId("1234567"))?.seq, second.seq, "the live one wins");
+    assert.equal(await store.isLiveId("1234567"), true);
+    assert.equal((await store.liveBySecret("c".repeat(64)))?.seq, second.seq);
+    assert.equal(await store.liveBySecret("a".repeat(64)), undefined, "collected is not live");
+    assert.equal(await store.countLive(), 1);
+  });
+
+  test("keeps every field of a request as it was given", async (store) => {
+    const given = requestRow({
+      requestedIdentity: "jörg@example.org",
+      authorizations: ["ADVERTISE_STARTD", "READ"],
+      lifetime: null,
+      peerLocation: "2001:db8::7",
+    });
+    const stored = await store.transaction((tx) => tx.insertRequest(given));
+    assert.deepEqual(await store.bySeq(stored.seq), { ...given, seq: stored.seq });
+    await store.transaction((tx) =>
+      tx.transition(stored.seq, ["pending"], "denied", {
+        decidedAt: 1100,
+        decidedBy: "admin@pool",
+        reason: "no",
+      })
+    );
+    const denied = await store.byId(given.id);
+    assert.deepEqual(
+      [denied?.state, denied?.decidedAt, denied?.decidedBy, denied?.reason, denied?.expiresAt],
+      ["denied", 1100, "admin@pool", "no", 4600],
+    );
+  });
+
+  test("rolls back a failed transaction entirely", async (store) => {
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.insertRequest(requestRow());
+        await tx.appendAudit({ at: 1, event: "enqueue", requestId: "1234567" });
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.equal(await store.countLive(), 0);
+    assert.deepEqual(await store.auditTrail(), []);
+    assert.equal(await store.isLiveId("1234567"), false);
+  });
+
+  test("undoes only the transaction that fails among concurrent ones", async (store) => {
+    const first = store.transaction(async (tx) =>
+      (await tx.insertRequest(requestRow({ id: "0000001" }))).id
+    );
+    const failing = store.transaction(async (tx) => {
+      await tx.insertRequest(requestRow({ id: "0000002", secretHash: "b".repeat(64) }));
+      throw new Error("refused");
+    });
+    const third = store.transaction(async (tx) =>
+      (await tx.insertRequest(requestRow({ id: "0000003", secretHash: "c".repeat(64) }))).id
+    );
+    assert.deepEqual(await Promise.all([first, third]), ["0000001", "0000003"]);
+    await assert.rejects(failing, /refused/);
+    assert.equal(await store.isLiveId("0000002"), false);
+    assert.equal(await store.countLive(), 2);
+  });
+
+  test("counts live requests through inserts, transitions and rollbacks", async (store) => {
+    const insert = (id: string, i: number, state: NewRequest["state"] = "pending") =>
+      store.transaction(async (tx) =>
+        (await tx.insertRequest(requestRow({ id, state, secretHash: String(i).repeat(64) }))).seq
+      );
+    const live = async () => (await store.liveDue(Number.MAX_SAFE_INTEGER)).length;
+    assert.equal(await store.countLive(), 0);
+    const seqs = [
+      await insert("0000001", 1),
+      await insert("0000002", 2),
+      await insert("0000003", 3),
+    ];
+    await insert("0000004", 4, "denied");
+    assert.deepEqual([await store.countLive(), await live()], [3, 3]);
+    const move = (seq: number, from: NewRequest["state"][], to: NewRequest["state"]) =>
+      store.transaction((tx) => tx.transition(seq, from, to));
+    await move(seqs[0], ["pending"], "approved");
+    await move(seqs[1], ["pending"], "denied");
+    await move(seqs[0], ["approved"], "collected");
+    assert.deepEqual([await store.countLive(), await live()], [1, 1]);
+    await move(seqs[2], ["pending", "collected"], "expired");
+    assert.deepEqual([await store.countLive(), await live()], [0, 0]);
+    await assert.rejects(store.transaction(async (tx) => {
+      await tx.insertRequest(requestRow({ id: "0000005", secretHash: "5".repeat(64) }));
+      throw new Error("boom");
+    }));
+    assert.deepEqual([await store.countLive(), await live()], [0, 0]);
+    assert.equal(await store.countPending(), 0);
+  });
+
+  test("counts pending requests by peer group", async (store) => {
+    const insert = (id: string, peerLocation: string) =>
+      store.transaction(async (tx) =>
+        (await tx.insertRequest(
+          requestRow({ id, peerLocation, secretHash: id.repeat(10).slice(0, 64) }),
+        )).seq
+      );
+    const a = await insert("0000001", "192.0.2.1");
+    await insert("0000002", "192.0.2.1");
+    await insert("0000003", "2001:db8::1");
+    await insert("0000004", "2001:db8::2");
+    assert.equal(await store.countPendingFrom("192.0.2.1"), 2);
+    assert.equal(await store.countPendingFrom("::ffff:192.0.2.1"), 2);
+    assert.equal(await store.countPendingFrom("2001:db8::99"), 2, "one /64");
+    assert.equal(await store.countPendingFrom("192.0.2.2"), 0);
+    await store.transaction((tx) => tx.transition(a, ["pending"], "approved"));
+    assert.equal(await store.countPendingFrom("192.0.2.1"), 1, "a decided request does not wait");
+    await assert.rejects(store.transaction(async (tx) => {
+      await tx.insertRequest(requestRow({ id: "0000005", secretHash: "5".repeat(64) }));
+      throw new Error("boom");
+    }));
+    assert.equal(await store.countPendingFrom("192.0.2.1"), 1);
+    assert.equal(await store.countPending(), 3);
+  });
+
+  test("lists pending and due requests and forgets old finished ones", async (store) => {
+    const insert = (id: string, overrides: Partial<NewRequest>) =>
+      store.transaction((tx) =>
+        tx.insertRequest(requestRow({ id, secretHash: id.padStart(64, "0"), ...overrides }))
+      );
+    await insert("0000001", { expiresAt: 2000 });
+    await insert("0000002", { expiresAt: 3000 });
+    await insert("0000003", { state: "approved", expiresAt: 1500 });
+    await insert("0000004", { state: "expired", expiresAt: 1000 });
+    await insert("0000005", { state: "denied", expiresAt: 9000, decidedAt: 1000 });
+    assert.deepEqual((await store.pending()).map((r) => r.id), ["0000001", "0000002"]);
+    assert.deepEqual((await store.pending("0000002")).map((r) => r.id), ["0000002"]);
+    assert.deepEqual(await store.pending("0000003"), []);
+    assert.deepEqual((await store.liveDue(2000)).map((r) => r.id), ["0000001", "0000003"]);
+    assert.equal(await store.transaction((tx) => tx.pruneFinished(1500)), 1, "only 0000004");
+    assert.equal(await store.byId("0000004"), undefined);
+    assert.equal((await store.byId("0000005"))?.state, "denied");
+  });
+
+  test("keeps rules, daemon ads and the audit trail", async (store) => {
+    const rule = await store.transaction((tx) =>
+      tx.insertRule({ netblock: "192.0.2.0/24", issuedAt: 100, expiresAt: 200, createdBy: "a@p" })
+    );
+    await store.transaction((tx) =>
+      tx.insertRule({ netblock: "2001:db8::/32", issuedAt: 100, expiresAt: 400, createdBy: "b@p" })
+    );
+    assert.deepEqual(await store.activeRules(200), [
+      { seq: rule.seq, netblock: "192.0.2.0/24", issuedAt: 100, expiresAt: 200, createdBy: "a@p" },
+      {
+        seq: (await store.activeRules(0))[1].seq,
+        netblock: "2001:db8::/32",
+        issuedAt: 100,
+        expiresAt: 400,
+        createdBy: "b@p",
+      },
+    ]);
+    assert.equal(await store.transaction((tx) => tx.pruneRules(300)), 1);
+    assert.deepEqual((await store.activeRules(0)).map((r) => r.netblock), ["2001:db8::/32"]);
+
+    const ad = { name: "ap1.example.org", type: "SCHEDD", address: "https://ap1:9618" };
+    await store.transaction((tx) => tx.upsertDaemon({ ...ad, expiresAt: 500 }));
+    await store.transaction((tx) =>
+      tx.upsertDaemon({ ...ad, address: "https://ap1:9619", expiresAt: 600 })
+    );
+    assert.deepEqual(await store.daemons(550), [{
+      ...ad,
+      address: "https://ap1:9619",
+      expiresAt: 600,
+    }]);
+    assert.deepEqual(await store.daemons(600), [], "expired at its time");
+    assert.equal(await store.transaction((tx) => tx.pruneDaemons(600)), 1);
+
+    await store.transaction(async (tx) => {
+      await tx.appendAudit({ at: 1, event: "enqueue", requestId: "0000001", actor: "x@y" });
+      await tx.appendAudit({ at: 2, event: "rule", detail: { netblock: "*" } });
+      await tx.appendAudit({ at: 3, event: "approve", requestId: "0000001", detail: { n: 1 } });
+    });
+    assert.deepEqual(await store.auditTrail("0000001"), [
+      { at: 1, event: "enqueue", requestId: "0000001", actor: "x@y", detail: {} },
+      { at: 3, event: "approve", requestId: "0000001", detail: { n: 1 } },
+    ]);
+    assert.deepEqual((await store.auditTrail()).map((r) => r.event), [
+      "enqueue",
+      "rule",
+      "approve",
+    ]);
+  });
+
+  test("refuses text it would read back as something else (NUL, lone surrogate)", async (store) => {
+    for (const requestedIdentity of ["condor@pool\u0000.evil.org", "a\u0000b@c", "x\ud800@y"]) {
+      await assert.rejects(
+        store.transaction((tx) => tx.insertRequest(requestRow({ requestedIdentity }))),
+        (err) => err instanceof StoreError && err.code === "STORE_TEXT",
+        JSON.stringify(requestedIdentity),
+      );
+    }
+    assert.equal(await store.countLive(), 0);
+    // Lookups too: a NUL would otherwise compare as a shorter key.
+    await assert.rejects(store.byId("1234567\u0000"), (err) => err instanceof StoreError);
+  });
+
+  test("says it can commit, and runs an exclusive transaction nobody else holds", async (store) => {
+    assert.equal(await store.writeHealth(Date.now()), undefined);
+    assert.equal(await store.transaction(() => Promise.resolve(7), { exclusive: "sweep" }), 7);
+  });
+}
