@@ -40,10 +40,37 @@ export const REQUESTER_FLAGS: readonly string[] = [
 ];
 
 /**
+ * The PostgreSQL client's environment, which condor_tokend reads when its
+ * state is in PostgreSQL (TOKEND_DATABASE; docs/operations.md): libpq's
+ * names for the server, user, password and TLS, plus PGAPPNAME, which the
+ * driver (npm postgres) looks at whatever it is given (the daemon names
+ * itself condor_tokend all the same). Named one by one, not `PG*`: nothing
+ * else of the environment is the daemon's business.
+ */
+const DATABASE_ENV = [
+  "PGHOST",
+  "PGPORT",
+  "PGDATABASE",
+  "PGUSER",
+  "PGPASSWORD",
+  "PGSSLMODE",
+  "PGSSLROOTCERT",
+  "PGCONNECT_TIMEOUT",
+  "PGAPPNAME",
+];
+
+/**
  * The full `condor_token` binary: every tool and the daemon. The requester's
- * flags; the daemon's SQLite store and TLS files are plain file access. The daemon learns from `request.signal` that a long-polling
+ * flags, and the PostgreSQL environment for the daemon; the daemon's SQLite
+ * store and TLS files are plain file access, and PostgreSQL's unix socket
+ * too. The daemon learns from `request.signal` that a long-polling
  * requester went away (so it hands no token to a dead connection); Deno's
  * newer behaviour aborts that signal only then, and without it Deno warns
  * on every start (deno.json asks for the same when run from the sources).
  */
-export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS, "--unstable-no-legacy-abort"];
+export const FULL_FLAGS: readonly string[] = [
+  ...REQUESTER_FLAGS.map((flag) =>
+    flag.startsWith("--allow-env=") ? `--allow-env=${[...ENV, ...DATABASE_ENV].join(",")}` : flag
+  ),
+  "--unstable-no-legacy-abort",
+];

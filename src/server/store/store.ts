@@ -217,11 +217,10 @@ export function isDatabaseUrl(location: string): boolean {
  */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isDatabaseUrl(location)) {
-    void options;
-    throw new StoreError(
-      "STORE_OPEN",
-      "Cannot use a database URL: PostgreSQL is not supported yet",
-    );
+    // Loaded only when used: a daemon on SQLite, and the other tools of the
+    // same binary, do not load the driver.
+    const { PostgresStore } = await import("./postgres/postgres_store.ts");
+    return await PostgresStore.open(location, options);
   }
   return await SqliteStore.open(location);
 }

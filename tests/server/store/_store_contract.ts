@@ -130,11 +130,12 @@ export function storeContract(
       await tx.insertRequest(requestRow({ id: "0000002", secretHash: "b".repeat(64) }));
       throw new Error("refused");
     });
+    const refused = assert.rejects(failing, /refused/);
     const third = store.transaction(async (tx) =>
       (await tx.insertRequest(requestRow({ id: "0000003", secretHash: "c".repeat(64) }))).id
     );
     assert.deepEqual(await Promise.all([first, third]), ["0000001", "0000003"]);
-    await assert.rejects(failing, /refused/);
+    await refused;
     assert.equal(await store.isLiveId("0000002"), false);
     assert.equal(await store.countLive(), 2);
   });

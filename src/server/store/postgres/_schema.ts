@@ -1,0 +1,75 @@
+/**
+ * The PostgreSQL engine's schema, created and versioned by the daemon: the
+ * migrations, applied in order at start to bring a database up to
+ * {@link SCHEMA_VERSION}. Everything lives in its own PostgreSQL schema
+ * ({@link SCHEMA_NAME}), so the database may hold other things too.
+ *
+ * @module
+ */
+
+/** The PostgreSQL schema (namespace) holding the daemon's tables. */
+export const SCHEMA_NAME = "condor_tokend";
+
+/**
+ * Each entry brings the schema from version i to i + 1. Never edit one that
+ * has shipped: add the next. A daemon refuses a database whose version is
+ * higher than the number of entries it knows.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the tables of the SQLite engine's version 1, in PostgreSQL's types.
+  `
+  CREATE TABLE requests (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL CHECK (length(id) = 7),
+    secret_hash TEXT NOT NULL,
+    requested_identity TEXT NOT NULL,
+    authenticated_identity TEXT NOT NULL,
+    peer_location TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    authorizations TEXT NOT NULL,
+    lifetime BIGINT,
+    state TEXT NOT NULL CHECK (state IN
+      ('pending', 'approved', 'collected', 'denied', 'expired', 'cancelled')),
+    requested_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    decided_at BIGINT,
+    decided_by TEXT,
+    reason TEXT,
+    jti TEXT
+  );
+  CREATE UNIQUE INDEX requests_live_id ON requests (id) WHERE state IN ('pending', 'approved');
+  CREATE UNIQUE INDEX requests_live_secret ON requests (secret_hash)
+    WHERE state IN ('pending', 'approved');
+  CREATE INDEX requests_state ON requests (state, expires_at);
+  CREATE INDEX requests_id ON requests (id, seq);
+  CREATE TABLE rules (
+    seq BIGSERIAL PRIMARY KEY,
+    netblock TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL
+  );
+  CREATE TABLE daemons (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    address TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (name, type)
+  );
+  CREATE TABLE audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    event TEXT NOT NULL,
+    request_id TEXT,
+    actor TEXT,
+    detail TEXT NOT NULL
+  );
+  CREATE INDEX audit_request ON audit (request_id, seq);
+  `,
+];
+
+/** The schema version this code reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The tables every version has (checked at open). */
+export const TABLES = ["audit", "daemons", "requests", "rules", "schema_version"] as const;
