@@ -30,10 +30,15 @@ import {
   collectorAddresses,
   DAEMON_TYPES,
   DEFAULT_PORT,
+  displayAddress,
+  type Located,
   locateDaemon,
   parseDaemonAddress,
   parseDaemonType,
+  poolEntries,
 } from "../client/locate.ts";
+import { failoverClient, isUnreachable } from "../client/failover_client.ts";
+import { knownHostKey } from "../client/known_hosts.ts";
 import {
   parseFingerprint,
   type TrustJudgement,
@@ -67,7 +72,8 @@ export function targetUsage(defaultType: string): string {
                           (port COLLECTOR_PORT, 9618, by default; HTCondor's
                           own protocol or condor_tokend's HTTPS, whichever
                           answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                          or https:// URL chooses)
+                          or https:// URL chooses); several, separated by
+                          commas, are tried in order
     -name  <NAME>         Talk to the daemon of this name in the pool
     -type  <TYPE>         Talk to a daemon of this type (default ${defaultType})
     -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
@@ -93,7 +99,11 @@ export interface TargetOptions {
 /** Reads the target options from parsed options. Throws UsageError. */
 export function parseTarget(parsed: ParsedOptions): TargetOptions {
   const pool = single(parsed, "pool");
-  if (pool !== undefined && !parseDaemonAddress(pool)) throw badPool(pool);
+  if (pool !== undefined) {
+    const entries = poolEntries(pool);
+    if (entries.length === 0) throw badPool(pool);
+    for (const entry of entries) if (!parseDaemonAddress(entry)) throw badPool(entry);
+  }
   const typeText = single(parsed, "type");
   const type = typeText === undefined ? undefined : parseDaemonType(typeText);
   if (typeText !== undefined && !type) {
@@ -125,8 +135,12 @@ export interface SessionOptions {
   credentials?: boolean;
   /** This daemon, connected to directly instead of located (a resumed request's). */
   daemon?: URL;
-  /** Fingerprints trusted besides -trust (a resumed request's). */
-  pins?: readonly string[];
+  /** The other daemons of the pool to fail over to from `daemon` (a resumed request's). */
+  otherDaemons?: readonly URL[];
+  /** Fingerprints trusted besides -trust, each for its daemon's address only (a resumed request's). */
+  pins?: readonly { address: string; fingerprint: string }[];
+  /** Told when the session moves to another daemon of the pool (the first could not be reached). */
+  onFailover?: (event: { from: string; to: string; error: DaemonError }) => void | Promise<void>;
   /** The configuration and -debug log, when the tool loaded them already. */
   setup?: ToolSetup;
 }
@@ -146,6 +160,8 @@ export interface Session {
    * (the token in FILE line 1)"); undefined before any credential was used.
    */
   caller: () => string | undefined;
+  /** Every address the client may fail over to, the one it talks to first first. */
+  addresses: string[];
 }
 
 /** Who `client` authenticated as, and with what (see {@link Session.caller}). */
@@ -191,7 +207,9 @@ export async function openSession(
   });
   const policy: TrustPolicy = await trustPolicyFromConfig(config, {
     now: () => io.now(),
-    pins: [...target.trust, ...(options.pins ?? [])],
+    pins: target.trust,
+    pinsFor: (key) =>
+      (options.pins ?? []).filter((p) => hostKeyOf(p.address) === key).map((p) => p.fingerprint),
     ask: io.stdinIsTerminal && io.stderrIsTerminal ? (q) => askTrust(io, q) : undefined,
   });
   const cedar = cedarSettingsFromConfig(config);
@@ -215,17 +233,40 @@ export async function openSession(
     });
     return client;
   };
-  const session = async (client: TokenDaemonClient): Promise<Session> => {
+  const session = async (client: TokenDaemonClient, addresses: readonly URL[] = []) => {
     await debug(`talking to the daemon at ${client.address}`);
+    if (addresses.length > 1) {
+      await debug(
+        `failing over to ${addresses.map((u) => displayAddress(u)).join(", ")} if it goes away`,
+        "D_NETWORK",
+      );
+    }
     return {
       client,
       config,
       debug,
       trust: () => client.trusted(),
       caller: () => callerOf(client, credential),
-    };
+      addresses: addresses.length > 1 ? addresses.map((u) => displayAddress(u)) : [client.address],
+    } satisfies Session;
   };
-  if (options.daemon !== undefined) return await session(await connect(options.daemon));
+  // Daemons listed together (COLLECTOR_HOST, -pool, a resumed request's)
+  // serve one state: when one cannot be reached, the next carries on.
+  const withFailover = (addresses: readonly URL[], first: Located): TokenDaemonClient =>
+    addresses.length < 2 ? first.client : failoverClient({
+      addresses,
+      first,
+      connect,
+      onFailover: async (event) => {
+        await debug(`${event.error.message}; continuing at ${event.to}`, "D_NETWORK");
+        await options.onFailover?.(event);
+      },
+    });
+  if (options.daemon !== undefined) {
+    const addresses = [options.daemon, ...(options.otherDaemons ?? [])];
+    const first = await connectFirst(addresses, connect);
+    return await session(withFailover(addresses, first), addresses);
+  }
   const collectors = collectorAddresses(
     target.pool,
     config.get("COLLECTOR_HOST"),
@@ -235,7 +276,7 @@ export async function openSession(
   let firstMiss: DaemonError | undefined;
   for (const [i, type] of tried.entries()) {
     try {
-      const { client } = await locateDaemon({
+      const located = await locateDaemon({
         collectors,
         name: target.name,
         type,
@@ -243,7 +284,12 @@ export async function openSession(
         trace: debug,
         signal: io.signal,
       });
-      return await session(client);
+      // A daemon found through a collector's directory has one address.
+      const isCollector = collectors.some((c) => c.url.href === located.url.href);
+      const pool = collectors.map((c) => c.url);
+      return isCollector
+        ? await session(withFailover(pool, located), pool)
+        : await session(located.client);
     } catch (err) {
       if (!(err instanceof DaemonError) || err.code !== DAEMON_ERRORS.NOT_FOUND) throw err;
       firstMiss ??= err;
@@ -251,6 +297,29 @@ export async function openSession(
     }
   }
   throw firstMiss!;
+}
+
+/** The first of `addresses` that can be reached, connected; the first failure when none can. */
+async function connectFirst(
+  addresses: readonly URL[],
+  connect: (url: URL) => Promise<TokenDaemonClient>,
+): Promise<Located> {
+  let first: DaemonError | undefined;
+  for (const url of addresses) {
+    try {
+      return { client: await connect(url), url };
+    } catch (err) {
+      if (!isUnreachable(err)) throw err;
+      first ??= err;
+    }
+  }
+  throw first!;
+}
+
+/** The known-hosts key (`host:port`) of a daemon address, or "" when it is none. */
+function hostKeyOf(address: string): string {
+  const url = parseDaemonAddress(address);
+  return url === undefined ? "" : knownHostKey(new URL(`https://${url.host}`));
 }
 
 /** Says why a daemon is trusted (-debug), and warns on stderr when its certificate changed. */

@@ -8,6 +8,7 @@ import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.
 import { CondorError, DaemonError, UsageError } from "../errors.ts";
 import { TRUST_KNOB } from "../client/connect.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
+import { parseDaemonAddress } from "../client/locate.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
   type Clock,
@@ -67,7 +68,9 @@ Target options:
                              (port COLLECTOR_PORT, 9618, by default; HTCondor's
                              own protocol or condor_tokend's HTTPS, whichever
                              answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                             or https:// URL chooses)
+                             or https:// URL chooses); several, separated by
+                             commas, are tried in order, and a wait carries
+                             on at the next when its daemon goes away
     -name     <NAME>         Ask the daemon of this name in the pool
     -type     <TYPE>         Ask a daemon of this type (default COLLECTOR; SCHEDD,
                              STARTD, MASTER, NEGOTIATOR, CREDD, ...)
@@ -188,27 +191,49 @@ export async function runRequest(
   await prepareTokenDestination({ file: options.file, name: options.token, directory: tokenDir });
 
   if (saved) await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
+  // Set once the request exists: what to do when the daemon goes away and
+  // another of the pool carries on with the same request.
+  let failedOver: (event: { from: string; to: string }) => Promise<void> = async () => {};
   // Requests need no identity at the daemon: that is the point of this tool.
-  const { client, trust } = await openSession(options.target, io, {
+  const { client, trust, addresses } = await openSession(options.target, io, {
     tool: NAME,
     credentials: false,
     setup,
-    daemon: saved ? new URL(saved.daemon) : undefined,
-    pins: saved?.fingerprint ? [saved.fingerprint] : [],
+    ...(saved ? savedDaemons(saved) : {}),
+    onFailover: (event) => failedOver(event),
   });
-  const daemon = client.address;
+  let daemon = client.address;
   // With -state, the request is saved before it is made, so a crash at any
   // point leaves the secret behind: re-sending it yields the same request.
   const record: SavedRequest | undefined = saved ??
     (options.state === undefined ? undefined : {
       daemon,
       ...pinnable(trust()),
+      ...(addresses.length > 1 ? { daemons: addresses.map((address) => ({ address })) } : {}),
       secret: newRequesterSecret(),
       ...request,
       createdAt: Math.floor(started / 1000),
     });
+  if (record?.daemons) rememberFingerprint(record, daemon, trust());
   const secret = record?.secret ?? newRequesterSecret();
   const report = new Reporter(io, options, status, { daemon, identity: request.identity });
+  let requestId = saved?.requestId;
+  failedOver = async ({ from, to }) => {
+    daemon = to;
+    report.base.daemon = to;
+    await status.say(
+      `Lost contact with the daemon at ${from}; continuing${
+        requestId === undefined ? "" : ` with request ${requestId}`
+      } at ${to}, which shares its state.\n`,
+    );
+    if (options.state !== undefined && record !== undefined) {
+      record.daemon = to;
+      delete record.fingerprint;
+      Object.assign(record, pinnable(trust()));
+      rememberFingerprint(record, to, trust());
+      await saveRequest(options.state, record);
+    }
+  };
   try {
     if (options.state !== undefined && record !== undefined && saved === undefined) {
       await saveRequest(options.state, record);
@@ -234,6 +259,7 @@ export async function runRequest(
       pollSeconds: deps.pollSeconds,
       trustDomain: () => poolTrustDomain(config, client, debug),
       onEvent: async (event) => {
+        if (event.type === "enqueued") requestId = event.requestId;
         if (event.type === "enqueued" && options.state !== undefined && record) {
           record.requestId = event.requestId;
           // An HTCondor daemon's certificate is only seen during the request.
@@ -275,6 +301,42 @@ async function poolTrustDomain(
     );
     return undefined;
   }
+}
+
+/**
+ * Where a saved request continues: its daemon first, then the rest of its
+ * pool; each trusted only with the fingerprint saved for it.
+ */
+function savedDaemons(saved: SavedRequest) {
+  const daemon = parseDaemonAddress(saved.daemon);
+  if (daemon === undefined) {
+    throw new CondorError(
+      "REQUEST_FILE_BAD",
+      `Cannot resume: the saved daemon "${saved.daemon}" is not a daemon address; remove the file to make a new request`,
+    );
+  }
+  const others = (saved.daemons ?? []).map((d) => parseDaemonAddress(d.address))
+    .filter((url): url is URL => url !== undefined && url.host !== daemon.host);
+  const pins = [
+    ...(saved.fingerprint ? [{ address: saved.daemon, fingerprint: saved.fingerprint }] : []),
+    ...(saved.daemons ?? []).flatMap((d) =>
+      d.fingerprint ? [{ address: d.address, fingerprint: d.fingerprint }] : []
+    ),
+  ];
+  return { daemon, otherDaemons: others, pins };
+}
+
+/** Records in `record.daemons` the fingerprint `address` was trusted with on first use. */
+function rememberFingerprint(
+  record: SavedRequest,
+  address: string,
+  trust: TrustJudgement | undefined,
+): void {
+  const { fingerprint } = pinnable(trust);
+  if (fingerprint === undefined || record.daemons === undefined) return;
+  const host = parseDaemonAddress(address)?.host;
+  const entry = record.daemons.find((d) => parseDaemonAddress(d.address)?.host === host);
+  if (entry) entry.fingerprint = fingerprint;
 }
 
 /** The fingerprint to save with a request: the certificate's, unless an authority vouched for it. */

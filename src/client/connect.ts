@@ -32,7 +32,7 @@ export const TRUST_KNOB = "TOKEND_TRUST";
  */
 export async function trustPolicyFromConfig(
   config: CondorConfig,
-  options: Pick<TrustPolicy, "ask" | "now"> & { pins?: readonly string[] },
+  options: Pick<TrustPolicy, "ask" | "now" | "pinsFor"> & { pins?: readonly string[] },
 ): Promise<TrustPolicy> {
   const pins = [...(options.pins ?? [])];
   for (const item of config.list(TRUST_KNOB)) {
@@ -71,6 +71,7 @@ export async function trustPolicyFromConfig(
   const policy: TrustPolicy = { pins, knownHostsFile, now: options.now };
   if (caPem !== undefined) policy.caPem = caPem;
   if (options.ask) policy.ask = options.ask;
+  if (options.pinsFor) policy.pinsFor = options.pinsFor;
   return policy;
 }
 

@@ -110,11 +110,12 @@ export interface CollectorAddress {
 }
 
 /**
- * The collectors to try: `-pool` if given, else every address in
- * COLLECTOR_HOST (HTCondor allows a list of high-availability collectors).
- * An address without a port gets `defaultPort` (COLLECTOR_PORT, as in
- * HTCondor). Throws ConfigError when COLLECTOR_HOST is unset or unusable,
- * UsageError when `-pool` is.
+ * The collectors to try, in order: every address in `-pool` if given, else
+ * every address in COLLECTOR_HOST (HTCondor allows a list of
+ * high-availability collectors), separated by commas or spaces. An address
+ * without a port gets `defaultPort` (COLLECTOR_PORT, as in HTCondor).
+ * Throws ConfigError when COLLECTOR_HOST is unset or unusable, UsageError
+ * when `-pool` is.
  */
 export function collectorAddresses(
   pool: string | undefined,
@@ -122,9 +123,13 @@ export function collectorAddresses(
   defaultPort: number = DEFAULT_PORT,
 ): CollectorAddress[] {
   if (pool !== undefined) {
-    const url = parseDaemonAddress(pool, defaultPort);
-    if (!url) throw badPool(pool);
-    return [{ url, source: `-pool "${pool}"` }];
+    const entries = poolEntries(pool);
+    if (entries.length === 0) throw badPool(pool);
+    return entries.map((entry) => {
+      const url = parseDaemonAddress(entry, defaultPort);
+      if (!url) throw badPool(entries.length > 1 ? entry : pool);
+      return { url, source: `-pool "${entry}"` };
+    });
   }
   const entries = (collectorHost ?? "").split(/[\s,]+/).filter(Boolean);
   if (entries.length === 0) {
@@ -143,6 +148,11 @@ export function collectorAddresses(
     }
     return { url, source: `COLLECTOR_HOST "${entry}"` };
   });
+}
+
+/** The addresses in a `-pool` value: one, or several separated by commas or spaces. */
+export function poolEntries(pool: string): string[] {
+  return pool.split(/[\s,]+/).filter(Boolean);
 }
 
 /** The usage error for a `-pool` that is no address. */

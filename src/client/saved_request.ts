@@ -12,10 +12,18 @@ import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 
 /** What is saved about a request. */
 export interface SavedRequest {
-  /** The daemon's base URL. */
+  /** The daemon's base URL: the one the request was last waited on at. */
   daemon: string;
   /** The daemon certificate's fingerprint when it was trusted on first use. */
   fingerprint?: string;
+  /**
+   * Every daemon of the pool (COLLECTOR_HOST or -pool listing daemons that
+   * share one state), in the order to try them, each with its certificate's
+   * fingerprint once it was trusted on first use: a resumed wait fails over
+   * to them, and trusts each only with its own certificate. Absent in files
+   * of a single daemon.
+   */
+  daemons?: { address: string; fingerprint?: string }[];
   /** Set once the daemon accepted the request. */
   requestId?: string;
   /** The requester secret. Never printed. */
@@ -60,14 +68,25 @@ export async function readSavedRequest(path: string): Promise<SavedRequest | und
     throw bad(path, "it is not JSON");
   }
   if (data?.format !== FORMAT) throw bad(path, `its format is not "${FORMAT}"`);
-  const { daemon, fingerprint, requestId, secret, clientId, identity, authz, lifetime, createdAt } =
-    data;
+  const {
+    daemon,
+    fingerprint,
+    daemons,
+    requestId,
+    secret,
+    clientId,
+    identity,
+    authz,
+    lifetime,
+    createdAt,
+  } = data;
   if (
     typeof daemon !== "string" || typeof secret !== "string" || typeof clientId !== "string" ||
     typeof identity !== "string" || !Array.isArray(authz) ||
     !authz.every((a) => typeof a === "string") ||
     (lifetime !== null && typeof lifetime !== "number") || typeof createdAt !== "number" ||
     (fingerprint !== undefined && typeof fingerprint !== "string") ||
+    (daemons !== undefined && !isDaemonList(daemons)) ||
     (requestId !== undefined &&
       (typeof requestId !== "string" || !REQUEST_ID_PATTERN.test(requestId)))
   ) {
@@ -83,6 +102,7 @@ export async function readSavedRequest(path: string): Promise<SavedRequest | und
     createdAt,
   };
   if (fingerprint !== undefined) saved.fingerprint = fingerprint as string;
+  if (daemons !== undefined) saved.daemons = daemons as SavedRequest["daemons"];
   if (requestId !== undefined) saved.requestId = requestId as string;
   return saved;
 }
@@ -108,6 +128,14 @@ export async function forgetSavedRequest(path: string): Promise<void> {
     if (err instanceof Deno.errors.NotFound) return;
     throw fileError("remove", path, err);
   }
+}
+
+function isDaemonList(value: unknown): boolean {
+  return Array.isArray(value) &&
+    value.every((d) =>
+      typeof d === "object" && d !== null && typeof d.address === "string" &&
+      (d.fingerprint === undefined || typeof d.fingerprint === "string")
+    );
 }
 
 function bad(path: string, reason: string): CondorError {

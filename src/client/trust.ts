@@ -50,6 +50,12 @@ export interface TrustPolicy {
   caPem?: string;
   /** Fingerprints the user vouched for (`-trust`, TOKEND_TRUST), normalised. */
   pins: readonly string[];
+  /**
+   * Fingerprints vouched for one daemon only, by its known-hosts key
+   * (`host:port`): a resumed request's saved certificates, one per daemon
+   * of the pool. They rank with `pins`, for that address alone.
+   */
+  pinsFor?: (key: string) => readonly string[];
   /** The known-hosts file; without one nothing is remembered. */
   knownHostsFile: string | undefined;
   /** Asks the user (on a terminal); absent when nobody can be asked. */
@@ -135,8 +141,9 @@ export async function judgeCertificate(
   };
 
   // The user's own word for a certificate outranks every other source.
-  if (policy.pins.length > 0) {
-    if (!policy.pins.includes(cert.fingerprint)) {
+  const pins = [...policy.pins, ...(policy.pinsFor?.(key) ?? [])];
+  if (pins.length > 0) {
+    if (!pins.includes(cert.fingerprint)) {
       const vouched = cert.authorized
         ? " (although an authority this host trusts signed it)"
         : known === cert.fingerprint
@@ -145,7 +152,7 @@ export async function judgeCertificate(
       throw new TrustError(
         "TRUST_PIN_MISMATCH",
         `Cannot trust ${where}: its certificate fingerprint ${cert.fingerprint} matches none of the trusted fingerprints given (${
-          policy.pins.join(", ")
+          pins.join(", ")
         })${vouched}`,
       );
     }

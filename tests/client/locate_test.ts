@@ -68,7 +68,11 @@ Deno.test("collectorAddresses() gives an address without a port COLLECTOR_PORT, 
   ]);
   assert.deepEqual(hosts("other", "cm"), ["other:9620"]);
   assert.deepEqual(hosts("cedar://other", "cm"), ["other:9620"]);
-  assert.throws(() => collectorAddresses("a b", "cm"), UsageError);
+  // -pool may list several daemons, as COLLECTOR_HOST may.
+  assert.deepEqual(hosts("a b", "cm"), ["a:9620", "b:9620"]);
+  assert.deepEqual(hosts("a:1,b:2", "cm"), ["a:1", "b:2"]);
+  assert.throws(() => collectorAddresses("a http://b", "cm"), UsageError);
+  assert.throws(() => collectorAddresses(" , ", "cm"), UsageError);
 });
 
 Deno.test("collectorAddresses() refuses an unset or unusable COLLECTOR_HOST with a ConfigError", () => {
