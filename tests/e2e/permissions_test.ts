@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
 import { spawnTestDaemon } from "../_support/daemon.ts";
+import { withTestDatabase } from "../_support/postgres.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { VECTOR_KEY_FILE, withTempDir, writeKeyFile } from "../_support/temp.ts";
 import { adminClient, withRequester } from "./token_request_support.ts";
@@ -303,5 +304,28 @@ Deno.test("condor_token_request and condor_tokend touch only what they declare t
       await daemon.stop();
     }
     assert.deepEqual(await undeclared(daemonAudit, FULL_FLAGS), []);
+  });
+});
+
+Deno.test("condor_tokend on PostgreSQL touches only what the full binary's flags declare", async () => {
+  await withTestDatabase(async (url) => {
+    await withTempDir(async (dir) => {
+      const audit = `${dir}/tokend_audit.jsonl`;
+      const daemon = await spawnTestDaemon({
+        dir,
+        extraConfig: `TOKEND_DATABASE = ${url}`,
+        childEnv: { DENO_AUDIT_PERMISSIONS: audit, PGCONNECT_TIMEOUT: "5" },
+      });
+      const admin = adminClient(daemon);
+      try {
+        assert.match(daemon.stderr(), /using state database postgresql:\/\//);
+        assert.deepEqual(await admin.list(), []);
+      } finally {
+        admin.close();
+        await daemon.stop();
+      }
+      const records = await undeclared(audit, FULL_FLAGS);
+      assert.deepEqual(records, []);
+    });
   });
 });
