@@ -9,8 +9,9 @@
  *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/run_all.ts [--quick]
  *
  * `--quick` runs every benchmark with small counts (a smoke test of the
- * scripts; its figures are not the documented ones). Takes about five
- * minutes in full on two cores; everything runs on 127.0.0.1.
+ * scripts; its figures are not the documented ones). Takes about seven
+ * minutes in full on two cores; everything runs on 127.0.0.1, PostgreSQL
+ * included (the throughput run on PostgreSQL and ha_latency.ts need it).
  */
 import { join } from "node:path";
 import { bundlePath, PROGRAMS, ROOT } from "../build.ts";
@@ -26,6 +27,12 @@ const BENCHES: [string, string[], string[]][] = [
   ["approval_latency.ts", ["--rounds=200"], ["--rounds=10"]],
   ["request_latency.ts", ["--runs=100"], ["--runs=5"]],
   ["throughput.ts", ["--connections=16", "--seconds=10"], ["--seconds=1", "--warmup=1"]],
+  [
+    "throughput.ts",
+    ["--connections=16", "--seconds=10", "--engine=postgresql"],
+    ["--seconds=1", "--warmup=1", "--engine=postgresql"],
+  ],
+  ["ha_latency.ts", ["--rounds=200"], ["--rounds=10"]],
   ["storm.ts", ["--requesters=1000", "--processes=100"], ["--requesters=50", "--processes=5"]],
   ["pending_10k.ts", ["--pending=10000"], ["--pending=300"]],
 ];

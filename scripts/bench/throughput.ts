@@ -15,7 +15,10 @@
  * and reported, with the enqueue's ratio to it.
  *
  *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/throughput.ts \
- *       [--connections=16] [--seconds=10] [--warmup=2] [--json=FILE]
+ *       [--connections=16] [--seconds=10] [--warmup=2] [--engine=postgresql] [--json=FILE]
+ *
+ * `--engine=postgresql` keeps the daemon's state in a fresh database on the
+ * PostgreSQL server of tests/_support/postgres.ts (dropped at the end).
  *
  * Runs: bare GET, bare POST, enqueue, collect, bare POST, bare GET; each
  * ratio is against the mean of the two runs of its baseline. "enqueue" makes a new pending request per call (one
@@ -25,6 +28,7 @@
  * and its per-peer rate limits are off (all load comes from 127.0.0.1).
  */
 import { spawnTestDaemon, testDaemonPaths } from "../../tests/_support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../../tests/_support/postgres.ts";
 import { newSecret } from "../../tests/server/_api.ts";
 import { type Figure, numberOption, report } from "./_report.ts";
 
@@ -33,6 +37,9 @@ const connections = numberOption(Deno.args, "connections", 16);
 const seconds = numberOption(Deno.args, "seconds", 10);
 const warmupSeconds = numberOption(Deno.args, "warmup", 2);
 const here = new URL(".", import.meta.url).pathname;
+/** `--engine=postgresql`: the daemon's state in a fresh PostgreSQL database (tests/_support/postgres.ts). */
+const engine = Deno.args.find((a) => a.startsWith("--engine="))?.slice(9) ?? "sqlite";
+if (engine !== "sqlite" && engine !== "postgresql") throw new Error(`unknown --engine=${engine}`);
 
 interface LoadResult {
   mode: string;
@@ -108,9 +115,13 @@ async function startBare(certFile: string, keyFile: string) {
 
 const dir = await Deno.makeTempDir({ prefix: "tokend-bench-" });
 const paths = testDaemonPaths(dir);
+const database: TestDatabase | undefined = engine === "postgresql"
+  ? await createTestDatabase()
+  : undefined;
 const daemon = await spawnTestDaemon({
   dir,
-  extraConfig: "TOKEND_MAX_PENDING_REQUESTS = 100000000",
+  extraConfig: "TOKEND_MAX_PENDING_REQUESTS = 100000000\n" +
+    (database ? `TOKEND_DATABASE = ${database.url}\n` : ""),
 });
 const certFile = paths.certFile;
 const keyFile = `${paths.stateDirectory}/tokend_key.pem`;
@@ -150,6 +161,7 @@ try {
   client.close();
   await bare.stop();
   await daemon.stop();
+  await database?.drop();
   await Deno.remove(dir, { recursive: true });
 }
 
@@ -165,7 +177,11 @@ const figures: Figure[] = [
     unit: "req/s",
   },
   { name: "bare Deno.serve TLS, GET constant (mean of 2)", value: getRate, unit: "req/s" },
-  { name: "daemon enqueue (new request, fsync)", value: enqueue.perSecond, unit: "req/s" },
+  {
+    name: `daemon enqueue (new request, ${engine === "sqlite" ? "fsync" : "PostgreSQL commit"})`,
+    value: enqueue.perSecond,
+    unit: "req/s",
+  },
   {
     name: "daemon enqueue / bare POST",
     value: ratio(enqueue),
@@ -198,8 +214,9 @@ const figures: Figure[] = [
   },
 ];
 await report({
-  bench: "throughput",
+  bench: engine === "sqlite" ? "throughput" : "throughput (PostgreSQL)",
   notes: [
+    `state: ${engine === "sqlite" ? "SQLite in the state directory" : "PostgreSQL on 127.0.0.1"}`,
     `${connections} keep-alive HTTP/1.1 connections, ${warmupSeconds} s warm-up + ${seconds} s per run`,
     `bare POST runs: ${bare1.perSecond.toFixed(0)} and ${
       bare2.perSecond.toFixed(0)

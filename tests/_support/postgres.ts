@@ -12,13 +12,22 @@ import postgres from "postgres";
 export const ADMIN_URL = Deno.env.get("CONDOR_TOKEN_TEST_PG") ??
   "postgresql://postgres@127.0.0.1:5432/postgres";
 
-/** Runs `fn` with the URL of a fresh, empty database, dropped afterwards. */
-export async function withTestDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = postgres(ADMIN_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
+/** A fresh, empty database: its URL, and how to drop it. */
+export interface TestDatabase {
+  url: string;
+  /** Drops the database, cutting connections still open. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a database with a unique name (also for benchmarks). Throws an
+ * Error saying PostgreSQL is needed when the server cannot be used.
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `condor_token_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  try {
+  await admin(async (sql) => {
     try {
-      await admin.unsafe(`CREATE DATABASE ${name}`);
+      await sql.unsafe(`CREATE DATABASE ${name}`);
     } catch (err) {
       throw new Error(
         `PostgreSQL is needed for this test and cannot be used at ${ADMIN_URL} (${
@@ -26,15 +35,32 @@ export async function withTestDatabase<T>(fn: (url: string) => Promise<T>): Prom
         }); start it (pg_ctlcluster 15 main start) or set CONDOR_TOKEN_TEST_PG`,
       );
     }
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${name}`;
-    try {
-      return await fn(url.href);
-    } finally {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    }
+  });
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    drop: () => admin((sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+  };
+}
+
+/** Runs `fn` with the URL of a fresh, empty database, dropped afterwards. */
+export async function withTestDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const database = await createTestDatabase();
+  try {
+    return await fn(database.url);
   } finally {
-    await admin.end({ timeout: 2 });
+    await database.drop();
+  }
+}
+
+/** Runs `fn` on a connection to the admin database, closed afterwards. */
+async function admin(fn: (sql: postgres.Sql) => Promise<unknown>): Promise<void> {
+  const sql = postgres(ADMIN_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    await fn(sql);
+  } finally {
+    await sql.end({ timeout: 2 });
   }
 }
 
