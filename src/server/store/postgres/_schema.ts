@@ -35,13 +35,16 @@ export const MIGRATIONS: readonly string[] = [
     decided_at BIGINT,
     decided_by TEXT,
     reason TEXT,
-    jti TEXT
+    jti TEXT,
+    -- peerGroup(peer_location), kept so that the per-peer cap counts with an index.
+    peer_group TEXT NOT NULL
   );
   CREATE UNIQUE INDEX requests_live_id ON requests (id) WHERE state IN ('pending', 'approved');
   CREATE UNIQUE INDEX requests_live_secret ON requests (secret_hash)
     WHERE state IN ('pending', 'approved');
   CREATE INDEX requests_state ON requests (state, expires_at);
   CREATE INDEX requests_id ON requests (id, seq);
+  CREATE INDEX requests_pending_group ON requests (peer_group) WHERE state = 'pending';
   CREATE TABLE rules (
     seq BIGSERIAL PRIMARY KEY,
     netblock TEXT NOT NULL,

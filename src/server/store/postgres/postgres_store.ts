@@ -396,9 +396,11 @@ class PostgresTransaction implements StoreTransaction {
   }
 
   async countPendingFrom(peer: string): Promise<number> {
-    const group = peerGroup(peer);
-    const rows = await this.#rows("SELECT peer_location FROM requests WHERE state = 'pending'");
-    return rows.filter((row) => peerGroup(String(row.peer_location)) === group).length;
+    const row = await this.#one(
+      "SELECT count(*) AS n FROM requests WHERE state = 'pending' AND peer_group = $1",
+      [peerGroup(peer)],
+    );
+    return Number(row!.n);
   }
 
   async countPending(): Promise<number> {
@@ -445,10 +447,11 @@ class PostgresTransaction implements StoreTransaction {
   }
 
   async insertRequest(request: NewRequest): Promise<StoredRequest> {
+    const columns = [...REQUEST_INSERT_COLUMNS, "peer_group"];
     const row = await this.#one(
-      `INSERT INTO requests (${REQUEST_INSERT_COLUMNS.join(", ")})
-       VALUES (${REQUEST_INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING seq`,
-      requestValues(request),
+      `INSERT INTO requests (${columns.join(", ")})
+       VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING seq`,
+      [...requestValues(request), peerGroup(request.peerLocation)],
     );
     return { ...request, seq: Number(row!.seq) };
   }
