@@ -307,23 +307,27 @@ Deno.test("condor_token_request and condor_tokend touch only what they declare t
   });
 });
 
-Deno.test("condor_tokend on PostgreSQL touches only what the full binary's flags declare", async () => {
+Deno.test("condor_tokend on PostgreSQL touches only what the full binary's flags declare, and never logs the password", async () => {
   await withTestDatabase(async (url) => {
     await withTempDir(async (dir) => {
       const audit = `${dir}/tokend_audit.jsonl`;
+      // The server trusts this connection whatever its password: one to look for in the log.
+      const withPassword = url.replace("://postgres@", "://postgres:pw-Secret-41@");
       const daemon = await spawnTestDaemon({
         dir,
-        extraConfig: `TOKEND_DATABASE = ${url}`,
+        extraConfig: `TOKEND_DATABASE = ${withPassword}`,
         childEnv: { DENO_AUDIT_PERMISSIONS: audit, PGCONNECT_TIMEOUT: "5" },
       });
       const admin = adminClient(daemon);
       try {
-        assert.match(daemon.stderr(), /using state database postgresql:\/\//);
+        assert.match(daemon.stderr(), /using state database postgresql:\/\/postgres@/);
         assert.deepEqual(await admin.list(), []);
       } finally {
         admin.close();
         await daemon.stop();
       }
+      assert.ok(withPassword.includes("pw-Secret-41"));
+      assert.ok(!daemon.stderr().includes("pw-Secret-41"), "the password is never logged");
       const records = await undeclared(audit, FULL_FLAGS);
       assert.deepEqual(records, []);
     });

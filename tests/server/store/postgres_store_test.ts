@@ -291,3 +291,35 @@ Deno.test("PostgresStore answers STORE_UNAVAILABLE while its server is out of re
     }
   });
 });
+
+Deno.test("PostgresStore listens again after losing its connection, and wakes every waiter then", async () => {
+  await withTwoStores(async (a, b, url) => {
+    const seen: (string | undefined)[] = [];
+    b.watch((id) => seen.push(id));
+    const database = new URL(url).pathname.slice(1);
+    // Cut every connection to the database, as a server restart or failover would.
+    await runSql(
+      url.replace(`/${database}`, "/postgres"),
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = '${database}' AND pid <> pg_backend_pid()`,
+    );
+    const deadline = Date.now() + 10_000;
+    while (!seen.includes(undefined) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(seen, [undefined], "one wake-up for all, as changes may have been missed");
+    // And it hears the other daemon's changes again (A's first call may find its
+    // pooled connection cut: a 503 its caller retries).
+    let request;
+    for (let i = 0; request === undefined && i < 5; i++) {
+      request = await a.transaction((tx) => tx.insertRequest(requestRow())).catch((err) => {
+        assert.ok(err instanceof StoreError && err.code === "STORE_UNAVAILABLE", String(err));
+        return undefined;
+      });
+    }
+    assert.ok(request);
+    await a.transaction((tx) => tx.transition(request.seq, ["pending"], "approved"));
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, [undefined, request.id]);
+  });
+});

@@ -87,12 +87,18 @@ export class PostgresStore implements Store {
   #writeFailure: string | undefined;
   #lastProbe: number | undefined;
   #closed = false;
+  readonly #log: (line: string) => void;
 
-  // deno-lint-ignore no-explicit-any
-  private constructor(sql: postgres.Sql<any>, connection: Connection) {
+  private constructor(
+    // deno-lint-ignore no-explicit-any
+    sql: postgres.Sql<any>,
+    connection: Connection,
+    log: (line: string) => void,
+  ) {
     this.#sql = sql;
     this.location = connection.location;
     this.#password = connection.password;
+    this.#log = log;
   }
 
   /**
@@ -125,7 +131,7 @@ export class PostgresStore implements Store {
       onnotice: () => {},
       // deno-lint-ignore no-explicit-any
     } as any);
-    const store = new PostgresStore(sql, connection);
+    const store = new PostgresStore(sql, connection, options.log ?? (() => {}));
     try {
       await store.#migrate();
       await store.#listen();
@@ -205,7 +211,12 @@ export class PostgresStore implements Store {
       const id = payload.slice(space + 1);
       for (const listener of this.#listeners) listener(id);
     }, () => {
-      if (!first) { for (const listener of this.#listeners) listener(undefined); }
+      if (!first) {
+        this.#log(
+          `listening again to ${this.location} after losing the connection; waking every waiting poll`,
+        );
+        for (const listener of this.#listeners) listener(undefined);
+      }
       first = false;
     });
   }
