@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { TrustError } from "../errors.ts";
 import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint } from "../api/fingerprint.ts";
 import { certificateCoversHost, isLoopbackAddress } from "./_host_names.ts";
@@ -167,7 +168,7 @@ export async function judgeCertificate(
     ? undefined
     : await readHtcondorKnownHost(policy.knownHostsFile, host);
   if (theirs?.permitted) {
-    if ([cert.der, ...cert.chain].some((der) => sameBytes(der, theirs.der))) {
+    if (sameBytes(cert.der, theirs.der) || chainsTo(cert, theirs.der)) {
       return trusted("known_host");
     }
     throw new TrustError(
@@ -365,6 +366,36 @@ export function judgeSession(
     "TRUST_UNPROVEN",
     `Cannot trust ${where}: it did not prove who it is (it declined authentication, or chose a method that proves nothing of it); nothing was sent to it. This may be an attack, or a daemon whose security policy does not authenticate; SSL with a trusted certificate is required`,
   );
+}
+
+/**
+ * Whether `cert` is signed, through the certificates the daemon sent with
+ * it, by the CA certificate `anchorDer`. Merely sending the anchor along
+ * proves nothing (it is public): each link's signature is checked.
+ */
+function chainsTo(cert: PeerCertificate, anchorDer: Uint8Array): boolean {
+  const parse = (der: Uint8Array) => {
+    try {
+      return new X509Certificate(der);
+    } catch {
+      return undefined;
+    }
+  };
+  const anchor = parse(anchorDer);
+  let current = parse(cert.der);
+  if (anchor === undefined || !anchor.ca || current === undefined) return false;
+  const issuers = cert.chain.map(parse).filter((c): c is X509Certificate => c?.ca === true);
+  const signs = (issuer: X509Certificate, subject: X509Certificate) =>
+    subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+  for (let depth = 0; depth <= issuers.length; depth++) {
+    if (signs(anchor, current)) return true;
+    const next: X509Certificate | undefined = issuers.find((c) =>
+      c !== current && signs(c, current!)
+    );
+    if (next === undefined) return false;
+    current = next;
+  }
+  return false;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -105,3 +105,41 @@ Deno.test("attack: a leaf the trusted CA never signed, with the CA's certificate
     }
   });
 });
+
+Deno.test("a leaf the CA in HTCondor's known_hosts line really signed is still trusted", async () => {
+  await withTempDir(async (dir) => {
+    const ca = await createTestCa("Pool CA");
+    await Deno.writeTextFile(
+      `${dir}/known_hosts`,
+      `127.0.0.1 SSL ${base64(derOf(ca.certPem))}\n`,
+      { mode: 0o600 },
+    );
+    const real = await ca.issue({ ips: ["127.0.0.1"] });
+    const listener = Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: real.certPem + ca.certPem,
+      key: real.keyPem,
+    });
+    const serving = (async () => {
+      for await (const conn of listener) {
+        conn.handshake().catch(() => {}).finally(() => conn.close());
+      }
+    })();
+    try {
+      const port = (listener.addr as Deno.NetAddr).port;
+      const sessions = new TrustSessions({
+        pins: [],
+        knownHostsFile: `${dir}/known_hosts`,
+        now: Date.now,
+      });
+      const session = sessions.for(`127.0.0.1:${port}`, "127.0.0.1");
+      await tlsDialer("127.0.0.1", port, session).probe();
+      assert.equal(session.judgement?.basis, "known_host");
+      assert.equal(session.judgement?.fingerprint, real.fingerprint);
+    } finally {
+      listener.close();
+      await serving.catch(() => {});
+    }
+  });
+});
