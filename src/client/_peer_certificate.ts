@@ -5,9 +5,12 @@
  *
  * @module
  */
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
 import type tls from "node:tls";
 import { fingerprintOf, toPem } from "../api/fingerprint.ts";
 import { normalizeIp } from "./_host_names.ts";
+import { printable } from "./_printable.ts";
 
 /** What a daemon presented in its TLS handshake. */
 export interface PeerCertificate {
@@ -32,7 +35,11 @@ export interface PeerCertificate {
 /** What a TLS client saw of a daemon's certificate, as {@link PeerCertificate}. */
 export async function peerCertificate(seen: {
   raw: Uint8Array;
-  /** Node's subjectaltname text, or the names already parsed. */
+  /**
+   * Node's subjectaltname text (ignored: the names are read from `raw`, as
+   * that text cannot tell a name from a URI or e-mail entry containing
+   * ", DNS:"), or the names already parsed.
+   */
   names: string | string[];
   /** Epoch milliseconds, or Node's valid_to text. */
   notAfter: number | string | undefined;
@@ -45,7 +52,9 @@ export async function peerCertificate(seen: {
     fingerprint: await fingerprintOf(seen.raw),
     der: seen.raw,
     pem: toPem("CERTIFICATE", seen.raw),
-    names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
+    names: (typeof seen.names === "string" ? altNamesOf(seen.raw) : seen.names).map((n) =>
+      printable(n, 255)
+    ),
     notAfter: typeof seen.notAfter === "string"
       ? Date.parse(seen.notAfter) || undefined
       : seen.notAfter,
@@ -88,11 +97,25 @@ export function issuersOf(cert: tls.DetailedPeerCertificate): Uint8Array[] {
   return chain;
 }
 
-/** Parses Node's subjectaltname string ("DNS:a, IP Address:127.0.0.1"). */
-function parseAltNames(text: string): string[] {
-  return text.split(/,\s*/).flatMap((entry) => {
-    const m = /^(DNS|IP Address):(.+)$/.exec(entry.trim());
-    if (!m) return [];
-    return [m[1] === "DNS" ? m[2].toLowerCase() : normalizeIp(m[2])];
-  });
+/**
+ * The DNS names (lower case) and IP addresses of the certificate's
+ * subjectAltName, read from its DER bytes. Other entries (URI, e-mail) are no
+ * host names. None when the certificate cannot be parsed.
+ */
+function altNamesOf(der: Uint8Array): string[] {
+  let extension: x509.SubjectAlternativeNameExtension | null;
+  try {
+    extension = new x509.X509Certificate(der as Uint8Array<ArrayBuffer>).getExtension(
+      x509.SubjectAlternativeNameExtension,
+    );
+  } catch {
+    return [];
+  }
+  return (extension?.names.items ?? []).flatMap((name) =>
+    name.type === "dns"
+      ? [name.value.toLowerCase()]
+      : name.type === "ip"
+      ? [normalizeIp(name.value)]
+      : []
+  );
 }
