@@ -64,13 +64,17 @@ export function formatRequest(request: RequestInfo): string {
  * Quotes a string as an old-style ClassAd literal: `"` becomes `\"`, and a
  * backslash is doubled only where it would otherwise swallow the quote that
  * follows it (old ClassAds keep other backslashes literal). Control
- * characters, which the daemon never stores but a terminal would obey, are
- * shown as `?`.
+ * characters (C0 and C1), bidi controls and zero-width characters, which
+ * condor_tokend never stores but an HTCondor collector takes from anyone and
+ * a terminal would obey, are shown as `?`.
  */
 export function classAdString(value: string): string {
   const escaped = value
     // deno-lint-ignore no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, "?")
+    .replace(
+      /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g,
+      "?",
+    )
     .replace(/\\(?=\\*("|$))/g, "\\\\")
     .replace(/"/g, '\\"');
   return `"${escaped}"`;
