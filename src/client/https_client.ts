@@ -462,7 +462,9 @@ export class HttpsDaemonClient implements TokenDaemonClient {
 
   #refusal(action: string, response: Http1Response, text: string): DaemonError {
     let code = `DAEMON_HTTP_${response.status}`;
-    let reason = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    let reason = `HTTP ${response.status}${
+      response.statusText ? ` ${printable(response.statusText, 100)}` : ""
+    }`;
     try {
       const body = JSON.parse(text);
       const error = body?.error;
