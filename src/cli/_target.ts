@@ -6,7 +6,7 @@
  * configuration, then locate, then connect, asking on a terminal before
  * trusting a self-signed daemon; and mapping failures to exit codes.
  */
-import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
+import { type DaemonAd, REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import {
   type CondorError,
@@ -35,6 +35,7 @@ import {
   parseDaemonType,
 } from "../client/locate.ts";
 import {
+  judgeListed,
   parseFingerprint,
   type TrustJudgement,
   type TrustPolicy,
@@ -206,9 +207,19 @@ export async function openSession(
   const trust = new TrustSessions(policy, async (judgement, key) => {
     await describeTrust(key, judgement, options.tool, io, debug);
   });
-  const connect = async (url: URL) => {
+  const connect = async (url: URL, listed?: DaemonAd) => {
+    const source = credential?.source;
     const { client } = await connectDaemon(url, trust, {
-      credential: credential?.source,
+      // A daemon found in the directory gets a bearer credential only once it is proven to be
+      // the daemon asked for (HTCondor's TOKEN method never sends the token's signature).
+      credential: source && listed
+        ? (c) => {
+          if (c.address.startsWith("https:")) {
+            judgeListed(c.trusted(), c.address, listed.name, target.name);
+          }
+          return source(c);
+        }
+        : source,
       signal: io.signal,
       cedar,
       trace: (message) => debug(message),

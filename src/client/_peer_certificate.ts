@@ -5,11 +5,9 @@
  *
  * @module
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import type tls from "node:tls";
 import { fingerprintOf, toPem } from "../api/fingerprint.ts";
-import { normalizeIp } from "./_host_names.ts";
+import { certificateHostNames } from "./_certificate_names.ts";
 import { printable } from "./_printable.ts";
 
 /** What a daemon presented in its TLS handshake. */
@@ -52,7 +50,7 @@ export async function peerCertificate(seen: {
     fingerprint: await fingerprintOf(seen.raw),
     der: seen.raw,
     pem: toPem("CERTIFICATE", seen.raw),
-    names: (typeof seen.names === "string" ? altNamesOf(seen.raw) : seen.names).map((n) =>
+    names: (typeof seen.names === "string" ? certificateHostNames(seen.raw) : seen.names).map((n) =>
       printable(n, 255)
     ),
     notAfter: typeof seen.notAfter === "string"
@@ -95,27 +93,4 @@ export function issuersOf(cert: tls.DetailedPeerCertificate): Uint8Array[] {
     if (at.raw) chain.push(new Uint8Array(at.raw));
   }
   return chain;
-}
-
-/**
- * The DNS names (lower case) and IP addresses of the certificate's
- * subjectAltName, read from its DER bytes. Other entries (URI, e-mail) are no
- * host names. None when the certificate cannot be parsed.
- */
-function altNamesOf(der: Uint8Array): string[] {
-  let extension: x509.SubjectAlternativeNameExtension | null;
-  try {
-    extension = new x509.X509Certificate(der as Uint8Array<ArrayBuffer>).getExtension(
-      x509.SubjectAlternativeNameExtension,
-    );
-  } catch {
-    return [];
-  }
-  return (extension?.names.items ?? []).flatMap((name) =>
-    name.type === "dns"
-      ? [name.value.toLowerCase()]
-      : name.type === "ip"
-      ? [normalizeIp(name.value)]
-      : []
-  );
 }

@@ -85,6 +85,8 @@ export interface TrustJudgement {
   remembered?: string;
   /** The known-hosts fingerprint a matching pin replaced, if any. */
   replaced?: string;
+  /** Names the certificate is valid for (none for a session proven without one). */
+  names?: readonly string[];
 }
 
 /**
@@ -122,6 +124,7 @@ export async function judgeCertificate(
   const trusted = (basis: TrustBasis, extra: Partial<TrustJudgement> = {}): TrustJudgement => ({
     basis,
     fingerprint: cert.fingerprint,
+    names: cert.names,
     ...extra,
   });
   const known = policy.knownHostsFile === undefined
@@ -318,6 +321,41 @@ export class TrustSessions {
     }
     return session;
   }
+}
+
+/**
+ * Whether a credential may go to a daemon that was found through a
+ * collector's directory rather than at an address the user gave. The
+ * directory lists what daemons advertise, and any daemon of the pool may
+ * advertise: one with a certificate a CA issued for its own host could
+ * list another daemon's name at its own address. So trust that only a CA
+ * vouches for is enough only when the certificate names the host of the
+ * daemon name the user asked for (`-name NAME@HOST` or `-name HOST`);
+ * trust the user gave explicitly (a pin, known_hosts, the prompt) or a
+ * proof of the signing key always is. Throws TrustError.
+ */
+export function judgeListed(
+  judgement: TrustJudgement | undefined,
+  key: string,
+  listedAs: string,
+  askedName: string | undefined,
+): void {
+  if (judgement !== undefined && judgement.basis !== "ca" && judgement.basis !== "local_fs") {
+    return;
+  }
+  const host = askedName?.slice(askedName.lastIndexOf("@") + 1);
+  if (
+    judgement?.basis === "ca" && host !== undefined && host !== "" &&
+    certificateCoversHost(judgement.names ?? [], host)
+  ) return;
+  throw new TrustError(
+    "TRUST_LISTED_UNPROVEN",
+    `Cannot send a credential to the daemon at ${key}, which the collector's directory lists as "${listedAs}": ${
+      host
+        ? `its certificate is not for "${host}", the host of the name asked for`
+        : "no -name NAME@HOST says which host its certificate must name"
+    }, and any daemon of the pool can advertise a name; nothing was sent. Give -name NAME@HOST, pin its certificate with -trust, or address it directly with -pool`,
+  );
 }
 
 /** How an HTCondor session was authenticated, when no certificate was judged. */

@@ -66,10 +66,15 @@ Deno.test("attack: an admin tool sends no credential to a daemon a DAEMON-author
           await f.userEnv(TEST_ADMIN), // the administrator's token file
         ]
       ) {
-        await f.run(
+        const r = await f.run(
           "condor_token_request_list",
           ["-name", "schedd@submit.example.org", "-type", "SCHEDD"],
           { ...env, _CONDOR_AUTH_SSL_CLIENT_CAFILE: caFile },
+        );
+        assert.equal(r.code, 8, r.stderr);
+        assert.match(
+          r.stderr,
+          /its certificate is not for "submit\.example\.org".*nothing was sent/,
         );
       }
       assert.deepEqual(
@@ -81,4 +86,20 @@ Deno.test("attack: an admin tool sends no credential to a daemon a DAEMON-author
   } finally {
     await impostor.shutdown();
   }
+});
+
+Deno.test("a listed daemon whose certificate names the host of -name NAME@HOST gets the credential", async () => {
+  await withFixture(async (f) => {
+    // The daemon lists itself under a name whose host its certificate names.
+    await f.advertise("schedd@127.0.0.1", "SCHEDD");
+    const r = await f.run(
+      "condor_token_request_list",
+      ["-name", "schedd@127.0.0.1", "-type", "SCHEDD"],
+      f.keyEnv,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    // Listed at the collector's own address, the one the user gave: no -name needed.
+    const own = await f.run("condor_token_request_list", ["-type", "SCHEDD"], f.keyEnv);
+    assert.equal(own.code, 0, own.stderr);
+  });
 });
