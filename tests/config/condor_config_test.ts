@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { configFromText } from "../../src/config/condor_config.ts";
 import type { Env } from "../../src/config/condor_config.ts";
+import { VERSION_CONDITIONS } from "../_support/version_conditions.ts";
 import { assertConfigError, envOf } from "./_helpers.ts";
 
 const HOST = "node1.example.org";
@@ -176,8 +177,32 @@ Deno.test("configFromText() counts a knob defined as empty as not defined", () =
   assert.equal(c.get("A"), "no");
 });
 
-Deno.test("configFromText() refuses version conditions with CONFIG_UNSUPPORTED", () => {
-  assertConfigError(() => config("if version >= 9.0\nA = 1\nendif\n"), "CONFIG_UNSUPPORTED");
+Deno.test("configFromText() evaluates if version as HTCondor 25.14 does", () => {
+  for (const [condition, expected] of VERSION_CONDITIONS) {
+    const text = `if ${condition}\nA = yes\nelse\nA = no\nendif\n`;
+    if (expected === "error") {
+      assertConfigError(() => config(text), "CONFIG_SYNTAX");
+    } else {
+      assert.equal(config(text).get("A"), expected ? "yes" : "no", condition);
+    }
+  }
+});
+
+Deno.test("configFromText() evaluates if version after expanding references, and in elif", () => {
+  const c = config(`
+    WANT = 9.0
+    if version >= $(WANT)
+      A = new
+    endif
+    if version >= 99.0
+      B = future
+    elif version >= 8.9.0
+      B = current
+    endif
+  `);
+  assert.equal(c.get("A"), "new");
+  assert.equal(c.get("B"), "current");
+  assertConfigError(() => config("if version >= $(UNSET)\nendif\n"), "CONFIG_SYNTAX");
 });
 
 Deno.test("configFromText() throws CONFIG_SYNTAX for bad conditions and unbalanced blocks", () => {

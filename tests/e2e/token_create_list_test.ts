@@ -52,6 +52,26 @@ Deno.test("condor_token_create prints a token real IDTOKENS verifiers accept, an
   });
 });
 
+Deno.test("condor_token_create reads a configuration shared with HTCondor that uses if version", async () => {
+  await withTempDir(async (dir) => {
+    const env = await pool(
+      dir,
+      [
+        "if version >= 9.0",
+        "  TRUST_DOMAIN = modern.example.org",
+        "else",
+        "  TRUST_DOMAIN = ancient.example.org",
+        "endif",
+      ].join("\n"),
+    );
+    const r = await runTool("condor_token_create", ["-identity", "alice@example.org"], { env });
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    const { payload } = referenceVerify(referenceKey(VECTOR_KEY_FILE, true), r.stdout.trim());
+    assert.equal(payload.iss, "modern.example.org");
+  });
+});
+
 Deno.test("condor_token_create accepts HTCondor's prefix abbreviations and -key for a named key", async () => {
   await withTempDir(async (dir) => {
     const env = await pool(dir);
