@@ -1,7 +1,8 @@
 /**
  * HTCondor-style command line options: single-dash words (double dash works
  * too), each accepted by any prefix at least `min` characters long, tried in
- * declaration order, as HTCondor's tools do.
+ * declaration order, as HTCondor's tools do; a `colon` option also takes
+ * `-name:TEXT` (HTCondor's `-debug:D_SECURITY,D_FULLDEBUG`).
  */
 import { UsageError } from "../errors.ts";
 
@@ -15,11 +16,16 @@ export interface OptionSpec {
   value: boolean;
   /** Whether the option may be given more than once (values accumulate). */
   repeat?: boolean;
-  /** Accept only the full name (HTCondor's `-debug`). */
+  /** Accept only the full name. */
   exact?: boolean;
+  /**
+   * A flag that also takes `-PREFIX:TEXT`, as HTCondor's `-debug:CATEGORIES`
+   * does; TEXT (may be empty) is its parsed value, `[]` without a colon.
+   */
+  colon?: boolean;
 }
 
-/** Parsed options: values by full option name; flags map to `[]`. */
+/** Parsed options: values by full option name; flags map to `[]` (a colon flag to `[TEXT]`). */
 export type ParsedOptions = Map<string, string[]>;
 
 /** Parses `args` against `specs`. Throws UsageError naming the offending argument. */
@@ -34,7 +40,8 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
       throw new UsageError(`Option -${spec.name} given more than once`);
     }
     if (!spec.value) {
-      parsed.set(spec.name, []);
+      const colon = spec.colon ? arg.indexOf(":") : -1;
+      parsed.set(spec.name, colon < 0 ? [] : [arg.slice(colon + 1)]);
       continue;
     }
     const value = args[i + 1];
@@ -47,11 +54,16 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
 
 /** Returns the spec `arg` selects, or undefined. */
 export function matchOption(arg: string, specs: readonly OptionSpec[]): OptionSpec | undefined {
-  const word = arg.startsWith("--") ? arg.slice(2) : arg.startsWith("-") ? arg.slice(1) : undefined;
-  if (word === undefined || word === "") return undefined;
-  return specs.find((spec) =>
-    spec.exact ? word === spec.name : word.length >= spec.min && spec.name.startsWith(word)
-  );
+  const whole = arg.startsWith("--")
+    ? arg.slice(2)
+    : arg.startsWith("-")
+    ? arg.slice(1)
+    : undefined;
+  if (whole === undefined || whole === "") return undefined;
+  return specs.find((spec) => {
+    const word = spec.colon ? whole.replace(/:.*$/s, "") : whole;
+    return spec.exact ? word === spec.name : word.length >= spec.min && spec.name.startsWith(word);
+  });
 }
 
 /** The single value of option `name`, or undefined. */

@@ -43,7 +43,7 @@ import {
 import { type KeyLocations, keyLocationsOf } from "../token/signing_key.ts";
 import { tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
 import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
-import type { DebugLog } from "./_tool.ts";
+import { type DebugLog, type DebugOption, debugOption, debugSpec } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -55,7 +55,7 @@ export const TARGET_SPECS: readonly OptionSpec[] = [
   { name: "pool", min: 1, value: true },
   { name: "name", min: 1, value: true },
   { name: "type", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
+  debugSpec(),
   { name: "help", min: 1, value: false },
   { name: "trust", min: 2, value: true, repeat: true },
 ];
@@ -73,7 +73,8 @@ export function targetUsage(defaultType: string): string {
     -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
                           SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
 Other options:
-    -debug                Print debugging information (TOOL_DEBUG) on stderr
+    -debug[:CATEGORIES]   Print debugging information on stderr (categories as
+                          in TOOL_DEBUG, e.g. -debug:D_SECURITY,D_FULLDEBUG)
     -help                 Print this message
 `;
 }
@@ -87,7 +88,8 @@ export interface TargetOptions {
   type: string | undefined;
   /** Normalised `sha256:AB:...` fingerprints. */
   trust: string[];
-  debug: boolean;
+  /** `-debug` (undefined when not given). */
+  debug: DebugOption | undefined;
 }
 
 /** Reads the target options from parsed options. Throws UsageError. */
@@ -112,7 +114,7 @@ export function parseTarget(parsed: ParsedOptions): TargetOptions {
     }
     return fingerprint;
   });
-  return { pool, name, type, trust, debug: parsed.has("debug") };
+  return { pool, name, type, trust, debug: debugOption(parsed) };
 }
 
 /** How a tool wants its daemon reached. */

@@ -3,7 +3,7 @@
  * errors into one clear line on stderr and an exit code.
  */
 import { CondorError, UsageError } from "../errors.ts";
-import { matchOption, type OptionSpec } from "./_options.ts";
+import { matchOption, type OptionSpec, type ParsedOptions } from "./_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -106,6 +106,35 @@ function wantsHelp(args: readonly string[], specs: readonly OptionSpec[]): boole
  * show whenever -debug is given; the others only when TOOL_DEBUG selects them.
  */
 export type DebugCategory = "D_ALWAYS" | "D_SECURITY" | "D_NETWORK" | "D_FULLDEBUG";
+
+/**
+ * `-debug` as given (undefined when it was not): HTCondor's tools take
+ * `-debug:D_SECURITY,D_FULLDEBUG`, whose categories then stand in for
+ * TOOL_DEBUG's; `-debug` alone (or `-debug:`) uses TOOL_DEBUG.
+ */
+export interface DebugOption {
+  /** The categories after the colon; undefined to use TOOL_DEBUG. */
+  categories?: string;
+}
+
+/**
+ * The -debug option of a parsed command line (spec `debug`, a colon flag),
+ * or undefined when it was not given.
+ */
+export function debugOption(parsed: ParsedOptions): DebugOption | undefined {
+  const given = parsed.get("debug");
+  if (given === undefined) return undefined;
+  const categories = given.at(-1)?.trim();
+  return categories ? { categories } : {};
+}
+
+/**
+ * The spec of `-debug`: any prefix from `min` letters (HTCondor's tools take
+ * `-d`), and `-debug:CATEGORIES`; repeatable, as HTCondor takes it again.
+ */
+export function debugSpec(min = 1): OptionSpec {
+  return { name: "debug", min, value: false, colon: true, repeat: true };
+}
 
 /** Writes one -debug line to stderr, in `category` (D_ALWAYS when none is given). */
 export type DebugLog = (message: string, category?: DebugCategory) => Promise<void>;

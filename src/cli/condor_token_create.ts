@@ -12,7 +12,7 @@ import { storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig, trustDomain } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import { asUsageError, parseAuthzList, parseDestination } from "./_token_options.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { type DebugOption, debugOption, debugSpec, defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -29,7 +29,7 @@ Options:
     -lifetime <SECONDS>      Token expires this many seconds after signing
     -token    <NAME>         Store in SEC_TOKEN_DIRECTORY/NAME instead of stdout
     -file     <PATH>         Store in PATH instead of stdout
-    -debug                   Print debugging information (TOOL_DEBUG) on stderr
+    -debug[:CATEGORIES]      Print debugging information on stderr (TOOL_DEBUG)
     -help                    Print this message
 `;
 
@@ -40,7 +40,7 @@ const SPECS = [
   { name: "lifetime", min: 1, value: true },
   { name: "token", min: 2, value: true },
   { name: "file", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
+  debugSpec(),
   { name: "help", min: 1, value: false },
 ];
 
@@ -52,7 +52,7 @@ export interface CreateOptions {
   lifetime: number | undefined;
   token: string | undefined;
   file: string | undefined;
-  debug: boolean;
+  debug: DebugOption | undefined;
 }
 
 /** Parses and validates the command line. Throws UsageError. */
@@ -67,7 +67,7 @@ export function parseCreateOptions(args: readonly string[]): CreateOptions {
     authz: parseAuthzList(parsed.get("authz") ?? []),
     lifetime: lifetime === undefined ? undefined : parseSeconds(lifetime, "lifetime"),
     ...parseDestination(parsed),
-    debug: parsed.has("debug"),
+    debug: debugOption(parsed),
   };
   asUsageError(() => assertPlainKeyId(options.key));
   return options;

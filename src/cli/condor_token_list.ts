@@ -5,7 +5,14 @@ import { DEFAULT_EXCLUDED_FILE_NAMES } from "../config/condor_config.ts";
 import { readTokenDirectory } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
-import { debugLog, defineTool, type Tool } from "./_tool.ts";
+import {
+  debugLog,
+  type DebugOption,
+  debugOption,
+  debugSpec,
+  defineTool,
+  type Tool,
+} from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -16,19 +23,20 @@ Lists the tokens in the token directory (SEC_TOKEN_DIRECTORY, default
 
 Options:
     -dir   <DIRECTORY>  Read this directory instead
-    -debug              Print debugging information (TOOL_DEBUG) on stderr
+    -debug[:CATEGORIES] Print debugging information on stderr (TOOL_DEBUG)
     -help               Print this message
 `;
 
+// HTCondor's order (the first match wins): -d is -debug, -di is -dir.
 const SPECS = [
-  { name: "dir", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
+  debugSpec(),
   { name: "help", min: 1, value: false },
+  { name: "dir", min: 1, value: true },
 ];
 
 /** Lists tokens. Needs --allow-read of the configuration and the token directory. */
-export async function runList(options: { dir?: string; debug: boolean }, io: Io): Promise<number> {
-  let debug = debugLog(io, options.debug, undefined);
+export async function runList(options: ListOptions, io: Io): Promise<number> {
+  let debug = debugLog(io, options.debug !== undefined, options.debug?.categories);
   let directory = options.dir;
   // Files HTCondor skips (editor backups, `#old`, dot files) are not listed either.
   let exclude: RegExp | undefined = DEFAULT_EXCLUDED_FILE_NAMES;
@@ -65,9 +73,15 @@ export async function runList(options: { dir?: string; debug: boolean }, io: Io)
 }
 
 /** Parses the command line. Throws UsageError. */
-export function parseListOptions(args: readonly string[]): { dir?: string; debug: boolean } {
+export function parseListOptions(args: readonly string[]): ListOptions {
   const parsed = parseOptions(args, SPECS);
-  return { dir: single(parsed, "dir"), debug: parsed.has("debug") };
+  return { dir: single(parsed, "dir"), debug: debugOption(parsed) };
+}
+
+/** Options of condor_token_list. */
+export interface ListOptions {
+  dir?: string;
+  debug: DebugOption | undefined;
 }
 
 /** The condor_token_list tool. */

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { startTokend } from "../server/tokend.ts";
 import { toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { type DebugOption, debugOption, debugSpec, defineTool, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
@@ -27,14 +27,15 @@ const SPECS = [
   { name: "port", min: 1, value: true },
   { name: "f", min: 1, value: false, exact: true },
   { name: "foreground", min: 3, value: false },
-  { name: "debug", min: 5, value: false, exact: true },
+  // -d is HTCondor's daemons' "dynamic directories", so -debug needs -de.
+  debugSpec(2),
   { name: "help", min: 1, value: false },
 ];
 
 /** Options of condor_tokend. */
 export interface TokendCliOptions {
   port: number | undefined;
-  debug: boolean;
+  debug: DebugOption | undefined;
 }
 
 /** Parses the command line. Throws UsageError. */
@@ -44,7 +45,7 @@ export function parseTokendOptions(args: readonly string[]): TokendCliOptions {
   if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) > 65535)) {
     throw new UsageError(`Invalid value for -port: "${port}" is not a port number (0 to 65535)`);
   }
-  return { port: port === undefined ? undefined : Number(port), debug: parsed.has("debug") };
+  return { port: port === undefined ? undefined : Number(port), debug: debugOption(parsed) };
 }
 
 /**
