@@ -42,41 +42,72 @@ import {
 } from "../client/trust.ts";
 import { type KeyLocations, keyLocationsOf } from "../token/signing_key.ts";
 import { tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
-import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
-import { type DebugLog, type DebugOption, debugOption, debugSpec } from "./_tool.ts";
+import { type ParsedOptions, single } from "./_options.ts";
+import type { DocumentedOption } from "./_doc.ts";
+import {
+  type DebugLog,
+  type DebugOption,
+  debugOption,
+  debugSpec,
+  HELP_OPTION,
+  VERSION_OPTION,
+} from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
-/**
- * The target options, to be listed after a tool's own (the first matching
- * prefix wins, so `-n` stays `-name` and `-t` stays `-type`, as in HTCondor).
- */
-export const TARGET_SPECS: readonly OptionSpec[] = [
-  { name: "pool", min: 1, value: true },
-  { name: "name", min: 1, value: true },
-  { name: "type", min: 1, value: true },
-  debugSpec(),
-  { name: "help", min: 1, value: false },
-  { name: "trust", min: 2, value: true, repeat: true },
-];
+/** The heading of the target options in every network tool's usage. */
+export const TARGET_OPTIONS = "Target options";
 
-/** Usage lines for the target options, shared by every tool's usage text. */
-export function targetUsage(defaultType: string): string {
-  return `Target options:
-    -pool  <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                          (port COLLECTOR_PORT, 9618, by default; HTCondor's
-                          own protocol or condor_tokend's HTTPS, whichever
-                          answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                          or https:// URL chooses)
-    -name  <NAME>         Talk to the daemon of this name in the pool
-    -type  <TYPE>         Talk to a daemon of this type (default ${defaultType})
-    -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
-                          SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
-Other options:
-    -debug[:CATEGORIES]   Print debugging information on stderr (categories as
-                          in TOOL_DEBUG, e.g. -debug:D_SECURITY,D_FULLDEBUG)
-    -help                 Print this message
-`;
+/**
+ * The target options (and -debug, -help, -trust, -version), to be listed
+ * after a tool's own: the first matching prefix wins, so `-n` stays `-name`
+ * and `-t` stays `-type`, as in HTCondor. `defaultType` is what -help says
+ * `-type` defaults to.
+ */
+export function targetOptions(defaultType: string): DocumentedOption[] {
+  return [
+    {
+      name: "pool",
+      min: 1,
+      value: true,
+      arg: "HOST[:PORT]",
+      help: "Use this pool's collector instead of COLLECTOR_HOST (port COLLECTOR_PORT, 9618, by " +
+        "default; HTCondor's own protocol or condor_tokend's HTTPS, whichever answers; a sinful " +
+        "<IP:PORT?alias=HOST>, cedar:// or https:// URL chooses)",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "name",
+      min: 1,
+      value: true,
+      arg: "NAME",
+      help: "Talk to the daemon of this name in the pool (looked up at its collector)",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "type",
+      min: 1,
+      value: true,
+      arg: "TYPE",
+      help: `Talk to a daemon of this type (default ${defaultType}; SCHEDD, STARTD, MASTER, ` +
+        `NEGOTIATOR, CREDD, ...)`,
+      group: TARGET_OPTIONS,
+    },
+    debugSpec(),
+    HELP_OPTION,
+    {
+      name: "trust",
+      min: 2,
+      value: true,
+      repeat: true,
+      arg: "sha256:...",
+      help: `Trust a daemon whose self-signed certificate has this SHA-256 fingerprint ` +
+        `(repeatable; knob ${TRUST_KNOB}); otherwise AUTH_SSL_CLIENT_CAFILE, known_hosts or, ` +
+        `on a terminal, your answer decides`,
+      group: TARGET_OPTIONS,
+    },
+    VERSION_OPTION,
+  ];
 }
 
 /** Where to connect, as given on the command line. */

@@ -14,13 +14,15 @@ import { parseOptions, single } from "./_options.ts";
 import {
   openSession,
   parseTarget,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
-  targetUsage,
+  targetOptions,
   tidyRefusal,
 } from "./_target.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
+import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { asUsageError, parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -34,41 +36,87 @@ const NAME = "condor_token_fetch";
  */
 export const FETCH_TYPES = ["SCHEDD", "COLLECTOR"] as const;
 
-const FETCH_TYPE_DEFAULT = `SCHEDD when the pool\n${" ".repeat(26)}lists one, else COLLECTOR`;
-
-const USAGE =
-  `Usage: ${NAME} [-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID]
-                          [-pool POOL] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]
-
-Gets a token for your own identity from a daemon, authenticating with a
-token you already hold (SEC_TOKEN_DIRECTORY) or a signing key you can read,
-and prints it on stdout. The new token is never broader than the credential
-used: authorizations it does not carry are dropped (refused if none is
-left), and it expires no later than that credential.
-
-Options:
-    -authz    <AUTHZ>     Limit the token to this authorization (READ, WRITE,
-                          ...); repeatable (default: those of your credential)
-    -lifetime <SECONDS>   Lifetime of the token (default: that of your credential)
-    -token    <NAME>      Store the token in SEC_TOKEN_DIRECTORY/NAME (0600)
-    -file     <PATH>      Store the token in PATH (0600)
-    -key      <KEYID>     Ask the daemon to sign with this key (default: its
-                          SEC_TOKEN_ISSUER_KEY)
-${targetUsage(FETCH_TYPE_DEFAULT)}
-Exit status: 0 token delivered, 1 other failures, 2 bad command line,
-7 daemon unreachable, 8 certificate not trusted, 9 no credential, or the
-daemon refused (no requested authorization allowed, key not allowed).
-`;
-
-// HTCondor's order (first match wins): -t is -type, -to is -token; then ours.
-const SPECS = [
-  { name: "authz", min: 1, value: true, repeat: true },
-  { name: "lifetime", min: 1, value: true },
-  { name: "token", min: 2, value: true },
-  { name: "file", min: 1, value: true },
-  { name: "key", min: 1, value: true },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "get a token for your own identity from a daemon",
+  synopsis: [
+    "[-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID] " +
+    "[-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Gets a token for your own identity from a daemon, authenticating with a token you " +
+    "already hold (SEC_TOKEN_DIRECTORY) or a signing key you can read, and prints it on " +
+    "stdout. The new token is never broader than the credential used: authorizations it " +
+    "does not carry are dropped (refused if none is left), and it expires no later than " +
+    "that credential; a note on stderr says when the daemon narrowed what was asked.",
+    "HTCondor's default type for this tool is SCHEDD. condor_tokend lists itself as a " +
+    "COLLECTOR by default, so without -type the tool asks a SCHEDD when the pool's " +
+    "collector lists one, and otherwise the collector itself; -debug shows which. With " +
+    "-type there is no fallback. HTCondor daemons do not issue tokens through this tool's " +
+    "protocol here: against one it says so.",
+  ],
+  groups: ["Token options", TARGET_OPTIONS, OTHER_OPTIONS],
+  // HTCondor's order (first match wins): -t is -type, -to is -token; then ours.
+  options: [
+    {
+      name: "authz",
+      min: 1,
+      value: true,
+      repeat: true,
+      arg: "AUTHZ",
+      help: "Limit the token to this authorization (READ, WRITE, ...); repeatable (default: " +
+        "those of your credential)",
+      group: "Token options",
+    },
+    {
+      name: "lifetime",
+      min: 1,
+      value: true,
+      arg: "SECONDS",
+      help: "Lifetime of the token (default: that of your credential)",
+      group: "Token options",
+    },
+    {
+      name: "token",
+      min: 2,
+      value: true,
+      arg: "NAME",
+      help: "Store the token in SEC_TOKEN_DIRECTORY/NAME (0600) instead of printing it",
+      group: "Token options",
+    },
+    {
+      name: "file",
+      min: 1,
+      value: true,
+      arg: "PATH",
+      help: "Store the token in PATH (0600) instead of printing it",
+      group: "Token options",
+    },
+    {
+      name: "key",
+      min: 1,
+      value: true,
+      arg: "KEYID",
+      help: "Ask the daemon to sign with this key (default: its SEC_TOKEN_ISSUER_KEY; it " +
+        "signs only with keys in its SEC_TOKEN_FETCH_ALLOWED_SIGNING_KEYS)",
+      group: "Token options",
+    },
+    ...targetOptions(`SCHEDD when the pool lists one, else COLLECTOR`),
+  ],
+  exitStatus: [
+    "0 token delivered, 1 other failures, 2 bad command line, 7 daemon unreachable, " +
+    "8 certificate not trusted, 9 no credential, or the daemon refused (no requested " +
+    "authorization allowed, key not allowed).",
+  ],
+  sections: [AUTHENTICATION, TRUST, CONFIGURATION],
+  examples: [{
+    about: "A user with a READ and WRITE token gets a read-only one for a job, valid for an hour:",
+    command: `${NAME} -authz READ -lifetime 3600 -token job-read`,
+  }],
+  seeAlso: ["condor_token_create(1)", "condor_token_list(1)", "condor_token_request(1)"],
+};
 
 /** Options of condor_token_fetch. */
 export interface FetchOptions {
@@ -82,7 +130,7 @@ export interface FetchOptions {
 
 /** Parses the command line. Throws UsageError. */
 export function parseFetchOptions(args: readonly string[]): FetchOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   const options: FetchOptions = {
     target: parseTarget(parsed),
     authz: parseAuthzList(parsed.get("authz") ?? []),
@@ -175,10 +223,7 @@ export function narrowed(token: string, asked: Pick<FetchOptions, "authz" | "lif
 
 /** The condor_token_fetch tool. */
 export const condorTokenFetch: Tool = defineTool({
-  name: NAME,
-  summary: "get a token for your own identity from a daemon",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseFetchOptions,
   run: runFetch,
   exitCodeOf: targetExitCode,

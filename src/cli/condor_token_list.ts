@@ -11,28 +11,52 @@ import {
   debugOption,
   debugSpec,
   defineTool,
+  HELP_OPTION,
+  OTHER_OPTIONS,
   type Tool,
+  VERSION_OPTION,
 } from "./_tool.ts";
+import { CONFIGURATION } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
-const USAGE = `Usage: condor_token_list [-dir DIRECTORY] [-debug]
+const NAME = "condor_token_list";
 
-Lists the tokens in the token directory (SEC_TOKEN_DIRECTORY, default
-~/.condor/tokens.d), one line per token. Tokens are decoded, not verified.
-
-Options:
-    -dir   <DIRECTORY>  Read this directory instead
-    -debug[:CATEGORIES] Print debugging information on stderr (TOOL_DEBUG)
-    -help               Print this message
-`;
-
-// HTCondor's order (the first match wins): -d is -debug, -di is -dir.
-const SPECS = [
-  debugSpec(),
-  { name: "help", min: 1, value: false },
-  { name: "dir", min: 1, value: true },
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "list the tokens in the token directory",
+  synopsis: ["[-dir DIRECTORY] [-debug]", "-help | -version"],
+  description: [
+    "Lists the tokens in the token directory (SEC_TOKEN_DIRECTORY, default " +
+    "~/.condor/tokens.d), one line per token, as HTCondor's condor_token_list prints " +
+    "them: " +
+    '"Header: {...} Payload: {...} File: PATH". Tokens are decoded, not verified (no key ' +
+    "is needed). Files other users can read, symbolic links and lines that are not tokens " +
+    "are skipped with a warning on stderr; file names HTCondor skips (editor backups, " +
+    "dot files, #old) are not listed.",
+  ],
+  groups: ["Options", OTHER_OPTIONS],
+  // HTCondor's order (the first match wins): -d is -debug, -di is -dir.
+  options: [
+    debugSpec(),
+    HELP_OPTION,
+    {
+      name: "dir",
+      min: 1,
+      value: true,
+      arg: "DIRECTORY",
+      help: "Read this directory instead (no configuration is read then)",
+      group: "Options",
+    },
+    VERSION_OPTION,
+  ],
+  exitStatus: ["0 listed (also when there is no token), 1 failure, 2 bad command line."],
+  sections: [CONFIGURATION],
+  examples: [{ about: "List your tokens:", command: NAME }],
+  seeAlso: ["condor_token_create(1)", "condor_token_fetch(1)", "condor_token_request(1)"],
+};
 
 /** Lists tokens. Needs --allow-read of the configuration and the token directory. */
 export async function runList(options: ListOptions, io: Io): Promise<number> {
@@ -74,7 +98,7 @@ export async function runList(options: ListOptions, io: Io): Promise<number> {
 
 /** Parses the command line. Throws UsageError. */
 export function parseListOptions(args: readonly string[]): ListOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   return { dir: single(parsed, "dir"), debug: debugOption(parsed) };
 }
 
@@ -86,10 +110,7 @@ export interface ListOptions {
 
 /** The condor_token_list tool. */
 export const condorTokenList: Tool = defineTool({
-  name: "condor_token_list",
-  summary: "list the tokens in the token directory",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseListOptions,
   run: runList,
 });

@@ -6,7 +6,6 @@
 import type { CondorConfig } from "../config/condor_config.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError, DaemonError, UsageError } from "../errors.ts";
-import { TRUST_KNOB } from "../client/connect.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
@@ -31,11 +30,14 @@ import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
   openSession,
   parseTarget,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
+  targetOptions,
 } from "./_target.ts";
-import { type DebugLog, defineTool, type Tool } from "./_tool.ts";
+import { type DebugLog, defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
+import { CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -46,63 +48,145 @@ const NAME = "condor_token_request";
 /** Default `-timeout`: the manual page's one hour. */
 export const DEFAULT_TIMEOUT_SECONDS = 3600;
 
-const USAGE =
-  `Usage: condor_token_request [-identity USER@DOMAIN] [-authz AUTHZ ...] [-lifetime SECONDS]
-                            [-pool POOL] [-name NAME] [-type TYPE] [-token NAME | -file PATH]
-                            [-timeout SECONDS] [-trust sha256:...] [-state FILE] [-json] [-debug]
-
-Requests a token from a daemon (the pool's collector by default) and waits
-until an administrator approves the request, at most an hour. The request ID
-to give the administrator is printed on stderr; the token is printed on
-stdout, or stored with -token/-file.
-
-Token options:
-    -identity <USER@DOMAIN>  Identity to request (default condor@$(UID_DOMAIN));
-                             "@$(UID_DOMAIN)" is added when it has no "@"
-    -authz    <AUTHZ>        Limit the token to this authorization level (READ,
-                             WRITE, DAEMON, ADVERTISE_STARTD, ...); repeatable
-    -lifetime <SECONDS>      Lifetime of the token (default: no limit but the daemon's)
-Target options:
-    -pool     <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                             (port COLLECTOR_PORT, 9618, by default; HTCondor's
-                             own protocol or condor_tokend's HTTPS, whichever
-                             answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                             or https:// URL chooses)
-    -name     <NAME>         Ask the daemon of this name in the pool
-    -type     <TYPE>         Ask a daemon of this type (default COLLECTOR; SCHEDD,
-                             STARTD, MASTER, NEGOTIATOR, CREDD, ...)
-Output options:
-    -token    <NAME>         Store the token in SEC_TOKEN_DIRECTORY/NAME (0600)
-    -file     <PATH>         Store the token in PATH (0600)
-    -json                    Print one JSON object with the outcome on stdout
-Waiting and trust:
-    -timeout  <SECONDS>      Give up after this long (default 3600; 0 = do not wait)
-    -trust    <sha256:...>   Trust a daemon whose self-signed certificate has this
-                             SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
-    -state    <FILE>         Save the pending request in FILE (0600); if FILE holds
-                             one already, keep waiting for it instead of asking again
-Other options:
-    -debug                   Print debugging information (TOOL_DEBUG) on stderr
-    -help                    Print this message
-
-Exit status: 0 token delivered, 2 bad command line, 3 denied, 4 expired,
-5 cancelled at the daemon, 6 timed out, 7 daemon unreachable, 8 certificate
-not trusted, 9 not authorized, 130/143 interrupted (request withdrawn), 1 other.
-`;
-
-// The first match wins: -t stays -type and -to -token, as in HTCondor, since
-// the options here that start with "t" need two letters.
-const SPECS = [
-  { name: "authz", min: 1, value: true, repeat: true },
-  { name: "lifetime", min: 1, value: true },
-  { name: "identity", min: 1, value: true },
-  { name: "token", min: 2, value: true },
-  { name: "file", min: 1, value: true },
-  { name: "timeout", min: 2, value: true },
-  { name: "state", min: 2, value: true },
-  { name: "json", min: 1, value: false },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "request a token from a daemon and wait for approval",
+  synopsis: [
+    "[-identity USER@DOMAIN] [-authz AUTHZ ...] [-lifetime SECONDS] [-pool HOST[:PORT]] " +
+    "[-name NAME] [-type TYPE] [-token NAME | -file PATH] [-timeout SECONDS] " +
+    "[-trust sha256:...] [-state FILE] [-json] [-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Requests a token from a daemon (the pool's collector by default) and waits until an " +
+    "administrator approves the request, at most an hour. It needs no identity at the " +
+    "daemon: that is the point of the tool. The request ID to give the administrator is " +
+    "printed on stderr; the token is printed on stdout, or stored with -token or -file.",
+    "The daemon may be condor_tokend (HTTPS) or an unmodified HTCondor daemon (HTCondor's " +
+    "own protocol, anonymous over SSL unless a credential is at hand); the tool finds out " +
+    "which. Waiting on condor_tokend is a long poll: an approval arrives within " +
+    "milliseconds. Network failures and daemon restarts while waiting are retried with " +
+    "bounded backoff. Ctrl-C or SIGTERM withdraws the request at the daemon.",
+  ],
+  groups: ["Token options", TARGET_OPTIONS, "Output options", "Waiting and trust", OTHER_OPTIONS],
+  // The first match wins: -t stays -type and -to -token, as in HTCondor, since
+  // the options here that start with "t" need two letters.
+  options: [
+    {
+      name: "authz",
+      min: 1,
+      value: true,
+      repeat: true,
+      arg: "AUTHZ",
+      help: "Limit the token to this authorization level (READ, WRITE, DAEMON, " +
+        "ADVERTISE_STARTD, ...); repeatable (default: no limit but the identity's own)",
+      group: "Token options",
+    },
+    {
+      name: "lifetime",
+      min: 1,
+      value: true,
+      arg: "SECONDS",
+      help: "Lifetime of the token (default: no limit but the daemon's)",
+      group: "Token options",
+    },
+    {
+      name: "identity",
+      min: 1,
+      value: true,
+      arg: "USER@DOMAIN",
+      help: `Identity to request (default condor@$(UID_DOMAIN)); "@$(UID_DOMAIN)" is added ` +
+        `when it has no "@"`,
+      group: "Token options",
+    },
+    {
+      name: "token",
+      min: 2,
+      value: true,
+      arg: "NAME",
+      help: "Store the token in SEC_TOKEN_DIRECTORY/NAME (0600 in a 0700 directory; NAME a " +
+        "plain file name)",
+      group: "Output options",
+    },
+    {
+      name: "file",
+      min: 1,
+      value: true,
+      arg: "PATH",
+      help: "Store the token in PATH (0600)",
+      group: "Output options",
+    },
+    {
+      name: "timeout",
+      min: 2,
+      value: true,
+      arg: "SECONDS",
+      help: `Give up after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = do not wait)`,
+      group: "Waiting and trust",
+    },
+    {
+      name: "state",
+      min: 2,
+      value: true,
+      arg: "FILE",
+      help: "Save the pending request in FILE (0600); if FILE holds one already, keep " +
+        "waiting for it instead of asking again; removed once the request ends",
+      group: "Waiting and trust",
+    },
+    {
+      name: "json",
+      min: 1,
+      value: false,
+      help: "Print one JSON object with the outcome on stdout (the token in it, unless " +
+        "stored with -token or -file)",
+      group: "Output options",
+    },
+    ...targetOptions("COLLECTOR").map((option) =>
+      option.name === "trust" ? { ...option, group: "Waiting and trust" } : option
+    ),
+  ],
+  exitStatus: [
+    "0 token delivered, 2 bad command line, 3 denied, 4 expired, 5 cancelled at the daemon, " +
+    "6 timed out, 7 daemon unreachable, 8 certificate not trusted, 9 not authorized, " +
+    "130/143 interrupted (request withdrawn), 1 other.",
+  ],
+  sections: [
+    TRUST,
+    {
+      title: "JSON output",
+      paragraphs: [
+        "With -json, one object on stdout and nothing else: outcome (approved, denied, " +
+        "expired, cancelled, timed_out, interrupted or error), exitCode, requestId, daemon, " +
+        "identity; then token (only when not stored in a file) or tokenFile, autoApproved " +
+        "(approved); reason (denied); withdrawn and stateFile (timed_out); signal and " +
+        "withdrawn (interrupted); code and message (error).",
+      ],
+    },
+    CONFIGURATION,
+  ],
+  examples: [
+    {
+      about: "A startd's token from the pool's collector, stored in the token directory:",
+      command: `${NAME} -pool cm.example.org -authz ADVERTISE_STARTD -token startd`,
+    },
+    {
+      about: "In a boot script, with the daemon's fingerprint pinned and the request resumable:",
+      command: `${NAME} -pool cm.example.org -trust sha256:AB:CD:... \\\n` +
+        `    -authz ADVERTISE_STARTD -token startd \\\n` +
+        `    -state /var/lib/condor/token_request.state -timeout 600 -json`,
+    },
+  ],
+  seeAlso: [
+    "condor_token_request_list(1)",
+    "condor_token_request_approve(1)",
+    "condor_token_request_deny(1)",
+    "condor_token_request_auto_approve(1)",
+    "condor_token_fetch(1)",
+    "condor_token_list(1)",
+    "condor_tokend(8)",
+  ],
+};
 
 /** Options of condor_token_request. */
 export interface RequestOptions {
@@ -122,7 +206,7 @@ export interface RequestOptions {
 
 /** Parses and validates the command line. Throws UsageError. */
 export function parseRequestOptions(args: readonly string[]): RequestOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   const timeoutText = single(parsed, "timeout");
   const options: RequestOptions = {
     identity: single(parsed, "identity"),
@@ -497,10 +581,7 @@ class Reporter {
 
 /** The condor_token_request tool. */
 export const condorTokenRequest: Tool = defineTool({
-  name: NAME,
-  summary: "request a token from a daemon and wait for approval",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseRequestOptions,
   async run(options, io) {
     try {

@@ -17,44 +17,81 @@ import {
   parseRequestId,
   parseTarget,
   readAnswer,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
-  targetUsage,
+  targetOptions,
 } from "./_target.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
+import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
 const NAME = "condor_token_request_approve";
 
-const USAGE = `Usage: ${NAME} [-reqid ID [-yes]] [-pool POOL] [-name NAME] [-type TYPE]
-                                    [-trust sha256:...] [-debug]
-
-Shows a pending token request (the pool's collector by default) and approves
-it when you type 'yes'. Without -reqid, goes through every pending request
-you may approve, one after the other. The request is shown as HTCondor shows
-it, plus RequestAge (seconds since it was made) and RequestTimeLeft (seconds
-until it expires unless decided). No LimitAuthorization means the token
-would carry every authorization of its identity; no TokenLifetime means it
-would not expire (within the daemon's SEC_ISSUED_TOKEN_EXPIRATION).
-
-Options:
-    -reqid <ID>           Approve this request (7 digits)
-    -yes                  With -reqid: approve without asking (for scripts)
-${targetUsage("COLLECTOR")}
-Exit status: 0 every request shown was approved, 1 at least one was not
-approved (an answer other than 'yes', end of input) or is unknown or no
-longer pending, or there is none to approve, 2 bad command line, 7 daemon
-unreachable, 8 certificate not trusted, 9 no credential or not authorized,
-130/143 interrupted.
-`;
-
-const SPECS = [
-  { name: "reqid", min: 1, value: true },
-  { name: "yes", min: 3, value: false, exact: true },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "show a pending token request and approve it",
+  synopsis: [
+    "[-reqid ID [-yes]] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] " +
+    "[-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Shows a pending token request at a daemon (the pool's collector by default) and " +
+    "approves it when you type 'yes'. Without -reqid, goes through every pending request you " +
+    "may approve, one after the other; a 'no' does not stop the walk (HTCondor's tool stops " +
+    "at the first refusal), end of input does.",
+    "The request is shown as HTCondor shows it, plus RequestAge (seconds since it was made) " +
+    "and RequestTimeLeft (seconds until it expires unless decided). No LimitAuthorization " +
+    "means the token would carry every authorization of its identity; no TokenLifetime means " +
+    "it would not expire (within the daemon's SEC_ISSUED_TOKEN_EXPIRATION). Check the " +
+    "request ID, the requester's address (PeerLocation) and client ID with the requester out " +
+    "of band before you approve.",
+  ],
+  groups: ["Options", TARGET_OPTIONS, OTHER_OPTIONS],
+  options: [
+    {
+      name: "reqid",
+      min: 1,
+      value: true,
+      arg: "ID",
+      help: "Approve this request (7 digits)",
+      group: "Options",
+    },
+    {
+      name: "yes",
+      min: 3,
+      value: false,
+      exact: true,
+      help: "With -reqid: approve without asking, for scripts (the request is still shown)",
+      group: "Options",
+    },
+    ...targetOptions("COLLECTOR"),
+  ],
+  exitStatus: [
+    "0 every request shown was approved, 1 at least one was not approved (an answer other " +
+    "than 'yes', end of input) or is unknown or no longer pending, or there is none to " +
+    "approve, 2 bad command line, 7 daemon unreachable, 8 certificate not trusted, 9 no " +
+    "credential or not authorized, 130/143 interrupted.",
+  ],
+  sections: [AUTHENTICATION, TRUST, CONFIGURATION],
+  examples: [
+    { about: "Walk through every pending request:", command: NAME },
+    {
+      about: "Approve one request a script has checked:",
+      command: `${NAME} -pool cm.example.org -reqid 6108900 -yes`,
+    },
+  ],
+  seeAlso: [
+    "condor_token_request_list(1)",
+    "condor_token_request_deny(1)",
+    "condor_token_request_auto_approve(1)",
+    "condor_token_request(1)",
+  ],
+};
 
 /** Options of condor_token_request_approve. */
 export interface ApproveOptions {
@@ -65,7 +102,7 @@ export interface ApproveOptions {
 
 /** Parses the command line. Throws UsageError. */
 export function parseApproveOptions(args: readonly string[]): ApproveOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   const options = {
     target: parseTarget(parsed),
     reqid: parseRequestId(single(parsed, "reqid")),
@@ -201,10 +238,7 @@ async function approveCall(
 
 /** The condor_token_request_approve tool. */
 export const condorTokenRequestApprove: Tool = defineTool({
-  name: NAME,
-  summary: "show a pending token request and approve it",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseApproveOptions,
   run: runApprove,
   exitCodeOf: targetExitCode,

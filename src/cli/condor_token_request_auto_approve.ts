@@ -11,44 +11,78 @@ import { formatRequest } from "./_request_ad.ts";
 import {
   openSession,
   parseTarget,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
-  targetUsage,
+  targetOptions,
   tidyRefusal,
 } from "./_target.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
+import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
 const NAME = "condor_token_request_auto_approve";
 
-const USAGE = `Usage: ${NAME} -netblock NETBLOCK -lifetime SECONDS [-pool POOL]
-                                         [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]
-
-Installs a rule at a daemon (the pool's collector by default) that approves
-token requests automatically for SECONDS from now, if they come from an
-address in NETBLOCK, ask for an identity condor@..., and ask only for
-ADVERTISE_STARTD, ADVERTISE_SCHEDD and/or ADVERTISE_MASTER. Pending requests
-that match are approved at once. Needs ADMINISTRATOR authorization.
-
-Options:
-    -netblock <NETBLOCK>  Approve requests from this network (required),
-                          e.g. 192.168.0.0/24
-    -lifetime <SECONDS>   How long the rule stays in force (required, > 0; the
-                          daemon caps it at TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME)
-${targetUsage("COLLECTOR")}
-Exit status: 0 rule installed, 1 the daemon refused the rule (bad netblock or
-lifetime) or other failure, 2 bad command line, 7 daemon unreachable,
-8 certificate not trusted, 9 no credential or not an administrator.
-`;
-
-// HTCondor's order: -l is -lifetime, -n is -name, -ne is -netblock.
-const SPECS = [
-  { name: "lifetime", min: 1, value: true },
-  { name: "netblock", min: 2, value: true },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "install a rule that approves matching token requests automatically",
+  synopsis: [
+    "-netblock NETBLOCK -lifetime SECONDS [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
+    "[-trust sha256:...] [-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Installs a rule at a daemon (the pool's collector by default) that approves token " +
+    "requests automatically for SECONDS from now, if they come from an address in NETBLOCK, " +
+    "ask for an identity condor@..., and ask only for ADVERTISE_STARTD, ADVERTISE_SCHEDD " +
+    "and/or ADVERTISE_MASTER. Requests made up to 60 seconds before the rule was installed " +
+    "count too, and pending requests that match are approved at once. Then, as HTCondor's " +
+    "tool does, it lists what is still pending. Needs ADMINISTRATOR authorization.",
+    "It is not safe to auto-approve a network where users can reach any of the hosts: anyone " +
+    "there could obtain a daemon's token.",
+  ],
+  groups: ["Options", TARGET_OPTIONS, OTHER_OPTIONS],
+  options: [
+    // HTCondor's order: -l is -lifetime, -n is -name, -ne is -netblock.
+    {
+      name: "lifetime",
+      min: 1,
+      value: true,
+      arg: "SECONDS",
+      help: "How long the rule stays in force (required, > 0; the daemon caps it at its " +
+        "TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME, one hour by default)",
+      group: "Options",
+    },
+    {
+      name: "netblock",
+      min: 2,
+      value: true,
+      arg: "NETBLOCK",
+      help: "Approve requests from this network (required), e.g. 192.168.0.0/24, " +
+        "192.168.0.0/255.255.255.0, 192.168.0.*, a single address, 2001:db8::/32 or *",
+      group: "Options",
+    },
+    ...targetOptions("COLLECTOR"),
+  ],
+  exitStatus: [
+    "0 rule installed, 1 the daemon refused the rule (bad netblock or lifetime) or other " +
+    "failure, 2 bad command line, 7 daemon unreachable, 8 certificate not trusted, 9 no " +
+    "credential or not an administrator.",
+  ],
+  sections: [AUTHENTICATION, TRUST, CONFIGURATION],
+  examples: [{
+    about: "Approve new execute nodes for ten minutes while they are being installed:",
+    command: `${NAME} -netblock 192.0.2.0/26 -lifetime 600`,
+  }],
+  seeAlso: [
+    "condor_token_request_list(1)",
+    "condor_token_request_approve(1)",
+    "condor_token_request(1)",
+  ],
+};
 
 /** Options of condor_token_request_auto_approve. */
 export interface AutoApproveOptions {
@@ -60,7 +94,7 @@ export interface AutoApproveOptions {
 
 /** Parses the command line. Throws UsageError. */
 export function parseAutoApproveOptions(args: readonly string[]): AutoApproveOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   const target = parseTarget(parsed);
   const netblock = single(parsed, "netblock")?.trim();
   if (netblock === undefined) {
@@ -130,10 +164,7 @@ async function showRemaining(client: TokenDaemonClient, io: Io): Promise<void> {
 
 /** The condor_token_request_auto_approve tool. */
 export const condorTokenRequestAutoApprove: Tool = defineTool({
-  name: NAME,
-  summary: "install a rule that approves matching token requests automatically",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseAutoApproveOptions,
   run: runAutoApprove,
   exitCodeOf: targetExitCode,
