@@ -42,6 +42,9 @@ export interface ToolDoc {
   seeAlso: readonly string[];
 }
 
+/** The heading of options HTCondor's tool takes that this one refuses. */
+export const NOT_SUPPORTED = "HTCondor options not supported here";
+
 /** Width -help wraps to. */
 const WIDTH = 78;
 /** The widest option label that still has its text beside it. */

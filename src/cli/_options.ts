@@ -4,7 +4,7 @@
  * declaration order, as HTCondor's tools do; a `colon` option also takes
  * `-name:TEXT` (HTCondor's `-debug:D_SECURITY,D_FULLDEBUG`).
  */
-import { UsageError } from "../errors.ts";
+import { UnsupportedOptionError, UsageError } from "../errors.ts";
 
 /** One option a tool accepts. */
 export interface OptionSpec {
@@ -23,18 +23,30 @@ export interface OptionSpec {
    * does; TEXT (may be empty) is its parsed value, `[]` without a colon.
    */
   colon?: boolean;
+  /**
+   * HTCondor's tool takes this option but this one does not support it:
+   * why, for the one line that refuses it.
+   */
+  unsupported?: string;
 }
 
 /** Parsed options: values by full option name; flags map to `[]` (a colon flag to `[TEXT]`). */
 export type ParsedOptions = Map<string, string[]>;
 
-/** Parses `args` against `specs`. Throws UsageError naming the offending argument. */
+/**
+ * Parses `args` against `specs`. Throws UsageError naming the offending
+ * argument, or UnsupportedOptionError for an option HTCondor's tool takes
+ * but this one does not.
+ */
 export function parseOptions(args: readonly string[], specs: readonly OptionSpec[]): ParsedOptions {
   const parsed: ParsedOptions = new Map();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const spec = matchOption(arg, specs);
     if (!spec) throw new UsageError(`Invalid command line argument: ${arg}`);
+    if (spec.unsupported !== undefined) {
+      throw new UnsupportedOptionError(spec.name, spec.unsupported);
+    }
     const seen = parsed.get(spec.name);
     if (seen && !spec.repeat) {
       throw new UsageError(`Option -${spec.name} given more than once`);

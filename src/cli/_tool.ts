@@ -2,7 +2,7 @@
  * What every tool module exports, and the shared wrapper that turns typed
  * errors into one clear line on stderr and an exit code.
  */
-import { CondorError, UsageError } from "../errors.ts";
+import { CondorError, UnsupportedOptionError, UsageError } from "../errors.ts";
 import { type DocumentedOption, type ToolDoc, usageText } from "./_doc.ts";
 import { matchOption, type OptionSpec, type ParsedOptions } from "./_options.ts";
 import { EXIT } from "./exit_codes.ts";
@@ -41,6 +41,10 @@ async function guard(
   } catch (err) {
     if (err instanceof UsageError) {
       await io.err(`${tool.name}: ${err.message}\n${tool.usage}`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof UnsupportedOptionError) {
+      await io.err(`${tool.name}: ${err.message}\n`);
       return EXIT.USAGE;
     }
     if (err instanceof CondorError) {

@@ -22,7 +22,7 @@ import {
 } from "./_target.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
-import type { ToolDoc } from "./_doc.ts";
+import { NOT_SUPPORTED, type ToolDoc } from "./_doc.ts";
 import { asUsageError, parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -57,7 +57,7 @@ const DOC: ToolDoc = {
     "-type there is no fallback. HTCondor daemons do not issue tokens through this tool's " +
     "protocol here: against one it says so.",
   ],
-  groups: ["Token options", TARGET_OPTIONS, OTHER_OPTIONS],
+  groups: ["Token options", TARGET_OPTIONS, OTHER_OPTIONS, NOT_SUPPORTED],
   // HTCondor's order (first match wins): -t is -type, -to is -token; then ours.
   options: [
     {
@@ -104,6 +104,18 @@ const DOC: ToolDoc = {
       group: "Token options",
     },
     ...targetOptions(`SCHEDD when the pool lists one, else COLLECTOR`),
+    {
+      name: "remote",
+      min: 1,
+      value: false,
+      unsupported: "it has an HTCondor collector fetch a token from a schedd on your behalf " +
+        "(HTCondor's own collector command), which condor_tokend does not offer and this tool " +
+        "does not send; run condor_token_fetch -type SCHEDD against the schedd itself",
+      help: "HTCondor's tool has the collector fetch the token from the schedd named by -name " +
+        "on your behalf. Refused here, with one line saying so (exit status 2): condor_tokend " +
+        "has no such command and this tool does not send HTCondor's",
+      group: NOT_SUPPORTED,
+    },
   ],
   exitStatus: [
     "0 token delivered, 1 other failures, 2 bad command line, 7 daemon unreachable, " +

@@ -63,8 +63,12 @@ Deno.test("every tool takes -debug:CATEGORIES, also abbreviated, and -debug: as 
 });
 
 Deno.test("condor_token_list: -d is -debug and -di is -dir, in HTCondor's order", () => {
-  assert.deepEqual(parseTokenListOptions(["-d"]), { dir: undefined, debug: {} });
-  assert.deepEqual(parseTokenListOptions(["-di", "/x"]), { dir: "/x", debug: undefined });
+  assert.deepEqual(parseTokenListOptions(["-d"]), { dir: undefined, file: undefined, debug: {} });
+  assert.deepEqual(parseTokenListOptions(["-di", "/x"]), {
+    dir: "/x",
+    file: undefined,
+    debug: undefined,
+  });
 });
 
 Deno.test("condor_tokend takes -de and -debug:..., but -d is not -debug (HTCondor's daemons' -d is another option)", () => {

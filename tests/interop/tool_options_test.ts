@@ -15,6 +15,7 @@ import {
   runReal,
   withMaster,
 } from "../_support/htcondor_pool.ts";
+import { createKeyFileIfMissing } from "../../src/token/signing_key.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 
@@ -63,6 +64,48 @@ interopTest(
         ...["-pool", pool.hostAddress, "-debug:D_SECURITY"],
       ], { env: { ...pool.ourEnv, _CONDOR_TOOL_DEBUG: "D_NETWORK" } });
       assert.match(ours.stderr, /^DEBUG: trusting /m);
+    });
+  },
+);
+
+interopTest(
+  "condor_token_list -file, -dir, -d and -pool/-name/-type mean the same to HTCondor's tool and ours",
+  async () => {
+    await withTempDir(async (dir) => {
+      const pool = await preparePool(dir, { trustDomain: TRUST_DOMAIN });
+      await createKeyFileIfMissing(pool.poolKeyFile);
+      const created = await runReal("bin/condor_token_create", [
+        ...["-identity", `alice@${TRUST_DOMAIN}`, "-authz", "READ", "-file", `${dir}/alice.token`],
+      ], pool.env);
+      assert.equal(created.code, 0, created.stderr);
+      await runReal("bin/condor_token_create", [
+        ...["-identity", `bob@${TRUST_DOMAIN}`, "-token", "bob"],
+      ], pool.env);
+      for (
+        const args of [
+          ["-file", `${dir}/alice.token`],
+          ["-f", `${dir}/alice.token`],
+          ["-dir", pool.tokenDirectory],
+          ["-di", pool.tokenDirectory, "-d"],
+          [
+            "-pool",
+            "cm.example.org",
+            "-name",
+            "schedd@x",
+            "-type",
+            "schedd",
+            "-fi",
+            `${dir}/alice.token`,
+          ],
+        ]
+      ) {
+        const real = await runReal("bin/condor_token_list", args, pool.env);
+        assert.equal(real.code, 0, `HTCondor ${args.join(" ")}: ${real.stderr}`);
+        const ours = await runTool("condor_token_list", args, { env: pool.ourEnv });
+        assert.equal(ours.code, 0, `ours ${args.join(" ")}: ${ours.stderr}`);
+        assert.notEqual(real.stdout, "");
+        assert.equal(ours.stdout, real.stdout, args.join(" "));
+      }
     });
   },
 );
