@@ -4,7 +4,7 @@
  * otherwise), as HTCondor's `Name = value` blocks or as JSON.
  */
 import { parseOptions, single } from "./_options.ts";
-import { formatRequest, requestJson } from "./_request_ad.ts";
+import { classAdJsonList, formatRequest, requestJson } from "./_request_ad.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
 import {
@@ -57,7 +57,9 @@ const DOC: ToolDoc = {
       min: 4,
       value: false,
       exact: true,
-      help: "Print a JSON array of the requests instead",
+      help: "Print the requests as a JSON array of objects instead, as HTCondor's tool does: " +
+        "the same attributes by the same names, then requestedAt and expiresAt (ours, " +
+        "epoch seconds; not from HTCondor daemons); nothing on stdout when none is pending",
       group: "Options",
     },
     ...targetOptions("COLLECTOR"),
@@ -73,7 +75,7 @@ const DOC: ToolDoc = {
     {
       about: "The IDs of requests from one network, for a script:",
       command:
-        `${NAME} -json | jq -r '.[] | select(.peerLocation | startswith("192.0.2.")) | .requestId'`,
+        `${NAME} -json | jq -r '.[] | select(.PeerLocation | startswith("192.0.2.")) | .RequestId'`,
     },
   ],
   seeAlso: [
@@ -115,7 +117,8 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
       return EXIT.FAILURE;
     }
     if (options.json) {
-      await io.out(JSON.stringify(requests.map(requestJson), null, 2) + "\n");
+      // Nothing at all when none is pending, as HTCondor's tool: no "[]".
+      if (requests.length > 0) await io.out(classAdJsonList(requests.map(requestJson)));
     } else {
       for (const request of requests) await io.out(formatRequest(request) + "\n");
     }

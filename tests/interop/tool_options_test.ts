@@ -13,10 +13,13 @@ import {
   type Pool,
   preparePool,
   runReal,
+  spawnReal,
   withMaster,
 } from "../_support/htcondor_pool.ts";
 import { createKeyFileIfMissing } from "../../src/token/signing_key.ts";
-import { runTool } from "../_support/run_tool.ts";
+import { startTestDaemon } from "../_support/daemon.ts";
+import { finish, runTool } from "../_support/run_tool.ts";
+import { withRequester } from "../e2e/token_request_support.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const TRUST_DOMAIN = "options.test";
@@ -106,6 +109,146 @@ interopTest(
         assert.notEqual(real.stdout, "");
         assert.equal(ours.stdout, real.stdout, args.join(" "));
       }
+    });
+  },
+);
+
+/** Runs the real condor_token_request_list -json until it lists `count` requests; returns it. */
+async function realListJson(pool: Pool, count: number): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const r = await runReal(
+      "bin/condor_token_request_list",
+      ["-pool", pool.address, "-json"],
+      pool.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    if (r.stdout !== "" && JSON.parse(r.stdout).length === count) return r.stdout;
+    if (Date.now() > deadline) throw new Error(`Not ${count} requests listed:\n${r.stdout}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+interopTest(
+  "condor_token_request_list -json prints what HTCondor's prints, byte for byte, and nothing when none is pending",
+  async () => {
+    await withPool(async (pool) => {
+      const emptyReal = await runReal(
+        "bin/condor_token_request_list",
+        ["-pool", pool.address, "-json"],
+        pool.env,
+      );
+      const emptyOurs = await runTool(
+        "condor_token_request_list",
+        ["-pool", pool.hostAddress, "-json"],
+        { env: pool.ourEnv },
+      );
+      assert.deepEqual([emptyReal.code, emptyReal.stdout], [0, ""]);
+      assert.deepEqual([emptyOurs.code, emptyOurs.stdout], [0, ""]);
+      assert.match(emptyOurs.stderr, /^Remote daemon reports no requests pending/m);
+
+      const requesters = [
+        [
+          "-identity",
+          `alice@${TRUST_DOMAIN}`,
+          "-authz",
+          "READ",
+          "-authz",
+          "WRITE",
+          "-lifetime",
+          "600",
+        ],
+        ["-identity", `bob@${TRUST_DOMAIN}`],
+      ].map((args) =>
+        spawnReal("bin/condor_token_request", [
+          ...["-pool", `<${pool.address}?alias=${pool.hostName}>`, ...args],
+        ], {
+          ...pool.env,
+          _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
+          _CONDOR_AUTH_SSL_CLIENT_CAFILE: pool.caFile,
+        })
+      );
+      try {
+        const real = await realListJson(pool, 2);
+        const ours = await runTool(
+          "condor_token_request_list",
+          ["-pool", pool.hostAddress, "-json"],
+          { env: pool.ourEnv },
+        );
+        assert.equal(ours.code, 0, ours.stderr);
+        assert.equal(ours.stdout, real);
+        const [first] = JSON.parse(real);
+        const one = await Promise.all([
+          runReal("bin/condor_token_request_list", [
+            ...["-pool", pool.address, "-json", "-reqid", first.RequestId],
+          ], pool.env),
+          runTool("condor_token_request_list", [
+            ...["-pool", pool.hostAddress, "-json", "-reqid", first.RequestId],
+          ], { env: pool.ourEnv }),
+        ]);
+        assert.equal(one[0].code, 0, one[0].stderr);
+        assert.equal(one[1].stdout, one[0].stdout);
+      } finally {
+        for (const child of requesters) {
+          try {
+            child.kill("SIGKILL");
+          } catch (err) {
+            if (!(err instanceof TypeError)) throw err;
+          }
+          await finish(child, { timeoutMs: 5_000 });
+        }
+      }
+    });
+  },
+);
+
+interopTest(
+  "condor_token_request_list -json at condor_tokend has HTCondor's shape for the same request, then our two times",
+  async () => {
+    await withPool(async (pool) => {
+      await withTempDir(async (dir) => {
+        const daemon = await startTestDaemon({ dir });
+        try {
+          const args = ["-authz", "READ", "-authz", "WRITE", "-lifetime", "600", "-timeout", "20"];
+          const real = spawnReal("bin/condor_token_request", [
+            ...["-pool", `<${pool.address}?alias=${pool.hostName}>`, "-identity", "carol@x.test"],
+            ...args.slice(0, 6),
+          ], {
+            ...pool.env,
+            _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
+            _CONDOR_AUTH_SSL_CLIENT_CAFILE: pool.caFile,
+          });
+          try {
+            await withRequester(["-identity", "carol@x.test", ...args], daemon.env, async (r) => {
+              await r.requestId();
+              const [htcondor] = JSON.parse(await realListJson(pool, 1));
+              const listed = await runTool("condor_token_request_list", ["-json"], {
+                env: daemon.env,
+              });
+              assert.equal(listed.code, 0, listed.stderr);
+              const [ours] = JSON.parse(listed.stdout);
+              assert.deepEqual(Object.keys(ours), [
+                ...Object.keys(htcondor),
+                "requestedAt",
+                "expiresAt",
+              ]);
+              for (const key of ["RequestedIdentity", "LimitAuthorization", "TokenLifetime"]) {
+                assert.equal(ours[key], htcondor[key], key);
+              }
+              assert.equal(typeof ours.requestedAt, "number");
+            });
+          } finally {
+            try {
+              real.kill("SIGKILL");
+            } catch (err) {
+              if (!(err instanceof TypeError)) throw err;
+            }
+            await finish(real, { timeoutMs: 5_000 });
+          }
+        } finally {
+          await daemon.close();
+        }
+      });
     });
   },
 );
