@@ -79,9 +79,13 @@ Deno.test("parseDenyOptions() requires -reqid; -re is -reqid and -rea is -reason
 
 Deno.test("parseAutoApproveOptions() requires -netblock and a positive -lifetime; -n stays -name", () => {
   const o = parseAutoApproveOptions(["-ne", "192.168.0.0/24", "-l", "3600", "-n", "cm"]);
-  assert.equal(o.netblock, "192.168.0.0/24");
-  assert.equal(o.lifetime, 3600);
+  assert.deepEqual(o.action, { kind: "install", netblock: "192.168.0.0/24", lifetime: 3600 });
+  assert.equal(o.json, false);
   assert.equal(o.target.name, "cm");
+  // Ours need three letters: -li is still -lifetime, as in HTCondor.
+  assert.deepEqual(parseAutoApproveOptions(["-lis", "-j"]).action, { kind: "list" });
+  assert.deepEqual(parseAutoApproveOptions(["-rem", "7"]).action, { kind: "remove", ruleId: 7 });
+  assert.throws(() => parseAutoApproveOptions(["-li"]), /-lifetime requires a value/);
   assert.throws(() => parseAutoApproveOptions(["-lifetime", "60"]), /-netblock is required/);
   assert.throws(
     () => parseAutoApproveOptions(["-netblock", "10.0.0.0/8"]),

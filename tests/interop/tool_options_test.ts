@@ -252,3 +252,33 @@ interopTest(
     });
   },
 );
+
+interopTest(
+  "condor_token_request_auto_approve -list and -remove say in one line that an HTCondor daemon cannot",
+  async () => {
+    await withPool(async (pool) => {
+      for (const args of [["-list"], ["-list", "-json"], ["-remove", "1"]]) {
+        const r = await runTool("condor_token_request_auto_approve", [
+          ...["-pool", pool.hostAddress, ...args],
+        ], { env: pool.ourEnv });
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stdout, "");
+        assert.match(
+          r.stderr,
+          /^condor_token_request_auto_approve: Cannot (list auto-approval rules|remove auto-approval rule 1) at \S+: HTCondor daemons keep auto-approval rules in memory and have no command to list or remove them \(a condor_reconfig of the daemon drops them all\)\n$/,
+        );
+      }
+      // Installing still works there, and -json says so without a rule ID HTCondor does not give.
+      const installed = await runTool("condor_token_request_auto_approve", [
+        ...["-pool", pool.hostAddress, "-netblock", "127.0.0.0/8", "-lifetime", "60", "-json"],
+      ], { env: pool.ourEnv });
+      assert.equal(installed.code, 0, installed.stderr);
+      assert.deepEqual(Object.keys(JSON.parse(installed.stdout)), [
+        "netblock",
+        "lifetime",
+        "expiresAt",
+        "approved",
+      ]);
+    });
+  },
+);
