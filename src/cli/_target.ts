@@ -9,7 +9,7 @@
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import {
-  type CondorError,
+  CondorError,
   ConfigError,
   DaemonError,
   TokenError,
@@ -404,6 +404,35 @@ export function targetExitCode(err: CondorError, io: Io): number {
     }
   }
   return EXIT.FAILURE;
+}
+
+/** The `-json` option of the tools that act: one JSON object of the outcome on stdout. */
+export function jsonOption(help: string, group: string): DocumentedOption {
+  return { name: "json", min: 1, value: false, help, group };
+}
+
+/**
+ * Runs a tool's work; with `json`, a failure is also said on stdout as one
+ * JSON object, `{"outcome": "error", "exitCode", "code", "message"}` (the
+ * line on stderr stays), so a script reading stdout always gets an object.
+ */
+export async function withJsonFailure(
+  json: boolean,
+  io: Io,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (json && err instanceof CondorError && !(err instanceof UsageError)) {
+      const exitCode = targetExitCode(err, io);
+      await io.out(
+        JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+          "\n",
+      );
+    }
+    throw err;
+  }
 }
 
 /** The daemon's own reason inside a DaemonError message (`Cannot ... at ADDRESS: reason`). */

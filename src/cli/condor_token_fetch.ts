@@ -12,6 +12,7 @@ import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
 import {
+  jsonOption,
   openSession,
   parseTarget,
   TARGET_OPTIONS,
@@ -19,6 +20,7 @@ import {
   type TargetOptions,
   targetOptions,
   tidyRefusal,
+  withJsonFailure,
 } from "./_target.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
@@ -41,7 +43,7 @@ const DOC: ToolDoc = {
   section: 1,
   summary: "get a token for your own identity from a daemon",
   synopsis: [
-    "[-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID] " +
+    "[-authz AUTHZ ...] [-lifetime SECONDS] [-token NAME | -file PATH] [-key KEYID] [-json] " +
     "[-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]",
     "-help | -version",
   ],
@@ -94,6 +96,12 @@ const DOC: ToolDoc = {
       help: "Store the token in PATH (0600) instead of printing it",
       group: "Token options",
     },
+    jsonOption(
+      'Print one JSON object on stdout instead of the token: {"outcome": "issued", ' +
+        '"exitCode", "identity", "authorizations", "expiresAt", "token" (or "tokenFile" ' +
+        'with -token or -file), "narrowed"}',
+      "Token options",
+    ),
     {
       name: "key",
       min: 1,
@@ -138,6 +146,7 @@ export interface FetchOptions {
   token: string | undefined;
   file: string | undefined;
   key: string | undefined;
+  json: boolean;
 }
 
 /** Parses the command line. Throws UsageError. */
@@ -149,6 +158,7 @@ export function parseFetchOptions(args: readonly string[]): FetchOptions {
     lifetime: parseLifetime(parsed),
     ...parseDestination(parsed),
     key: single(parsed, "key"),
+    json: parsed.has("json"),
   };
   asUsageError(() => {
     if (options.key !== undefined) assertPlainKeyId(options.key);
@@ -191,14 +201,47 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
   } finally {
     client.close();
   }
-  for (const note of narrowed(token, options)) await io.err(`${NAME}: ${note}\n`);
+  const notes = narrowed(token, options);
+  for (const note of notes) await io.err(`${NAME}: ${note}\n`);
   const stored = await storeToken(
     { file: options.file, name: options.token, directory: tokenDir },
     token,
   );
-  if (stored === undefined) await io.out(token + "\n");
-  else await debug(`token written to ${stored}`);
+  if (options.json) {
+    await io.out(JSON.stringify(fetchedJson(token, stored, notes)) + "\n");
+  } else if (stored === undefined) {
+    await io.out(token + "\n");
+  }
+  if (stored !== undefined) await debug(`token written to ${stored}`);
   return EXIT.OK;
+}
+
+/**
+ * The -json object of a fetched token: `outcome` "issued", `exitCode`, the
+ * token's identity, authorizations (`[]`: unrestricted) and expiry (epoch
+ * seconds, null: none), then the token itself or the file it went to, and
+ * how it falls short of what was asked (the notes also said on stderr).
+ */
+function fetchedJson(
+  token: string,
+  stored: string | undefined,
+  notes: readonly string[],
+): Record<string, unknown> {
+  const payload = (decodeToken(token).payload ?? {}) as {
+    sub?: unknown;
+    scope?: unknown;
+    exp?: unknown;
+  };
+  const scope = typeof payload.scope === "string" ? payload.scope : "";
+  return {
+    outcome: "issued",
+    exitCode: EXIT.OK,
+    identity: typeof payload.sub === "string" ? payload.sub : null,
+    authorizations: scope.split(/\s+/).filter(Boolean).map((s) => s.replace(/^condor:\//, "")),
+    expiresAt: typeof payload.exp === "number" ? payload.exp : null,
+    ...(stored === undefined ? { token } : { tokenFile: stored }),
+    narrowed: notes,
+  };
 }
 
 /** How the issued token falls short of what was asked, one sentence each (never the token). */
@@ -237,6 +280,6 @@ export function narrowed(token: string, asked: Pick<FetchOptions, "authz" | "lif
 export const condorTokenFetch: Tool = defineTool({
   doc: DOC,
   parse: parseFetchOptions,
-  run: runFetch,
+  run: (options, io) => withJsonFailure(options.json, io, () => runFetch(options, io)),
   exitCodeOf: targetExitCode,
 });

@@ -34,6 +34,7 @@ import {
   targetExitCode,
   type TargetOptions,
   targetOptions,
+  withJsonFailure,
 } from "./_target.ts";
 import { type DebugLog, defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { CONFIGURATION, TRUST } from "./_common_doc.ts";
@@ -583,20 +584,7 @@ class Reporter {
 export const condorTokenRequest: Tool = defineTool({
   doc: DOC,
   parse: parseRequestOptions,
-  async run(options, io) {
-    try {
-      return await runRequest(options, io);
-    } catch (err) {
-      // With -json a failure is an object on stdout too (the line on stderr stays).
-      if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
-        const exitCode = targetExitCode(err, io);
-        await io.out(
-          JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
-            "\n",
-        );
-      }
-      throw err;
-    }
-  },
+  // With -json a failure is an object on stdout too (the line on stderr stays).
+  run: (options, io) => withJsonFailure(options.json, io, () => runRequest(options, io)),
   exitCodeOf: targetExitCode,
 });

@@ -13,6 +13,7 @@ import {
   askedAs,
   decisionError,
   interruptedExitCode,
+  jsonOption,
   openSession,
   parseRequestId,
   parseTarget,
@@ -21,6 +22,7 @@ import {
   targetExitCode,
   type TargetOptions,
   targetOptions,
+  withJsonFailure,
 } from "./_target.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
@@ -35,8 +37,8 @@ const DOC: ToolDoc = {
   section: 1,
   summary: "show a pending token request and approve it",
   synopsis: [
-    "[-reqid ID [-yes]] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] " +
-    "[-debug]",
+    "[-reqid ID [-yes]] [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
+    "[-trust sha256:...] [-debug]",
     "-help | -version",
   ],
   description: [
@@ -69,6 +71,11 @@ const DOC: ToolDoc = {
       help: "With -reqid: approve without asking, for scripts (the request is still shown)",
       group: "Options",
     },
+    jsonOption(
+      "Print one JSON object of the outcome on stdout (what else the tool says, the " +
+        "requests and the question included, goes to stderr)",
+      "Options",
+    ),
     ...targetOptions("COLLECTOR"),
   ],
   exitStatus: [
@@ -98,6 +105,7 @@ export interface ApproveOptions {
   target: TargetOptions;
   reqid: string | undefined;
   yes: boolean;
+  json: boolean;
 }
 
 /** Parses the command line. Throws UsageError. */
@@ -107,6 +115,7 @@ export function parseApproveOptions(args: readonly string[]): ApproveOptions {
     target: parseTarget(parsed),
     reqid: parseRequestId(single(parsed, "reqid")),
     yes: parsed.has("yes"),
+    json: parsed.has("json"),
   };
   if (options.yes && options.reqid === undefined) {
     throw new UsageError(
@@ -116,19 +125,53 @@ export function parseApproveOptions(args: readonly string[]): ApproveOptions {
   return options;
 }
 
-/** What one shown request came to. */
-type Verdict = "approved" | "declined" | "end-of-input";
+/** What became of one request: approved, declined (not 'yes'), left undecided, or failed. */
+export interface Decision {
+  requestId: string;
+  outcome: "approved" | "declined" | "undecided" | "error";
+  /** For "error": the failure's code and message. */
+  code?: string;
+  message?: string;
+}
+
+/** Where the tool writes for people: stdout as HTCondor's tool does, stderr with -json. */
+type Say = (text: string) => Promise<void>;
 
 /** Approves one request or walks all of them. Needs what openSession needs. */
 export async function runApprove(options: ApproveOptions, io: Io): Promise<number> {
+  const say: Say = options.json ? (text) => io.err(text) : (text) => io.out(text);
+  const decisions: Decision[] = [];
   const { client, caller } = await openSession(options.target, io, { tool: NAME });
+  let exit: number;
   try {
-    return options.reqid === undefined
-      ? await approveAll(client, io, caller)
-      : await approveOne(client, io, options.reqid, options.yes, caller);
+    exit = options.reqid === undefined
+      ? await approveAll(client, io, caller, say, decisions)
+      : await approveOne(client, io, options.reqid, options.yes, caller, say, decisions);
   } finally {
     client.close();
   }
+  if (options.json) await io.out(JSON.stringify(approveJson(exit, decisions, io)) + "\n");
+  return exit;
+}
+
+/**
+ * The -json object: `outcome` ("approved" when every request shown was,
+ * "not_approved", "none_pending", "interrupted"), `exitCode`, and each
+ * request's decision in the order shown.
+ */
+function approveJson(
+  exit: number,
+  decisions: readonly Decision[],
+  io: Io,
+): Record<string, unknown> {
+  const outcome = interruptedExitCode(io) !== undefined
+    ? "interrupted"
+    : decisions.length === 0
+    ? exit === EXIT.OK ? "approved" : "none_pending"
+    : exit === EXIT.OK
+    ? "approved"
+    : "not_approved";
+  return { outcome, exitCode: exit, requests: decisions };
 }
 
 async function approveOne(
@@ -137,13 +180,16 @@ async function approveOne(
   id: string,
   yes: boolean,
   caller: () => string | undefined,
+  say: Say,
+  decisions: Decision[],
 ): Promise<number> {
   const [request] = await client.list(id, io.signal);
   if (request === undefined) {
     if (yes) {
       // Nothing to show; the daemon's answer tells unknown, decided and not allowed apart.
       await approveCall(client, io, id, caller);
-      await io.out(`Request ${id} approved successfully.\n`);
+      decisions.push({ requestId: id, outcome: "approved" });
+      await say(`Request ${id} approved successfully.\n`);
       return EXIT.OK;
     }
     await io.err(
@@ -151,9 +197,16 @@ async function approveOne(
         `request with that ID is visible to you (unknown, no longer pending, or for another ` +
         `identity)${askedAs(caller())}; -yes tells which\n`,
     );
+    decisions.push({
+      requestId: id,
+      outcome: "error",
+      code: "REQUEST_NOT_VISIBLE",
+      message: "no pending request with that ID is visible to you",
+    });
     return EXIT.FAILURE;
   }
-  const verdict = await judge(client, io, request, yes, caller);
+  const verdict = await judge(client, io, request, yes, caller, say);
+  decisions.push({ requestId: id, outcome: decisionOf(verdict) });
   return interruptedExitCode(io) ?? (verdict === "approved" ? EXIT.OK : EXIT.FAILURE);
 }
 
@@ -161,6 +214,8 @@ async function approveAll(
   client: TokenDaemonClient,
   io: Io,
   caller: () => string | undefined,
+  say: Say,
+  decisions: Decision[],
 ): Promise<number> {
   const requests = await client.list(undefined, io.signal);
   if (requests.length === 0) {
@@ -171,23 +226,31 @@ async function approveAll(
   for (const [i, request] of requests.entries()) {
     let verdict: Verdict;
     try {
-      verdict = await judge(client, io, request, false, caller);
+      verdict = await judge(client, io, request, false, caller, say);
     } catch (err) {
       // One request gone wrong (decided meanwhile, not allowed) does not stop the walk.
       if (!(err instanceof CondorError) || io.signal.aborted) throw err;
       await io.err(`${NAME}: ${err.message}\n`);
+      decisions.push({
+        requestId: request.requestId,
+        outcome: "error",
+        code: err.code,
+        message: err.message,
+      });
       if (exit === EXIT.OK) exit = targetExitCode(err, io);
       continue;
     }
+    decisions.push({ requestId: request.requestId, outcome: decisionOf(verdict) });
     const interrupted = interruptedExitCode(io);
     if (interrupted !== undefined) return interrupted;
     if (verdict !== "approved" && exit === EXIT.OK) exit = EXIT.FAILURE;
     if (verdict === "end-of-input") {
-      const left = requests.length - i - 1;
-      if (left > 0) {
+      const left = requests.slice(i + 1);
+      for (const r of left) decisions.push({ requestId: r.requestId, outcome: "undecided" });
+      if (left.length > 0) {
         await io.err(
-          `${NAME}: end of input; ${left} more pending request${
-            left === 1 ? "" : "s"
+          `${NAME}: end of input; ${left.length} more pending request${
+            left.length === 1 ? "" : "s"
           } left undecided\n`,
         );
       }
@@ -197,6 +260,14 @@ async function approveAll(
   return exit;
 }
 
+/** The -json word for a verdict. */
+function decisionOf(verdict: Verdict): Decision["outcome"] {
+  return verdict === "end-of-input" ? "undecided" : verdict;
+}
+
+/** What one shown request came to. */
+type Verdict = "approved" | "declined" | "end-of-input";
+
 /** Shows `request`, asks unless `yes`, and approves on exactly "yes". */
 async function judge(
   client: TokenDaemonClient,
@@ -204,14 +275,15 @@ async function judge(
   request: RequestInfo,
   yes: boolean,
   caller: () => string | undefined,
+  say: Say,
 ): Promise<Verdict> {
   const block = formatAd([
     ...requestAttributes(request),
     ...judgementAttributes(request, io.now()),
   ]);
-  await io.out(`Request contents:\n${block}\n`);
+  await say(`Request contents:\n${block}\n`);
   if (!yes) {
-    await io.out("To approve, please type 'yes'\n");
+    await say("To approve, please type 'yes'\n");
     const answer = await readAnswer(io);
     if (answer !== "yes") {
       await io.err("Request was NOT approved.\n");
@@ -219,7 +291,7 @@ async function judge(
     }
   }
   await approveCall(client, io, request.requestId, caller);
-  await io.out(`Request ${request.requestId} approved successfully.\n`);
+  await say(`Request ${request.requestId} approved successfully.\n`);
   return "approved";
 }
 
@@ -240,6 +312,6 @@ async function approveCall(
 export const condorTokenRequestApprove: Tool = defineTool({
   doc: DOC,
   parse: parseApproveOptions,
-  run: runApprove,
+  run: (options, io) => withJsonFailure(options.json, io, () => runApprove(options, io)),
   exitCodeOf: targetExitCode,
 });

@@ -16,6 +16,7 @@ import {
   type TargetOptions,
   targetOptions,
   tidyRefusal,
+  withJsonFailure,
 } from "./_target.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
@@ -110,13 +111,15 @@ const DOC: ToolDoc = {
     {
       title: "JSON output",
       paragraphs: [
-        'Installing: {"ruleId", "netblock", "lifetime" (seconds in force, after the ' +
-        'daemon\'s cap), "expiresAt" (epoch seconds), "approved" (IDs of the pending ' +
-        "requests it approved at once)}; ruleId is absent from an HTCondor daemon, which " +
-        'does not say which requests it approved either. -list: an array of {"ruleId", ' +
-        '"netblock", "createdBy", "createdAt", "expiresAt", "approved" (how many ' +
-        "requests it approved)}, [] when none is in force. -remove: the removed rule, as " +
-        "-list shows it.",
+        'Installing: {"outcome": "installed", "exitCode": 0, "ruleId", "netblock", ' +
+        '"lifetime" (seconds in force, after the daemon\'s cap), "expiresAt" (epoch ' +
+        'seconds), "approved" (IDs of the pending requests it approved at once)}; ruleId ' +
+        "is absent from an HTCondor daemon, which does not say which requests it approved " +
+        'either. -list: an array of {"ruleId", "netblock", "createdBy", "createdAt", ' +
+        '"expiresAt", "approved" (how many requests it approved)}, [] when none is in ' +
+        'force. -remove: {"outcome": "removed", "exitCode": 0, and the rule as -list ' +
+        'shows it}. When installing or removing fails: {"outcome": "error", "exitCode", ' +
+        '"code", "message"}.',
       ],
     },
     AUTHENTICATION,
@@ -246,6 +249,8 @@ async function installRule(
 /** The -json object of an installed rule, fields in a fixed order. */
 function installedJson(rule: AutoApproveResponse): Record<string, unknown> {
   return {
+    outcome: "installed",
+    exitCode: EXIT.OK,
     ...(rule.ruleId === undefined ? {} : { ruleId: rule.ruleId }),
     netblock: rule.netblock,
     lifetime: rule.lifetime,
@@ -275,7 +280,9 @@ async function removeRule(
 ): Promise<number> {
   const rule = await client.removeRule(ruleId, io.signal);
   if (json) {
-    await io.out(JSON.stringify(ruleJson(rule)) + "\n");
+    await io.out(
+      JSON.stringify({ outcome: "removed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
+    );
   } else {
     await io.out(
       `Removed auto-approval rule ${rule.ruleId} for netblock ${rule.netblock} (installed by ` +
@@ -355,6 +362,13 @@ async function showRemaining(client: TokenDaemonClient, io: Io): Promise<void> {
 export const condorTokenRequestAutoApprove: Tool = defineTool({
   doc: DOC,
   parse: parseAutoApproveOptions,
-  run: runAutoApprove,
+  // Installing and removing act: with -json a failure is an object too. -list lists, as
+  // condor_token_request_list does: nothing on stdout when it fails.
+  run: (options, io) =>
+    withJsonFailure(
+      options.json && options.action.kind !== "list",
+      io,
+      () => runAutoApprove(options, io),
+    ),
   exitCodeOf: targetExitCode,
 });

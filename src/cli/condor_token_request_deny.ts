@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
 import {
   decisionError,
+  jsonOption,
   openSession,
   parseRequestId,
   parseTarget,
@@ -15,6 +16,7 @@ import {
   targetExitCode,
   type TargetOptions,
   targetOptions,
+  withJsonFailure,
 } from "./_target.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
@@ -29,7 +31,7 @@ const DOC: ToolDoc = {
   section: 1,
   summary: "deny a pending token request, with a reason for the requester",
   synopsis: [
-    "-reqid ID [-reason TEXT] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
+    "-reqid ID [-reason TEXT] [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
     "[-trust sha256:...] [-debug]",
     "-help | -version",
   ],
@@ -60,6 +62,11 @@ const DOC: ToolDoc = {
         `Why, shown to the requester and kept in the audit log (at most ${MAX_REASON_LENGTH} characters)`,
       group: "Options",
     },
+    jsonOption(
+      'Print one JSON object of the outcome on stdout instead: {"outcome": "denied", ' +
+        '"exitCode": 0, "requestId", "reason"}',
+      "Options",
+    ),
     ...targetOptions("COLLECTOR"),
   ],
   exitStatus: [
@@ -84,6 +91,7 @@ export interface DenyOptions {
   target: TargetOptions;
   reqid: string;
   reason: string | undefined;
+  json: boolean;
 }
 
 /** Parses the command line. Throws UsageError. */
@@ -98,7 +106,7 @@ export function parseDenyOptions(args: readonly string[]): DenyOptions {
       `Invalid value for -reason: it is ${reason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed`,
     );
   }
-  return { target, reqid, reason };
+  return { target, reqid, reason, json: parsed.has("json") };
 }
 
 /** Denies the request. Needs what openSession needs. */
@@ -111,7 +119,18 @@ export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
   } finally {
     client.close();
   }
-  await io.out(`Request ${options.reqid} denied.\n`);
+  if (options.json) {
+    await io.out(
+      JSON.stringify({
+        outcome: "denied",
+        exitCode: EXIT.OK,
+        requestId: options.reqid,
+        reason: options.reason ?? null,
+      }) + "\n",
+    );
+  } else {
+    await io.out(`Request ${options.reqid} denied.\n`);
+  }
   return EXIT.OK;
 }
 
@@ -119,6 +138,6 @@ export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
 export const condorTokenRequestDeny: Tool = defineTool({
   doc: DOC,
   parse: parseDenyOptions,
-  run: runDeny,
+  run: (options, io) => withJsonFailure(options.json, io, () => runDeny(options, io)),
   exitCodeOf: targetExitCode,
 });

@@ -186,7 +186,10 @@ Deno.test("condor_token_request_auto_approve -list shows the rules in force and 
     );
     assert.equal(installed.code, 0, installed.stderr);
     const rule = JSON.parse(installed.stdout);
+    assert.deepEqual([rule.outcome, rule.exitCode], ["installed", 0]);
     assert.deepEqual(Object.keys(rule), [
+      "outcome",
+      "exitCode",
       "ruleId",
       "netblock",
       "lifetime",
@@ -233,7 +236,11 @@ Deno.test("condor_token_request_auto_approve -list shows the rules in force and 
       stderr: "",
     });
     const removedJson = await f.run(tool, ["-rem", String(rules[1].ruleId), "-json"], admin);
-    assert.deepEqual(JSON.parse(removedJson.stdout), rules[1]);
+    assert.deepEqual(JSON.parse(removedJson.stdout), {
+      outcome: "removed",
+      exitCode: 0,
+      ...rules[1],
+    });
     const after = await f.run(tool, ["-list", "-json"], admin);
     assert.equal(after.stdout, "[]\n");
     // The worker the rule approved stays approved.
@@ -267,5 +274,50 @@ Deno.test("condor_token_request_auto_approve -remove and -list refuse what canno
     assert.match(withNetblock.stderr, /Option -remove cannot be used with -netblock\n/);
     assert.equal(badId.code, 2);
     assert.match(badId.stderr, /Invalid value for -remove: "first" is not a rule ID/);
+  });
+});
+
+Deno.test("condor_token_request_deny -json prints one object of the outcome, and of a failure", async () => {
+  await withFixture(async (f) => {
+    const request = await f.enqueue({ identity: id("alice") });
+    const admin = await f.userEnv(id("admin"));
+    const denied = await f.run(
+      "condor_token_request_deny",
+      ["-reqid", request.requestId, "-reason", "not ours", "-json"],
+      admin,
+    );
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.equal(denied.stderr, "");
+    assert.deepEqual(JSON.parse(denied.stdout), {
+      outcome: "denied",
+      exitCode: 0,
+      requestId: request.requestId,
+      reason: "not ours",
+    });
+    const unknown = await f.run("condor_token_request_deny", ["-reqid", "0000000", "-j"], admin);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^condor_token_request_deny: Cannot deny request 0000000: /);
+    const failure = JSON.parse(unknown.stdout);
+    assert.deepEqual(Object.keys(failure), ["outcome", "exitCode", "code", "message"]);
+    assert.deepEqual([failure.outcome, failure.exitCode, failure.code], [
+      "error",
+      1,
+      "REQUEST_UNKNOWN",
+    ]);
+  });
+});
+
+Deno.test("condor_token_request_auto_approve -json says a failure to install as one object too", async () => {
+  await withFixture(async (f) => {
+    const bad = await f.run(
+      "condor_token_request_auto_approve",
+      ["-netblock", "10.0.0.0/99", "-lifetime", "60", "-json"],
+      f.keyEnv,
+    );
+    assert.equal(bad.code, 1);
+    assert.deepEqual(
+      (({ outcome, exitCode, code }) => ({ outcome, exitCode, code }))(JSON.parse(bad.stdout)),
+      { outcome: "error", exitCode: 1, code: "RULE_BAD_NETBLOCK" },
+    );
   });
 });

@@ -235,3 +235,58 @@ Deno.test("condor_token_request_approve without -reqid walks every pending reque
     );
   });
 });
+
+Deno.test("condor_token_request_approve -json prints one object of the outcome; the rest goes to stderr", async () => {
+  await withFixture(async (f) => {
+    const first = await f.enqueue({ identity: id("alice") });
+    const second = await f.enqueue({ identity: id("bob") });
+    const third = await f.enqueue({ identity: id("carol") });
+
+    // yes, no, then end of input: one approved, one declined, one left undecided.
+    const walk = await f.run("condor_token_request_approve", ["-json"], f.keyEnv, "yes\nno\n");
+    assert.equal(walk.code, 1, walk.stderr);
+    assert.deepEqual(JSON.parse(walk.stdout), {
+      outcome: "not_approved",
+      exitCode: 1,
+      requests: [
+        { requestId: first.requestId, outcome: "approved" },
+        { requestId: second.requestId, outcome: "declined" },
+        { requestId: third.requestId, outcome: "undecided" },
+      ],
+    });
+    // The requests and the question went to stderr, so stdout is the object alone.
+    assert.match(walk.stderr, /^Request contents:\n/);
+    assert.match(walk.stderr, /To approve, please type 'yes'/);
+
+    const one = await f.run(
+      "condor_token_request_approve",
+      ["-reqid", second.requestId, "-yes", "-j"],
+      f.keyEnv,
+    );
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(JSON.parse(one.stdout), {
+      outcome: "approved",
+      exitCode: 0,
+      requests: [{ requestId: second.requestId, outcome: "approved" }],
+    });
+
+    const unknown = await f.run(
+      "condor_token_request_approve",
+      ["-reqid", "0000000", "-yes", "-json"],
+      f.keyEnv,
+    );
+    assert.equal(unknown.code, 1);
+    assert.deepEqual(
+      (({ outcome, exitCode, code }) => ({ outcome, exitCode, code }))(JSON.parse(unknown.stdout)),
+      { outcome: "error", exitCode: 1, code: "REQUEST_UNKNOWN" },
+    );
+
+    await f.run("condor_token_request_approve", ["-reqid", third.requestId, "-yes"], f.keyEnv);
+    const none = await f.run("condor_token_request_approve", ["-json"], f.keyEnv, "");
+    assert.deepEqual(JSON.parse(none.stdout), {
+      outcome: "none_pending",
+      exitCode: 1,
+      requests: [],
+    });
+  });
+});

@@ -274,6 +274,8 @@ interopTest(
       ], { env: pool.ourEnv });
       assert.equal(installed.code, 0, installed.stderr);
       assert.deepEqual(Object.keys(JSON.parse(installed.stdout)), [
+        "outcome",
+        "exitCode",
         "netblock",
         "lifetime",
         "expiresAt",
