@@ -6,6 +6,8 @@
 import type { CondorConfig } from "../config/condor_config.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError, DaemonError, UsageError } from "../errors.ts";
+import { isFirstContactFailure } from "../client/connect.ts";
+import { withRetries } from "../client/retry.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
@@ -68,7 +70,12 @@ const DOC: ToolDoc = {
     "own protocol, anonymous over SSL unless a credential is at hand); the tool finds out " +
     "which. Waiting on condor_tokend is a long poll: an approval arrives within " +
     "milliseconds. Network failures and daemon restarts while waiting are retried with " +
-    "bounded backoff. Ctrl-C or SIGTERM withdraws the request at the daemon.",
+    "bounded backoff. With -timeout or -state, so is a daemon that cannot be reached at " +
+    "first (connection refused, no route, host name not found, or a hang-up during the TLS " +
+    "handshake), until the timeout: a boot script may start before the daemon does. " +
+    "Without either, such a daemon fails the tool at once, as with HTCondor's. A daemon " +
+    "that is not trusted is never retried. Ctrl-C or SIGTERM withdraws the request at the " +
+    "daemon (before any daemon answered, nothing was asked and nothing is left behind).",
   ],
   groups: ["Token options", TARGET_OPTIONS, "Output options", "Waiting and trust", OTHER_OPTIONS],
   // The first match wins: -t stays -type and -to -token, as in HTCondor, since
@@ -123,7 +130,8 @@ const DOC: ToolDoc = {
       min: 2,
       value: true,
       arg: "SECONDS",
-      help: `Give up after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = do not wait)`,
+      help: `Give up after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = do not wait); ` +
+        `given, a daemon that cannot be reached at first is retried until then`,
       group: "Waiting and trust",
     },
     {
@@ -132,7 +140,8 @@ const DOC: ToolDoc = {
       value: true,
       arg: "FILE",
       help: "Save the pending request in FILE (0600); if FILE holds one already, keep " +
-        "waiting for it instead of asking again; removed once the request ends",
+        "waiting for it instead of asking again; removed once the request ends. Given, a " +
+        "daemon that cannot be reached at first is retried until -timeout",
       group: "Waiting and trust",
     },
     {
@@ -203,6 +212,12 @@ export interface RequestOptions {
   timeout: number;
   state: string | undefined;
   json: boolean;
+  /**
+   * Whether a daemon that cannot be reached at first is waited for, within
+   * the timeout: with -timeout or -state. Without either, the tool fails at
+   * once, as HTCondor's does.
+   */
+  retryFirstContact: boolean;
 }
 
 /** Parses and validates the command line. Throws UsageError. */
@@ -220,6 +235,7 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
       : parseSeconds(timeoutText, "timeout"),
     state: single(parsed, "state"),
     json: parsed.has("json"),
+    retryFirstContact: timeoutText !== undefined || parsed.has("state"),
   };
   const hidden = hiddenCharacter(options.identity ?? "");
   if (hidden) {
@@ -273,14 +289,48 @@ export async function runRequest(
   await prepareTokenDestination({ file: options.file, name: options.token, directory: tokenDir });
 
   if (saved) await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
+  const deadline = started + options.timeout * 1000;
   // Requests need no identity at the daemon: that is the point of this tool.
-  const { client, trust } = await openSession(options.target, io, {
-    tool: NAME,
-    credentials: false,
-    setup,
-    daemon: saved ? new URL(saved.daemon) : undefined,
-    pins: saved?.fingerprint ? [saved.fingerprint] : [],
-  });
+  const open = () =>
+    openSession(options.target, io, {
+      tool: NAME,
+      credentials: false,
+      setup,
+      daemon: saved ? new URL(saved.daemon) : undefined,
+      pins: saved?.fingerprint ? [saved.fingerprint] : [],
+    });
+  const session = options.retryFirstContact
+    ? await withRetries((attempt) => {
+      // A live line would write over the question asked to trust a new daemon.
+      if (attempt > 0 && io.stderrIsTerminal) status.stop();
+      return open();
+    }, {
+      deadline,
+      signal: io.signal,
+      clock,
+      retry: deps.retry,
+      random: deps.random,
+      retryable: isFirstContactFailure,
+      onRetry: (error, attempt, delayMs) =>
+        onFirstContactRetry(error, attempt, delayMs, {
+          io,
+          status,
+          debug,
+          where: saved?.daemon ?? targetShown(options.target, config),
+          since: started,
+        }),
+      onRecovered: (downMs) => onFirstContactRecovered(downMs, io, status),
+    })
+    : await open();
+  if (session === undefined) {
+    // Interrupted before any daemon answered: nothing was asked, nothing saved.
+    status.stop();
+    return await new Reporter(io, options, status, {
+      daemon: saved?.daemon ?? targetShown(options.target, config),
+      identity: request.identity,
+    }).interruptedBeforeContact();
+  }
+  const { client, trust } = session;
   const daemon = client.address;
   // With -state, the request is saved before it is made, so a crash at any
   // point leaves the secret behind: re-sending it yields the same request.
@@ -309,7 +359,7 @@ export async function runRequest(
       request,
       secret,
       requestId: saved?.requestId,
-      deadline: started + options.timeout * 1000,
+      deadline,
       // Without a state file nobody could ever collect the token: withdraw it.
       cancelOnTimeout: options.state === undefined,
       signal: io.signal,
@@ -387,6 +437,42 @@ function checkSavedMatches(saved: SavedRequest, options: RequestOptions, path: s
   ) differs("authorizations", saved.authz, options.authz);
   if (options.lifetime !== undefined && options.lifetime !== saved.lifetime) {
     differs("lifetime", saved.lifetime, options.lifetime);
+  }
+}
+
+/** Where the tool is looking for a daemon, for messages: -pool, else COLLECTOR_HOST. */
+function targetShown(target: TargetOptions, config: CondorConfig): string {
+  const pool = target.pool ?? config.get("COLLECTOR_HOST")?.trim() ?? "";
+  const where = pool === "" ? "the pool's collector" : pool;
+  return target.name === undefined ? where : `${where} (daemon "${target.name}")`;
+}
+
+/** Says (once) that the daemon does not answer yet and is waited for; -debug says every retry. */
+async function onFirstContactRetry(
+  error: DaemonError,
+  attempt: number,
+  delayMs: number,
+  context: { io: Io; status: StatusLine; debug: DebugLog; where: string; since: number },
+): Promise<void> {
+  const { io, status, debug } = context;
+  await debug(`${error.message}; retry ${attempt + 1} in ${delayMs} ms`, "D_NETWORK");
+  if (io.stderrIsTerminal) {
+    // The live line shows while waiting between attempts (it is stopped during one).
+    status.startContact(context.where, context.since, "not answering, retrying");
+    return;
+  }
+  if (attempt > 0) return;
+  await status.say(
+    `${NAME}: ${error.message}; retrying until it answers, within -timeout (Ctrl-C stops)\n`,
+  );
+  status.startContact(context.where, context.since, "not answering, retrying");
+}
+
+/** Ends the wait for a first answer. */
+async function onFirstContactRecovered(downMs: number, io: Io, status: StatusLine): Promise<void> {
+  status.stop();
+  if (!io.stderrIsTerminal) {
+    await status.say(`The daemon answered after ${Math.round(downMs / 1000)} s.\n`);
   }
 }
 
@@ -546,6 +632,17 @@ class Reporter {
         );
       }
     }
+  }
+
+  /** Interrupted while no daemon had answered yet: no request was made. */
+  async interruptedBeforeContact(): Promise<number> {
+    const signal = String(this.io.signal.reason ?? "SIGINT");
+    return await this.#end(
+      signal === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT,
+      { outcome: "interrupted", requestId: undefined, signal, withdrawn: false },
+      { signal, withdrawn: false },
+      `Interrupted by ${signal} before the daemon answered; no request was made`,
+    );
   }
 
   async #end(

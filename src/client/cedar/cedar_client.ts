@@ -28,7 +28,7 @@ import type {
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
-import { realClock } from "../request_flow.ts";
+import { realClock } from "../retry.ts";
 import { isLoopbackAddress } from "../_host_names.ts";
 import { peerCertificate } from "../_peer_certificate.ts";
 import { printable } from "../_printable.ts";
