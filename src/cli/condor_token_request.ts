@@ -26,6 +26,7 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
+import { assertSecretsCanBePrivate } from "../token/private_file.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
@@ -276,6 +277,8 @@ export async function runRequest(
   const setup = await toolConfig(io, options.target.debug, { err: (text) => status.say(text) });
   const { config, debug } = setup;
 
+  // The request's secret goes into -state: refused at once where it cannot be kept private.
+  if (options.state !== undefined) assertSecretsCanBePrivate(options.state, "write request file");
   const saved = options.state === undefined ? undefined : await readSavedRequest(options.state);
   if (saved && options.state) checkSavedMatches(saved, options, options.state);
   const request = {

@@ -463,3 +463,21 @@ Deno.test("list() splits on commas and white space and drops empty items", () =>
 Deno.test("configFromText() reads no files", () => {
   assert.deepEqual(config("A = 1\n").files, []);
 });
+
+Deno.test("configFromText() takes the home and user from USERPROFILE and USERNAME on Windows only", () => {
+  const env = envOf({ USERPROFILE: "C:\\Users\\alice", USERNAME: "alice" });
+  const windows = configFromText("", { env, hostname: HOST, os: "windows" });
+  assert.equal(windows.get("HOME"), "C:\\Users\\alice");
+  assert.equal(windows.get("SEC_TOKEN_DIRECTORY"), "C:\\Users\\alice/.condor/tokens.d");
+  assert.equal(windows.get("USERNAME"), "alice");
+  const linux = configFromText("", { env, hostname: HOST, os: "linux" });
+  assert.equal(linux.get("HOME"), undefined);
+  assert.equal(linux.get("SEC_TOKEN_DIRECTORY"), undefined);
+  // HOME, when set, wins there too.
+  const both = configFromText("", {
+    env: envOf({ HOME: "D:\\home\\alice", USERPROFILE: "C:\\Users\\alice" }),
+    hostname: HOST,
+    os: "windows",
+  });
+  assert.equal(both.get("HOME"), "D:\\home\\alice");
+});
