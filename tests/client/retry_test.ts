@@ -25,10 +25,9 @@ Deno.test("withRetries() retries what its predicate accepts, reports each retry 
   const clock = fakeClock();
   const seen: string[] = [];
   let calls = 0;
-  const result = await withRetries(async (attempt) => {
+  const result = await withRetries((attempt) => {
     calls++;
-    if (attempt < 3) throw unreachable();
-    return "answered";
+    return attempt < 3 ? Promise.reject(unreachable()) : Promise.resolve("answered");
   }, {
     deadline: clock.now() + 60_000,
     signal: new AbortController().signal,

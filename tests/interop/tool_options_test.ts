@@ -24,6 +24,15 @@ import { withTempDir } from "../_support/temp.ts";
 
 const TRUST_DOMAIN = "options.test";
 
+/** SIGKILLs a child unless it has exited already. */
+function killIfRunning(child: Deno.ChildProcess) {
+  try {
+    child.kill("SIGKILL");
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err; // already exited
+  }
+}
+
 /** Runs `fn` with a fresh pool whose collector is up and has written its CA; always stops it. */
 async function withPool(fn: (pool: Pool) => Promise<void>): Promise<void> {
   await withTempDir(async (dir) => {
@@ -190,11 +199,7 @@ interopTest(
         assert.equal(one[1].stdout, one[0].stdout);
       } finally {
         for (const child of requesters) {
-          try {
-            child.kill("SIGKILL");
-          } catch (err) {
-            if (!(err instanceof TypeError)) throw err;
-          }
+          killIfRunning(child);
           await finish(child, { timeoutMs: 5_000 });
         }
       }
@@ -238,11 +243,7 @@ interopTest(
               assert.equal(typeof ours.requestedAt, "number");
             });
           } finally {
-            try {
-              real.kill("SIGKILL");
-            } catch (err) {
-              if (!(err instanceof TypeError)) throw err;
-            }
+            killIfRunning(real);
             await finish(real, { timeoutMs: 5_000 });
           }
         } finally {
