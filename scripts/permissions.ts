@@ -4,11 +4,16 @@
  * main.ts with exactly the same flags, so what ships is what is tested.
  */
 
-/** Environment variables any tool reads (HTCondor's `_CONDOR_*` overrides included). */
+/**
+ * Environment variables any tool reads (HTCondor's `_CONDOR_*` overrides
+ * included; USERPROFILE and USERNAME are Windows's HOME and USER).
+ */
 const ENV = [
   "HOME",
   "USER",
   "LOGNAME",
+  "USERPROFILE",
+  "USERNAME",
   "CONDOR_CONFIG",
   "_CONDOR_*",
   "_condor_*",

@@ -9,7 +9,7 @@
 import { type DaemonAd, REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import {
-  type CondorError,
+  CondorError,
   ConfigError,
   DaemonError,
   TokenError,
@@ -43,40 +43,72 @@ import {
 } from "../client/trust.ts";
 import { type KeyLocations, keyLocationsOf } from "../token/signing_key.ts";
 import { tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
-import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
-import type { DebugLog } from "./_tool.ts";
+import { type ParsedOptions, single } from "./_options.ts";
+import type { DocumentedOption } from "./_doc.ts";
+import {
+  type DebugLog,
+  type DebugOption,
+  debugOption,
+  debugSpec,
+  HELP_OPTION,
+  VERSION_OPTION,
+} from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
-/**
- * The target options, to be listed after a tool's own (the first matching
- * prefix wins, so `-n` stays `-name` and `-t` stays `-type`, as in HTCondor).
- */
-export const TARGET_SPECS: readonly OptionSpec[] = [
-  { name: "pool", min: 1, value: true },
-  { name: "name", min: 1, value: true },
-  { name: "type", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
-  { name: "help", min: 1, value: false },
-  { name: "trust", min: 2, value: true, repeat: true },
-];
+/** The heading of the target options in every network tool's usage. */
+export const TARGET_OPTIONS = "Target options";
 
-/** Usage lines for the target options, shared by every tool's usage text. */
-export function targetUsage(defaultType: string): string {
-  return `Target options:
-    -pool  <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                          (port COLLECTOR_PORT, 9618, by default; HTCondor's
-                          own protocol or condor_tokend's HTTPS, whichever
-                          answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                          or https:// URL chooses)
-    -name  <NAME>         Talk to the daemon of this name in the pool
-    -type  <TYPE>         Talk to a daemon of this type (default ${defaultType})
-    -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
-                          SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
-Other options:
-    -debug                Print debugging information (TOOL_DEBUG) on stderr
-    -help                 Print this message
-`;
+/**
+ * The target options (and -debug, -help, -trust, -version), to be listed
+ * after a tool's own: the first matching prefix wins, so `-n` stays `-name`
+ * and `-t` stays `-type`, as in HTCondor. `defaultType` is what -help says
+ * `-type` defaults to.
+ */
+export function targetOptions(defaultType: string): DocumentedOption[] {
+  return [
+    {
+      name: "pool",
+      min: 1,
+      value: true,
+      arg: "HOST[:PORT]",
+      help: "Use this pool's collector instead of COLLECTOR_HOST (port COLLECTOR_PORT, 9618, by " +
+        "default; HTCondor's own protocol or condor_tokend's HTTPS, whichever answers; a sinful " +
+        "<IP:PORT?alias=HOST>, cedar:// or https:// URL chooses)",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "name",
+      min: 1,
+      value: true,
+      arg: "NAME",
+      help: "Talk to the daemon of this name in the pool (looked up at its collector)",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "type",
+      min: 1,
+      value: true,
+      arg: "TYPE",
+      help: `Talk to a daemon of this type (default ${defaultType}; SCHEDD, STARTD, MASTER, ` +
+        `NEGOTIATOR, CREDD, ...)`,
+      group: TARGET_OPTIONS,
+    },
+    debugSpec(),
+    HELP_OPTION,
+    {
+      name: "trust",
+      min: 2,
+      value: true,
+      repeat: true,
+      arg: "sha256:...",
+      help: `Trust a daemon whose self-signed certificate has this SHA-256 fingerprint ` +
+        `(repeatable; knob ${TRUST_KNOB}); otherwise AUTH_SSL_CLIENT_CAFILE, known_hosts or, ` +
+        `on a terminal, your answer decides`,
+      group: TARGET_OPTIONS,
+    },
+    VERSION_OPTION,
+  ];
 }
 
 /** Where to connect, as given on the command line. */
@@ -88,7 +120,8 @@ export interface TargetOptions {
   type: string | undefined;
   /** Normalised `sha256:AB:...` fingerprints. */
   trust: string[];
-  debug: boolean;
+  /** `-debug` (undefined when not given). */
+  debug: DebugOption | undefined;
 }
 
 /** Reads the target options from parsed options. Throws UsageError. */
@@ -113,7 +146,7 @@ export function parseTarget(parsed: ParsedOptions): TargetOptions {
     }
     return fingerprint;
   });
-  return { pool, name, type, trust, debug: parsed.has("debug") };
+  return { pool, name, type, trust, debug: debugOption(parsed) };
 }
 
 /** How a tool wants its daemon reached. */
@@ -382,6 +415,35 @@ export function targetExitCode(err: CondorError, io: Io): number {
     }
   }
   return EXIT.FAILURE;
+}
+
+/** The `-json` option of the tools that act: one JSON object of the outcome on stdout. */
+export function jsonOption(help: string, group: string): DocumentedOption {
+  return { name: "json", min: 1, value: false, help, group };
+}
+
+/**
+ * Runs a tool's work; with `json`, a failure is also said on stdout as one
+ * JSON object, `{"outcome": "error", "exitCode", "code", "message"}` (the
+ * line on stderr stays), so a script reading stdout always gets an object.
+ */
+export async function withJsonFailure(
+  json: boolean,
+  io: Io,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (json && err instanceof CondorError && !(err instanceof UsageError)) {
+      const exitCode = targetExitCode(err, io);
+      await io.out(
+        JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+          "\n",
+      );
+    }
+    throw err;
+  }
 }
 
 /** The daemon's own reason inside a DaemonError message (`Cannot ... at ADDRESS: reason`). */

@@ -9,7 +9,13 @@ import { ConfigError, DaemonError } from "../errors.ts";
 import { CEDAR_PROTOCOL } from "./cedar/cedar_address.ts";
 import { cedarDaemonClient } from "./cedar/cedar_client.ts";
 import type { MethodName } from "./cedar/handshake.ts";
-import { type CredentialSource, DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
+import {
+  type CredentialSource,
+  DAEMON_ERRORS,
+  isTransient,
+  type TokenDaemonClient,
+} from "./daemon_client.ts";
+import { isHangUp } from "./_network_failure.ts";
 import { type HttpsDaemonClient, httpsDaemonClient } from "./https_client.ts";
 import { knownHostKey } from "./known_hosts.ts";
 import { ANY_PROTOCOL } from "./locate.ts";
@@ -130,6 +136,19 @@ export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
     );
   }
   return { methods, ignored, source: knob, trustDomain };
+}
+
+/**
+ * Whether a failure to reach a daemon at first contact (locating and
+ * connecting to it) is worth another try for a tool told to wait for it:
+ * unreachable (refused, no route, name not found), timed out, overloaded
+ * or restarting (429, 502-504), or hanging up on the TLS handshake of an
+ * https:// address (a daemon starting, or a proxy whose back end is down).
+ * An answer in another protocol, a certificate that is not trusted
+ * (TrustError, never a DaemonError) or a refusal is final.
+ */
+export function isFirstContactFailure(err: DaemonError): boolean {
+  return isTransient(err) || (err.code === DAEMON_ERRORS.NOT_TLS && isHangUp(err));
 }
 
 /** A connected client and why its daemon is trusted. */

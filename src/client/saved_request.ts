@@ -101,6 +101,7 @@ export async function saveRequest(path: string, saved: SavedRequest): Promise<vo
     await writePrivateFile(path, JSON.stringify({ format: FORMAT, ...saved }, null, 2) + "\n", {
       label: "request file",
       createDirectory: true,
+      secret: true,
     });
   } catch (err) {
     if (!(err instanceof TokenFileError)) throw err;

@@ -26,6 +26,7 @@ import {
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
+  type RuleInfo,
 } from "../api/protocol.ts";
 import { createHash } from "node:crypto";
 import { type Authorization, scopeAllows } from "../token/authz.ts";
@@ -37,7 +38,7 @@ import type { Metrics } from "./metrics.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
 import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
-import { LIVE_STATES, type Store, type StoredRequest } from "./store.ts";
+import { LIVE_STATES, type Store, type StoredRequest, type StoredRule } from "./store.ts";
 import type { Waiters } from "./waiters.ts";
 
 /** What the state machine needs. */
@@ -168,12 +169,13 @@ export class TokenRequests {
         },
       });
       if (minted && rule) {
+        store.countRuleApprovals(rule.seq, 1);
         records.push({
           at: now,
           event: "auto-approve",
           requestId: request.id,
           actor: ruleActor(rule.netblock),
-          detail: { netblock: rule.netblock, ruleExpiresAt: rule.expiresAt },
+          detail: { rule: rule.seq, netblock: rule.netblock, ruleExpiresAt: rule.expiresAt },
         }, {
           at: now,
           event: "issue",
@@ -328,13 +330,7 @@ export class TokenRequests {
    * is capped to it, as HTCondor does.
    */
   installRule(caller: Caller, netblock: string, lifetime: number): AutoApproveResponse {
-    requireAuthenticated(caller, "install auto-approval rule");
-    if (!caller.administrator) {
-      throw forbidden(
-        "NOT_AUTHORIZED",
-        `Cannot install auto-approval rule: "${caller.identity}" does not have ADMINISTRATOR authorization`,
-      );
-    }
+    requireAdministrator(caller, "install auto-approval rule");
     const { store, settings } = this.#deps;
     const capped = Math.min(lifetime, settings.autoApproveMaxLifetime);
     if (!(capped > 0)) {
@@ -349,13 +345,13 @@ export class TokenRequests {
     const now = this.nowSeconds();
     const records: AuditRecord[] = [];
     const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
-    const approved = store.transaction(() => {
-      store.insertRule({ ...rule, createdBy: caller.identity });
+    const { seq, approved } = store.transaction(() => {
+      const { seq } = store.insertRule({ ...rule, createdBy: caller.identity });
       records.push({
         at: now,
         event: "rule",
         actor: caller.identity,
-        detail: { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
+        detail: { rule: seq, netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
       });
       const rules = store.activeRules(now);
       const ids: string[] = [];
@@ -368,22 +364,78 @@ export class TokenRequests {
           decidedBy: ruleActor(match.netblock),
           expiresAt: now + settings.requestLifetime,
         });
+        store.countRuleApprovals(match.seq, 1);
         records.push({
           at: now,
           event: "auto-approve",
           requestId: request.id,
           actor: ruleActor(match.netblock),
-          detail: { identity: request.requestedIdentity, authz: request.authorizations },
+          detail: {
+            rule: match.seq,
+            identity: request.requestedIdentity,
+            authz: request.authorizations,
+          },
         });
         ids.push(request.id);
       }
       records.forEach((r) => store.appendAudit(r));
-      return ids;
+      return { seq, approved: ids };
     });
     this.#announce(records);
     this.#deps.metrics.decision("auto-approve", approved.length);
     approved.forEach((id) => this.#deps.waiters.notify(id));
-    return { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt, approved };
+    return {
+      ruleId: seq,
+      netblock: rule.netblock,
+      lifetime: capped,
+      expiresAt: rule.expiresAt,
+      approved,
+    };
+  }
+
+  /** The auto-approval rules in force, oldest first (administrators only). */
+  listRules(caller: Caller): RuleInfo[] {
+    requireAdministrator(caller, "list auto-approval rules");
+    return this.#deps.store.activeRules(this.nowSeconds()).map(ruleInfo);
+  }
+
+  /**
+   * Removes the rule in force with ID `ruleId` (administrators only), in one
+   * transaction with its audit record; returns it as it was. Requests it
+   * approved stay approved.
+   */
+  removeRule(caller: Caller, ruleId: number): RuleInfo {
+    requireAdministrator(caller, "remove auto-approval rule");
+    const { store } = this.#deps;
+    const now = this.nowSeconds();
+    const records: AuditRecord[] = [];
+    const removed = store.transaction(() => {
+      const rule = store.removeRule(ruleId, now);
+      if (rule === undefined) return undefined;
+      records.push({
+        at: now,
+        event: "rule-remove",
+        actor: caller.identity,
+        detail: {
+          rule: rule.seq,
+          netblock: rule.netblock,
+          createdBy: rule.createdBy,
+          expiresAt: rule.expiresAt,
+          approved: rule.approved,
+        },
+      });
+      records.forEach((r) => store.appendAudit(r));
+      return rule;
+    });
+    if (removed === undefined) {
+      throw new Refusal(
+        404,
+        "RULE_UNKNOWN",
+        `Cannot remove auto-approval rule ${ruleId}: no rule with that ID is in force`,
+      );
+    }
+    this.#announce(records);
+    return ruleInfo(removed);
   }
 
   /**
@@ -768,6 +820,29 @@ function expiryRecord(request: StoredRequest, now: number): AuditRecord {
 
 function ruleActor(netblock: string): string {
   return `auto-approval rule ${netblock}`;
+}
+
+/** The public view of a rule. */
+function ruleInfo(rule: StoredRule): RuleInfo {
+  return {
+    ruleId: rule.seq,
+    netblock: rule.netblock,
+    createdBy: rule.createdBy,
+    createdAt: rule.issuedAt,
+    expiresAt: rule.expiresAt,
+    approved: rule.approved,
+  };
+}
+
+/** Refuses a caller that is not an administrator (401 when not authenticated at all). */
+function requireAdministrator(caller: Caller, action: string): void {
+  requireAuthenticated(caller, action);
+  if (!caller.administrator) {
+    throw forbidden(
+      "NOT_AUTHORIZED",
+      `Cannot ${action}: "${caller.identity}" does not have ADMINISTRATOR authorization`,
+    );
+  }
 }
 
 function requireAuthenticated(caller: Caller, action: string): void {

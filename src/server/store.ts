@@ -4,7 +4,7 @@
  * audit trail. WAL with synchronous=FULL, so a committed change survives a
  * `kill -9` or a power cut; every state change is one `BEGIN IMMEDIATE`
  * transaction together with its audit records; a schema version is stored
- * and checked at open.
+ * and checked at open, and an older one of ours is upgraded in place.
  *
  * The store knows rows, not policy: what may change when is decided in
  * requests.ts. It never holds a token, and requesters' secrets only as
@@ -19,8 +19,11 @@ import { CondorError } from "../errors.ts";
 import type { AuditRecord } from "./audit.ts";
 import { type ApprovalRule, peerGroup } from "./rules.ts";
 
-/** The schema this code reads and writes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema this code reads and writes. 2: rules count the requests they
+ * approved (`rules.approved`).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** States from which a request can still change (its id is reserved). */
 export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
@@ -55,10 +58,12 @@ export interface StoredRequest {
 /** What a new request row holds. */
 export type NewRequest = Omit<StoredRequest, "seq">;
 
-/** An installed rule with its row number. */
+/** An installed rule with its row number, which is its ID. */
 export interface StoredRule extends ApprovalRule {
   seq: number;
   createdBy: string;
+  /** How many requests it approved. */
+  approved: number;
 }
 
 /** A stored daemon advertisement. */
@@ -113,7 +118,8 @@ CREATE TABLE rules (
   netblock TEXT NOT NULL,
   issued_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
-  created_by TEXT NOT NULL
+  created_by TEXT NOT NULL,
+  approved INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE daemons (
   name TEXT NOT NULL,
@@ -141,6 +147,25 @@ CREATE TABLE audit (
 const INDEXES = `
 CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
 `;
+
+/**
+ * How a database of an older schema version of ours becomes the current
+ * one: by version, the SQL that takes it one step up, run in one
+ * transaction with the new version number.
+ */
+const UPGRADES: Readonly<Record<number, string>> = {
+  // Rules count the requests they approve. A rule of the old schema gets the
+  // approvals its netblock is recorded with in the audit trail while it was
+  // in force (two rules for one netblock at once would both count them).
+  1: `
+ALTER TABLE rules ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+UPDATE rules SET approved = (
+  SELECT count(*) FROM audit
+  WHERE event = 'auto-approve' AND actor = 'auto-approval rule ' || rules.netblock
+    AND at BETWEEN rules.issued_at AND rules.expires_at
+);
+`,
+};
 
 type Row = Record<string, SQLInputValue>;
 
@@ -617,23 +642,30 @@ export class Store {
     const result = this.#statement(
       "INSERT INTO rules (netblock, issued_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
     ).run(rule.netblock, rule.issuedAt, rule.expiresAt, rule.createdBy);
-    return { ...rule, seq: Number(result.lastInsertRowid) };
+    return { ...rule, seq: Number(result.lastInsertRowid), approved: 0 };
   }
 
   /** Rules that have not expired at `now`, oldest first. */
   activeRules(now: number): StoredRule[] {
     return this.#statement(
       "SELECT * FROM rules WHERE expires_at >= ? ORDER BY seq",
-    ).all(now).map((row) => {
-      const r = row as Row;
-      return {
-        seq: Number(r.seq),
-        netblock: String(r.netblock),
-        issuedAt: Number(r.issued_at),
-        expiresAt: Number(r.expires_at),
-        createdBy: String(r.created_by),
-      };
-    });
+    ).all(now).map((row) => toRule(row as Row));
+  }
+
+  /** Counts `count` more requests approved by rule `seq`. */
+  countRuleApprovals(seq: number, count: number): void {
+    this.#statement("UPDATE rules SET approved = approved + ? WHERE seq = ?").run(count, seq);
+  }
+
+  /** Deletes rule `seq` if it is still in force at `now`; returns it as it was, or undefined. */
+  removeRule(seq: number, now: number): StoredRule | undefined {
+    const row = this.#statement("SELECT * FROM rules WHERE seq = ? AND expires_at >= ?").get(
+      seq,
+      now,
+    );
+    if (row === undefined) return undefined;
+    this.#statement("DELETE FROM rules WHERE seq = ?").run(seq);
+    return toRule(row as Row);
   }
 
   /** Deletes rules that expired before `before`. */
@@ -706,13 +738,14 @@ export class Store {
   }
 
   /**
-   * Refuses a database that is not exactly this daemon's: a newer schema
+   * Upgrades a database of an older schema version of ours (see UPGRADES),
+   * then refuses one that is not exactly this daemon's: a newer schema
    * version, no version (another program's file, or one emptied of our
    * tables), or the current version with tables or columns missing or
    * unknown (damaged, or edited by hand).
    */
   #checkSchema(): void {
-    const version = Number(
+    let version = Number(
       (this.#statement("PRAGMA user_version").get() as { user_version: number }).user_version,
     );
     if (version > SCHEMA_VERSION) {
@@ -721,6 +754,7 @@ export class Store {
         `Cannot use state database ${this.path}: it has schema version ${version}, newer than this daemon's ${SCHEMA_VERSION}; run the newer condor_tokend or restore a backup`,
       );
     }
+    while (version >= 1 && version < SCHEMA_VERSION) version = this.#upgrade(version);
     const found = tableColumns(this.#db);
     if (version < SCHEMA_VERSION) {
       throw new StoreError(
@@ -738,6 +772,41 @@ export class Store {
       );
     }
   }
+
+  /**
+   * Takes a database of schema `version` (ours, older) one step up, in one
+   * transaction; returns the new version. A step that fails leaves the
+   * database as it was and is reported as STORE_SCHEMA.
+   */
+  #upgrade(version: number): number {
+    try {
+      this.transaction(() => {
+        this.#db.exec(UPGRADES[version]);
+        this.#db.exec(`PRAGMA user_version = ${version + 1}`);
+      });
+    } catch (err) {
+      throw new StoreError(
+        "STORE_SCHEMA",
+        `Cannot upgrade state database ${this.path} from schema version ${version}: ${
+          err instanceof Error ? err.message : err
+        }; restore it from a backup`,
+        { cause: err },
+      );
+    }
+    return version + 1;
+  }
+}
+
+/** A rule row as a StoredRule. */
+function toRule(r: Row): StoredRule {
+  return {
+    seq: Number(r.seq),
+    netblock: String(r.netblock),
+    issuedAt: Number(r.issued_at),
+    expiresAt: Number(r.expires_at),
+    createdBy: String(r.created_by),
+    approved: Number(r.approved),
+  };
 }
 
 /** Tables (but SQLite's own) and their columns, in order. */

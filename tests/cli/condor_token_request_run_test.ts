@@ -107,6 +107,50 @@ Deno.test("condor_token_request keeps a one-line live status on a terminal", asy
   });
 });
 
+Deno.test("condor_token_request shows the wait for a daemon that does not answer yet: live on a terminal, 'Still waiting' lines otherwise", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    // A gate that lets nothing through yet: connections are refused until it opens.
+    const gate = new DaemonGate(daemon.url, 0);
+    await gate.close();
+    try {
+      for (const terminal of [false, true]) {
+        const io = memoryIo({ env: daemon.env, terminal });
+        const running = run(["-pool", gate.hostPort, "-timeout", "60"], io);
+        if (terminal) {
+          await stderrMatch(
+            io,
+            new RegExp(
+              `\\r\\x1b\\[KWaiting for the daemon at ${gate.hostPort.replaceAll(".", "\\.")} ` +
+                `to answer: \\d+s elapsed \\[not answering, retrying\\] \\(Ctrl-C cancels\\)`,
+            ),
+          );
+        } else {
+          await stderrMatch(io, /retrying until it answers, within -timeout \(Ctrl-C stops\)\n/);
+          await stderrMatch(
+            io,
+            new RegExp(
+              `Still waiting for the daemon at ${
+                gate.hostPort.replaceAll(".", "\\.")
+              } to answer \\(\\d+s elapsed\\)\\n`,
+            ),
+          );
+        }
+        gate.reopen();
+        const [, id] = await stderrMatch(io, ENQUEUED);
+        await admin.approve(id);
+        assert.equal(await running, EXIT.OK);
+        if (!terminal) {
+          assert.match(io.stderr.join(""), /\nThe daemon answered after \d+ s\.\n/);
+          assert.ok(!io.stderr.join("").includes("\r"), "no terminal control without a terminal");
+        }
+        await gate.close();
+      }
+    } finally {
+      await gate.close();
+    }
+  });
+});
+
 Deno.test("condor_token_request -token stores the token 0600 in SEC_TOKEN_DIRECTORY and prints nothing", async () => {
   await withDaemon({}, async ({ daemon, admin, dir }) => {
     const io = memoryIo({ env: daemon.env });

@@ -65,6 +65,66 @@ Deno.test("Store.open() refuses a database from a newer daemon or another progra
   });
 });
 
+Deno.test("Store.open() upgrades a schema 1 database: rules count the approvals the audit trail records", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/old.sqlite`;
+    (await Store.open(path)).close();
+    // What a schema 1 daemon left: rules without a count, approvals in the audit trail.
+    const old = new DatabaseSync(path);
+    old.exec(`
+      ALTER TABLE rules DROP COLUMN approved;
+      PRAGMA user_version = 1;
+      INSERT INTO rules (netblock, issued_at, expires_at, created_by)
+        VALUES ('10.0.0.0/8', 1000, 4600, 'admin@pool'), ('192.0.2.0/24', 1000, 4600, 'admin@pool');
+      INSERT INTO audit (at, event, request_id, actor, detail) VALUES
+        (1000, 'auto-approve', '0000001', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (2000, 'auto-approve', '0000002', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (9000, 'auto-approve', '0000003', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (2000, 'approve', '0000004', 'admin@pool', '{}');
+    `);
+    old.close();
+    const store = await Store.open(path);
+    try {
+      assert.deepEqual(store.activeRules(2000).map((r) => [r.netblock, r.approved]), [
+        ["10.0.0.0/8", 2],
+        ["192.0.2.0/24", 0],
+      ]);
+      store.transaction(() => store.countRuleApprovals(store.activeRules(2000)[1].seq, 3));
+      assert.equal(store.activeRules(2000)[1].approved, 3);
+    } finally {
+      store.close();
+    }
+    const db = new DatabaseSync(path);
+    try {
+      assert.deepEqual({ ...db.prepare("PRAGMA user_version").get() }, { user_version: 2 });
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("Store.removeRule() deletes only a rule still in force and gives it back as it was", async () => {
+  await withTempDir(async (dir) => {
+    const store = await Store.open(`${dir}/t.sqlite`);
+    try {
+      const rule = store.transaction(() =>
+        store.insertRule({
+          netblock: "10.0.0.0/8",
+          issuedAt: 1000,
+          expiresAt: 2000,
+          createdBy: "admin@pool",
+        })
+      );
+      assert.equal(store.transaction(() => store.removeRule(rule.seq, 2001)), undefined);
+      assert.deepEqual(store.transaction(() => store.removeRule(rule.seq, 1500)), rule);
+      assert.deepEqual(store.activeRules(1500), []);
+      assert.equal(store.transaction(() => store.removeRule(rule.seq, 1500)), undefined);
+    } finally {
+      store.close();
+    }
+  });
+});
+
 Deno.test("Store keeps live request ids and secrets unique and guards transitions", async () => {
   await withTempDir(async (dir) => {
     const store = await Store.open(`${dir}/t.sqlite`);

@@ -74,7 +74,7 @@ Deno.test("checkIssuedToken() refuses a token for another identity or from anoth
   assert.throws(() => checkIssuedToken(lookalike, ASKED), refused(/not the identity asked for/));
 });
 
-Deno.test("checkIssuedToken() refuses more authorizations or a longer life than asked", async () => {
+Deno.test("checkIssuedToken() refuses more authorizations or a longer life than asked", () => {
   assert.throws(
     () => checkIssuedToken(pending.write, ASKED),
     refused(/scope grants "condor:\/WRITE", which was not asked for \(ADVERTISE_STARTD\)/),
