@@ -312,6 +312,8 @@ async function describeTrust(
     accepted: "you accepted its certificate",
     token_proof: "it proved with HTCondor's TOKEN method that it holds the signing key",
     local_fs: "it runs on this host (loopback address) and authenticated us with FS",
+    local_cert:
+      `its certificate is the one in ${trust.localFile}, the daemon's own file on this host`,
   }[trust.basis];
   await debug(`trusting ${address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
   if (trust.replaced) {

@@ -18,6 +18,7 @@ import {
 import { isHangUp } from "./_network_failure.ts";
 import { type HttpsDaemonClient, httpsDaemonClient } from "./https_client.ts";
 import { knownHostKey } from "./known_hosts.ts";
+import { localDaemonCertificates } from "./local_certificates.ts";
 import { ANY_PROTOCOL } from "./locate.ts";
 import { tlsDialer } from "./tls_dialer.ts";
 import { parseFingerprint, type TrustJudgement, type TrustPolicy, TrustSessions } from "./trust.ts";
@@ -74,7 +75,12 @@ export async function trustPolicyFromConfig(
   const knownHostsFile = config.get(KNOWN_HOSTS_KNOB)?.trim() ||
     config.get("SEC_KNOWN_HOSTS")?.trim() ||
     (home ? `${home.replace(/\/+$/, "")}/.condor/known_hosts` : undefined);
-  const policy: TrustPolicy = { pins, knownHostsFile, now: options.now };
+  const policy: TrustPolicy = {
+    pins,
+    knownHostsFile,
+    now: options.now,
+    localCertificates: await localDaemonCertificates(config),
+  };
   if (caPem !== undefined) policy.caPem = caPem;
   if (options.ask) policy.ask = options.ask;
   return policy;

@@ -11,8 +11,9 @@
  *    by, and not expired;
  * 2. fingerprints the user gave (`-trust`, TOKEND_TRUST): when there are
  *    any, the certificate must be one of them, whatever else vouches for it;
- * 3. our known-hosts line for `host:port`: the certificate must be the one
- *    recorded there;
+ * 3. the certificate file of a condor_tokend on this host (a tool on the
+ *    daemon's host trusts its daemon without a prompt); then our known-hosts
+ *    line for `host:port`: the certificate must be the one recorded there;
  * 4. a certificate authority this host trusts (the system's, or
  *    AUTH_SSL_CLIENT_CAFILE);
  * 5. HTCondor's own known-hosts line for the host;
@@ -51,6 +52,12 @@ export interface TrustPolicy {
   caPem?: string;
   /** Fingerprints the user vouched for (`-trust`, TOKEND_TRUST), normalised. */
   pins: readonly string[];
+  /**
+   * Certificates of a condor_tokend on this host, read from its own files
+   * (see local_certificates.ts): a tool on the daemon's host trusts its
+   * daemon without a prompt.
+   */
+  localCertificates?: readonly { fingerprint: string; file: string }[];
   /** The known-hosts file; without one nothing is remembered. */
   knownHostsFile: string | undefined;
   /** Asks the user (on a terminal); absent when nobody can be asked. */
@@ -71,6 +78,8 @@ export type TrustBasis =
   | "known_host"
   /** The user accepted it at the prompt. */
   | "accepted"
+  /** It is the certificate a condor_tokend on this host keeps in its own files. */
+  | "local_cert"
   /** HTCondor's TOKEN method: the daemon proved it holds the key that signed our token. */
   | "token_proof"
   /** HTCondor's FS method to a daemon on this host's loopback address. */
@@ -87,6 +96,8 @@ export interface TrustJudgement {
   replaced?: string;
   /** Names the certificate is valid for (none for a session proven without one). */
   names?: readonly string[];
+  /** The daemon's own certificate file it matched (basis `local_cert`). */
+  localFile?: string;
 }
 
 /**
@@ -158,6 +169,9 @@ export async function judgeCertificate(
       await remember(known === undefined || known === cert.fingerprint ? {} : { replaced: known }),
     );
   }
+  // The daemon's own certificate file on this host: only its owner could have put it there.
+  const local = policy.localCertificates?.find((c) => c.fingerprint === cert.fingerprint);
+  if (local !== undefined) return trusted("local_cert", { localFile: local.file });
   if (known !== undefined) {
     if (known === cert.fingerprint) return trusted("known_host");
     throw new TrustError(

@@ -1,3 +1,4 @@
+import { REMOTE } from "../e2e/token_request_support.ts";
 /**
  * condor_token_request in-process against a real daemon over HTTPS on
  * loopback: memoryIo for the terminal, short injected intervals.
@@ -324,7 +325,7 @@ Deno.test("condor_token_request -state refuses to resume a request made for anot
 
 Deno.test("condor_token_request asks on a terminal before trusting a self-signed daemon, and remembers a yes", async () => {
   await withDaemon({}, async ({ daemon, admin, dir }) => {
-    const env = { ...daemon.env, _CONDOR_AUTH_SSL_CLIENT_CAFILE: "" };
+    const env = { ...daemon.env, ...REMOTE };
     const io = memoryIo({ env, terminal: true, stdin: ["yes"] });
     const running = run([], io);
     const [, id] = await stderrMatch(io, ENQUEUED);
@@ -497,7 +498,7 @@ Deno.test("condor_token_request remembers trusted daemons in the TOKEND_KNOWN_HO
   await withDaemon({}, async ({ daemon, dir }) => {
     const env = {
       ...daemon.env,
-      _CONDOR_AUTH_SSL_CLIENT_CAFILE: "",
+      ...REMOTE,
       _CONDOR_TOKEND_KNOWN_HOSTS: `${dir}/etc/known_hosts`,
     };
     const io = memoryIo({ env });
