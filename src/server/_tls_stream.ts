@@ -101,7 +101,12 @@ export class TlsStream implements ByteStream {
     });
     this.#secure = new Promise((resolve, reject) => {
       this.#socket.once("secure", () => resolve());
-      this.#socket.once("close", () => reject(this.#failure ?? new ClosedError()));
+      // A peer that leaves before the handshake ends only the stream ("end"),
+      // not the socket: fail the handshake on either, and on an error.
+      const fail = () => reject(this.#failure ?? new ClosedError());
+      this.#socket.once("end", fail);
+      this.#socket.once("close", fail);
+      this.#socket.once("error", fail);
     });
     // Nobody may be waiting for the handshake when it fails.
     this.#secure.catch(() => {});

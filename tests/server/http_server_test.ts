@@ -550,6 +550,34 @@ Deno.test("startHttpServer() over TLS closes a connection that never sends its C
   });
 });
 
+Deno.test("startHttpServer() over TLS frees a connection whose client leaves before its ClientHello at once", async () => {
+  await withTempDir(async (dir) => {
+    const identity = await selfSignedIdentity({
+      stateDirectory: dir,
+      dnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+      now: Date.now(),
+    });
+    const server = startHttpServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: identity,
+      handler: echo,
+      limits: { ...LIMITS, handshakeMs: 10_000 },
+      log: () => {},
+    });
+    try {
+      const client = await RawClient.connect(server.addr.port);
+      await until("accepted", () => server.connections === 1);
+      await client.close();
+      // Found by the process test: only the handshake deadline freed it.
+      await until("freed", () => server.connections === 0, { timeoutMs: 1_000 });
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
 Deno.test("startHttpServer() setTlsIdentity() serves new connections with the new certificate", async () => {
   await withTempDir(async (dir) => {
     const make = (name: string) =>
