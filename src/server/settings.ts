@@ -171,7 +171,7 @@ export function tokendSettings(
 /** The knobs of ConnectionSettings, with their defaults. */
 function connectionSettings(config: CondorConfig): ConnectionSettings {
   return {
-    // Under systemd's default soft limit of 1024 open files, with room for
+    // Under an open-file limit of 1024 (`ulimit -n 1024`), with room for
     // the daemon's own (database, certificate, log, the runtime's).
     maxConnections: positive(config, "TOKEND_MAX_CONNECTIONS", 800),
     maxConnectionsPerPeer: positive(config, "TOKEND_MAX_CONNECTIONS_PER_PEER", 32),
