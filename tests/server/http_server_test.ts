@@ -578,6 +578,56 @@ Deno.test("startHttpServer() over TLS frees a connection whose client leaves bef
   });
 });
 
+Deno.test("startHttpServer() over TLS stops reading a client that sends ahead of its answer", async () => {
+  await withTempDir(async (dir) => {
+    const identity = await selfSignedIdentity({
+      stateDirectory: dir,
+      dnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+      now: Date.now(),
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => release = resolve);
+    const server = startHttpServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: identity,
+      handler: async () => {
+        await released;
+        return new Response("late");
+      },
+      limits: LIMITS,
+      log: () => {},
+    });
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      caCerts: [identity.certPem],
+    });
+    let sent = 0;
+    try {
+      await conn.write(new TextEncoder().encode(GET("/wait")));
+      const chunk = new Uint8Array(64 * 1024);
+      const flooding = (async () => {
+        try {
+          while (sent < 256 * 1024 * 1024) sent += await conn.write(chunk);
+        } catch {
+          // Closed by the test below.
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Without a bound the daemon would take it all (Deno's node:tls reads
+      // on while paused); with one, only the socket buffers fill.
+      assert.ok(sent < 32 * 1024 * 1024, `${sent} bytes taken`);
+      conn.close();
+      await flooding;
+    } finally {
+      release();
+      await server.shutdown();
+    }
+  });
+});
+
 Deno.test("startHttpServer() setTlsIdentity() serves new connections with the new certificate", async () => {
   await withTempDir(async (dir) => {
     const make = (name: string) =>
