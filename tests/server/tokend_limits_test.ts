@@ -99,7 +99,8 @@ Deno.test("condor_tokend rate-limits enqueues per peer with TOKEND_RATE_LIMIT", 
 });
 
 Deno.test("condor_tokend refuses requests beyond TOKEND_MAX_PENDING_REQUESTS", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  // 50 calls at once are 50 connections from 127.0.0.1: over the per-peer default of 32.
+  await withDaemon({ extraConfig: "TOKEND_MAX_CONNECTIONS_PER_PEER = 64" }, async (daemon, api) => {
     // HTCondor's cap is 1000 and ours may not be lower, so fill it for real.
     for (let batch = 0; batch < 1000 / 50; batch++) {
       const answers = await Promise.all(Array.from({ length: 50 }, () => api.enqueue()));
