@@ -254,12 +254,11 @@ export class HttpConnection {
   #request(head: RequestHead, body: Uint8Array<ArrayBuffer> | null, signal: AbortSignal): Request {
     const hasBody = body !== null && head.method !== "GET" && head.method !== "HEAD";
     try {
-      return new Request(`${this.#scheme}://${head.host ?? this.#defaultHost}${head.target}`, {
-        method: head.method,
-        headers: head.headers,
-        body: hasBody ? body : null,
+      return new ServerRequest(
+        `${this.#scheme}://${head.host ?? this.#defaultHost}${head.target}`,
+        { method: head.method, headers: head.headers, body: hasBody ? body : null },
         signal,
-      });
+      );
     } catch (err) {
       if (!(err instanceof TypeError)) throw err;
       throw new HttpError(400, "BAD_HTTP", "Cannot parse request: not a valid HTTP request");
@@ -345,6 +344,25 @@ export class HttpConnection {
     } catch {
       // The client is gone: the refusal has nobody to reach.
     }
+  }
+}
+
+/**
+ * A Request whose `signal` is the connection's own. Passing the signal to
+ * the Request constructor instead makes it build a second signal that
+ * follows the first, which cost more than the rest of the Request together
+ * (about 20 us of a call's 100 in a profile of the daemon).
+ */
+class ServerRequest extends Request {
+  readonly #signal: AbortSignal;
+
+  constructor(url: string, init: RequestInit, signal: AbortSignal) {
+    super(url, init);
+    this.#signal = signal;
+  }
+
+  override get signal(): AbortSignal {
+    return this.#signal;
   }
 }
 
