@@ -90,7 +90,9 @@ export class HttpConnection {
   readonly #hooks: ConnectionHooks;
   readonly #now: () => number;
   readonly #capacity: number;
+  /** Bytes received and not yet taken are buffer[start, end). */
   #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #start = 0;
   #end = 0;
   #reading: Promise<boolean> | undefined;
   #eof = false;
@@ -192,11 +194,11 @@ export class HttpConnection {
 
   /** The next request head, or undefined when the client closed (or the server drains) between requests. */
   async #readHead(first: boolean): Promise<{ head: RequestHead; length: number } | undefined> {
-    this.#enter(first || this.#end > 0 ? "header" : "idle");
+    this.#enter(first || this.#end > this.#start ? "header" : "idle");
     while (true) {
-      if (this.#end > 0) {
+      if (this.#end > this.#start) {
         if (this.phase === "idle") this.#enter("header");
-        const parsed = parseRequestHead(this.#buffer.subarray(0, this.#end), {
+        const parsed = parseRequestHead(this.#buffer.subarray(this.#start, this.#end), {
           maxHeadBytes: this.#rules.maxHeadBytes,
           maxBodyBytes: this.#rules.maxBodyBytes,
         });
@@ -215,16 +217,17 @@ export class HttpConnection {
   async #exchange(head: RequestHead, headLength: number): Promise<boolean> {
     const length = head.contentLength;
     if (length > 0) {
-      if (head.expectContinue && this.#end - headLength < length) {
+      if (head.expectContinue && this.#end - this.#start - headLength < length) {
         this.#enter("write");
         await this.#stream.write(CONTINUE);
       }
       this.#enter("body");
-      while (this.#end - headLength < length) {
+      while (this.#end - this.#start - headLength < length) {
         if (!(await this.#fill())) return false;
       }
     }
-    const body = length > 0 ? this.#buffer.slice(headLength, headLength + length) : null;
+    const from = this.#start + headLength;
+    const body = length > 0 ? this.#buffer.slice(from, from + length) : null;
     this.#consume(headLength + length);
 
     const controller = new AbortController();
@@ -274,7 +277,7 @@ export class HttpConnection {
   async #watch(controller: AbortController): Promise<void> {
     // Never rejects in practice (#fill reports failures as false); if it did, the caller aborts.
     while (this.phase === "handler" && !controller.signal.aborted) {
-      if (this.#end >= this.#capacity) return;
+      if (this.#end - this.#start >= this.#capacity) return;
       if (!(await this.#fill())) {
         controller.abort();
         return;
@@ -295,6 +298,13 @@ export class HttpConnection {
   }
 
   async #readMore(): Promise<boolean> {
+    // Taken bytes are dropped only here, with no read in flight: a read
+    // writes where the buffer ended when it was issued.
+    if (this.#start > 0) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
     if (this.#end === this.#buffer.length) {
       if (this.#buffer.length >= this.#capacity) {
         throw new HttpError(
@@ -324,10 +334,9 @@ export class HttpConnection {
     return true;
   }
 
-  /** Drops the first `n` bytes of the buffer (a request taken). */
+  /** Takes the first `n` bytes (a request). */
   #consume(n: number): void {
-    this.#buffer.copyWithin(0, n, this.#end);
-    this.#end -= n;
+    this.#start += n;
   }
 
   /** Answers a request refused at the HTTP layer, then the connection closes. */

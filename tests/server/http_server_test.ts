@@ -207,6 +207,32 @@ Deno.test("startHttpServer() answers pipelined requests in order", async () => {
   });
 });
 
+Deno.test("startHttpServer() keeps pipelined requests intact when more arrive while a handler runs", async () => {
+  const handler: Handler = async (req, info) => {
+    if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 200));
+    return await echo(req, info);
+  };
+  await withServer({ handler }, async (server) => {
+    const client = await RawClient.connect(server.addr.port);
+    try {
+      const post = (path: string, body: string, extra = "") =>
+        `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+      // Two at once, both slow: a read is pending while the first is
+      // answered, and still pending when the second is taken from the buffer.
+      await client.send(GET("/slow") + post("/slow", '{"n":2}'));
+      await client.waitFor(/http:\/\/t\/slow.*http:\/\/t\/slow/s);
+      // Two more arrive into that read.
+      await client.send(post("/3", '{"n":3}') + GET("/4", "Connection: close\r\n"));
+      await client.waitClosed();
+      const answers = responses(client.text).map((r) => JSON.parse(r.body));
+      assert.deepEqual(answers.map((a) => new URL(a.url).pathname), ["/slow", "/slow", "/3", "/4"]);
+      assert.deepEqual(answers.map((a) => a.body), ["", '{"n":2}', '{"n":3}', ""]);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 Deno.test("startHttpServer() sends 100 Continue before reading a body the client holds back", async () => {
   await withServer({}, async (server) => {
     const client = await RawClient.connect(server.addr.port);
