@@ -91,6 +91,7 @@ export class TlsStream implements ByteStream {
   #ended = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
+  readonly #pendingWrites = new Set<(err: Error) => void>();
 
   constructor(conn: Deno.Conn, context: SecureContext) {
     this.#transport = new Transport(conn);
@@ -162,7 +163,14 @@ export class TlsStream implements ByteStream {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#socket.destroyed) return Promise.reject(new ClosedError());
     return new Promise((resolve, reject) => {
-      this.#socket.write(bytes, (err?: Error | null) => err ? reject(err) : resolve());
+      // Settled by close() too: the connection's deadlines rely on a
+      // closed stream's pending write failing, whatever node:tls does.
+      this.#pendingWrites.add(reject);
+      this.#socket.write(bytes, (err?: Error | null) => {
+        this.#pendingWrites.delete(reject);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 
@@ -170,6 +178,8 @@ export class TlsStream implements ByteStream {
     this.#ended = true;
     this.#socket.destroy();
     this.#transport.destroy();
+    for (const reject of this.#pendingWrites) reject(new ClosedError());
+    this.#pendingWrites.clear();
     this.#notify();
   }
 

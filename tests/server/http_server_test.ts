@@ -654,6 +654,41 @@ Deno.test("startHttpServer() over TLS stops reading a client that sends ahead of
   });
 });
 
+Deno.test("startHttpServer() over TLS closes a connection whose client does not read its answer", async () => {
+  await withTempDir(async (dir) => {
+    const identity = await selfSignedIdentity({
+      stateDirectory: dir,
+      dnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+      now: Date.now(),
+    });
+    const { events, counters } = recorder();
+    const big = new Uint8Array(64 * 1024 * 1024);
+    const server = startHttpServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: identity,
+      handler: () => Promise.resolve(new Response(big)),
+      limits: { ...LIMITS, writeMs: 300 },
+      counters,
+      log: () => {},
+    });
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      caCerts: [identity.certPem],
+    });
+    try {
+      await conn.write(new TextEncoder().encode(GET("/big")));
+      await until("the write deadline", () => events.includes("timeout write"));
+      await until("the connection to be gone", () => server.connections === 0);
+    } finally {
+      conn.close();
+      await server.shutdown();
+    }
+  });
+});
+
 Deno.test("startHttpServer() setTlsIdentity() serves new connections with the new certificate", async () => {
   await withTempDir(async (dir) => {
     const make = (name: string) =>
