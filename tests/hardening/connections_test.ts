@@ -26,6 +26,7 @@ import { withTempDir } from "../_support/temp.ts";
 import { until } from "../_support/until.ts";
 import { withRequester } from "../e2e/token_request_support.ts";
 import { apiFor } from "../server/_api.ts";
+import { withSeed } from "./_support.ts";
 
 const IDLE_SCRIPT = new URL("./_idle_connections.ts", import.meta.url).pathname;
 
@@ -322,5 +323,61 @@ Deno.test("condor_tokend keeps accepting after running out of file descriptors (
     }
     const acceptLines = log.split("\n").filter((l) => l.includes("cannot accept a connection"));
     assert.ok(acceptLines.length <= 3, `logged at most once per 10 s:\n${acceptLines.join("\n")}`);
+  });
+});
+
+Deno.test("condor_tokend survives seeded garbage and hang-ups before and during the TLS handshake", async () => {
+  await withTempDir(async (dir) => {
+    const daemon = await spawnTestDaemon({ dir, extraConfig: "TOKEND_HANDSHAKE_TIMEOUT = 2" });
+    try {
+      const { hostname, port } = new URL(daemon.url);
+      await withSeed("handshake garbage", async (random) => {
+        const attempt = async () => {
+          const conn = await Deno.connect({ hostname, port: Number(port) });
+          try {
+            const length = random.int(2_000);
+            const bytes = crypto.getRandomValues(new Uint8Array(length + 5));
+            if (random.chance(0.5)) {
+              // A TLS handshake record header, then junk of another length.
+              bytes.set([0x16, 0x03, random.int(4), random.int(256), random.int(256)]);
+            }
+            await conn.write(bytes).catch(() => 0);
+            if (random.chance(0.5)) {
+              // Hear the refusal, or hang up after a moment (a partial record waits for more).
+              const read = conn.read(new Uint8Array(4096)).catch(() => null);
+              await Promise.race([read, new Promise((r) => setTimeout(r, 100))]);
+            }
+          } finally {
+            conn.close();
+          }
+        };
+        const abandoned = async () => {
+          // A real ClientHello, then gone before the handshake ends.
+          const tls = await Deno.connectTls({
+            hostname,
+            port: Number(port),
+            caCerts: [daemon.certPem],
+          });
+          const handshake = tls.handshake().catch(() => {});
+          await new Promise((r) => setTimeout(r, random.int(5)));
+          tls.close();
+          await handshake;
+        };
+        for (let round = 0; round < 10; round++) {
+          await Promise.all(
+            Array.from({ length: 30 }, () => random.chance(0.8) ? attempt() : abandoned()),
+          );
+        }
+      });
+      await requestApproveCollect(daemon);
+      await until(
+        "every connection to be closed",
+        async () => await metric(daemon, "condor_tokend_open_connections") <= 1,
+      );
+    } finally {
+      const log = await stopCleanly(daemon);
+      const faults = log.split("\n").filter((l) => / condor_tokend: (error|cannot)/.test(l));
+      assert.deepEqual(faults, [], "no fault logged");
+    }
   });
 });
