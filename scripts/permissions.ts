@@ -46,9 +46,6 @@ export const REQUESTER_FLAGS: readonly string[] = [
 
 /**
  * The full `condor_token` binary: every tool and the daemon. The requester's
- * flags; the daemon's SQLite store and TLS files are plain file access. The daemon learns from `request.signal` that a long-polling
- * requester went away (so it hands no token to a dead connection); Deno's
- * newer behaviour aborts that signal only then, and without it Deno warns
- * on every start (deno.json asks for the same when run from the sources).
+ * flags; the daemon's SQLite store and TLS files are plain file access.
  */
-export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS, "--unstable-no-legacy-abort"];
+export const FULL_FLAGS: readonly string[] = [...REQUESTER_FLAGS];

@@ -91,7 +91,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     const peer = peerOf(info.remoteAddr);
     try {
       if (url.protocol !== expectedScheme) {
-        // Only a listener we did not ask for (e.g. DENO_SERVE_ADDRESS) gets here.
+        // Our server answers plain HTTP on the HTTPS port itself; this guards the handler alone.
         throw new Refusal(
           421,
           "WRONG_SCHEME",

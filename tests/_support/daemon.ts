@@ -181,13 +181,19 @@ export async function startTestDaemon(
  * if it exits first or takes longer than `timeoutMs`.
  */
 export async function spawnTestDaemon(
-  options: TestDaemonOptions & { timeoutMs?: number; childEnv?: Record<string, string> },
+  options: TestDaemonOptions & {
+    timeoutMs?: number;
+    childEnv?: Record<string, string>;
+    /** Limit on the daemon's open files (`ulimit -n`, soft and hard). */
+    fdLimit?: number;
+  },
 ): Promise<SpawnedTestDaemon> {
   const paths = await prepareTestDaemonDir(options.dir, options.extraConfig);
   await Deno.remove(paths.addressFile).catch(() => {});
   const baseEnv = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
   const child = spawnTool("condor_tokend", ["-port", "0"], {
     env: { ...baseEnv, ...(options.childEnv ?? {}) },
+    fdLimit: options.fdLimit,
   });
   let stderrText = "";
   const decoder = new TextDecoder();
