@@ -1,5 +1,7 @@
 /** condor_tokend: the token-issuing daemon, in the foreground until SIGTERM or SIGINT. */
 import { UsageError } from "../errors.ts";
+import type { CondorConfig } from "../config/condor_config.ts";
+import { DEFAULT_LOG_MAX_BYTES, LogFile } from "../server/log_file.ts";
 import { startTokend } from "../server/tokend.ts";
 import { toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
@@ -25,7 +27,8 @@ const DOC: ToolDoc = {
   summary: "run the token request daemon (HTTPS) in the foreground",
   synopsis: ["[-port PORT] [-f] [-debug]", "-help | -version"],
   description: [
-    "Runs the token request daemon in the foreground until SIGTERM or SIGINT: it accepts " +
+    "Runs the token request daemon in the foreground until SIGTERM or SIGINT (SIGHUP re-reads " +
+    "the configuration, reloads the TLS certificate and reopens the log): it accepts " +
     "token requests from hosts without an identity (condor_token_request), lets " +
     "administrators list, approve, deny or auto-approve them, and issues IDTOKENS signed " +
     "with the pool's key, which a real HTCondor daemon holding the same key accepts. It " +
@@ -35,7 +38,8 @@ const DOC: ToolDoc = {
     "certificate's SHA-256 fingerprint at every start, for requesters to check.",
     "Pending requests, decisions, auto-approval rules and an audit trail are kept in SQLite " +
     "in its state directory (under SPOOL) and survive restarts and kill -9; HTCondor keeps " +
-    "them in memory only. It logs one line per event on stderr, never a token or secret.",
+    "them in memory only. It logs one line per event on stderr (or in TOKEND_LOG), never a " +
+    "token or secret.",
   ],
   groups: ["Options", OTHER_OPTIONS],
   options: [
@@ -135,6 +139,7 @@ export function parseTokendOptions(args: readonly string[]): TokendCliOptions {
 export async function runTokend(options: TokendCliOptions, io: Io): Promise<number> {
   // Its only -debug line is D_ALWAYS, which TOOL_DEBUG does not filter.
   const { config } = await toolConfig(io, options.debug);
+  let logFile = await openLogFile(config);
   // The daemon logs synchronously; writes are chained so they stay in order
   // and the last ones are flushed before the process exits. Lines logged
   // while a write is under way go out together in the next one: under load
@@ -146,24 +151,71 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
       written = written.then(() => {
         const text = unwritten;
         unwritten = "";
-        return io.err(text);
+        return logFile ? logFile.write(text) : io.err(text);
       })
-        // A closed stderr must not take the daemon down with it.
+        // A closed stderr or a full disk must not take the daemon down with it.
         .catch(() => {});
     }
     unwritten += `${new Date(io.now()).toISOString()} condor_tokend: ${line}\n`;
   };
   const tokend = await startTokend({ config, port: options.port, now: () => io.now(), log });
   log("ready");
-  const signalled = new Promise<void>((resolve) => {
-    if (io.signal.aborted) resolve();
-    io.signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-  await Promise.race([signalled, tokend.finished]);
-  if (io.signal.aborted) log(`received ${String(io.signal.reason ?? "signal")}; shutting down`);
-  await tokend.shutdown();
-  await written;
+
+  // SIGHUP (condor_reconfig, logrotate): re-read the configuration, reopen the log.
+  let reloading: Promise<void> = Promise.resolve();
+  const onHangUp = () => {
+    reloading = reloading.then(async () => {
+      let fresh;
+      try {
+        fresh = (await toolConfig(io, undefined)).config;
+      } catch (err) {
+        log(
+          `SIGHUP: keeping the running configuration: ${err instanceof Error ? err.message : err}`,
+        );
+        return;
+      }
+      await written;
+      try {
+        const next = await openLogFile(fresh);
+        logFile?.close();
+        logFile = next;
+      } catch (err) {
+        log(`SIGHUP: keeping the log as it was: ${err instanceof Error ? err.message : err}`);
+      }
+      await tokend.reconfigure(fresh);
+    });
+  };
+  const hangUp = listenForHangUp(onHangUp);
+  try {
+    const signalled = new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      io.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.race([signalled, tokend.finished]);
+    if (io.signal.aborted) log(`received ${String(io.signal.reason ?? "signal")}; shutting down`);
+    await reloading;
+    await tokend.shutdown();
+    await written;
+  } finally {
+    hangUp();
+    logFile?.close();
+  }
   return EXIT.OK;
+}
+
+/** The log file TOKEND_LOG names (TOKEND_LOG_MAX_SIZE rotation), or undefined for stderr. */
+async function openLogFile(config: CondorConfig): Promise<LogFile | undefined> {
+  const path = config.get("TOKEND_LOG")?.trim();
+  if (!path) return undefined;
+  const maxBytes = config.int("TOKEND_LOG_MAX_SIZE", DEFAULT_LOG_MAX_BYTES);
+  return await LogFile.open(path, maxBytes);
+}
+
+/** Calls `fn` on SIGHUP (where there is one); returns the function that stops listening. */
+function listenForHangUp(fn: () => void): () => void {
+  if (Deno.build.os === "windows") return () => {};
+  Deno.addSignalListener("SIGHUP", fn);
+  return () => Deno.removeSignalListener("SIGHUP", fn);
 }
 
 /** The condor_tokend tool. */

@@ -15,12 +15,13 @@ import { mintToken } from "../token/idtoken.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 import { type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
-import { loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
+import { checkTlsIdentity, loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
 import { DaemonDirectory } from "./directory.ts";
 import { createHandler, type Handler, MAX_BODY_BYTES } from "./handler.ts";
 import { type ServerLimits, startHttpServer } from "./http_server.ts";
 import { Metrics } from "./metrics.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { applySettings } from "./reconfigure.ts";
 import { TokenRequests } from "./requests.ts";
 import { canonicalPeer, parseIp, peerGroup } from "./rules.ts";
 import { type ConnectionSettings, type TokendSettings, tokendSettings } from "./settings.ts";
@@ -62,6 +63,14 @@ export interface Tokend {
   finished: Promise<void>;
   /** Stops accepting, answers waiting polls, finishes in-flight calls, closes the store. */
   shutdown(): Promise<void>;
+  /**
+   * Takes a re-read configuration (SIGHUP): applies what can change live
+   * (reconfigure.ts), reloads the TLS certificate and key from disk (a bad
+   * new pair keeps the old one), and logs one line saying what changed, plus
+   * a warning naming what waits for a restart. Never throws for a bad
+   * configuration: the running one stays.
+   */
+  reconfigure(config: CondorConfig): Promise<void>;
 }
 
 /**
@@ -105,7 +114,8 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
       );
     }
     if (plan.createPoolKey && settings.issuerKey === POOL_KEY_ID) await checkIssuerKey(settings);
-    return await serve(settings, listener, store, now, log);
+    const reread = (config: CondorConfig) => tokendSettings(config, { port: options.port });
+    return await serve(settings, reread, listener, store, now, log);
   } catch (err) {
     store.close();
     closeQuietly(listener);
@@ -142,6 +152,7 @@ function bind(settings: TokendSettings): Deno.TcpListener {
 
 async function serve(
   settings: TokendSettings,
+  reread: (config: CondorConfig) => TokendSettings,
   listener: Deno.TcpListener,
   store: Store,
   now: () => number,
@@ -153,22 +164,7 @@ async function serve(
       "WARNING: TOKEND_ALLOW_PLAIN_HTTP is true: serving plain HTTP without TLS; tokens and secrets cross the network unencrypted unless a TLS proxy is in front",
     );
   } else {
-    tls = await loadTlsIdentity(
-      { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
-      {
-        stateDirectory: settings.stateDirectory,
-        dnsNames: [settings.fullHostname, settings.hostname, "localhost"],
-        ipAddresses: [
-          "127.0.0.1",
-          "::1",
-          ...(settings.networkInterface && parseIp(settings.networkInterface)
-            ? [settings.networkInterface]
-            : []),
-        ],
-        // TLS clients check validity against the real clock, never a test's fake one.
-        now: Date.now(),
-      },
-    );
+    tls = await tlsIdentityOf(settings);
     log(
       tls.created
         ? `created self-signed certificate ${tls.certFile}`
@@ -177,6 +173,8 @@ async function serve(
   }
 
   const keys = cachedKeyResolver(settings.keys);
+  const enqueueLimiter = new RateLimiter(settings.enqueueRatePerMinute, now);
+  const collectLimiter = new RateLimiter(settings.collectRatePerMinute, now);
   const policy: AuthPolicy = {
     trustDomain: settings.trustDomain,
     allowAdministrator: settings.allowAdministrator,
@@ -208,18 +206,20 @@ async function serve(
     keys,
     policy,
     info: cachedInfo(settings, keys),
-    enqueueLimiter: new RateLimiter(settings.enqueueRatePerMinute, now),
-    collectLimiter: new RateLimiter(settings.collectRatePerMinute, now),
+    enqueueLimiter,
+    collectLimiter,
     plainHttp: settings.allowPlainHttp,
     now,
     log,
   });
 
+  // One object the server reads at every connection, so SIGHUP can change it.
+  const limits = serverLimits(settings.connections);
   const server = startHttpServer({
     listener,
     tls: tls && { certPem: tls.certPem, keyPem: tls.keyPem },
     handler,
-    limits: serverLimits(settings.connections),
+    limits,
     // Counted as rate limits are: by address, an IPv6 host by its /64.
     peerKey: (addr) => peerGroup(canonicalPeer(addr.hostname)),
     counters: metrics,
@@ -287,14 +287,89 @@ async function serve(
   return {
     url,
     addr,
-    fingerprint: tls?.fingerprint,
-    certPem: tls?.certPem,
+    get fingerprint() {
+      return tls?.fingerprint;
+    },
+    get certPem() {
+      return tls?.certPem;
+    },
     settings,
     handler,
     sweep: () => requests.sweep(),
+    reconfigure: async (config) => {
+      let next: TokendSettings;
+      try {
+        next = reread(config);
+      } catch (err) {
+        log(
+          `SIGHUP: keeping the running configuration: ${err instanceof Error ? err.message : err}`,
+        );
+        return;
+      }
+      const { applied, needRestart } = applySettings(settings, next);
+      policy.allowAdministrator = settings.allowAdministrator;
+      policy.allowDaemon = settings.allowDaemon;
+      policy.poolUsernameEquivalent = settings.poolUsernameEquivalent;
+      enqueueLimiter.setRate(settings.enqueueRatePerMinute);
+      collectLimiter.setRate(settings.collectRatePerMinute);
+      Object.assign(limits, serverLimits(settings.connections));
+      if (tls) {
+        try {
+          // The same checks as at start: a key others could read is not taken.
+          await checkTlsIdentity(
+            { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
+            settings.stateDirectory,
+          );
+          const fresh = await tlsIdentityOf(settings);
+          if (fresh.fingerprint !== tls.fingerprint) {
+            server.setTlsIdentity(fresh);
+            tls = fresh;
+            applied.push(`the TLS certificate ${fresh.certFile} (${fresh.fingerprint})`);
+          }
+        } catch (err) {
+          log(
+            `SIGHUP: keeping the TLS certificate ${tls.fingerprint}: ${
+              err instanceof Error ? err.message : err
+            }`,
+          );
+        }
+      }
+      log(
+        `reconfigured on SIGHUP: ${
+          applied.length > 0 ? `applied ${applied.join(", ")}` : "nothing changed"
+        }`,
+      );
+      if (needRestart.length > 0) {
+        log(
+          `WARNING: ${
+            needRestart.join(", ")
+          } changed in the configuration but take effect only when condor_tokend restarts`,
+        );
+      }
+    },
     finished: server.finished.then(() => stopping).then(() => {}),
     shutdown,
   };
+}
+
+/** The daemon's TLS identity: the configured pair, or its self-signed one in the state directory. */
+async function tlsIdentityOf(settings: TokendSettings): Promise<TlsIdentity> {
+  return await loadTlsIdentity(
+    { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
+    {
+      stateDirectory: settings.stateDirectory,
+      dnsNames: [settings.fullHostname, settings.hostname, "localhost"],
+      ipAddresses: [
+        "127.0.0.1",
+        "::1",
+        ...(settings.networkInterface && parseIp(settings.networkInterface)
+          ? [settings.networkInterface]
+          : []),
+      ],
+      // TLS clients check validity against the real clock, never a test's fake one.
+      now: Date.now(),
+    },
+  );
 }
 
 /** The server's limits from the knobs: deadlines in milliseconds, the handler's body limit. */

@@ -230,7 +230,18 @@ export async function spawnTestDaemon(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  const certPem = await Deno.readTextFile(paths.certFile);
+  // The certificate it uses: its own self-signed one, or a configured one it names.
+  let certFile: string | undefined = await Deno.stat(paths.certFile).then(
+    () => paths.certFile,
+    () => undefined,
+  );
+  while (certFile === undefined) {
+    certFile = /(?:using certificate|created self-signed certificate) (\S+)/.exec(stderrText)?.[1];
+    if (certFile !== undefined) break;
+    if (exited || Date.now() > deadline) throw new Error(`no certificate line:\n${stderrText}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const certPem = await Deno.readTextFile(certFile);
   const tools = await toolsFor(paths);
   const kill = async (signal: Deno.Signal) => {
     if (!exited) {
