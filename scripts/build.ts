@@ -3,6 +3,8 @@
  *
  *   bundle/condor_token_request.js   the requester alone (src/requester_main.ts)
  *   bundle/condor_token.js           every tool and the daemon (main.ts)
+ *   man/man1/<tool>.1, man/man8/condor_tokend.8
+ *                                    manual pages, from the same source as -help
  *   condor_token_request-<version>-<target>[.exe]
  *   condor_token-<version>-<target>[.exe]
  *   SHA256SUMS                       `sha256sum -c` format, over all of the above
@@ -25,11 +27,13 @@
  * built (skipped targets are listed); 1 when bundling failed, a compile or
  * smoke test failed for any other reason than a missing runtime, or no
  * target could be built at all; 2 for a bad command line. With
- * --bundle-only, 0 as soon as the bundles are written. Produced files are
+ * --bundle-only, 0 as soon as the bundles and manual pages are written. Produced files are
  * listed on stdout, one path a line; everything else goes to stderr.
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { VERSION, versionLine } from "../src/cli/version.ts";
+import { manPage, manPagePath } from "../src/cli/man_page.ts";
+import { TOOLS } from "../src/cli/tools.ts";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "./permissions.ts";
 
 /** The project root (where deno.json is). */
@@ -62,6 +66,23 @@ export function bundlePath(out: string, program: Program): string {
   return join(out, VERSION, "bundle", `${program.name}.js`);
 }
 
+/** Where the manual pages go under the output directory `out`: `out/<version>/man`. */
+export function manDirectory(out: string): string {
+  return join(out, VERSION, "man");
+}
+
+/** Writes every tool's manual page under `manDirectory(out)`; returns the paths. */
+async function writeManPages(out: string): Promise<string[]> {
+  const written: string[] = [];
+  for (const tool of TOOLS) {
+    const path = join(manDirectory(out), manPagePath(tool.doc));
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await Deno.writeTextFile(path, manPage(tool.doc, VERSION));
+    written.push(path);
+  }
+  return written;
+}
+
 /** The binary's file name, e.g. `condor_token-0.1.0-x86_64-pc-windows-msvc.exe`. */
 export function binaryName(program: Program, target: string): string {
   return `${program.name}-${VERSION}-${target}${target.includes("windows") ? ".exe" : ""}`;
@@ -70,13 +91,14 @@ export function binaryName(program: Program, target: string): string {
 const USAGE =
   `Usage: deno run -A scripts/build.ts [--target TARGET ...] [--out DIR] [--bundle-only] [--no-smoke]
 
-Bundles condor_token_request and condor_token, compiles both for each target
-and writes SHA256SUMS, all into DIR/${VERSION}/ (DIR defaults to dist).
+Bundles condor_token_request and condor_token, writes the manual pages,
+compiles both programs for each target and writes SHA256SUMS, all into
+DIR/${VERSION}/ (DIR defaults to dist).
 
 Options:
     --target TARGET  Build only this target; repeatable (default: all of them)
     --out DIR        Output directory (default: dist in the project root)
-    --bundle-only    Write the bundles only, compile nothing
+    --bundle-only    Write the bundles and manual pages only, compile nothing
     --no-smoke       Do not run the host binaries' -version after compiling
     --help           Print this message
 
@@ -385,6 +407,9 @@ export async function build(args: readonly string[]): Promise<number> {
     );
     produced.push(path);
   }
+  const pages = await writeManPages(options.out);
+  say(`wrote ${pages.length} manual pages -> ${relative(Deno.cwd(), manDirectory(options.out))}`);
+  produced.push(...pages);
   if (options.bundleOnly) {
     const sums = await writeChecksums(dir, produced);
     for (const file of [...produced, sums]) console.log(file);

@@ -4,11 +4,16 @@
  * main.ts with exactly the same flags, so what ships is what is tested.
  */
 
-/** Environment variables any tool reads (HTCondor's `_CONDOR_*` overrides included). */
+/**
+ * Environment variables any tool reads (HTCondor's `_CONDOR_*` overrides
+ * included; USERPROFILE and USERNAME are Windows's HOME and USER).
+ */
 const ENV = [
   "HOME",
   "USER",
   "LOGNAME",
+  "USERPROFILE",
+  "USERNAME",
   "CONDOR_CONFIG",
   "_CONDOR_*",
   "_condor_*",
@@ -63,14 +68,8 @@ const DATABASE_ENV = [
  * The full `condor_token` binary: every tool and the daemon. The requester's
  * flags, and the PostgreSQL environment for the daemon; the daemon's SQLite
  * store and TLS files are plain file access, and PostgreSQL's unix socket
- * too. The daemon learns from `request.signal` that a long-polling
- * requester went away (so it hands no token to a dead connection); Deno's
- * newer behaviour aborts that signal only then, and without it Deno warns
- * on every start (deno.json asks for the same when run from the sources).
+ * too.
  */
-export const FULL_FLAGS: readonly string[] = [
-  ...REQUESTER_FLAGS.map((flag) =>
-    flag.startsWith("--allow-env=") ? `--allow-env=${[...ENV, ...DATABASE_ENV].join(",")}` : flag
-  ),
-  "--unstable-no-legacy-abort",
-];
+export const FULL_FLAGS: readonly string[] = REQUESTER_FLAGS.map((flag) =>
+  flag.startsWith("--allow-env=") ? `--allow-env=${[...ENV, ...DATABASE_ENV].join(",")}` : flag
+);

@@ -23,6 +23,16 @@ export class UsageError extends CondorError {
   }
 }
 
+/**
+ * An option HTCondor's tool of the same name takes, which this tool does not
+ * support: said in one line, with why (exit status 2, without the usage).
+ */
+export class UnsupportedOptionError extends CondorError {
+  constructor(option: string, why: string, options?: ErrorOptions) {
+    super("UNSUPPORTED_OPTION", `Option -${option} is not supported here: ${why}`, options);
+  }
+}
+
 /** An HTCondor configuration file or value cannot be used. */
 export class ConfigError extends CondorError {}
 

@@ -12,9 +12,10 @@
  *       [--requesters=1000] [--processes=100] [--json=FILE]
  *
  * All requesters come from 127.0.0.1, so the per-peer rate limits
- * (TOKEND_RATE_LIMIT, TOKEND_COLLECT_RATE_LIMIT) are off here; in a real
- * pool each node has its own address and its own allowance. `--processes=0`
- * skips the real-process run.
+ * (TOKEND_RATE_LIMIT, TOKEND_COLLECT_RATE_LIMIT) are off here, and the
+ * per-peer and total connection caps raised above the number of requesters;
+ * in a real pool each node has its own address and its own allowance.
+ * `--processes=0` skips the real-process run.
  */
 import { pinnedHttpsClient } from "../../src/client/connect.ts";
 import {
@@ -31,7 +32,12 @@ const here = new URL(".", import.meta.url).pathname;
 
 const dir = await Deno.makeTempDir({ prefix: "tokend-bench-" });
 const paths = testDaemonPaths(dir);
-const daemon = await spawnTestDaemon({ dir });
+const connections = Math.max(requesters, processes) + 100;
+const daemon = await spawnTestDaemon({
+  dir,
+  extraConfig: `TOKEND_MAX_CONNECTIONS = ${connections}\n` +
+    `TOKEND_MAX_CONNECTIONS_PER_PEER = ${connections}`,
+});
 const figures: Figure[] = [];
 const notes: string[] = [];
 try {
@@ -73,7 +79,7 @@ try {
       JSON.stringify(storm.failures)
     }`,
     `daemon RSS ${rssBefore.toFixed(0)} MiB before, ${rssAfter.toFixed(0)} MiB after the storm`,
-    "rate limits off (all requesters share 127.0.0.1); auto-approval rule 127.0.0.1/32",
+    "rate limits off and connection caps raised (all requesters share 127.0.0.1); auto-approval rule 127.0.0.1/32",
   );
   figures.push(
     {

@@ -33,3 +33,18 @@ export function toPem(label: string, der: Uint8Array): string {
   const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
   return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
 }
+
+/**
+ * DER bytes of the first PEM block labelled `label` in `pem`, or undefined
+ * when there is none.
+ */
+export function firstPemBlock(pem: string, label: string): Uint8Array | undefined {
+  const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
+  if (!match) return undefined;
+  try {
+    return Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+  } catch (err) {
+    if (err instanceof DOMException) return undefined; // not base64
+    throw err;
+  }
+}

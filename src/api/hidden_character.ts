@@ -29,3 +29,8 @@ export function hiddenCharacter(text: string): string | undefined {
 export function hiddenCharacterReason(character: string): string {
   return `contains ${character}, a control or invisible character`;
 }
+
+/** `text` with every character {@link hiddenCharacter} would name replaced by `by`. */
+export function replaceHidden(text: string, by: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu, by);
+}

@@ -29,8 +29,13 @@ export const PATHS = {
   approve: (id: string) => `${API_PREFIX}/token-requests/${id}/approve`,
   /** POST DenyRequest (authenticated) -> RequestStateResponse. */
   deny: (id: string) => `${API_PREFIX}/token-requests/${id}/deny`,
-  /** POST AutoApproveRequest (authenticated) -> AutoApproveResponse. */
+  /**
+   * POST AutoApproveRequest (authenticated) -> AutoApproveResponse; GET
+   * (authenticated) -> RuleListResponse, the rules in force.
+   */
   autoApprovalRules: `${API_PREFIX}/auto-approval-rules`,
+  /** DELETE (authenticated) -> RuleInfo of the rule removed. */
+  autoApprovalRule: (id: string) => `${API_PREFIX}/auto-approval-rules/${id}`,
   /** POST FetchTokenRequest (authenticated) -> FetchTokenResponse. */
   tokens: `${API_PREFIX}/tokens`,
   /** GET ?name=&type= -> DaemonListResponse; POST DaemonAd (authenticated, DAEMON) to advertise. */
@@ -160,6 +165,8 @@ export interface AutoApproveRequest {
 
 /** Reply to installing a rule. */
 export interface AutoApproveResponse {
+  /** The rule's ID, for listing and removing it (absent from HTCondor daemons). */
+  ruleId?: number;
   netblock: string;
   lifetime: number;
   /** Epoch seconds. */
@@ -167,6 +174,28 @@ export interface AutoApproveResponse {
   /** Pending requests the new rule approved at once. */
   approved: string[];
 }
+
+/** An auto-approval rule in force (GET /v1/auto-approval-rules). */
+export interface RuleInfo {
+  /** A positive integer, never reused by this daemon. */
+  ruleId: number;
+  netblock: string;
+  /** Who installed it. */
+  createdBy: string;
+  /** Epoch seconds. */
+  createdAt: number;
+  expiresAt: number;
+  /** How many requests it approved so far. */
+  approved: number;
+}
+
+/** GET /v1/auto-approval-rules. */
+export interface RuleListResponse {
+  rules: RuleInfo[];
+}
+
+/** A rule ID in a path: a positive decimal integer. */
+export const RULE_ID_PATTERN = /^[1-9]\d{0,14}$/;
 
 /** POST /v1/tokens: an authenticated caller's token for its own identity. */
 export interface FetchTokenRequest {

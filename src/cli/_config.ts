@@ -1,7 +1,7 @@
 /** Configuration helpers shared by the tools. */
 import { type CondorConfig, loadConfig } from "../config/condor_config.ts";
 import { ConfigError } from "../errors.ts";
-import { type DebugLog, debugLog } from "./_tool.ts";
+import { type DebugLog, debugLog, type DebugOption } from "./_tool.ts";
 import type { Io } from "./io.ts";
 
 /** The configuration and the -debug log its TOOL_DEBUG selects. */
@@ -12,17 +12,18 @@ export interface ToolSetup {
 
 /**
  * Loads the HTCondor configuration the way HTCondor's tools do, and returns
- * it with the -debug log (silent unless `debug`) that writes to `sink`
- * (stderr by default) in the categories of its TOOL_DEBUG.
+ * it with the -debug log (silent unless `debug` was given) that writes to
+ * `sink` (stderr by default) in the categories -debug:CATEGORIES names, else
+ * those of its TOOL_DEBUG.
  * Needs --allow-read, --allow-env.
  */
 export async function toolConfig(
   io: Pick<Io, "env" | "hostname" | "err">,
-  debug: boolean,
+  debug: DebugOption | undefined,
   sink: Pick<Io, "err"> = io,
 ): Promise<ToolSetup> {
   const config = await loadConfig({ env: io.env, hostname: io.hostname() });
-  const log = debugLog(sink, debug, config.get("TOOL_DEBUG"));
+  const log = debugLog(sink, debug !== undefined, debug?.categories ?? config.get("TOOL_DEBUG"));
   await log(
     config.files.length > 0
       ? `configuration read from ${config.files.join(", ")}`

@@ -1,9 +1,10 @@
 /**
  * HTCondor-style command line options: single-dash words (double dash works
  * too), each accepted by any prefix at least `min` characters long, tried in
- * declaration order, as HTCondor's tools do.
+ * declaration order, as HTCondor's tools do; a `colon` option also takes
+ * `-name:TEXT` (HTCondor's `-debug:D_SECURITY,D_FULLDEBUG`).
  */
-import { UsageError } from "../errors.ts";
+import { UnsupportedOptionError, UsageError } from "../errors.ts";
 
 /** One option a tool accepts. */
 export interface OptionSpec {
@@ -15,26 +16,44 @@ export interface OptionSpec {
   value: boolean;
   /** Whether the option may be given more than once (values accumulate). */
   repeat?: boolean;
-  /** Accept only the full name (HTCondor's `-debug`). */
+  /** Accept only the full name. */
   exact?: boolean;
+  /**
+   * A flag that also takes `-PREFIX:TEXT`, as HTCondor's `-debug:CATEGORIES`
+   * does; TEXT (may be empty) is its parsed value, `[]` without a colon.
+   */
+  colon?: boolean;
+  /**
+   * HTCondor's tool takes this option but this one does not support it:
+   * why, for the one line that refuses it.
+   */
+  unsupported?: string;
 }
 
-/** Parsed options: values by full option name; flags map to `[]`. */
+/** Parsed options: values by full option name; flags map to `[]` (a colon flag to `[TEXT]`). */
 export type ParsedOptions = Map<string, string[]>;
 
-/** Parses `args` against `specs`. Throws UsageError naming the offending argument. */
+/**
+ * Parses `args` against `specs`. Throws UsageError naming the offending
+ * argument, or UnsupportedOptionError for an option HTCondor's tool takes
+ * but this one does not.
+ */
 export function parseOptions(args: readonly string[], specs: readonly OptionSpec[]): ParsedOptions {
   const parsed: ParsedOptions = new Map();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const spec = matchOption(arg, specs);
     if (!spec) throw new UsageError(`Invalid command line argument: ${arg}`);
+    if (spec.unsupported !== undefined) {
+      throw new UnsupportedOptionError(spec.name, spec.unsupported);
+    }
     const seen = parsed.get(spec.name);
     if (seen && !spec.repeat) {
       throw new UsageError(`Option -${spec.name} given more than once`);
     }
     if (!spec.value) {
-      parsed.set(spec.name, []);
+      const colon = spec.colon ? arg.indexOf(":") : -1;
+      parsed.set(spec.name, colon < 0 ? [] : [arg.slice(colon + 1)]);
       continue;
     }
     const value = args[i + 1];
@@ -47,11 +66,16 @@ export function parseOptions(args: readonly string[], specs: readonly OptionSpec
 
 /** Returns the spec `arg` selects, or undefined. */
 export function matchOption(arg: string, specs: readonly OptionSpec[]): OptionSpec | undefined {
-  const word = arg.startsWith("--") ? arg.slice(2) : arg.startsWith("-") ? arg.slice(1) : undefined;
-  if (word === undefined || word === "") return undefined;
-  return specs.find((spec) =>
-    spec.exact ? word === spec.name : word.length >= spec.min && spec.name.startsWith(word)
-  );
+  const whole = arg.startsWith("--")
+    ? arg.slice(2)
+    : arg.startsWith("-")
+    ? arg.slice(1)
+    : undefined;
+  if (whole === undefined || whole === "") return undefined;
+  return specs.find((spec) => {
+    const word = spec.colon ? whole.replace(/:.*$/s, "") : whole;
+    return spec.exact ? word === spec.name : word.length >= spec.min && spec.name.startsWith(word);
+  });
 }
 
 /** The single value of option `name`, or undefined. */

@@ -1,8 +1,9 @@
 /**
  * How the administrator's tools show a token request: HTCondor's old-ClassAd
  * `Name = value` lines (what `condor_token_request_list` prints), and the
- * stable JSON object of `-json`.
+ * same ClassAd as JSON, as HTCondor's tool prints it with `-json`.
  */
+import { replaceHidden } from "../api/hidden_character.ts";
 import type { RequestInfo } from "../api/protocol.ts";
 
 /** One attribute of a request block: strings are quoted, numbers bare. */
@@ -64,34 +65,47 @@ export function formatRequest(request: RequestInfo): string {
  * Quotes a string as an old-style ClassAd literal: `"` becomes `\"`, and a
  * backslash is doubled only where it would otherwise swallow the quote that
  * follows it (old ClassAds keep other backslashes literal). Control
- * characters, which the daemon never stores but a terminal would obey, are
- * shown as `?`.
+ * characters (C0 and C1), bidi controls and zero-width characters, which
+ * condor_tokend never stores but an HTCondor collector takes from anyone and
+ * a terminal would obey, are shown as `?`.
  */
 export function classAdString(value: string): string {
-  const escaped = value
-    // deno-lint-ignore no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, "?")
+  const escaped = replaceHidden(value, "?")
     .replace(/\\(?=\\*("|$))/g, "\\\\")
     .replace(/"/g, '\\"');
   return `"${escaped}"`;
 }
 
 /**
- * A request as `condor_token_request_list -json` prints it: exactly the
- * fields of {@link RequestInfo}, in a fixed order, so the names stay stable
- * whatever else the protocol grows (see docs/admin_tools.md).
+ * A request as `condor_token_request_list -json` prints it: HTCondor's
+ * attributes, named and ordered as HTCondor 25's tool prints them (see
+ * {@link requestAttributes}), then two of ours, `requestedAt` and
+ * `expiresAt` (epoch seconds, the daemon's clock), which HTCondor's daemons
+ * do not report: against one they are left out, and the object is exactly
+ * HTCondor's.
  */
-export function requestJson(request: RequestInfo): Record<string, unknown> {
-  return {
-    requestId: request.requestId,
-    requestedIdentity: request.requestedIdentity,
-    authenticatedIdentity: request.authenticatedIdentity,
-    peerLocation: request.peerLocation,
-    clientId: request.clientId,
-    authorizations: [...request.authorizations],
-    lifetime: request.lifetime,
-    state: request.state,
-    requestedAt: request.requestedAt,
-    expiresAt: request.expiresAt,
-  };
+export function requestJson(request: RequestInfo): Record<string, string | number> {
+  const json: Record<string, string | number> = Object.fromEntries(requestAttributes(request));
+  // HTCondor daemons do not say (their requests have 0 for both).
+  if (request.requestedAt !== 0) {
+    json.requestedAt = request.requestedAt;
+    json.expiresAt = request.expiresAt;
+  }
+  return json;
+}
+
+/**
+ * ClassAds as HTCondor's tools print them with `-json`: a JSON array, `[`
+ * and `]` on lines of their own, each ad an object with one attribute per
+ * line indented by two spaces, and the ads separated by a line holding a
+ * comma. Byte for byte what HTCondor 25's condor_token_request_list prints.
+ */
+export function classAdJsonList(ads: readonly Record<string, string | number>[]): string {
+  const objects = ads.map((ad) =>
+    "{\n" +
+    Object.entries(ad).map(([name, value]) => `  ${JSON.stringify(name)}: ${JSON.stringify(value)}`)
+      .join(",\n") +
+    "\n}"
+  );
+  return `[\n${objects.join("\n,\n")}\n]\n`;
 }

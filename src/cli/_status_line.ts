@@ -1,15 +1,18 @@
 /** The requester's live waiting status on stderr. */
-import type { Clock } from "../client/request_flow.ts";
+import type { Clock } from "../client/retry.ts";
 import type { Io } from "./io.ts";
 
 /**
  * The waiting status on stderr: on a terminal one line refreshed every
- * second (request, elapsed time, expiry); otherwise a "Still waiting" line
- * now and then. Other messages go through {@link say} so they do not collide
- * with the live line.
+ * second (what is awaited, elapsed time, expiry); otherwise a "Still
+ * waiting" line now and then. What is awaited is the approval of a request
+ * ({@link start}) or, before one is made, a daemon that does not answer yet
+ * ({@link startContact}). Other messages go through {@link say} so they do
+ * not collide with the live line.
  */
 export class StatusLine {
-  #requestId: string | undefined;
+  /** What is awaited, as the line says it: "approval of request 6108900". */
+  #awaited = "";
   #since = 0;
   #expiresAt: number | undefined;
   #trouble: string | undefined;
@@ -22,10 +25,26 @@ export class StatusLine {
     readonly intervalMs: number,
   ) {}
 
+  /** Shows the wait for approval of `requestId`, made at `sinceMs`, expiring at `expiresAt` (s). */
   start(requestId: string, sinceMs: number, expiresAt: number | undefined): void {
-    this.#requestId = requestId;
+    this.#begin(`approval of request ${requestId}`, sinceMs, expiresAt);
+  }
+
+  /** Shows the wait for the daemon at `address` to answer at all, since `sinceMs`, and why. */
+  startContact(address: string, sinceMs: number, trouble: string): void {
+    this.#begin(`the daemon at ${address} to answer`, sinceMs, undefined, trouble);
+  }
+
+  #begin(
+    awaited: string,
+    sinceMs: number,
+    expiresAt: number | undefined,
+    trouble?: string,
+  ): void {
+    this.#awaited = awaited;
     this.#since = sinceMs;
     this.#expiresAt = expiresAt;
+    this.#trouble = trouble;
     this.stop();
     const terminal = this.io.stderrIsTerminal;
     this.#timer = setInterval(() => void this.#tick(), terminal ? 1000 : this.intervalMs);
@@ -57,9 +76,7 @@ export class StatusLine {
   async #tick(): Promise<void> {
     const elapsed = duration(this.clock.now() - this.#since);
     if (!this.io.stderrIsTerminal) {
-      await this.io.err(
-        `Still waiting for approval of request ${this.#requestId} (${elapsed} elapsed)\n`,
-      );
+      await this.io.err(`Still waiting for ${this.#awaited} (${elapsed} elapsed)\n`);
       return;
     }
     const expires = this.#expiresAt === undefined
@@ -68,7 +85,7 @@ export class StatusLine {
     const trouble = this.#trouble ? ` [${this.#trouble}]` : "";
     this.#shown = true;
     await this.io.err(
-      `\r\x1b[KWaiting for approval of request ${this.#requestId}: ${elapsed} elapsed${expires}${trouble} (Ctrl-C cancels)`,
+      `\r\x1b[KWaiting for ${this.#awaited}: ${elapsed} elapsed${expires}${trouble} (Ctrl-C cancels)`,
     );
   }
 }

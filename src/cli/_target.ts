@@ -6,10 +6,10 @@
  * configuration, then locate, then connect, asking on a terminal before
  * trusting a self-signed daemon; and mapping failures to exit codes.
  */
-import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
+import { type DaemonAd, REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import {
-  type CondorError,
+  CondorError,
   ConfigError,
   DaemonError,
   TokenError,
@@ -40,6 +40,7 @@ import {
 import { failoverClient, isUnreachable } from "../client/failover_client.ts";
 import { knownHostKey } from "../client/known_hosts.ts";
 import {
+  judgeListed,
   parseFingerprint,
   type TrustJudgement,
   type TrustPolicy,
@@ -47,41 +48,73 @@ import {
 } from "../client/trust.ts";
 import { type KeyLocations, keyLocationsOf } from "../token/signing_key.ts";
 import { tokenDirectory, toolConfig, type ToolSetup } from "./_config.ts";
-import { type OptionSpec, type ParsedOptions, single } from "./_options.ts";
-import type { DebugLog } from "./_tool.ts";
+import { type ParsedOptions, single } from "./_options.ts";
+import type { DocumentedOption } from "./_doc.ts";
+import {
+  type DebugLog,
+  type DebugOption,
+  debugOption,
+  debugSpec,
+  HELP_OPTION,
+  VERSION_OPTION,
+} from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
-/**
- * The target options, to be listed after a tool's own (the first matching
- * prefix wins, so `-n` stays `-name` and `-t` stays `-type`, as in HTCondor).
- */
-export const TARGET_SPECS: readonly OptionSpec[] = [
-  { name: "pool", min: 1, value: true },
-  { name: "name", min: 1, value: true },
-  { name: "type", min: 1, value: true },
-  { name: "debug", min: 5, value: false, exact: true },
-  { name: "help", min: 1, value: false },
-  { name: "trust", min: 2, value: true, repeat: true },
-];
+/** The heading of the target options in every network tool's usage. */
+export const TARGET_OPTIONS = "Target options";
 
-/** Usage lines for the target options, shared by every tool's usage text. */
-export function targetUsage(defaultType: string): string {
-  return `Target options:
-    -pool  <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                          (port COLLECTOR_PORT, 9618, by default; HTCondor's
-                          own protocol or condor_tokend's HTTPS, whichever
-                          answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                          or https:// URL chooses); several, separated by
-                          commas, are tried in order
-    -name  <NAME>         Talk to the daemon of this name in the pool
-    -type  <TYPE>         Talk to a daemon of this type (default ${defaultType})
-    -trust <sha256:...>   Trust a daemon whose self-signed certificate has this
-                          SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
-Other options:
-    -debug                Print debugging information (TOOL_DEBUG) on stderr
-    -help                 Print this message
-`;
+/**
+ * The target options (and -debug, -help, -trust, -version), to be listed
+ * after a tool's own: the first matching prefix wins, so `-n` stays `-name`
+ * and `-t` stays `-type`, as in HTCondor. `defaultType` is what -help says
+ * `-type` defaults to.
+ */
+export function targetOptions(defaultType: string): DocumentedOption[] {
+  return [
+    {
+      name: "pool",
+      min: 1,
+      value: true,
+      arg: "HOST[:PORT]",
+      help: "Use this pool's collector instead of COLLECTOR_HOST (port COLLECTOR_PORT, 9618, by " +
+        "default; HTCondor's own protocol or condor_tokend's HTTPS, whichever answers; a sinful " +
+        "<IP:PORT?alias=HOST>, cedar:// or https:// URL chooses); several, separated by commas, " +
+        "are tried in order",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "name",
+      min: 1,
+      value: true,
+      arg: "NAME",
+      help: "Talk to the daemon of this name in the pool (looked up at its collector)",
+      group: TARGET_OPTIONS,
+    },
+    {
+      name: "type",
+      min: 1,
+      value: true,
+      arg: "TYPE",
+      help: `Talk to a daemon of this type (default ${defaultType}; SCHEDD, STARTD, MASTER, ` +
+        `NEGOTIATOR, CREDD, ...)`,
+      group: TARGET_OPTIONS,
+    },
+    debugSpec(),
+    HELP_OPTION,
+    {
+      name: "trust",
+      min: 2,
+      value: true,
+      repeat: true,
+      arg: "sha256:...",
+      help: `Trust a daemon whose self-signed certificate has this SHA-256 fingerprint ` +
+        `(repeatable; knob ${TRUST_KNOB}); otherwise AUTH_SSL_CLIENT_CAFILE, known_hosts or, ` +
+        `on a terminal, your answer decides`,
+      group: TARGET_OPTIONS,
+    },
+    VERSION_OPTION,
+  ];
 }
 
 /** Where to connect, as given on the command line. */
@@ -93,7 +126,8 @@ export interface TargetOptions {
   type: string | undefined;
   /** Normalised `sha256:AB:...` fingerprints. */
   trust: string[];
-  debug: boolean;
+  /** `-debug` (undefined when not given). */
+  debug: DebugOption | undefined;
 }
 
 /** Reads the target options from parsed options. Throws UsageError. */
@@ -122,7 +156,7 @@ export function parseTarget(parsed: ParsedOptions): TargetOptions {
     }
     return fingerprint;
   });
-  return { pool, name, type, trust, debug: parsed.has("debug") };
+  return { pool, name, type, trust, debug: debugOption(parsed) };
 }
 
 /** How a tool wants its daemon reached. */
@@ -224,9 +258,19 @@ export async function openSession(
   const trust = new TrustSessions(policy, async (judgement, key) => {
     await describeTrust(key, judgement, options.tool, io, debug);
   });
-  const connect = async (url: URL) => {
+  const connect = async (url: URL, listed?: DaemonAd) => {
+    const source = credential?.source;
     const { client } = await connectDaemon(url, trust, {
-      credential: credential?.source,
+      // A daemon found in the directory gets a bearer credential only once it is proven to be
+      // the daemon asked for (HTCondor's TOKEN method never sends the token's signature).
+      credential: source && listed
+        ? (c) => {
+          if (c.address.startsWith("https:")) {
+            judgeListed(c.trusted(), c.address, listed.name, target.name);
+          }
+          return source(c);
+        }
+        : source,
       signal: io.signal,
       cedar,
       trace: (message) => debug(message),
@@ -337,6 +381,8 @@ async function describeTrust(
     accepted: "you accepted its certificate",
     token_proof: "it proved with HTCondor's TOKEN method that it holds the signing key",
     local_fs: "it runs on this host (loopback address) and authenticated us with FS",
+    local_cert:
+      `its certificate is the one in ${trust.localFile}, the daemon's own file on this host`,
   }[trust.basis];
   await debug(`trusting ${address} (${trust.fingerprint}): ${how}`, "D_SECURITY");
   if (trust.replaced) {
@@ -440,6 +486,35 @@ export function targetExitCode(err: CondorError, io: Io): number {
     }
   }
   return EXIT.FAILURE;
+}
+
+/** The `-json` option of the tools that act: one JSON object of the outcome on stdout. */
+export function jsonOption(help: string, group: string): DocumentedOption {
+  return { name: "json", min: 1, value: false, help, group };
+}
+
+/**
+ * Runs a tool's work; with `json`, a failure is also said on stdout as one
+ * JSON object, `{"outcome": "error", "exitCode", "code", "message"}` (the
+ * line on stderr stays), so a script reading stdout always gets an object.
+ */
+export async function withJsonFailure(
+  json: boolean,
+  io: Io,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (json && err instanceof CondorError && !(err instanceof UsageError)) {
+      const exitCode = targetExitCode(err, io);
+      await io.out(
+        JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+          "\n",
+      );
+    }
+    throw err;
+  }
 }
 
 /** The daemon's own reason inside a DaemonError message (`Cannot ... at ADDRESS: reason`). */

@@ -6,7 +6,8 @@
 import type { CondorConfig } from "../config/condor_config.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError, DaemonError, UsageError } from "../errors.ts";
-import { TRUST_KNOB } from "../client/connect.ts";
+import { isFirstContactFailure } from "../client/connect.ts";
+import { withRetries } from "../client/retry.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { parseDaemonAddress } from "../client/locate.ts";
 import type { TrustJudgement } from "../client/trust.ts";
@@ -26,17 +27,22 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
+import { assertSecretsCanBePrivate } from "../token/private_file.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
 import {
   openSession,
   parseTarget,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
+  targetOptions,
+  withJsonFailure,
 } from "./_target.ts";
-import { type DebugLog, defineTool, type Tool } from "./_tool.ts";
+import { type DebugLog, defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
+import { CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import { parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -47,65 +53,165 @@ const NAME = "condor_token_request";
 /** Default `-timeout`: the manual page's one hour. */
 export const DEFAULT_TIMEOUT_SECONDS = 3600;
 
-const USAGE =
-  `Usage: condor_token_request [-identity USER@DOMAIN] [-authz AUTHZ ...] [-lifetime SECONDS]
-                            [-pool POOL] [-name NAME] [-type TYPE] [-token NAME | -file PATH]
-                            [-timeout SECONDS] [-trust sha256:...] [-state FILE] [-json] [-debug]
-
-Requests a token from a daemon (the pool's collector by default) and waits
-until an administrator approves the request, at most an hour. The request ID
-to give the administrator is printed on stderr; the token is printed on
-stdout, or stored with -token/-file.
-
-Token options:
-    -identity <USER@DOMAIN>  Identity to request (default condor@$(UID_DOMAIN));
-                             "@$(UID_DOMAIN)" is added when it has no "@"
-    -authz    <AUTHZ>        Limit the token to this authorization level (READ,
-                             WRITE, DAEMON, ADVERTISE_STARTD, ...); repeatable
-    -lifetime <SECONDS>      Lifetime of the token (default: no limit but the daemon's)
-Target options:
-    -pool     <HOST[:PORT]>  Use this pool's collector instead of COLLECTOR_HOST
-                             (port COLLECTOR_PORT, 9618, by default; HTCondor's
-                             own protocol or condor_tokend's HTTPS, whichever
-                             answers; a sinful <IP:PORT?alias=HOST>, cedar://
-                             or https:// URL chooses); several, separated by
-                             commas, are tried in order, and a wait carries
-                             on at the next when its daemon goes away
-    -name     <NAME>         Ask the daemon of this name in the pool
-    -type     <TYPE>         Ask a daemon of this type (default COLLECTOR; SCHEDD,
-                             STARTD, MASTER, NEGOTIATOR, CREDD, ...)
-Output options:
-    -token    <NAME>         Store the token in SEC_TOKEN_DIRECTORY/NAME (0600)
-    -file     <PATH>         Store the token in PATH (0600)
-    -json                    Print one JSON object with the outcome on stdout
-Waiting and trust:
-    -timeout  <SECONDS>      Give up after this long (default 3600; 0 = do not wait)
-    -trust    <sha256:...>   Trust a daemon whose self-signed certificate has this
-                             SHA-256 fingerprint (repeatable; knob ${TRUST_KNOB})
-    -state    <FILE>         Save the pending request in FILE (0600); if FILE holds
-                             one already, keep waiting for it instead of asking again
-Other options:
-    -debug                   Print debugging information (TOOL_DEBUG) on stderr
-    -help                    Print this message
-
-Exit status: 0 token delivered, 2 bad command line, 3 denied, 4 expired,
-5 cancelled at the daemon, 6 timed out, 7 daemon unreachable, 8 certificate
-not trusted, 9 not authorized, 130/143 interrupted (request withdrawn), 1 other.
-`;
-
-// The first match wins: -t stays -type and -to -token, as in HTCondor, since
-// the options here that start with "t" need two letters.
-const SPECS = [
-  { name: "authz", min: 1, value: true, repeat: true },
-  { name: "lifetime", min: 1, value: true },
-  { name: "identity", min: 1, value: true },
-  { name: "token", min: 2, value: true },
-  { name: "file", min: 1, value: true },
-  { name: "timeout", min: 2, value: true },
-  { name: "state", min: 2, value: true },
-  { name: "json", min: 1, value: false },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "request a token from a daemon and wait for approval",
+  synopsis: [
+    "[-identity USER@DOMAIN] [-authz AUTHZ ...] [-lifetime SECONDS] [-pool HOST[:PORT]] " +
+    "[-name NAME] [-type TYPE] [-token NAME | -file PATH] [-timeout SECONDS] " +
+    "[-trust sha256:...] [-state FILE] [-json] [-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Requests a token from a daemon (the pool's collector by default) and waits until an " +
+    "administrator approves the request, at most an hour. It needs no identity at the " +
+    "daemon: that is the point of the tool. The request ID to give the administrator is " +
+    "printed on stderr; the token is printed on stdout, or stored with -token or -file.",
+    "The daemon may be condor_tokend (HTTPS) or an unmodified HTCondor daemon (HTCondor's " +
+    "own protocol, anonymous over SSL unless a credential is at hand); the tool finds out " +
+    "which. Waiting on condor_tokend is a long poll: an approval arrives within " +
+    "milliseconds. Network failures and daemon restarts while waiting are retried with " +
+    "bounded backoff. With -timeout or -state, so is a daemon that cannot be reached at " +
+    "first (connection refused, no route, host name not found, or a hang-up during the TLS " +
+    "handshake), until the timeout: a boot script may start before the daemon does. " +
+    "Without either, such a daemon fails the tool at once, as with HTCondor's. A daemon " +
+    "that is not trusted is never retried. Ctrl-C or SIGTERM withdraws the request at the " +
+    "daemon (before any daemon answered, nothing was asked and nothing is left behind).",
+    "Daemons that share one state (condor_tokend daemons on one PostgreSQL database) can all " +
+    "be named, comma separated, in -pool or COLLECTOR_HOST: the request goes to the first " +
+    "that answers, and when that daemon goes away while the tool waits, it fails over to the " +
+    "next and carries on with the same request there. With -state, the file keeps every " +
+    "daemon of the pool, each with the certificate it was trusted with, so a resumed request " +
+    "fails over too.",
+  ],
+  groups: ["Token options", TARGET_OPTIONS, "Output options", "Waiting and trust", OTHER_OPTIONS],
+  // The first match wins: -t stays -type and -to -token, as in HTCondor, since
+  // the options here that start with "t" need two letters.
+  options: [
+    {
+      name: "authz",
+      min: 1,
+      value: true,
+      repeat: true,
+      arg: "AUTHZ",
+      help: "Limit the token to this authorization level (READ, WRITE, DAEMON, " +
+        "ADVERTISE_STARTD, ...); repeatable (default: no limit but the identity's own)",
+      group: "Token options",
+    },
+    {
+      name: "lifetime",
+      min: 1,
+      value: true,
+      arg: "SECONDS",
+      help: "Lifetime of the token (default: no limit but the daemon's)",
+      group: "Token options",
+    },
+    {
+      name: "identity",
+      min: 1,
+      value: true,
+      arg: "USER@DOMAIN",
+      help: `Identity to request (default condor@$(UID_DOMAIN)); "@$(UID_DOMAIN)" is added ` +
+        `when it has no "@"`,
+      group: "Token options",
+    },
+    {
+      name: "token",
+      min: 2,
+      value: true,
+      arg: "NAME",
+      help: "Store the token in SEC_TOKEN_DIRECTORY/NAME (0600 in a 0700 directory; NAME a " +
+        "plain file name)",
+      group: "Output options",
+    },
+    {
+      name: "file",
+      min: 1,
+      value: true,
+      arg: "PATH",
+      help: "Store the token in PATH (0600)",
+      group: "Output options",
+    },
+    {
+      name: "timeout",
+      min: 2,
+      value: true,
+      arg: "SECONDS",
+      help: `Give up after this long (default ${DEFAULT_TIMEOUT_SECONDS}; 0 = do not wait); ` +
+        `given, a daemon that cannot be reached at first is retried until then`,
+      group: "Waiting and trust",
+    },
+    {
+      name: "state",
+      min: 2,
+      value: true,
+      arg: "FILE",
+      help: "Save the pending request in FILE (0600); if FILE holds one already, keep " +
+        "waiting for it instead of asking again; removed once the request ends. Given, a " +
+        "daemon that cannot be reached at first is retried until -timeout",
+      group: "Waiting and trust",
+    },
+    {
+      name: "json",
+      min: 1,
+      value: false,
+      help: "Print one JSON object with the outcome on stdout (the token in it, unless " +
+        "stored with -token or -file)",
+      group: "Output options",
+    },
+    ...targetOptions("COLLECTOR").map((option) =>
+      option.name === "trust"
+        ? { ...option, group: "Waiting and trust" }
+        : option.name === "pool"
+        ? {
+          ...option,
+          help: `${option.help}, and a wait carries on at the next when its daemon goes away`,
+        }
+        : option
+    ),
+  ],
+  exitStatus: [
+    "0 token delivered, 2 bad command line, 3 denied, 4 expired, 5 cancelled at the daemon, " +
+    "6 timed out, 7 daemon unreachable, 8 certificate not trusted, 9 not authorized, " +
+    "130/143 interrupted (request withdrawn), 1 other.",
+  ],
+  sections: [
+    TRUST,
+    {
+      title: "JSON output",
+      paragraphs: [
+        "With -json, one object on stdout and nothing else: outcome (approved, denied, " +
+        "expired, cancelled, timed_out, interrupted or error), exitCode, requestId, daemon, " +
+        "identity; then token (only when not stored in a file) or tokenFile, autoApproved " +
+        "(approved); reason (denied); withdrawn and stateFile (timed_out); signal and " +
+        "withdrawn (interrupted); code and message (error).",
+      ],
+    },
+    CONFIGURATION,
+  ],
+  examples: [
+    {
+      about: "A startd's token from the pool's collector, stored in the token directory:",
+      command: `${NAME} -pool cm.example.org -authz ADVERTISE_STARTD -token startd`,
+    },
+    {
+      about: "In a boot script, with the daemon's fingerprint pinned and the request resumable:",
+      command: `${NAME} -pool cm.example.org -trust sha256:AB:CD:... \\\n` +
+        `    -authz ADVERTISE_STARTD -token startd \\\n` +
+        `    -state /var/lib/condor/token_request.state -timeout 600 -json`,
+    },
+  ],
+  seeAlso: [
+    "condor_token_request_list(1)",
+    "condor_token_request_approve(1)",
+    "condor_token_request_deny(1)",
+    "condor_token_request_auto_approve(1)",
+    "condor_token_fetch(1)",
+    "condor_token_list(1)",
+    "condor_tokend(8)",
+  ],
+};
 
 /** Options of condor_token_request. */
 export interface RequestOptions {
@@ -121,11 +227,17 @@ export interface RequestOptions {
   timeout: number;
   state: string | undefined;
   json: boolean;
+  /**
+   * Whether a daemon that cannot be reached at first is waited for, within
+   * the timeout: with -timeout or -state. Without either, the tool fails at
+   * once, as HTCondor's does.
+   */
+  retryFirstContact: boolean;
 }
 
 /** Parses and validates the command line. Throws UsageError. */
 export function parseRequestOptions(args: readonly string[]): RequestOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   const timeoutText = single(parsed, "timeout");
   const options: RequestOptions = {
     identity: single(parsed, "identity"),
@@ -138,6 +250,7 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
       : parseSeconds(timeoutText, "timeout"),
     state: single(parsed, "state"),
     json: parsed.has("json"),
+    retryFirstContact: timeoutText !== undefined || parsed.has("state"),
   };
   const hidden = hiddenCharacter(options.identity ?? "");
   if (hidden) {
@@ -178,6 +291,8 @@ export async function runRequest(
   const setup = await toolConfig(io, options.target.debug, { err: (text) => status.say(text) });
   const { config, debug } = setup;
 
+  // The request's secret goes into -state: refused at once where it cannot be kept private.
+  if (options.state !== undefined) assertSecretsCanBePrivate(options.state, "write request file");
   const saved = options.state === undefined ? undefined : await readSavedRequest(options.state);
   if (saved && options.state) checkSavedMatches(saved, options, options.state);
   const request = {
@@ -191,17 +306,53 @@ export async function runRequest(
   await prepareTokenDestination({ file: options.file, name: options.token, directory: tokenDir });
 
   if (saved) await debug(`continuing with the daemon saved in ${options.state}: ${saved.daemon}`);
+  const deadline = started + options.timeout * 1000;
+  // Where a saved request continues (its daemon, then the rest of its pool).
+  const resume = saved ? savedDaemons(saved) : {};
   // Set once the request exists: what to do when the daemon goes away and
   // another of the pool carries on with the same request.
   let failedOver: (event: { from: string; to: string }) => Promise<void> = async () => {};
   // Requests need no identity at the daemon: that is the point of this tool.
-  const { client, trust, addresses } = await openSession(options.target, io, {
-    tool: NAME,
-    credentials: false,
-    setup,
-    ...(saved ? savedDaemons(saved) : {}),
-    onFailover: (event) => failedOver(event),
-  });
+  const open = () =>
+    openSession(options.target, io, {
+      tool: NAME,
+      credentials: false,
+      setup,
+      ...resume,
+      onFailover: (event) => failedOver(event),
+    });
+  const session = options.retryFirstContact
+    ? await withRetries((attempt) => {
+      // A live line would write over the question asked to trust a new daemon.
+      if (attempt > 0 && io.stderrIsTerminal) status.stop();
+      return open();
+    }, {
+      deadline,
+      signal: io.signal,
+      clock,
+      retry: deps.retry,
+      random: deps.random,
+      retryable: isFirstContactFailure,
+      onRetry: (error, attempt, delayMs) =>
+        onFirstContactRetry(error, attempt, delayMs, {
+          io,
+          status,
+          debug,
+          where: saved?.daemon ?? targetShown(options.target, config),
+          since: started,
+        }),
+      onRecovered: (downMs) => onFirstContactRecovered(downMs, io, status),
+    })
+    : await open();
+  if (session === undefined) {
+    // Interrupted before any daemon answered: nothing was asked, nothing saved.
+    status.stop();
+    return await new Reporter(io, options, status, {
+      daemon: saved?.daemon ?? targetShown(options.target, config),
+      identity: request.identity,
+    }).interruptedBeforeContact();
+  }
+  const { client, trust, addresses } = session;
   let daemon = client.address;
   // With -state, the request is saved before it is made, so a crash at any
   // point leaves the secret behind: re-sending it yields the same request.
@@ -249,7 +400,7 @@ export async function runRequest(
       request,
       secret,
       requestId: saved?.requestId,
-      deadline: started + options.timeout * 1000,
+      deadline,
       // Without a state file nobody could ever collect the token: withdraw it.
       cancelOnTimeout: options.state === undefined,
       signal: io.signal,
@@ -364,6 +515,42 @@ function checkSavedMatches(saved: SavedRequest, options: RequestOptions, path: s
   ) differs("authorizations", saved.authz, options.authz);
   if (options.lifetime !== undefined && options.lifetime !== saved.lifetime) {
     differs("lifetime", saved.lifetime, options.lifetime);
+  }
+}
+
+/** Where the tool is looking for a daemon, for messages: -pool, else COLLECTOR_HOST. */
+function targetShown(target: TargetOptions, config: CondorConfig): string {
+  const pool = target.pool ?? config.get("COLLECTOR_HOST")?.trim() ?? "";
+  const where = pool === "" ? "the pool's collector" : pool;
+  return target.name === undefined ? where : `${where} (daemon "${target.name}")`;
+}
+
+/** Says (once) that the daemon does not answer yet and is waited for; -debug says every retry. */
+async function onFirstContactRetry(
+  error: DaemonError,
+  attempt: number,
+  delayMs: number,
+  context: { io: Io; status: StatusLine; debug: DebugLog; where: string; since: number },
+): Promise<void> {
+  const { io, status, debug } = context;
+  await debug(`${error.message}; retry ${attempt + 1} in ${delayMs} ms`, "D_NETWORK");
+  if (io.stderrIsTerminal) {
+    // The live line shows while waiting between attempts (it is stopped during one).
+    status.startContact(context.where, context.since, "not answering, retrying");
+    return;
+  }
+  if (attempt > 0) return;
+  await status.say(
+    `${NAME}: ${error.message}; retrying until it answers, within -timeout (Ctrl-C stops)\n`,
+  );
+  status.startContact(context.where, context.since, "not answering, retrying");
+}
+
+/** Ends the wait for a first answer. */
+async function onFirstContactRecovered(downMs: number, io: Io, status: StatusLine): Promise<void> {
+  status.stop();
+  if (!io.stderrIsTerminal) {
+    await status.say(`The daemon answered after ${Math.round(downMs / 1000)} s.\n`);
   }
 }
 
@@ -525,6 +712,17 @@ class Reporter {
     }
   }
 
+  /** Interrupted while no daemon had answered yet: no request was made. */
+  async interruptedBeforeContact(): Promise<number> {
+    const signal = String(this.io.signal.reason ?? "SIGINT");
+    return await this.#end(
+      signal === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT,
+      { outcome: "interrupted", requestId: undefined, signal, withdrawn: false },
+      { signal, withdrawn: false },
+      `Interrupted by ${signal} before the daemon answered; no request was made`,
+    );
+  }
+
   async #end(
     exitCode: number,
     outcome: RequestOutcome,
@@ -559,25 +757,9 @@ class Reporter {
 
 /** The condor_token_request tool. */
 export const condorTokenRequest: Tool = defineTool({
-  name: NAME,
-  summary: "request a token from a daemon and wait for approval",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseRequestOptions,
-  async run(options, io) {
-    try {
-      return await runRequest(options, io);
-    } catch (err) {
-      // With -json a failure is an object on stdout too (the line on stderr stays).
-      if (err instanceof CondorError && !(err instanceof UsageError) && options.json) {
-        const exitCode = targetExitCode(err, io);
-        await io.out(
-          JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
-            "\n",
-        );
-      }
-      throw err;
-    }
-  },
+  // With -json a failure is an object on stdout too (the line on stderr stays).
+  run: (options, io) => withJsonFailure(options.json, io, () => runRequest(options, io)),
   exitCodeOf: targetExitCode,
 });

@@ -4,47 +4,87 @@
  * otherwise), as HTCondor's `Name = value` blocks or as JSON.
  */
 import { parseOptions, single } from "./_options.ts";
-import { formatRequest, requestJson } from "./_request_ad.ts";
+import { classAdJsonList, formatRequest, requestJson } from "./_request_ad.ts";
+import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
+import type { ToolDoc } from "./_doc.ts";
 import {
   askedAs,
   openSession,
   parseRequestId,
   parseTarget,
-  TARGET_SPECS,
+  TARGET_OPTIONS,
   targetExitCode,
   type TargetOptions,
-  targetUsage,
+  targetOptions,
   tidyRefusal,
 } from "./_target.ts";
-import { defineTool, type Tool } from "./_tool.ts";
+import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 
 const NAME = "condor_token_request_list";
 
-const USAGE = `Usage: ${NAME} [-reqid ID] [-json] [-pool POOL] [-name NAME] [-type TYPE]
-                                 [-trust sha256:...] [-debug]
-
-Lists the token requests pending at a daemon (the pool's collector by
-default): every request for an administrator, only requests for your own
-identity otherwise. One block of "Name = value" lines per request, followed
-by a blank line; with none pending, says so on stderr.
-
-Options:
-    -reqid <ID>           Show only this request (7 digits)
-    -json                 Print a JSON array of requests instead (stable field
-                          names: see docs/admin_tools.md)
-${targetUsage("COLLECTOR")}
-Exit status: 0 listed (also when none are pending), 2 bad command line,
-7 daemon unreachable, 8 certificate not trusted, 9 no credential or not
-authorized, 1 other failures (-reqid names no pending request you may see).
-`;
-
-const SPECS = [
-  { name: "reqid", min: 1, value: true },
-  { name: "json", min: 4, value: false, exact: true },
-  ...TARGET_SPECS,
-];
+const DOC: ToolDoc = {
+  name: NAME,
+  section: 1,
+  summary: "list pending token requests at a daemon",
+  synopsis: [
+    "[-reqid ID] [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] " +
+    "[-debug]",
+    "-help | -version",
+  ],
+  description: [
+    "Lists the token requests pending at a daemon (the pool's collector by default): every " +
+    "request for an administrator, only requests for your own identity otherwise. Each " +
+    'request is a block of "Name = value" lines followed by a blank line, exactly as ' +
+    "HTCondor's condor_token_request_list prints it: AuthenticatedIdentity, ClientId, " +
+    "LimitAuthorization (only when the request is limited), PeerLocation, " +
+    "RequestedIdentity, RequestId and TokenLifetime (only when one was asked for). With none " +
+    "pending it says so on stderr.",
+  ],
+  groups: ["Options", TARGET_OPTIONS, OTHER_OPTIONS],
+  options: [
+    {
+      name: "reqid",
+      min: 1,
+      value: true,
+      arg: "ID",
+      help: "Show only this request (7 digits)",
+      group: "Options",
+    },
+    {
+      name: "json",
+      min: 4,
+      value: false,
+      exact: true,
+      help: "Print the requests as a JSON array of objects instead, as HTCondor's tool does: " +
+        "the same attributes by the same names, then requestedAt and expiresAt (ours, " +
+        "epoch seconds; not from HTCondor daemons); nothing on stdout when none is pending",
+      group: "Options",
+    },
+    ...targetOptions("COLLECTOR"),
+  ],
+  exitStatus: [
+    "0 listed (also when none are pending), 2 bad command line, 7 daemon unreachable, " +
+    "8 certificate not trusted, 9 no credential or not authorized, 1 other failures " +
+    "(-reqid names no pending request you may see).",
+  ],
+  sections: [AUTHENTICATION, TRUST, CONFIGURATION],
+  examples: [
+    { about: "List what is pending at the pool's collector:", command: `${NAME}` },
+    {
+      about: "The IDs of requests from one network, for a script:",
+      command:
+        `${NAME} -json | jq -r '.[] | select(.PeerLocation | startswith("192.0.2.")) | .RequestId'`,
+    },
+  ],
+  seeAlso: [
+    "condor_token_request(1)",
+    "condor_token_request_approve(1)",
+    "condor_token_request_deny(1)",
+    "condor_token_request_auto_approve(1)",
+  ],
+};
 
 /** Options of condor_token_request_list. */
 export interface ListOptions {
@@ -55,7 +95,7 @@ export interface ListOptions {
 
 /** Parses the command line. Throws UsageError. */
 export function parseListOptions(args: readonly string[]): ListOptions {
-  const parsed = parseOptions(args, SPECS);
+  const parsed = parseOptions(args, DOC.options);
   return {
     target: parseTarget(parsed),
     reqid: parseRequestId(single(parsed, "reqid")),
@@ -77,7 +117,8 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
       return EXIT.FAILURE;
     }
     if (options.json) {
-      await io.out(JSON.stringify(requests.map(requestJson), null, 2) + "\n");
+      // Nothing at all when none is pending, as HTCondor's tool: no "[]".
+      if (requests.length > 0) await io.out(classAdJsonList(requests.map(requestJson)));
     } else {
       for (const request of requests) await io.out(formatRequest(request) + "\n");
     }
@@ -94,10 +135,7 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
 
 /** The condor_token_request_list tool. */
 export const condorTokenRequestList: Tool = defineTool({
-  name: NAME,
-  summary: "list pending token requests at a daemon",
-  usage: USAGE,
-  options: SPECS,
+  doc: DOC,
   parse: parseListOptions,
   run: runRequestList,
   exitCodeOf: targetExitCode,

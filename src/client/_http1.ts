@@ -16,7 +16,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** One request. */
 export interface Http1Request {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Origin-form target: path and query. */
   target: string;
   /** The Host header's value. */

@@ -41,6 +41,24 @@ export const REASONS = {
     "it answered in a protocol other than TLS (a plain HTTP server, or not a daemon at all?); condor_tokend speaks HTTPS and HTCondor daemons their own protocol",
 } as const;
 
+/**
+ * Whether `err` (or an error it was caused by) is the peer hanging up: a
+ * reset connection or a broken pipe, rather than an answer in another
+ * protocol. At the first contact with a daemon that is starting, or behind
+ * a proxy whose back end is down, a hang-up is worth another try.
+ */
+export function isHangUp(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) {
+      return true;
+    }
+    const code = (e as NodeError).code;
+    if (code === "ECONNRESET" || code === "EPIPE") return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 function classify(err: unknown): [string, string] | undefined {
   if (err instanceof Deno.errors.ConnectionRefused) {
     return [DAEMON_ERRORS.UNREACHABLE, REASONS.refused];

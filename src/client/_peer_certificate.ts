@@ -7,7 +7,8 @@
  */
 import type tls from "node:tls";
 import { fingerprintOf, toPem } from "../api/fingerprint.ts";
-import { normalizeIp } from "./_host_names.ts";
+import { certificateHostNames } from "./_certificate_names.ts";
+import { printable } from "./_printable.ts";
 
 /** What a daemon presented in its TLS handshake. */
 export interface PeerCertificate {
@@ -32,7 +33,11 @@ export interface PeerCertificate {
 /** What a TLS client saw of a daemon's certificate, as {@link PeerCertificate}. */
 export async function peerCertificate(seen: {
   raw: Uint8Array;
-  /** Node's subjectaltname text, or the names already parsed. */
+  /**
+   * Node's subjectaltname text (ignored: the names are read from `raw`, as
+   * that text cannot tell a name from a URI or e-mail entry containing
+   * ", DNS:"), or the names already parsed.
+   */
   names: string | string[];
   /** Epoch milliseconds, or Node's valid_to text. */
   notAfter: number | string | undefined;
@@ -45,7 +50,9 @@ export async function peerCertificate(seen: {
     fingerprint: await fingerprintOf(seen.raw),
     der: seen.raw,
     pem: toPem("CERTIFICATE", seen.raw),
-    names: typeof seen.names === "string" ? parseAltNames(seen.names) : seen.names,
+    names: (typeof seen.names === "string" ? certificateHostNames(seen.raw) : seen.names).map((n) =>
+      printable(n, 255)
+    ),
     notAfter: typeof seen.notAfter === "string"
       ? Date.parse(seen.notAfter) || undefined
       : seen.notAfter,
@@ -86,13 +93,4 @@ export function issuersOf(cert: tls.DetailedPeerCertificate): Uint8Array[] {
     if (at.raw) chain.push(new Uint8Array(at.raw));
   }
   return chain;
-}
-
-/** Parses Node's subjectaltname string ("DNS:a, IP Address:127.0.0.1"). */
-function parseAltNames(text: string): string[] {
-  return text.split(/,\s*/).flatMap((entry) => {
-    const m = /^(DNS|IP Address):(.+)$/.exec(entry.trim());
-    if (!m) return [];
-    return [m[1] === "DNS" ? m[2].toLowerCase() : normalizeIp(m[2])];
-  });
 }

@@ -9,9 +9,16 @@ import { ConfigError, DaemonError } from "../errors.ts";
 import { CEDAR_PROTOCOL } from "./cedar/cedar_address.ts";
 import { cedarDaemonClient } from "./cedar/cedar_client.ts";
 import type { MethodName } from "./cedar/handshake.ts";
-import { type CredentialSource, DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
+import {
+  type CredentialSource,
+  DAEMON_ERRORS,
+  isTransient,
+  type TokenDaemonClient,
+} from "./daemon_client.ts";
+import { isHangUp } from "./_network_failure.ts";
 import { type HttpsDaemonClient, httpsDaemonClient } from "./https_client.ts";
 import { knownHostKey } from "./known_hosts.ts";
+import { localDaemonCertificates } from "./local_certificates.ts";
 import { ANY_PROTOCOL } from "./locate.ts";
 import { tlsDialer } from "./tls_dialer.ts";
 import { parseFingerprint, type TrustJudgement, type TrustPolicy, TrustSessions } from "./trust.ts";
@@ -68,7 +75,12 @@ export async function trustPolicyFromConfig(
   const knownHostsFile = config.get(KNOWN_HOSTS_KNOB)?.trim() ||
     config.get("SEC_KNOWN_HOSTS")?.trim() ||
     (home ? `${home.replace(/\/+$/, "")}/.condor/known_hosts` : undefined);
-  const policy: TrustPolicy = { pins, knownHostsFile, now: options.now };
+  const policy: TrustPolicy = {
+    pins,
+    knownHostsFile,
+    now: options.now,
+    localCertificates: await localDaemonCertificates(config),
+  };
   if (caPem !== undefined) policy.caPem = caPem;
   if (options.ask) policy.ask = options.ask;
   if (options.pinsFor) policy.pinsFor = options.pinsFor;
@@ -131,6 +143,19 @@ export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
     );
   }
   return { methods, ignored, source: knob, trustDomain };
+}
+
+/**
+ * Whether a failure to reach a daemon at first contact (locating and
+ * connecting to it) is worth another try for a tool told to wait for it:
+ * unreachable (refused, no route, name not found), timed out, overloaded
+ * or restarting (429, 502-504), or hanging up on the TLS handshake of an
+ * https:// address (a daemon starting, or a proxy whose back end is down).
+ * An answer in another protocol, a certificate that is not trusted
+ * (TrustError, never a DaemonError) or a refusal is final.
+ */
+export function isFirstContactFailure(err: DaemonError): boolean {
+  return isTransient(err) || (err.code === DAEMON_ERRORS.NOT_TLS && isHangUp(err));
 }
 
 /** A connected client and why its daemon is trusted. */

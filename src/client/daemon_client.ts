@@ -17,6 +17,7 @@ import type {
   FetchTokenResponse,
   RequestInfo,
   RequestStateResponse,
+  RuleInfo,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import type { TrustJudgement } from "./trust.ts";
@@ -75,6 +76,10 @@ export interface TokenDaemonClient {
     lifetime: number,
     signal?: AbortSignal,
   ): Promise<AutoApproveResponse>;
+  /** The auto-approval rules in force (authenticated, administrators only). */
+  rules(signal?: AbortSignal): Promise<RuleInfo[]>;
+  /** Removes an auto-approval rule; resolves to it as it was (authenticated, administrators only). */
+  removeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo>;
   /** Issues a token for the caller's own identity (authenticated). */
   fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse>;
   /** Lists daemons known to this (collector-role) daemon. */

@@ -25,6 +25,7 @@ import type {
   FetchTokenResponse,
   RequestInfo,
   RequestStateResponse,
+  RuleInfo,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import { DAEMON_ERRORS, type DaemonQuery, type TokenDaemonClient } from "./daemon_client.ts";
@@ -134,6 +135,9 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
       lifetime: number,
       signal?: AbortSignal,
     ): Promise<AutoApproveResponse> => run((c) => c.autoApprove(netblock, lifetime, signal)),
+    rules: (signal?: AbortSignal): Promise<RuleInfo[]> => run((c) => c.rules(signal)),
+    removeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>
+      run((c) => c.removeRule(ruleId, signal)),
     fetchToken: (request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> =>
       run((c) => c.fetchToken(request, signal)),
     daemons: (query: DaemonQuery, signal?: AbortSignal): Promise<DaemonAd[]> =>

@@ -28,6 +28,7 @@ import {
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
+  type RuleInfo,
 } from "../api/protocol.ts";
 import { DaemonError, TrustError } from "../errors.ts";
 import { exchange, Http1Failure, type Http1Response } from "./_http1.ts";
@@ -70,7 +71,7 @@ const STATES: readonly RequestState[] = [
 ];
 
 interface Call {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: string;
   /** What the call does, for messages: "Cannot <action> at <address>: ...". */
   action: string;
@@ -269,12 +270,40 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       signal,
     });
     const check = checker(body, this.#badResponse(action));
-    return {
+    const response: AutoApproveResponse = {
       netblock: check.string("netblock"),
       lifetime: check.number("lifetime"),
       expiresAt: check.number("expiresAt"),
       approved: check.strings("approved"),
     };
+    const ruleId = check.optionalNumber("ruleId");
+    if (ruleId !== undefined) response.ruleId = ruleId;
+    return response;
+  }
+
+  async rules(signal?: AbortSignal): Promise<RuleInfo[]> {
+    const action = "list auto-approval rules";
+    const body = await this.#call({
+      method: "GET",
+      path: PATHS.autoApprovalRules,
+      action,
+      authenticated: true,
+      signal,
+    });
+    const bad = this.#badResponse(action);
+    return checker(body, bad).objects("rules").map((item) => ruleInfo(checker(item, bad)));
+  }
+
+  async removeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo> {
+    const action = `remove auto-approval rule ${ruleId}`;
+    const body = await this.#call({
+      method: "DELETE",
+      path: PATHS.autoApprovalRule(String(ruleId)),
+      action,
+      authenticated: true,
+      signal,
+    });
+    return ruleInfo(checker(body, this.#badResponse(action)));
   }
 
   async fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> {
@@ -462,7 +491,9 @@ export class HttpsDaemonClient implements TokenDaemonClient {
 
   #refusal(action: string, response: Http1Response, text: string): DaemonError {
     let code = `DAEMON_HTTP_${response.status}`;
-    let reason = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    let reason = `HTTP ${response.status}${
+      response.statusText ? ` ${printable(response.statusText, 100)}` : ""
+    }`;
     try {
       const body = JSON.parse(text);
       const error = body?.error;
@@ -490,6 +521,18 @@ export class HttpsDaemonClient implements TokenDaemonClient {
 }
 
 type Bad = (problem: string, cause?: unknown) => DaemonError;
+
+/** A RuleInfo read with `check`. */
+function ruleInfo(check: ReturnType<typeof checker>): RuleInfo {
+  return {
+    ruleId: check.number("ruleId"),
+    netblock: check.string("netblock"),
+    createdBy: check.string("createdBy"),
+    createdAt: check.number("createdAt"),
+    expiresAt: check.number("expiresAt"),
+    approved: check.number("approved"),
+  };
+}
 
 /** Field readers for one JSON object that throw DaemonError naming the bad field. */
 function checker(value: unknown, bad: Bad) {

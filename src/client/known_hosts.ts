@@ -7,7 +7,7 @@
  * @module
  */
 import { TokenFileError, TrustError } from "../errors.ts";
-import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { currentUid, fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 import { inspectTrusted } from "../token/trusted_file.ts";
 import { parseFingerprint } from "../api/fingerprint.ts";
 
@@ -108,6 +108,21 @@ export async function rememberKnownHost(
 async function readTrustedText(path: string): Promise<string | undefined> {
   let found;
   try {
+    // A symbolic link is followed (a system-wide SEC_KNOWN_HOSTS may be one), but only
+    // one this user or root owns: another user's could point anywhere, or nowhere.
+    const link = await Deno.lstat(path).catch((err) => {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    });
+    const me = Deno.build.os === "windows" ? undefined : currentUid();
+    if (
+      link?.isSymlink && me !== undefined && link.uid !== null && link.uid !== me && link.uid !== 0
+    ) {
+      throw new TrustError(
+        "TRUST_KNOWN_HOSTS_UNSAFE",
+        `Cannot trust known-hosts file ${path}: it is a symbolic link owned by uid ${link.uid}, not by this user (uid ${me}) or root (another user could change whom this tool trusts)`,
+      );
+    }
     found = await inspectTrusted(path, {
       kind: "file",
       privateBits: 0o022,
@@ -115,6 +130,7 @@ async function readTrustedText(path: string): Promise<string | undefined> {
       followSymlinks: true,
     });
   } catch (err) {
+    if (err instanceof TrustError) throw err;
     throw knownHostsError("read", path, err);
   }
   if (found.info === undefined) return undefined;

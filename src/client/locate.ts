@@ -170,8 +170,12 @@ export interface LocateOptions {
   name?: string;
   /** Daemon type (`-type`), upper case; COLLECTOR by default. */
   type?: string;
-  /** Opens a trusted client for a URL (trust.ts decides; may throw TrustError). */
-  connect: (url: URL) => Promise<TokenDaemonClient>;
+  /**
+   * Opens a trusted client for a URL (trust.ts decides; may throw
+   * TrustError). `listed` is the directory's ad when the address came from
+   * the collector's directory rather than from the user.
+   */
+  connect: (url: URL, listed?: DaemonAd) => Promise<TokenDaemonClient>;
   /** Called with each step, for -debug. */
   trace?: (message: string) => void | Promise<void>;
   signal?: AbortSignal;
@@ -221,7 +225,9 @@ export async function locateDaemon(options: LocateOptions): Promise<Located> {
     );
   }
   await trace(`the collector lists ${ad.type} "${ad.name}" at ${displayAddress(url)}`);
-  return { client: await options.connect(url), url };
+  // The collector's own address was given by the user, not by the directory.
+  const own = url.host.toLowerCase() === collectorUrl.host.toLowerCase();
+  return { client: await options.connect(url, own ? undefined : ad), url };
 }
 
 async function notFound(

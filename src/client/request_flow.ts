@@ -2,7 +2,8 @@
  * The requester's path, top to bottom: enqueue a token request, wait for the
  * administrator's decision with long polls, and return the outcome. Network
  * failures and daemon restarts are retried with bounded exponential backoff
- * and full jitter; the same request (id and secret) continues afterwards.
+ * and full jitter (retry.ts); the same request (id and secret) continues
+ * afterwards.
  * Progress is reported as events; nothing here writes to a terminal.
  *
  * @module
@@ -10,7 +11,15 @@
 import { MAX_WAIT_SECONDS } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import { checkIssuedToken } from "../token/issued_token.ts";
-import { DAEMON_ERRORS, isTransient, type TokenDaemonClient } from "./daemon_client.ts";
+import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
+import {
+  backoffDelay,
+  type Clock,
+  DEFAULT_RETRY,
+  realClock,
+  type RetryPolicy,
+  withRetries,
+} from "./retry.ts";
 
 /** What is asked for. */
 export interface TokenRequestSpec {
@@ -24,54 +33,13 @@ export interface TokenRequestSpec {
   clientId: string;
 }
 
-/** Time, injectable so tests can fake it. */
-export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** The real clock. */
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
-    }),
-};
-
-/** Backoff between retries: `random() * min(capMs, baseMs * 2^attempt)` ("full jitter"). */
-export interface RetryPolicy {
-  baseMs: number;
-  capMs: number;
-}
-
-/** Retries start around a quarter second and never wait more than 10 s. */
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 250, capMs: 10_000 };
+export { backoffDelay, type Clock, DEFAULT_RETRY, realClock, type RetryPolicy };
 
 /** Long-poll length asked of the daemon, in seconds (below proxies' usual idle limits). */
 export const DEFAULT_POLL_SECONDS = 25;
 
 /** How long a best-effort cancel may take before the requester gives up on it. */
 const CANCEL_TIMEOUT_MS = 3_000;
-
-/** The delay before retry number `attempt` (0-based), in milliseconds. */
-export function backoffDelay(
-  attempt: number,
-  policy: RetryPolicy = DEFAULT_RETRY,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
 
 /** Progress of a request, for the tool to render. */
 export type RequestEvent =
@@ -162,7 +130,7 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
   if (requestId === undefined) {
     // Not aborted by the signal: a half-finished enqueue would leave a
     // request we could not name to cancel. Enqueue is idempotent per secret.
-    const reply = await withRetries(
+    const reply = await retried(
       options,
       clock,
       undefined,
@@ -196,7 +164,7 @@ export async function requestToken(options: RequestFlowOptions): Promise<Request
     const waitSeconds = Math.min(pollSeconds, Math.ceil(remainingMs / 1000));
     // After a failure, first check back without waiting, so that a daemon
     // that came back is noticed (and reported) at once.
-    const reply = await withRetries(
+    const reply = await retried(
       options,
       clock,
       id,
@@ -262,49 +230,26 @@ function decidedOutcome(
 }
 
 /**
- * Runs `call`, retrying transient failures with backoff until it succeeds,
- * fails for good, or the deadline passes (then the last failure is thrown).
+ * Runs `call` with {@link withRetries}: transient failures are retried until
+ * the deadline, and reported as "retrying" and "reconnected" events.
  * Resolves to undefined when the signal fires.
  */
-async function withRetries<T>(
+async function retried<T>(
   options: RequestFlowOptions,
   clock: Clock,
   requestId: string | undefined,
   call: (attempt: number) => Promise<T>,
 ): Promise<T | undefined> {
-  let attempt = 0;
-  let downSince: number | undefined;
-  while (true) {
-    try {
-      const result = await call(attempt);
-      if (downSince !== undefined) {
-        await options.onEvent?.({
-          type: "reconnected",
-          requestId,
-          downMs: clock.now() - downSince,
-        });
-      }
-      return result;
-    } catch (err) {
-      if (options.signal.aborted) return undefined;
-      if (!(err instanceof DaemonError) || !isTransient(err)) throw err;
-      downSince ??= clock.now();
-      const delayMs = backoffDelay(attempt, options.retry, options.random);
-      if (clock.now() + delayMs >= options.deadline) {
-        const downFor = Math.round((clock.now() - downSince) / 1000);
-        throw new DaemonError(
-          err.code,
-          `${err.message} (still failing after ${downFor} s of retries; giving up)`,
-          err.status,
-          { cause: err },
-        );
-      }
-      await options.onEvent?.({ type: "retrying", requestId, error: err, attempt, delayMs });
-      attempt++;
-      await clock.sleep(delayMs, options.signal);
-      if (options.signal.aborted) return undefined;
-    }
-  }
+  return await withRetries(call, {
+    deadline: options.deadline,
+    signal: options.signal,
+    clock,
+    retry: options.retry,
+    random: options.random,
+    onRetry: (error, attempt, delayMs) =>
+      options.onEvent?.({ type: "retrying", requestId, error, attempt, delayMs }),
+    onRecovered: (downMs) => options.onEvent?.({ type: "reconnected", requestId, downMs }),
+  });
 }
 
 async function timedOut(

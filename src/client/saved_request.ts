@@ -8,7 +8,7 @@
  */
 import { REQUEST_ID_PATTERN } from "../api/protocol.ts";
 import { CondorError, TokenFileError } from "../errors.ts";
-import { fileErrorReason, writePrivateFile } from "../token/private_file.ts";
+import { currentUid, fileErrorReason, writePrivateFile } from "../token/private_file.ts";
 
 /** What is saved about a request. */
 export interface SavedRequest {
@@ -48,6 +48,14 @@ export async function readSavedRequest(path: string): Promise<SavedRequest | und
   try {
     const info = await Deno.lstat(path);
     if (!info.isFile) throw bad(path, "it is not a regular file");
+    const me = currentUid();
+    if (me !== undefined && info.uid !== null && info.uid !== me && info.uid !== 0) {
+      // It names the daemon and the certificate to trust: only we (or root) may have chosen them.
+      throw bad(
+        path,
+        `it is owned by uid ${info.uid}, not by this user (uid ${me}) or root, so another user chose its daemon and certificate`,
+      );
+    }
     if (info.mode !== null && (info.mode & 0o077) !== 0) {
       // It holds the secret that collects the token: refuse one others could read.
       const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
@@ -113,6 +121,7 @@ export async function saveRequest(path: string, saved: SavedRequest): Promise<vo
     await writePrivateFile(path, JSON.stringify({ format: FORMAT, ...saved }, null, 2) + "\n", {
       label: "request file",
       createDirectory: true,
+      secret: true,
     });
   } catch (err) {
     if (!(err instanceof TokenFileError)) throw err;

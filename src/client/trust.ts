@@ -11,8 +11,9 @@
  *    by, and not expired;
  * 2. fingerprints the user gave (`-trust`, TOKEND_TRUST): when there are
  *    any, the certificate must be one of them, whatever else vouches for it;
- * 3. our known-hosts line for `host:port`: the certificate must be the one
- *    recorded there;
+ * 3. the certificate file of a condor_tokend on this host (a tool on the
+ *    daemon's host trusts its daemon without a prompt); then our known-hosts
+ *    line for `host:port`: the certificate must be the one recorded there;
  * 4. a certificate authority this host trusts (the system's, or
  *    AUTH_SSL_CLIENT_CAFILE);
  * 5. HTCondor's own known-hosts line for the host;
@@ -24,6 +25,7 @@
  *
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { TrustError } from "../errors.ts";
 import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint } from "../api/fingerprint.ts";
 import { certificateCoversHost, isLoopbackAddress } from "./_host_names.ts";
@@ -56,6 +58,12 @@ export interface TrustPolicy {
    * of the pool. They rank with `pins`, for that address alone.
    */
   pinsFor?: (key: string) => readonly string[];
+  /**
+   * Certificates of a condor_tokend on this host, read from its own files
+   * (see local_certificates.ts): a tool on the daemon's host trusts its
+   * daemon without a prompt.
+   */
+  localCertificates?: readonly { fingerprint: string; file: string }[];
   /** The known-hosts file; without one nothing is remembered. */
   knownHostsFile: string | undefined;
   /** Asks the user (on a terminal); absent when nobody can be asked. */
@@ -76,6 +84,8 @@ export type TrustBasis =
   | "known_host"
   /** The user accepted it at the prompt. */
   | "accepted"
+  /** It is the certificate a condor_tokend on this host keeps in its own files. */
+  | "local_cert"
   /** HTCondor's TOKEN method: the daemon proved it holds the key that signed our token. */
   | "token_proof"
   /** HTCondor's FS method to a daemon on this host's loopback address. */
@@ -90,6 +100,10 @@ export interface TrustJudgement {
   remembered?: string;
   /** The known-hosts fingerprint a matching pin replaced, if any. */
   replaced?: string;
+  /** Names the certificate is valid for (none for a session proven without one). */
+  names?: readonly string[];
+  /** The daemon's own certificate file it matched (basis `local_cert`). */
+  localFile?: string;
 }
 
 /**
@@ -127,6 +141,7 @@ export async function judgeCertificate(
   const trusted = (basis: TrustBasis, extra: Partial<TrustJudgement> = {}): TrustJudgement => ({
     basis,
     fingerprint: cert.fingerprint,
+    names: cert.names,
     ...extra,
   });
   const known = policy.knownHostsFile === undefined
@@ -161,6 +176,9 @@ export async function judgeCertificate(
       await remember(known === undefined || known === cert.fingerprint ? {} : { replaced: known }),
     );
   }
+  // The daemon's own certificate file on this host: only its owner could have put it there.
+  const local = policy.localCertificates?.find((c) => c.fingerprint === cert.fingerprint);
+  if (local !== undefined) return trusted("local_cert", { localFile: local.file });
   if (known !== undefined) {
     if (known === cert.fingerprint) return trusted("known_host");
     throw new TrustError(
@@ -174,7 +192,7 @@ export async function judgeCertificate(
     ? undefined
     : await readHtcondorKnownHost(policy.knownHostsFile, host);
   if (theirs?.permitted) {
-    if ([cert.der, ...cert.chain].some((der) => sameBytes(der, theirs.der))) {
+    if (sameBytes(cert.der, theirs.der) || chainsTo(cert, theirs.der)) {
       return trusted("known_host");
     }
     throw new TrustError(
@@ -326,6 +344,41 @@ export class TrustSessions {
   }
 }
 
+/**
+ * Whether a credential may go to a daemon that was found through a
+ * collector's directory rather than at an address the user gave. The
+ * directory lists what daemons advertise, and any daemon of the pool may
+ * advertise: one with a certificate a CA issued for its own host could
+ * list another daemon's name at its own address. So trust that only a CA
+ * vouches for is enough only when the certificate names the host of the
+ * daemon name the user asked for (`-name NAME@HOST` or `-name HOST`);
+ * trust the user gave explicitly (a pin, known_hosts, the prompt) or a
+ * proof of the signing key always is. Throws TrustError.
+ */
+export function judgeListed(
+  judgement: TrustJudgement | undefined,
+  key: string,
+  listedAs: string,
+  askedName: string | undefined,
+): void {
+  if (judgement !== undefined && judgement.basis !== "ca" && judgement.basis !== "local_fs") {
+    return;
+  }
+  const host = askedName?.slice(askedName.lastIndexOf("@") + 1);
+  if (
+    judgement?.basis === "ca" && host !== undefined && host !== "" &&
+    certificateCoversHost(judgement.names ?? [], host)
+  ) return;
+  throw new TrustError(
+    "TRUST_LISTED_UNPROVEN",
+    `Cannot send a credential to the daemon at ${key}, which the collector's directory lists as "${listedAs}": ${
+      host
+        ? `its certificate is not for "${host}", the host of the name asked for`
+        : "no -name NAME@HOST says which host its certificate must name"
+    }, and any daemon of the pool can advertise a name; nothing was sent. Give -name NAME@HOST, pin its certificate with -trust, or address it directly with -pool`,
+  );
+}
+
 /** How an HTCondor session was authenticated, when no certificate was judged. */
 export type SessionProof =
   /** The TOKEN method succeeded: the daemon proved it holds the signing key. */
@@ -372,6 +425,36 @@ export function judgeSession(
     "TRUST_UNPROVEN",
     `Cannot trust ${where}: it did not prove who it is (it declined authentication, or chose a method that proves nothing of it); nothing was sent to it. This may be an attack, or a daemon whose security policy does not authenticate; SSL with a trusted certificate is required`,
   );
+}
+
+/**
+ * Whether `cert` is signed, through the certificates the daemon sent with
+ * it, by the CA certificate `anchorDer`. Merely sending the anchor along
+ * proves nothing (it is public): each link's signature is checked.
+ */
+function chainsTo(cert: PeerCertificate, anchorDer: Uint8Array): boolean {
+  const parse = (der: Uint8Array) => {
+    try {
+      return new X509Certificate(der);
+    } catch {
+      return undefined;
+    }
+  };
+  const anchor = parse(anchorDer);
+  let current = parse(cert.der);
+  if (anchor === undefined || !anchor.ca || current === undefined) return false;
+  const issuers = cert.chain.map(parse).filter((c): c is X509Certificate => c?.ca === true);
+  const signs = (issuer: X509Certificate, subject: X509Certificate) =>
+    subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+  for (let depth = 0; depth <= issuers.length; depth++) {
+    if (signs(anchor, current)) return true;
+    const next: X509Certificate | undefined = issuers.find((c) =>
+      c !== current && signs(c, current!)
+    );
+    if (next === undefined) return false;
+    current = next;
+  }
+  return false;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

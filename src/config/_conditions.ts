@@ -1,12 +1,13 @@
 /**
  * The conditions of `if` and `elif` lines, as far as HTCondor evaluates them
- * without a ClassAd: numbers, booleans, `defined NAME`, a leading `!`, and
- * `$(...)` references expanded first. `version` comparisons need HTCondor's
- * own version and are refused, as are the "complex" conditions HTCondor
- * itself refuses.
+ * without a ClassAd: numbers, booleans, `defined NAME`, `version OP X.Y[.Z]`
+ * (against HTCONDOR_VERSION, the version this project is compatible with),
+ * a leading `!`, and `$(...)` references expanded first. The "complex"
+ * conditions HTCondor itself refuses are refused too.
  *
  * @module
  */
+import { HTCONDOR_VERSION } from "./htcondor_version.ts";
 
 /** What a condition may consult. */
 export interface ConditionContext {
@@ -43,8 +44,10 @@ export function evaluateCondition(condition: string, context: ConditionContext):
 function evaluatePlain(text: string, context: ConditionContext): ConditionResult {
   const literal = literalTruth(text);
   if (literal !== undefined) return ok(literal);
-  if (/^version(?![A-Za-z0-9_])/i.test(text)) {
-    return refuse(true, "version comparisons need HTCondor's own version");
+  if (/^version/i.test(text)) {
+    const shape = versionShape(text);
+    if (shape === "comparison") return evaluateVersion(text.slice("version".length));
+    if (shape === "bare") return refuse(false, "the version literal is invalid");
   }
   const defined = /^defined(?:\s+(.*))?$/is.exec(text);
   if (defined) return evaluateDefined((defined[1] ?? "").trim(), context);
@@ -52,6 +55,86 @@ function evaluatePlain(text: string, context: ConditionContext): ConditionResult
     false,
     IDENTIFIER.test(text) ? "it is not a conditional" : "complex conditionals are not supported",
   );
+}
+
+/**
+ * Whether HTCondor reads `text` (which starts with "version") as a version
+ * comparison: it must be made only of letters, digits, comparison signs,
+ * spaces between words and dots in numbers, and hold each of the first four
+ * ("version >= 9.0"; "version>=9.0" has no space inside, so it is not one).
+ * "bare" is the word alone; undefined is anything else, which HTCondor
+ * then judges as it would any other word or expression.
+ */
+function versionShape(text: string): "comparison" | "bare" | undefined {
+  if (/^version$/i.test(text)) return "bare";
+  const kinds = new Set<string>();
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    const next = text[i + 1] ?? "";
+    if (/[0-9]/.test(ch)) kinds.add("digit");
+    else if (ch === ".") {
+      // A dot is part of a number after digits alone or before a digit (or the end).
+      const numeric = (kinds.size === 1 && kinds.has("digit")) || next === "" || /[0-9]/.test(next);
+      kinds.add(numeric ? "float" : "other");
+    } else if (/[A-Za-z]/.test(ch)) kinds.add("alpha");
+    else if (ch === "<" || ch === "=" || ch === ">" || (ch === "!" && next === "=")) {
+      kinds.add("cmp");
+    } else if (/\s/.test(ch)) {
+      if (next !== "" && !/\s/.test(next)) kinds.add("space");
+    } else kinds.add("other");
+  }
+  const needed = ["alpha", "space", "cmp", "digit"];
+  const allowed = [...needed, "float"];
+  return needed.every((k) => kinds.has(k)) && [...kinds].every((k) => allowed.includes(k))
+    ? "comparison"
+    : undefined;
+}
+
+/**
+ * `version OP LITERAL` with HTCondor's semantics, `rest` being what follows
+ * the word: OP is `<`, `<=`, `>`, `>=`, `=`, `==` or `!=` (a missing OP is
+ * `=`); LITERAL is `[v]MAJOR.MINOR[.SUBMINOR]` with MAJOR at least 6 (a
+ * missing SUBMINOR is HTCONDOR_VERSION's, and anything after the numbers is
+ * ignored). A part above 99 makes HTCondor's own parser give up, and the
+ * version then compares as lower than any real one, as it does there.
+ */
+function evaluateVersion(rest: string): ConditionResult {
+  let text = rest.trimStart();
+  const negated = text.startsWith("!");
+  if (negated) text = text.slice(1);
+  let op = 0;
+  let orEqual = false;
+  if (text[0] === "<" || text[0] === "=" || text[0] === ">") {
+    op = text[0] === "<" ? -1 : text[0] === "=" ? 0 : 1;
+    text = text.slice(1);
+  }
+  if (text[0] === "=") {
+    orEqual = true;
+    text = text.slice(1);
+  }
+  text = text.trimStart().replace(/^[vV]/, "");
+  const literal = /^\s*([-+]?\d+)\.\s*([-+]?\d+)(?:\.\s*([-+]?\d+))?/.exec(text);
+  const ours = versionParts(HTCONDOR_VERSION);
+  const numbers = literal?.slice(1).filter((part) => part !== undefined).map(Number) ?? [];
+  if (numbers.length < 2 || numbers[0] < 6 || numbers.some((n) => n > 0x7fff_ffff)) {
+    return refuse(false, "the version literal is invalid");
+  }
+  const [major, minor, subminor = ours[2]] = numbers;
+  const theirs = minor > 99 || subminor > 99 ? 0 : scalar([major, minor, subminor]);
+  const diff = Math.sign(scalar(ours) - theirs);
+  const result = diff === op || (orEqual && diff === 0);
+  return ok(negated ? !result : result);
+}
+
+/** `[major, minor, subminor]` of a version string such as "25.14.0". */
+function versionParts(version: string): [number, number, number] {
+  const [major, minor, subminor] = version.split(".").map(Number);
+  return [major, minor, subminor ?? 0];
+}
+
+/** One number that orders versions, as HTCondor compares them. */
+function scalar([major, minor, subminor]: readonly number[]): number {
+  return major * 1_000_000 + minor * 1_000 + subminor;
 }
 
 /** `defined NAME`: the knob has a non-empty value. */

@@ -33,11 +33,14 @@ export interface LoadOptions {
   /**
    * CONDOR_CONFIG, HOME, USER and `_CONDOR_<NAME>`/`_condor_<NAME>` are
    * looked up through this, one name at a time; the environment is never
-   * enumerated.
+   * enumerated. On Windows, USERPROFILE and USERNAME stand in for HOME and
+   * USER when those are unset.
    */
   env: Env;
   /** Full host name (the caller passes `Deno.hostname()`). */
   hostname: string;
+  /** The operating system, as `Deno.build.os` names it (its value by default). */
+  os?: typeof Deno.build.os;
   /** Reads a file; default `Deno.readTextFile`. */
   readTextFile?: (path: string) => Promise<string>;
   /** Names of a directory's entries that are not directories; default from `Deno.readDir`. */
@@ -140,7 +143,7 @@ export class CondorConfig {
  * (CONFIG_SYNTAX, CONFIG_MISSING_FILE, CONFIG_UNREADABLE, CONFIG_LOOP, ...).
  */
 export async function loadConfig(options: LoadOptions): Promise<CondorConfig> {
-  const facts = hostFacts(options.env, options.hostname);
+  const facts = hostFacts(options.env, options.hostname, options.os);
   const table = newTable(options.env, facts);
   const reader = new ConfigReader(table);
   const files = await readConfigSources({
@@ -164,10 +167,10 @@ export async function loadConfig(options: LoadOptions): Promise<CondorConfig> {
  */
 export function configFromText(
   text: string,
-  options: { env?: Env; hostname: string; source?: string },
+  options: { env?: Env; hostname: string; source?: string; os?: typeof Deno.build.os },
 ): CondorConfig {
   const env = options.env ?? { get: () => undefined };
-  const table = newTable(env, hostFacts(env, options.hostname));
+  const table = newTable(env, hostFacts(env, options.hostname, options.os));
   const reader = new ConfigReader(table);
   const steps = reader.read(text, options.source ?? "configuration text");
   const step = steps.next();
@@ -180,8 +183,18 @@ export function configFromText(
   return new CondorConfig(table, [], reader.warnings);
 }
 
-function hostFacts(env: Env, hostname: string): HostFacts {
-  return { hostname, home: env.get("HOME"), user: env.get("USER") };
+/**
+ * The user's home and name: HOME and USER, or on Windows, where those are
+ * not normally set, USERPROFILE and USERNAME (so the token directory is
+ * %USERPROFILE%\.condor\tokens.d there).
+ */
+function hostFacts(env: Env, hostname: string, os = Deno.build.os): HostFacts {
+  const windows = os === "windows";
+  return {
+    hostname,
+    home: env.get("HOME") || (windows ? env.get("USERPROFILE") : undefined),
+    user: env.get("USER") || (windows ? env.get("USERNAME") : undefined),
+  };
 }
 
 function newTable(env: Env, facts: HostFacts): KnobTable {

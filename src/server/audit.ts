@@ -16,6 +16,7 @@ export type AuditEvent =
   | "expire"
   | "cancel"
   | "rule"
+  | "rule-remove"
   | "fetch";
 
 /** One audit record. */

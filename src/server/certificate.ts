@@ -8,7 +8,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { fingerprintOf, toPem } from "../api/fingerprint.ts";
+import { fingerprintOf, firstPemBlock, toPem } from "../api/fingerprint.ts";
 import { CondorError } from "../errors.ts";
 import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
@@ -194,15 +194,11 @@ export async function createSelfSigned(
 
 /** `sha256:AB:CD:...` of the first certificate in a PEM text (see src/api/fingerprint.ts). */
 export async function pemFingerprint(certPem: string): Promise<string> {
-  return await fingerprintOf(firstPemBlock(certPem, "CERTIFICATE"));
-}
-
-function firstPemBlock(pem: string, label: string): Uint8Array {
-  const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
-  if (!match) {
-    throw new CondorError("TLS_BAD_PEM", `Cannot use certificate: no PEM ${label} block found`);
+  const der = firstPemBlock(certPem, "CERTIFICATE");
+  if (!der) {
+    throw new CondorError("TLS_BAD_PEM", "Cannot use certificate: no PEM CERTIFICATE block found");
   }
-  return Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+  return await fingerprintOf(der);
 }
 
 function escapeDn(value: string): string {

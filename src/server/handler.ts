@@ -18,6 +18,8 @@ import {
   MAX_WAIT_SECONDS,
   PATHS,
   REQUEST_ID_PATTERN,
+  RULE_ID_PATTERN,
+  type RuleListResponse,
 } from "../api/protocol.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
@@ -89,7 +91,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     const peer = peerOf(info.remoteAddr);
     try {
       if (url.protocol !== expectedScheme) {
-        // Only a listener we did not ask for (e.g. DENO_SERVE_ADDRESS) gets here.
+        // Our server answers plain HTTP on the HTTPS port itself; this guards the handler alone.
         throw new Refusal(
           421,
           "WRONG_SCHEME",
@@ -196,8 +198,11 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     }
   }
   if (path === PATHS.autoApprovalRules) {
-    allow(method, ["POST"]);
+    allow(method, ["GET", "POST"]);
     const caller = await callerOf(req, peer, deps);
+    if (method === "GET") {
+      return json(200, { rules: await deps.requests.listRules(caller) } satisfies RuleListResponse);
+    }
     const body = await readJson(req);
     if (typeof body.netblock !== "string" || body.netblock.length > 128) {
       throw badRequest("RULE_BAD_NETBLOCK", "Auto-approval rule netblock invalid.");
@@ -209,6 +214,19 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       );
     }
     return json(200, await deps.requests.installRule(caller, body.netblock, body.lifetime));
+  }
+  const rule = /^\/v1\/auto-approval-rules\/([^/]*)$/.exec(path);
+  if (rule) {
+    allow(method, ["DELETE"]);
+    const id = decodePathSegment(rule[1]);
+    if (id === undefined || !RULE_ID_PATTERN.test(id)) {
+      throw badRequest(
+        "BAD_RULE_ID",
+        "Cannot remove auto-approval rule: its ID is a positive integer",
+      );
+    }
+    const caller = await callerOf(req, peer, deps);
+    return json(200, await deps.requests.removeRule(caller, Number(id)));
   }
   if (path === PATHS.tokens) {
     allow(method, ["POST"]);

@@ -1,6 +1,7 @@
 /**
  * Counters for the metrics endpoint, rendered in Prometheus text format:
- * pending requests, decisions, issued tokens and rejected calls. Counters
+ * pending requests, decisions, issued tokens and rejected calls, and the
+ * connections the HTTP server holds, refuses and closes. Counters
  * live in memory and start at zero with the process, as Prometheus expects.
  *
  * @module
@@ -15,6 +16,11 @@ export class Metrics {
   readonly #issued: Counter = new Map();
   readonly #rejected: Counter = new Map();
   readonly #enqueued: Counter = new Map();
+  readonly #refusedConnections: Counter = new Map();
+  readonly #connectionTimeouts: Counter = new Map();
+  #openConnections = 0;
+  #acceptErrors = 0;
+  #tlsFailures = 0;
 
   /** Counts a decision: approve, deny, auto-approve, cancel, expire. */
   decision(kind: string, n = 1): void {
@@ -34,6 +40,36 @@ export class Metrics {
   /** Counts an accepted enqueue: new or repeated. */
   enqueued(kind: "new" | "repeat"): void {
     bump(this.#enqueued, kind);
+  }
+
+  /** Counts a connection accepted and served. */
+  connectionOpened(): void {
+    this.#openConnections++;
+  }
+
+  /** Counts a served connection closed. */
+  connectionClosed(): void {
+    this.#openConnections--;
+  }
+
+  /** Counts a connection closed at once, over a cap: max_connections, max_connections_per_peer. */
+  connectionRefused(reason: string): void {
+    bump(this.#refusedConnections, reason);
+  }
+
+  /** Counts a connection closed because a deadline passed, by the phase it was in. */
+  connectionTimedOut(phase: string): void {
+    bump(this.#connectionTimeouts, phase);
+  }
+
+  /** Counts a failed accept (e.g. too many open files). */
+  acceptFailed(): void {
+    this.#acceptErrors++;
+  }
+
+  /** Counts a TLS handshake that failed (not one cut by its deadline). */
+  tlsFailed(): void {
+    this.#tlsFailures++;
   }
 
   /** The Prometheus text exposition, given the current gauges. */
@@ -74,6 +110,27 @@ export class Metrics {
     );
     counter("condor_tokend_issued_tokens_total", "Tokens issued.", "via", this.#issued);
     counter("condor_tokend_rejected_calls_total", "API calls refused.", "code", this.#rejected);
+    gauge("condor_tokend_open_connections", "Connections open now.", this.#openConnections);
+    counter(
+      "condor_tokend_refused_connections_total",
+      "Connections closed at once because a connection cap was reached.",
+      "reason",
+      this.#refusedConnections,
+    );
+    counter(
+      "condor_tokend_connection_timeouts_total",
+      "Connections closed because a deadline passed, by phase.",
+      "phase",
+      this.#connectionTimeouts,
+    );
+    lines.push(
+      "# HELP condor_tokend_accept_errors_total Connections the daemon failed to accept.",
+      "# TYPE condor_tokend_accept_errors_total counter",
+      `condor_tokend_accept_errors_total ${this.#acceptErrors}`,
+      "# HELP condor_tokend_tls_handshake_failures_total TLS handshakes that failed.",
+      "# TYPE condor_tokend_tls_handshake_failures_total counter",
+      `condor_tokend_tls_handshake_failures_total ${this.#tlsFailures}`,
+    );
     return lines.join("\n") + "\n";
   }
 }

@@ -11,7 +11,7 @@ const MAX_TRACKED_PEERS = 10_000;
 
 /** A per-key token bucket limiter. */
 export class RateLimiter {
-  readonly #perMinute: number;
+  #perMinute: number;
   readonly #now: () => number;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 
@@ -19,6 +19,11 @@ export class RateLimiter {
   constructor(perMinute: number, now: () => number) {
     this.#perMinute = perMinute;
     this.#now = now;
+  }
+
+  /** Changes the rate (SIGHUP); buckets refill at the new rate from now on. */
+  setRate(perMinute: number): void {
+    this.#perMinute = perMinute;
   }
 
   /**

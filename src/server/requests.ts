@@ -26,6 +26,7 @@ import {
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
+  type RuleInfo,
 } from "../api/protocol.ts";
 import { createHash } from "node:crypto";
 import { type Authorization, scopeAllows } from "../token/authz.ts";
@@ -40,6 +41,7 @@ import type { TokendSettings } from "./settings.ts";
 import type {
   Store,
   StoredRequest,
+  StoredRule,
   StoreReads,
   StoreTransaction,
   TransitionFields,
@@ -183,12 +185,13 @@ export class TokenRequests {
         },
       });
       if (minted && rule) {
+        await tx.countRuleApprovals(rule.seq, 1);
         records.push({
           at: now,
           event: "auto-approve",
           requestId: request.id,
           actor: ruleActor(rule.netblock),
-          detail: { netblock: rule.netblock, ruleExpiresAt: rule.expiresAt },
+          detail: { rule: rule.seq, netblock: rule.netblock, ruleExpiresAt: rule.expiresAt },
         }, {
           at: now,
           event: "issue",
@@ -356,13 +359,7 @@ export class TokenRequests {
     netblock: string,
     lifetime: number,
   ): Promise<AutoApproveResponse> {
-    requireAuthenticated(caller, "install auto-approval rule");
-    if (!caller.administrator) {
-      throw forbidden(
-        "NOT_AUTHORIZED",
-        `Cannot install auto-approval rule: "${caller.identity}" does not have ADMINISTRATOR authorization`,
-      );
-    }
+    requireAdministrator(caller, "install auto-approval rule");
     const { store, settings } = this.#deps;
     const capped = Math.min(lifetime, settings.autoApproveMaxLifetime);
     if (!(capped > 0)) {
@@ -377,14 +374,14 @@ export class TokenRequests {
     const now = this.nowSeconds();
     let records: AuditRecord[] = [];
     const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
-    const approved = await store.transaction(async (tx) => {
+    const { seq, approved } = await store.transaction(async (tx) => {
       records = [];
-      await tx.insertRule({ ...rule, createdBy: caller.identity });
+      const { seq } = await tx.insertRule({ ...rule, createdBy: caller.identity });
       records.push({
         at: now,
         event: "rule",
         actor: caller.identity,
-        detail: { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
+        detail: { rule: seq, netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt },
       });
       const rules = await tx.activeRules(now);
       const ids: string[] = [];
@@ -398,22 +395,80 @@ export class TokenRequests {
           expiresAt: now + settings.requestLifetime,
         });
         if (!changed) continue;
+        await tx.countRuleApprovals(match.seq, 1);
         records.push({
           at: now,
           event: "auto-approve",
           requestId: request.id,
           actor: ruleActor(match.netblock),
-          detail: { identity: request.requestedIdentity, authz: request.authorizations },
+          detail: {
+            rule: match.seq,
+            identity: request.requestedIdentity,
+            authz: request.authorizations,
+          },
         });
         ids.push(request.id);
       }
       for (const record of records) await tx.appendAudit(record);
-      return ids;
+      return { seq, approved: ids };
     });
     this.#announce(records);
     this.#deps.metrics.decision("auto-approve", approved.length);
     approved.forEach((id) => this.#deps.waiters.notify(id));
-    return { netblock: rule.netblock, lifetime: capped, expiresAt: rule.expiresAt, approved };
+    return {
+      ruleId: seq,
+      netblock: rule.netblock,
+      lifetime: capped,
+      expiresAt: rule.expiresAt,
+      approved,
+    };
+  }
+
+  /** The auto-approval rules in force, oldest first (administrators only). */
+  async listRules(caller: Caller): Promise<RuleInfo[]> {
+    requireAdministrator(caller, "list auto-approval rules");
+    return (await this.#deps.store.activeRules(this.nowSeconds())).map(ruleInfo);
+  }
+
+  /**
+   * Removes the rule in force with ID `ruleId` (administrators only), in one
+   * transaction with its audit record; returns it as it was. Requests it
+   * approved stay approved.
+   */
+  async removeRule(caller: Caller, ruleId: number): Promise<RuleInfo> {
+    requireAdministrator(caller, "remove auto-approval rule");
+    const { store } = this.#deps;
+    const now = this.nowSeconds();
+    // Built anew on each run of the transaction (an engine may run it again).
+    let records: AuditRecord[] = [];
+    const removed = await store.transaction(async (tx) => {
+      records = [];
+      const rule = await tx.removeRule(ruleId, now);
+      if (rule === undefined) return undefined;
+      records.push({
+        at: now,
+        event: "rule-remove",
+        actor: caller.identity,
+        detail: {
+          rule: rule.seq,
+          netblock: rule.netblock,
+          createdBy: rule.createdBy,
+          expiresAt: rule.expiresAt,
+          approved: rule.approved,
+        },
+      });
+      for (const record of records) await tx.appendAudit(record);
+      return rule;
+    });
+    if (removed === undefined) {
+      throw new Refusal(
+        404,
+        "RULE_UNKNOWN",
+        `Cannot remove auto-approval rule ${ruleId}: no rule with that ID is in force`,
+      );
+    }
+    this.#announce(records);
+    return ruleInfo(removed);
   }
 
   /**
@@ -819,6 +874,29 @@ function expiryRecord(request: StoredRequest, now: number): AuditRecord {
 
 function ruleActor(netblock: string): string {
   return `auto-approval rule ${netblock}`;
+}
+
+/** The public view of a rule. */
+function ruleInfo(rule: StoredRule): RuleInfo {
+  return {
+    ruleId: rule.seq,
+    netblock: rule.netblock,
+    createdBy: rule.createdBy,
+    createdAt: rule.issuedAt,
+    expiresAt: rule.expiresAt,
+    approved: rule.approved,
+  };
+}
+
+/** Refuses a caller that is not an administrator (401 when not authenticated at all). */
+function requireAdministrator(caller: Caller, action: string): void {
+  requireAuthenticated(caller, action);
+  if (!caller.administrator) {
+    throw forbidden(
+      "NOT_AUTHORIZED",
+      `Cannot ${action}: "${caller.identity}" does not have ADMINISTRATOR authorization`,
+    );
+  }
 }
 
 function requireAuthenticated(caller: Caller, action: string): void {

@@ -49,11 +49,11 @@ export const RULE_GRACE_SECONDS = 60;
  * peer is in the rule's netblock; and the request was made no later than the
  * rule's expiry and no earlier than 60 s before the rule was installed.
  */
-export function matchingRule(
+export function matchingRule<Rule extends ApprovalRule>(
   request: RuleCandidate,
-  rules: readonly ApprovalRule[],
+  rules: readonly Rule[],
   now: number,
-): ApprovalRule | undefined {
+): Rule | undefined {
   if (!request.requestedIdentity.startsWith("condor@")) return undefined;
   if (request.authorizations.length === 0) return undefined;
   if (!request.authorizations.every((a) => AUTO_APPROVABLE.includes(a))) return undefined;

@@ -17,6 +17,30 @@ export const DEFAULT_MAX_PENDING = 1000;
 /** Default cap on undecided requests from one peer address (or IPv6 /64). */
 export const DEFAULT_MAX_PENDING_PER_PEER = 10;
 
+/**
+ * The HTTP server's caps and deadlines: what one peer, or all of them, can
+ * hold of the daemon's file descriptors, memory and time before it is
+ * answered or cut off. Deadlines in seconds.
+ */
+export interface ConnectionSettings {
+  /** TOKEND_MAX_CONNECTIONS: open connections, all peers together (well under the fd limit). */
+  maxConnections: number;
+  /** TOKEND_MAX_CONNECTIONS_PER_PEER: open connections from one address (IPv6: one /64). */
+  maxConnectionsPerPeer: number;
+  /** TOKEND_HANDSHAKE_TIMEOUT: from accept to the end of the TLS handshake. */
+  handshakeTimeout: number;
+  /** TOKEND_HEADER_TIMEOUT: the whole request head, from the connection being ready or its first byte. */
+  headerTimeout: number;
+  /** TOKEND_BODY_TIMEOUT: the whole request body, from the end of the head. */
+  bodyTimeout: number;
+  /** TOKEND_IDLE_TIMEOUT: a kept-alive connection waiting for its next request. */
+  idleTimeout: number;
+  /** TOKEND_WRITE_TIMEOUT: writing one answer (a client that does not read). */
+  writeTimeout: number;
+  /** TOKEND_MAX_HEADER_BYTES: request line and header fields together. */
+  maxHeaderBytes: number;
+}
+
 /** Everything the daemon takes from the configuration. */
 export interface TokendSettings {
   /** TRUST_DOMAIN: issuer of every token we mint and accept. */
@@ -86,6 +110,8 @@ export interface TokendSettings {
   database: string | undefined;
   /** TOKEND_DATABASE_PASSWORD_FILE: a private file holding the database password. */
   databasePasswordFile: string | undefined;
+  /** The HTTP server's caps and deadlines. */
+  connections: ConnectionSettings;
 }
 
 /** Reads the daemon's settings. Throws ConfigError naming a bad knob. */
@@ -150,6 +176,23 @@ export function tokendSettings(
     clientCaFiles: config.list("AUTH_SSL_CLIENT_CAFILE"),
     database: databaseUrl(config),
     databasePasswordFile: config.get("TOKEND_DATABASE_PASSWORD_FILE")?.trim() || undefined,
+    connections: connectionSettings(config),
+  };
+}
+
+/** The knobs of ConnectionSettings, with their defaults. */
+function connectionSettings(config: CondorConfig): ConnectionSettings {
+  return {
+    // Under an open-file limit of 1024 (`ulimit -n 1024`), with room for
+    // the daemon's own (database, certificate, log, the runtime's).
+    maxConnections: positive(config, "TOKEND_MAX_CONNECTIONS", 800),
+    maxConnectionsPerPeer: positive(config, "TOKEND_MAX_CONNECTIONS_PER_PEER", 32),
+    handshakeTimeout: positive(config, "TOKEND_HANDSHAKE_TIMEOUT", 10),
+    headerTimeout: positive(config, "TOKEND_HEADER_TIMEOUT", 10),
+    bodyTimeout: positive(config, "TOKEND_BODY_TIMEOUT", 10),
+    idleTimeout: positive(config, "TOKEND_IDLE_TIMEOUT", 30),
+    writeTimeout: positive(config, "TOKEND_WRITE_TIMEOUT", 10),
+    maxHeaderBytes: atLeast(config, "TOKEND_MAX_HEADER_BYTES", 16 * 1024, 1024),
   };
 }
 
@@ -205,6 +248,17 @@ function positive(config: CondorConfig, name: string, fallback: number): number 
     throw new ConfigError(
       "CONFIG_VALUE",
       `Cannot use configuration: knob "${name}" is ${value}, expected a positive number`,
+    );
+  }
+  return value;
+}
+
+function atLeast(config: CondorConfig, name: string, fallback: number, min: number): number {
+  const value = config.int(name, fallback);
+  if (value < min) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot use configuration: knob "${name}" is ${value}, expected at least ${min}`,
     );
   }
   return value;

@@ -1,8 +1,8 @@
 /**
  * Starting and stopping condor_tokend: settings, signing key, state
- * database, TLS identity, the one `Deno.serve`, the address file, the expiry
- * sweep, and a clean shutdown. Writes nothing to the terminal: every line
- * goes through the `log` dependency.
+ * database, TLS identity, the HTTP server (src/server/http_server.ts), the
+ * address file, the expiry sweep, and a clean shutdown. Writes nothing to
+ * the terminal: every line goes through the `log` dependency.
  *
  * @module
  */
@@ -15,14 +15,16 @@ import { mintToken } from "../token/idtoken.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
 import { type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
-import { loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
+import { checkTlsIdentity, loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
 import { DaemonDirectory } from "./directory.ts";
-import { createHandler, type Handler } from "./handler.ts";
+import { createHandler, type Handler, MAX_BODY_BYTES } from "./handler.ts";
+import { type ServerLimits, startHttpServer } from "./http_server.ts";
 import { Metrics } from "./metrics.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { applySettings } from "./reconfigure.ts";
 import { TokenRequests } from "./requests.ts";
-import { parseIp } from "./rules.ts";
-import { type TokendSettings, tokendSettings } from "./settings.ts";
+import { canonicalPeer, parseIp, peerGroup } from "./rules.ts";
+import { type ConnectionSettings, type TokendSettings, tokendSettings } from "./settings.ts";
 import { checkBeforeStart, checkIssuerKey } from "./start_checks.ts";
 import { createStateDirectory } from "./state_directory.ts";
 import { openStore, type Store } from "./store/store.ts";
@@ -48,7 +50,7 @@ export interface TokendOptions {
 export interface Tokend {
   /** Base URL, e.g. `https://127.0.0.1:40123`. */
   url: string;
-  /** The address Deno.serve listens on. */
+  /** The address the daemon listens on. */
   addr: Deno.NetAddr;
   /** `sha256:AB:...` of the certificate; undefined over plain HTTP. */
   fingerprint: string | undefined;
@@ -66,6 +68,14 @@ export interface Tokend {
   finished: Promise<void>;
   /** Stops accepting, answers waiting polls, finishes in-flight calls, closes the store. */
   shutdown(): Promise<void>;
+  /**
+   * Takes a re-read configuration (SIGHUP): applies what can change live
+   * (reconfigure.ts), reloads the TLS certificate and key from disk (a bad
+   * new pair keeps the old one), and logs one line saying what changed, plus
+   * a warning naming what waits for a restart. Never throws for a bad
+   * configuration: the running one stays.
+   */
+  reconfigure(config: CondorConfig): Promise<void>;
 }
 
 /**
@@ -86,26 +96,30 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
   // 1. Check everything; create nothing.
   const plan = await checkBeforeStart(settings);
 
-  // 2. Bind the port. The real listener belongs here, before anything is
-  // created, once the server layer can bind before it has a TLS identity
-  // (the self-signed one is created in step 3); until then a probe makes a
-  // busy port or a wrong NETWORK_INTERFACE fail now.
-  probeListen(settings);
+  // 2. Bind the port: a busy port or a wrong NETWORK_INTERFACE fails here,
+  // before anything is created. The server serves on this listener once
+  // there is a TLS identity (a self-signed one is made in step 3).
+  const listener = bind(settings);
 
   // 3. Create what is missing, and open.
   const { state } = plan;
-  if (!state.exists) await createStateDirectory(state);
   let store: Store;
-  if (settings.database !== undefined) {
-    store = await openStore(settings.database, {
-      env: options.env,
-      passwordFile: settings.databasePasswordFile,
-      log,
-    });
-    log(`using state database ${store.location}`);
-  } else {
-    if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
-    store = await openStore(state.databasePath);
+  try {
+    if (!state.exists) await createStateDirectory(state);
+    if (settings.database !== undefined) {
+      store = await openStore(settings.database, {
+        env: options.env,
+        passwordFile: settings.databasePasswordFile,
+        log,
+      });
+      log(`using state database ${store.location}`);
+    } else {
+      if (!state.databaseExists) log(`creating new state database ${state.databasePath}`);
+      store = await openStore(state.databasePath);
+    }
+  } catch (err) {
+    listener.close();
+    throw err;
   }
   try {
     if (plan.createPoolKey && await createKeyFileIfMissing(settings.keys.poolKeyFile)) {
@@ -114,35 +128,46 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
       );
     }
     if (plan.createPoolKey && settings.issuerKey === POOL_KEY_ID) await checkIssuerKey(settings);
-    return await serve(settings, store, now, log);
+    const reread = (config: CondorConfig) => tokendSettings(config, { port: options.port });
+    return await serve(settings, reread, listener, store, now, log);
   } catch (err) {
+    closeQuietly(listener);
     await store.close();
     throw err;
   }
 }
 
+function closeQuietly(listener: Deno.Listener): void {
+  try {
+    listener.close();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BadResource)) throw err; // the server closed it already
+  }
+}
+
 /**
- * Binds the listen address and port with a plain TCP listener and closes
- * it at once: a port in use or an address this host does not have fails
- * here, before anything is created, with the message listening would
- * give. Tries the addresses as listenFirst does. Needs --allow-net.
+ * Binds NETWORK_INTERFACE (or "::", both families on a dual-stack host,
+ * else "0.0.0.0") at the port. Throws a CondorError LISTEN_FAILED naming
+ * the address and the reason. Needs --allow-net.
  */
-function probeListen(settings: TokendSettings): void {
+function bind(settings: TokendSettings): Deno.TcpListener {
   const hostnames = settings.networkInterface ? [settings.networkInterface] : ["::", "0.0.0.0"];
   for (const [i, hostname] of hostnames.entries()) {
     try {
-      Deno.listen({ hostname, port: settings.port }).close();
-      return;
+      return Deno.listen({ hostname, port: settings.port });
     } catch (err) {
       if (err instanceof Deno.errors.AddrInUse || i === hostnames.length - 1) {
         throw listenError(hostname, settings.port, err);
       }
     }
   }
+  throw new CondorError("LISTEN_FAILED", "Cannot listen: no address to listen on");
 }
 
 async function serve(
   settings: TokendSettings,
+  reread: (config: CondorConfig) => TokendSettings,
+  listener: Deno.TcpListener,
   store: Store,
   now: () => number,
   log: (line: string) => void,
@@ -153,22 +178,7 @@ async function serve(
       "WARNING: TOKEND_ALLOW_PLAIN_HTTP is true: serving plain HTTP without TLS; tokens and secrets cross the network unencrypted unless a TLS proxy is in front",
     );
   } else {
-    tls = await loadTlsIdentity(
-      { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
-      {
-        stateDirectory: settings.stateDirectory,
-        dnsNames: [settings.fullHostname, settings.hostname, "localhost"],
-        ipAddresses: [
-          "127.0.0.1",
-          "::1",
-          ...(settings.networkInterface && parseIp(settings.networkInterface)
-            ? [settings.networkInterface]
-            : []),
-        ],
-        // TLS clients check validity against the real clock, never a test's fake one.
-        now: Date.now(),
-      },
-    );
+    tls = await tlsIdentityOf(settings);
     log(
       tls.created
         ? `created self-signed certificate ${tls.certFile}`
@@ -177,6 +187,8 @@ async function serve(
   }
 
   const keys = cachedKeyResolver(settings.keys);
+  const enqueueLimiter = new RateLimiter(settings.enqueueRatePerMinute, now);
+  const collectLimiter = new RateLimiter(settings.collectRatePerMinute, now);
   const policy: AuthPolicy = {
     trustDomain: settings.trustDomain,
     allowAdministrator: settings.allowAdministrator,
@@ -210,21 +222,26 @@ async function serve(
     keys,
     policy,
     info: cachedInfo(settings, keys),
-    enqueueLimiter: new RateLimiter(settings.enqueueRatePerMinute, now),
-    collectLimiter: new RateLimiter(settings.collectRatePerMinute, now),
+    enqueueLimiter,
+    collectLimiter,
     plainHttp: settings.allowPlainHttp,
     now,
     log,
   });
 
-  await refuseUntrustworthyRuntime();
-  const server = await listenFirst(
-    settings.networkInterface ? [settings.networkInterface] : ["::", "0.0.0.0"],
-    settings.port,
-    tls,
+  // One object the server reads at every connection, so SIGHUP can change it.
+  const limits = serverLimits(settings.connections);
+  const server = startHttpServer({
+    listener,
+    tls: tls && { certPem: tls.certPem, keyPem: tls.keyPem },
     handler,
-  );
-  const addr = server.addr as Deno.NetAddr;
+    limits,
+    // Counted as rate limits are: by address, an IPv6 host by its /64.
+    peerKey: (addr) => peerGroup(canonicalPeer(addr.hostname)),
+    counters: metrics,
+    log,
+  });
+  const addr = server.addr;
   url = `${tls ? "https" : "http"}://${urlHost(settings)}:${addr.port}`;
 
   let sweeping: Promise<void> = Promise.resolve();
@@ -290,155 +307,104 @@ async function serve(
   return {
     url,
     addr,
-    fingerprint: tls?.fingerprint,
-    certPem: tls?.certPem,
+    get fingerprint() {
+      return tls?.fingerprint;
+    },
+    get certPem() {
+      return tls?.certPem;
+    },
     settings,
     handler,
     sweep: () => requests.sweep(),
+    reconfigure: async (config) => {
+      let next: TokendSettings;
+      try {
+        next = reread(config);
+      } catch (err) {
+        log(
+          `SIGHUP: keeping the running configuration: ${err instanceof Error ? err.message : err}`,
+        );
+        return;
+      }
+      const { applied, needRestart } = applySettings(settings, next);
+      policy.allowAdministrator = settings.allowAdministrator;
+      policy.allowDaemon = settings.allowDaemon;
+      policy.poolUsernameEquivalent = settings.poolUsernameEquivalent;
+      enqueueLimiter.setRate(settings.enqueueRatePerMinute);
+      collectLimiter.setRate(settings.collectRatePerMinute);
+      Object.assign(limits, serverLimits(settings.connections));
+      if (tls) {
+        try {
+          // The same checks as at start: a key others could read is not taken.
+          await checkTlsIdentity(
+            { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
+            settings.stateDirectory,
+          );
+          const fresh = await tlsIdentityOf(settings);
+          if (fresh.fingerprint !== tls.fingerprint) {
+            server.setTlsIdentity(fresh);
+            tls = fresh;
+            applied.push(`the TLS certificate ${fresh.certFile} (${fresh.fingerprint})`);
+          }
+        } catch (err) {
+          log(
+            `SIGHUP: keeping the TLS certificate ${tls.fingerprint}: ${
+              err instanceof Error ? err.message : err
+            }`,
+          );
+        }
+      }
+      log(
+        `reconfigured on SIGHUP: ${
+          applied.length > 0 ? `applied ${applied.join(", ")}` : "nothing changed"
+        }`,
+      );
+      if (needRestart.length > 0) {
+        log(
+          `WARNING: ${
+            needRestart.join(", ")
+          } changed in the configuration but take effect only when condor_tokend restarts`,
+        );
+      }
+    },
     finished: server.finished.then(() => stopping).then(() => {}),
     shutdown,
   };
 }
 
-/**
- * Listens on the first of `hostnames` that this host supports: "::" (both
- * IPv6 and IPv4 on a dual-stack host), else "0.0.0.0" where IPv6 is off.
- */
-async function listenFirst(
-  hostnames: string[],
-  port: number,
-  tls: TlsIdentity | undefined,
-  handler: Handler,
-): Promise<Deno.HttpServer<Deno.NetAddr>> {
-  for (const [i, hostname] of hostnames.entries()) {
-    try {
-      return await listen(hostname, port, tls, handler);
-    } catch (err) {
-      const unsupported = err instanceof CondorError && err.code === "LISTEN_FAILED" &&
-        !(err.cause instanceof Deno.errors.AddrInUse);
-      if (!unsupported || i === hostnames.length - 1) throw err;
-    }
-  }
-  throw new CondorError("LISTEN_FAILED", "Cannot listen: no address to listen on");
-}
-
-/**
- * Refuses to run when the runtime would believe a client's own claim of its
- * address: with DENO_TRUST_PROXY_HEADERS=1 in the environment, Deno.serve
- * takes the peer address from an `x-deno-client-address` request header,
- * which would let anyone match an auto-approval netblock. The variable is
- * not readable under our permissions, so a loopback probe asks the runtime
- * itself. Also catches DENO_SERVE_ADDRESS moving the listener.
- */
-async function refuseUntrustworthyRuntime(): Promise<void> {
-  const claimed = "192.0.2.1";
-  const server = await listen(
-    "127.0.0.1",
-    0,
-    undefined,
-    (_req, info) => Promise.resolve(new Response((info.remoteAddr as Deno.NetAddr).hostname ?? "")),
+/** The daemon's TLS identity: the configured pair, or its self-signed one in the state directory. */
+async function tlsIdentityOf(settings: TokendSettings): Promise<TlsIdentity> {
+  return await loadTlsIdentity(
+    { certFiles: settings.certFiles, keyFiles: settings.keyFiles },
+    {
+      stateDirectory: settings.stateDirectory,
+      dnsNames: [settings.fullHostname, settings.hostname, "localhost"],
+      ipAddresses: [
+        "127.0.0.1",
+        "::1",
+        ...(settings.networkInterface && parseIp(settings.networkInterface)
+          ? [settings.networkInterface]
+          : []),
+      ],
+      // TLS clients check validity against the real clock, never a test's fake one.
+      now: Date.now(),
+    },
   );
-  try {
-    // A raw request over loopback TCP: fetch would honour HTTP_PROXY.
-    const answer = await rawLoopbackRequest(
-      server.addr.port,
-      `GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nx-deno-client-address: ${claimed}:9\r\n` +
-        "connection: close\r\n\r\n",
-    );
-    if (answer.endsWith(`\r\n\r\n${claimed}`)) {
-      throw new CondorError(
-        "PROXY_HEADERS_TRUSTED",
-        "Cannot start: DENO_TRUST_PROXY_HEADERS is set in condor_tokend's environment, which lets any client claim any address and defeat auto-approval netblocks; unset it",
-      );
-    }
-  } finally {
-    await server.shutdown();
-  }
 }
 
-/** Sends `request` to 127.0.0.1:`port` and reads the answer until the server closes (5 s at most). */
-async function rawLoopbackRequest(port: number, request: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, 5_000);
-  const chunks: Uint8Array[] = [];
-  try {
-    const bytes = new TextEncoder().encode(request);
-    let written = 0;
-    while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-    const buffer = new Uint8Array(4096);
-    let total = 0;
-    while (total < 65_536) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      chunks.push(buffer.slice(0, n));
-      total += n;
-    }
-  } catch (err) {
-    // Closed by the timer: answer with what arrived.
-    if (!timedOut) throw err;
-  } finally {
-    clearTimeout(timer);
-    if (!timedOut) conn.close();
-  }
-  const decoder = new TextDecoder();
-  return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
-}
-
-/**
- * The one Deno.serve. The port is chosen before listening (a free one for
- * port 0) and the bound address checked afterwards, because Deno.serve
- * obeys a DENO_SERVE_ADDRESS in the environment, which must never move the
- * daemon silently.
- */
-async function listen(
-  hostname: string,
-  port: number,
-  tls: TlsIdentity | undefined,
-  handler: Handler,
-): Promise<Deno.HttpServer<Deno.NetAddr>> {
-  for (let attempt = 0;; attempt++) {
-    let chosen = port;
-    let server: Deno.HttpServer<Deno.NetAddr>;
-    try {
-      // Inside the try: probing for a free port fails as listening would
-      // (a NETWORK_INTERFACE that is no address of this host, say).
-      if (port === 0) chosen = freePort(hostname);
-      server = Deno.serve({
-        hostname,
-        port: chosen,
-        onListen: () => {},
-        ...(tls ? { cert: tls.certPem, key: tls.keyPem } : {}),
-      }, handler);
-    } catch (err) {
-      if (err instanceof Deno.errors.AddrInUse && port === 0 && attempt < 5) continue;
-      throw listenError(hostname, chosen, err);
-    }
-    const addr = server.addr;
-    if (addr.port !== chosen || !sameHost(addr.hostname, hostname)) {
-      await server.shutdown();
-      throw new CondorError(
-        "LISTEN_OVERRIDDEN",
-        `Cannot listen on ${hostname}:${chosen}: the runtime bound ${addr.hostname}:${addr.port} instead; unset DENO_SERVE_ADDRESS in condor_tokend's environment`,
-      );
-    }
-    return server;
-  }
-}
-
-function freePort(hostname: string): number {
-  const probe = Deno.listen({ hostname, port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  return port;
-}
-
-function sameHost(bound: string, asked: string): boolean {
-  const strip = (h: string) => h.replace(/^\[|\]$/g, "").toLowerCase();
-  return strip(bound) === strip(asked) || parseIp(strip(asked)) === undefined;
+/** The server's limits from the knobs: deadlines in milliseconds, the handler's body limit. */
+function serverLimits(connections: ConnectionSettings): ServerLimits {
+  return {
+    maxConnections: connections.maxConnections,
+    maxConnectionsPerPeer: connections.maxConnectionsPerPeer,
+    handshakeMs: connections.handshakeTimeout * 1000,
+    headerMs: connections.headerTimeout * 1000,
+    bodyMs: connections.bodyTimeout * 1000,
+    idleMs: connections.idleTimeout * 1000,
+    writeMs: connections.writeTimeout * 1000,
+    maxHeadBytes: connections.maxHeaderBytes,
+    maxBodyBytes: MAX_BODY_BYTES,
+  };
 }
 
 function listenError(hostname: string, port: number, err: unknown): CondorError {

@@ -9,6 +9,7 @@
  * @module
  */
 import { TokenError } from "../errors.ts";
+import { printable } from "../client/_printable.ts";
 import { scopeAllows } from "./authz.ts";
 import { decodeToken } from "./idtoken.ts";
 import { isPlainFileName } from "./private_file.ts";
@@ -73,15 +74,13 @@ export function checkIssuedToken(token: string, expected: IssuedTokenExpectation
   if (typeof sub !== "string" || sub === "") throw wrong("it names no identity (sub)");
   if (expected.identity !== undefined && sub !== expected.identity) {
     throw wrong(
-      `it is for ${JSON.stringify(sub)}, not the identity asked for (${
-        JSON.stringify(expected.identity)
-      })`,
+      `it is for ${quoted(sub)}, not the identity asked for (${JSON.stringify(expected.identity)})`,
     );
   }
   if (typeof iss !== "string" || iss === "") throw wrong("it names no issuer (iss)");
   if (expected.trustDomain !== undefined && iss !== expected.trustDomain) {
     throw wrong(
-      `its issuer ${JSON.stringify(iss)} is not the pool's trust domain ${
+      `its issuer ${quoted(iss)} is not the pool's trust domain ${
         JSON.stringify(expected.trustDomain)
       }`,
     );
@@ -111,7 +110,7 @@ export function checkIssuedToken(token: string, expected: IssuedTokenExpectation
       (expected.authz.length > 0 && !expected.authz.some((asked) => scopeAllows([asked], level)))
     ) {
       throw wrong(
-        `its scope grants ${JSON.stringify(entry)}, which was not asked for (${
+        `its scope grants ${quoted(entry)}, which was not asked for (${
           expected.authz.join(", ") || "unrestricted"
         })`,
       );
@@ -124,6 +123,11 @@ export function checkIssuedToken(token: string, expected: IssuedTokenExpectation
     );
   }
   return { sub, iss, iat, exp: typeof exp === "number" ? exp : undefined, authz };
+}
+
+/** A claim as the one line shows it: JSON-quoted, and nothing a terminal would obey. */
+function quoted(value: string): string {
+  return printable(JSON.stringify(value), 200);
 }
 
 function record(value: unknown): Record<string, unknown> | undefined {

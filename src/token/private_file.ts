@@ -25,6 +25,34 @@ export interface PrivateFileOptions {
   createDirectory?: boolean;
   /** Permission bits, pinned whatever the umask (default 0600: private). */
   mode?: number;
+  /**
+   * It holds a secret (a token, a request's secret): refused where this tool
+   * cannot make a file private (see {@link assertSecretsCanBePrivate}).
+   */
+  secret?: boolean;
+}
+
+/**
+ * Refuses to write a secret to `path` where this tool cannot make a file
+ * readable by its owner alone: on Windows, files are guarded by ACLs, not
+ * the POSIX modes this tool sets and checks, so such a file could be
+ * readable by others for all it knows. Throws TokenFileError
+ * TOKEN_FILE_UNPROTECTED, saying what to do instead. `os` is
+ * `Deno.build.os` unless given.
+ */
+export function assertSecretsCanBePrivate(
+  path: string,
+  action: string,
+  os: typeof Deno.build.os = Deno.build.os,
+): void {
+  if (os !== "windows") return;
+  throw new TokenFileError(
+    "TOKEN_FILE_UNPROTECTED",
+    `Cannot ${action} ${path}: on Windows this tool cannot make a file readable by you alone ` +
+      `(it sets and checks POSIX file modes, which Windows does not have); leave out ` +
+      `-token, -file and -state, and store the token it prints on stdout somewhere only you ` +
+      `can read`,
+  );
 }
 
 /**
@@ -105,6 +133,7 @@ async function checkTarget(
   action: string,
   options: PrivateFileOptions,
 ): Promise<{ dir: string; base: string }> {
+  if (options.secret) assertSecretsCanBePrivate(path, action);
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
   const base = path.slice(slash + 1);

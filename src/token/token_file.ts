@@ -77,13 +77,13 @@ function targetOf(
   destination: TokenDestination,
 ): { path: string; options: PrivateFileOptions } | undefined {
   if (destination.file !== undefined) {
-    return { path: destination.file, options: { label: "token file" } };
+    return { path: destination.file, options: { label: "token file", secret: true } };
   }
   if (destination.name !== undefined && destination.directory !== undefined) {
     assertPlainTokenName(destination.name);
     return {
       path: `${destination.directory.replace(/\/+$/, "")}/${destination.name}`,
-      options: { label: "token file", createDirectory: true },
+      options: { label: "token file", createDirectory: true, secret: true },
     };
   }
   return undefined;

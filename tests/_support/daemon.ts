@@ -184,13 +184,19 @@ export async function startTestDaemon(
  * if it exits first or takes longer than `timeoutMs`.
  */
 export async function spawnTestDaemon(
-  options: TestDaemonOptions & { timeoutMs?: number; childEnv?: Record<string, string> },
+  options: TestDaemonOptions & {
+    timeoutMs?: number;
+    childEnv?: Record<string, string>;
+    /** Limit on the daemon's open files (`ulimit -n`, soft and hard). */
+    fdLimit?: number;
+  },
 ): Promise<SpawnedTestDaemon> {
   const paths = await prepareTestDaemonDir(options.dir, options.extraConfig);
   await Deno.remove(paths.addressFile).catch(() => {});
   const baseEnv = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
   const child = spawnTool("condor_tokend", ["-port", "0"], {
     env: { ...baseEnv, ...(options.childEnv ?? {}) },
+    fdLimit: options.fdLimit,
   });
   let stderrText = "";
   const decoder = new TextDecoder();
@@ -227,7 +233,18 @@ export async function spawnTestDaemon(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  const certPem = await Deno.readTextFile(paths.certFile);
+  // The certificate it uses: its own self-signed one, or a configured one it names.
+  let certFile: string | undefined = await Deno.stat(paths.certFile).then(
+    () => paths.certFile,
+    () => undefined,
+  );
+  while (certFile === undefined) {
+    certFile = /(?:using certificate|created self-signed certificate) (\S+)/.exec(stderrText)?.[1];
+    if (certFile !== undefined) break;
+    if (exited || Date.now() > deadline) throw new Error(`no certificate line:\n${stderrText}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const certPem = await Deno.readTextFile(certFile);
   const tools = await toolsFor(paths);
   const kill = async (signal: Deno.Signal) => {
     if (!exited) {

@@ -42,6 +42,11 @@ export interface RunOptions {
   requesterFlags?: boolean;
   /** Entry point to run instead of main.ts (e.g. the bundle); wins over the bundle knob. */
   entry?: string;
+  /**
+   * Limit on open files for the child (`ulimit -n`, through bash): soft and
+   * hard, since Deno raises its soft limit to the hard one at start.
+   */
+  fdLimit?: number;
 }
 
 /** Where the e2e runs come from: the sources (default) or the bundles. Needs --allow-env. */
@@ -108,8 +113,12 @@ export function spawnTool(
   args: readonly string[],
   options: RunOptions = {},
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: toolArgs(tool, args, options),
+  const deno = [Deno.execPath(), ...toolArgs(tool, args, options)];
+  const [command, ...commandArgs] = options.fdLimit === undefined
+    ? deno
+    : ["bash", "-c", `ulimit -n ${options.fdLimit} && exec "$@"`, "bash", ...deno];
+  return new Deno.Command(command, {
+    args: commandArgs,
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", DENO_DIR: denoDir(), ...(options.env ?? {}) },
     clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",

@@ -29,16 +29,16 @@ Deno.test("parseListOptions() takes HTCondor's prefixes and -json only in full",
   assert.equal(o.target.name, "tokend");
   assert.equal(o.target.type, "COLLECTOR");
   assert.deepEqual(o.target.trust, [FP]);
-  assert.equal(o.target.debug, true);
+  assert.deepEqual(o.target.debug, {});
 
   const defaults = parseListOptions(["--json"]);
   assert.deepEqual(defaults, {
-    target: { pool: undefined, name: undefined, type: undefined, trust: [], debug: false },
+    target: { pool: undefined, name: undefined, type: undefined, trust: [], debug: undefined },
     reqid: undefined,
     json: true,
   });
   assert.throws(() => parseListOptions(["-js"]), /Invalid command line argument: -js/);
-  assert.throws(() => parseListOptions(["-deb"]), /Invalid command line argument: -deb/);
+  assert.throws(() => parseListOptions(["-jsonx"]), /Invalid command line argument: -jsonx/);
 });
 
 Deno.test("parse*Options() refuse a request ID that is not 7 digits", () => {
@@ -52,7 +52,7 @@ Deno.test("parse*Options() refuse a request ID that is not 7 digits", () => {
 Deno.test("parseApproveOptions() allows -yes only with -reqid, and only spelled out", () => {
   assert.deepEqual(
     { ...parseApproveOptions(["-reqid", "7654321", "-yes"]), target: undefined },
-    { target: undefined, reqid: "7654321", yes: true },
+    { target: undefined, reqid: "7654321", yes: true, json: false },
   );
   assert.equal(parseApproveOptions(["--reqid", "7654321", "--yes"]).yes, true);
   assert.equal(parseApproveOptions([]).yes, false);
@@ -79,9 +79,13 @@ Deno.test("parseDenyOptions() requires -reqid; -re is -reqid and -rea is -reason
 
 Deno.test("parseAutoApproveOptions() requires -netblock and a positive -lifetime; -n stays -name", () => {
   const o = parseAutoApproveOptions(["-ne", "192.168.0.0/24", "-l", "3600", "-n", "cm"]);
-  assert.equal(o.netblock, "192.168.0.0/24");
-  assert.equal(o.lifetime, 3600);
+  assert.deepEqual(o.action, { kind: "install", netblock: "192.168.0.0/24", lifetime: 3600 });
+  assert.equal(o.json, false);
   assert.equal(o.target.name, "cm");
+  // Ours need three letters: -li is still -lifetime, as in HTCondor.
+  assert.deepEqual(parseAutoApproveOptions(["-lis", "-j"]).action, { kind: "list" });
+  assert.deepEqual(parseAutoApproveOptions(["-rem", "7"]).action, { kind: "remove", ruleId: 7 });
+  assert.throws(() => parseAutoApproveOptions(["-li"]), /-lifetime requires a value/);
   assert.throws(() => parseAutoApproveOptions(["-lifetime", "60"]), /-netblock is required/);
   assert.throws(
     () => parseAutoApproveOptions(["-netblock", "10.0.0.0/8"]),
@@ -130,5 +134,6 @@ Deno.test("parseFetchOptions() follows HTCondor's order: -t is -type, -to is -to
   assert.throws(() => parseFetchOptions(["-lifetime", "0"]), /at least 1 second/);
   assert.throws(() => parseFetchOptions(["-authz", "FLY"]), /"FLY" is not an authorization/);
   assert.throws(() => parseFetchOptions(["-type", "toaster"]), /"toaster" is not a daemon type/);
-  assert.throws(() => parseFetchOptions(["-remote"]), /Invalid command line argument: -remote/);
+  // HTCondor's -remote is known, and refused as not supported here.
+  assert.throws(() => parseFetchOptions(["-remote"]), /Option -remote is not supported here: /);
 });

@@ -1,3 +1,4 @@
+import { REMOTE } from "../e2e/token_request_support.ts";
 /**
  * condor_token_request in-process against a real daemon over HTTPS on
  * loopback: memoryIo for the terminal, short injected intervals.
@@ -104,6 +105,50 @@ Deno.test("condor_token_request keeps a one-line live status on a terminal", asy
     assert.equal(await running, EXIT.OK);
     assert.ok(io.stderr.join("").endsWith("\r\x1b[K"), "the status line is cleared at the end");
     assert.equal(io.stdout.length, 1);
+  });
+});
+
+Deno.test("condor_token_request shows the wait for a daemon that does not answer yet: live on a terminal, 'Still waiting' lines otherwise", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    // A gate that lets nothing through yet: connections are refused until it opens.
+    const gate = new DaemonGate(daemon.url, 0);
+    await gate.close();
+    try {
+      for (const terminal of [false, true]) {
+        const io = memoryIo({ env: daemon.env, terminal });
+        const running = run(["-pool", gate.hostPort, "-timeout", "60"], io);
+        if (terminal) {
+          await stderrMatch(
+            io,
+            new RegExp(
+              `\\r\\x1b\\[KWaiting for the daemon at ${gate.hostPort.replaceAll(".", "\\.")} ` +
+                `to answer: \\d+s elapsed \\[not answering, retrying\\] \\(Ctrl-C cancels\\)`,
+            ),
+          );
+        } else {
+          await stderrMatch(io, /retrying until it answers, within -timeout \(Ctrl-C stops\)\n/);
+          await stderrMatch(
+            io,
+            new RegExp(
+              `Still waiting for the daemon at ${
+                gate.hostPort.replaceAll(".", "\\.")
+              } to answer \\(\\d+s elapsed\\)\\n`,
+            ),
+          );
+        }
+        gate.reopen();
+        const [, id] = await stderrMatch(io, ENQUEUED);
+        await admin.approve(id);
+        assert.equal(await running, EXIT.OK);
+        if (!terminal) {
+          assert.match(io.stderr.join(""), /\nThe daemon answered after \d+ s\.\n/);
+          assert.ok(!io.stderr.join("").includes("\r"), "no terminal control without a terminal");
+        }
+        await gate.close();
+      }
+    } finally {
+      await gate.close();
+    }
   });
 });
 
@@ -280,7 +325,7 @@ Deno.test("condor_token_request -state refuses to resume a request made for anot
 
 Deno.test("condor_token_request asks on a terminal before trusting a self-signed daemon, and remembers a yes", async () => {
   await withDaemon({}, async ({ daemon, admin, dir }) => {
-    const env = { ...daemon.env, _CONDOR_AUTH_SSL_CLIENT_CAFILE: "" };
+    const env = { ...daemon.env, ...REMOTE };
     const io = memoryIo({ env, terminal: true, stdin: ["yes"] });
     const running = run([], io);
     const [, id] = await stderrMatch(io, ENQUEUED);
@@ -453,7 +498,7 @@ Deno.test("condor_token_request remembers trusted daemons in the TOKEND_KNOWN_HO
   await withDaemon({}, async ({ daemon, dir }) => {
     const env = {
       ...daemon.env,
-      _CONDOR_AUTH_SSL_CLIENT_CAFILE: "",
+      ...REMOTE,
       _CONDOR_TOKEND_KNOWN_HOSTS: `${dir}/etc/known_hosts`,
     };
     const io = memoryIo({ env });

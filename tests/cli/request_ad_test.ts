@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import type { RequestInfo } from "../../src/api/protocol.ts";
 import {
+  classAdJsonList,
   classAdString,
   formatAd,
   formatRequest,
   judgementAttributes,
   requestJson,
 } from "../../src/cli/_request_ad.ts";
-import { REQUEST_JSON_FIELDS } from "../_support/request_fields.ts";
+import { HTCONDOR_LIST_JSON, REQUEST_JSON_FIELDS } from "../_support/request_fields.ts";
 
 const REQUEST: RequestInfo = {
   requestId: "0042137",
@@ -69,9 +70,53 @@ Deno.test("judgementAttributes() gives the request's age and time left in whole 
   assert.equal(formatAd([["RequestAge", 5], ["Note", "x"]]), 'RequestAge = 5\nNote = "x"\n');
 });
 
-Deno.test("requestJson() keeps exactly the documented fields, in order", () => {
+Deno.test("requestJson() gives HTCondor's attributes, in its order, then ours", () => {
   const extra = { ...REQUEST, secretHash: "never shown" } as RequestInfo;
   const json = requestJson(extra);
   assert.deepEqual(Object.keys(json), REQUEST_JSON_FIELDS);
-  assert.deepEqual(json, { ...REQUEST });
+  assert.deepEqual(json, {
+    AuthenticatedIdentity: "www-data@vm",
+    ClientId: "vm-228",
+    LimitAuthorization: "READ",
+    PeerLocation: "127.0.0.1",
+    RequestedIdentity: "someone@example",
+    RequestId: "0042137",
+    TokenLifetime: 600,
+    requestedAt: 1_700_000_000,
+    expiresAt: 1_700_003_600,
+  });
+  // Unset, LimitAuthorization and TokenLifetime are left out, as HTCondor does.
+  assert.deepEqual(
+    Object.keys(requestJson({ ...REQUEST, authorizations: [], lifetime: null })),
+    REQUEST_JSON_FIELDS.filter((f) => f !== "LimitAuthorization" && f !== "TokenLifetime"),
+  );
+});
+
+Deno.test("classAdJsonList() prints what HTCondor 25.14's condor_token_request_list -json prints", () => {
+  // A request from an HTCondor daemon carries no time of ours: the output is HTCondor's.
+  const fromHtcondor = (info: Partial<RequestInfo>): RequestInfo => ({
+    ...REQUEST,
+    authenticatedIdentity: "unauthenticated@unmapped",
+    authorizations: [],
+    lifetime: null,
+    requestedAt: 0,
+    expiresAt: 0,
+    ...info,
+  });
+  const listed = classAdJsonList([
+    fromHtcondor({
+      requestId: "0871914",
+      clientId: "vm-854",
+      requestedIdentity: "bob@htcondor.test",
+    }),
+    fromHtcondor({
+      requestId: "5926133",
+      clientId: "vm-524",
+      requestedIdentity: "alice@htcondor.test",
+      authorizations: ["READ", "WRITE"],
+      lifetime: 600,
+    }),
+  ].map(requestJson));
+  assert.equal(listed, HTCONDOR_LIST_JSON);
+  assert.equal(classAdJsonList([{ A: 'say "hi"' }]), '[\n{\n  "A": "say \\"hi\\""\n}\n]\n');
 });

@@ -133,6 +133,8 @@ function fakeClient(
     approve: unexpected,
     deny: unexpected,
     autoApprove: unexpected,
+    rules: unexpected,
+    removeRule: unexpected,
     fetchToken: unexpected,
     daemons: unexpected,
     close: () => {},

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { configFromText } from "../../src/config/condor_config.ts";
 import type { Env } from "../../src/config/condor_config.ts";
+import { VERSION_CONDITIONS } from "../_support/version_conditions.ts";
 import { assertConfigError, envOf } from "./_helpers.ts";
 
 const HOST = "node1.example.org";
@@ -176,8 +177,32 @@ Deno.test("configFromText() counts a knob defined as empty as not defined", () =
   assert.equal(c.get("A"), "no");
 });
 
-Deno.test("configFromText() refuses version conditions with CONFIG_UNSUPPORTED", () => {
-  assertConfigError(() => config("if version >= 9.0\nA = 1\nendif\n"), "CONFIG_UNSUPPORTED");
+Deno.test("configFromText() evaluates if version as HTCondor 25.14 does", () => {
+  for (const [condition, expected] of VERSION_CONDITIONS) {
+    const text = `if ${condition}\nA = yes\nelse\nA = no\nendif\n`;
+    if (expected === "error") {
+      assertConfigError(() => config(text), "CONFIG_SYNTAX");
+    } else {
+      assert.equal(config(text).get("A"), expected ? "yes" : "no", condition);
+    }
+  }
+});
+
+Deno.test("configFromText() evaluates if version after expanding references, and in elif", () => {
+  const c = config(`
+    WANT = 9.0
+    if version >= $(WANT)
+      A = new
+    endif
+    if version >= 99.0
+      B = future
+    elif version >= 8.9.0
+      B = current
+    endif
+  `);
+  assert.equal(c.get("A"), "new");
+  assert.equal(c.get("B"), "current");
+  assertConfigError(() => config("if version >= $(UNSET)\nendif\n"), "CONFIG_SYNTAX");
 });
 
 Deno.test("configFromText() throws CONFIG_SYNTAX for bad conditions and unbalanced blocks", () => {
@@ -437,4 +462,22 @@ Deno.test("list() splits on commas and white space and drops empty items", () =>
 
 Deno.test("configFromText() reads no files", () => {
   assert.deepEqual(config("A = 1\n").files, []);
+});
+
+Deno.test("configFromText() takes the home and user from USERPROFILE and USERNAME on Windows only", () => {
+  const env = envOf({ USERPROFILE: "C:\\Users\\alice", USERNAME: "alice" });
+  const windows = configFromText("", { env, hostname: HOST, os: "windows" });
+  assert.equal(windows.get("HOME"), "C:\\Users\\alice");
+  assert.equal(windows.get("SEC_TOKEN_DIRECTORY"), "C:\\Users\\alice/.condor/tokens.d");
+  assert.equal(windows.get("USERNAME"), "alice");
+  const linux = configFromText("", { env, hostname: HOST, os: "linux" });
+  assert.equal(linux.get("HOME"), undefined);
+  assert.equal(linux.get("SEC_TOKEN_DIRECTORY"), undefined);
+  // HOME, when set, wins there too.
+  const both = configFromText("", {
+    env: envOf({ HOME: "D:\\home\\alice", USERPROFILE: "C:\\Users\\alice" }),
+    hostname: HOST,
+    os: "windows",
+  });
+  assert.equal(both.get("HOME"), "D:\\home\\alice");
 });

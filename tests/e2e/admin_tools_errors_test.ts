@@ -197,6 +197,27 @@ Deno.test("an administrator's token found in SEC_TOKEN_DIRECTORY is used, and a 
   });
 });
 
+Deno.test("-d and -debug:CATEGORIES work as in HTCondor: the categories stand in for TOOL_DEBUG", async () => {
+  await withFixture(async (f) => {
+    const env = {
+      ...await f.tokenEnv("admin", f.daemon.adminToken),
+      _CONDOR_TOOL_DEBUG: "D_NETWORK",
+    };
+    const [plain, security] = await Promise.all([
+      f.run("condor_token_request_list", ["-d"], env),
+      f.run("condor_token_request_list", ["-debug:D_SECURITY,D_FULLDEBUG"], env),
+    ]);
+    for (const r of [plain, security]) {
+      assert.equal(r.code, EXIT.OK, r.stderr);
+      assert.match(r.stderr, /^DEBUG: configuration read from /m, "D_ALWAYS lines always show");
+    }
+    // The credential lines are D_SECURITY: not in TOOL_DEBUG's D_NETWORK, but asked for by name.
+    const credential = /^DEBUG: authenticating as admin@tokend-test\.example\.org /m;
+    assert.doesNotMatch(plain.stderr, credential);
+    assert.match(security.stderr, credential);
+  });
+});
+
 Deno.test("the tools refuse bad command lines with one line and the usage, and -help prints it", async () => {
   const cases: [string, string[], RegExp][] = [
     [

@@ -112,3 +112,21 @@ for (
     },
   });
 }
+
+Deno.test("on the daemon's host, an administrator's tool trusts the daemon's own certificate file without a prompt", async () => {
+  await withFixture(async (f) => {
+    // No CA file, no pin, no known_hosts: only the daemon's own file vouches.
+    const env = { ...f.keyEnv, _CONDOR_AUTH_SSL_CLIENT_CAFILE: "" };
+    const r = await f.run("condor_token_request_list", ["-debug"], env);
+    assert.equal(r.code, EXIT.OK, r.stderr);
+    assert.match(
+      r.stderr,
+      /its certificate is the one in .*\/tokend_cert\.pem, the daemon's own file/,
+    );
+    // A certificate file another user could have written vouches for nothing.
+    const certFile = r.stderr.match(/the one in (\S+tokend_cert\.pem)/)![1];
+    await Deno.chmod(certFile, 0o666);
+    const open = await f.run("condor_token_request_list", [], env);
+    assert.equal(open.code, EXIT.UNTRUSTED, open.stderr);
+  });
+});

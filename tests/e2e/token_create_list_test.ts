@@ -52,6 +52,26 @@ Deno.test("condor_token_create prints a token real IDTOKENS verifiers accept, an
   });
 });
 
+Deno.test("condor_token_create reads a configuration shared with HTCondor that uses if version", async () => {
+  await withTempDir(async (dir) => {
+    const env = await pool(
+      dir,
+      [
+        "if version >= 9.0",
+        "  TRUST_DOMAIN = modern.example.org",
+        "else",
+        "  TRUST_DOMAIN = ancient.example.org",
+        "endif",
+      ].join("\n"),
+    );
+    const r = await runTool("condor_token_create", ["-identity", "alice@example.org"], { env });
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    const { payload } = referenceVerify(referenceKey(VECTOR_KEY_FILE, true), r.stdout.trim());
+    assert.equal(payload.iss, "modern.example.org");
+  });
+});
+
 Deno.test("condor_token_create accepts HTCondor's prefix abbreviations and -key for a named key", async () => {
   await withTempDir(async (dir) => {
     const env = await pool(dir);
@@ -188,6 +208,68 @@ Deno.test("condor_token_list -dir warns about unsafe files and undecodable lines
     assert.match(r.stderr, new RegExp(`${dir}/other/open: mode 0644`));
     assert.match(r.stderr, new RegExp(`${dir}/other/junk line 2`));
   });
+});
+
+Deno.test("condor_token_list -file lists one file's tokens, and takes HTCondor's other options", async () => {
+  await withTempDir(async (dir) => {
+    const env = await pool(dir);
+    const created = await runTool(
+      "condor_token_create",
+      ["-identity", "a@b", "-file", `${dir}/a.token`],
+      { env },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    // Another token in the directory must not show: -file wins over the directory and -dir.
+    await runTool("condor_token_create", ["-identity", "c@d", "-token", "other"], { env });
+    for (
+      const args of [
+        ["-file", `${dir}/a.token`],
+        ["-f", `${dir}/a.token`, "-dir", `${dir}/tokens.d`],
+        [
+          "-pool",
+          "cm.example.org",
+          "-name",
+          "schedd@x",
+          "-type",
+          "schedd",
+          "-fi",
+          `${dir}/a.token`,
+        ],
+      ]
+    ) {
+      const r = await runTool("condor_token_list", args, { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, "");
+      assert.match(r.stdout, new RegExp(`^Header: .*"sub":"a@b".* File: ${dir}/a\\.token\n$`));
+    }
+    const missing = await runTool("condor_token_list", ["-file", `${dir}/nope`], { env });
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, "");
+    assert.match(missing.stderr, new RegExp(`^condor_token_list: [^\n]*${dir}/nope[^\n]*\n$`));
+    const badType = await runTool("condor_token_list", ["-type", "toaster"], { env });
+    assert.equal(badType.code, 2);
+    assert.match(badType.stderr, /^condor_token_list: Invalid value for -type: "toaster"/);
+  });
+});
+
+Deno.test("condor_token_list -capability and condor_token_fetch -remote are refused in one line saying why", async () => {
+  const [capability, remote] = await Promise.all([
+    runTool("condor_token_list", ["-capability"]),
+    runTool("condor_token_fetch", ["-r", "-name", "schedd@x"]),
+  ]);
+  for (
+    const [r, tool, option] of [
+      [capability, "condor_token_list", "capability"],
+      [remote, "condor_token_fetch", "remote"],
+    ] as const
+  ) {
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      new RegExp(`^${tool}: Option -${option} is not supported here: [^\n]+\n$`),
+    );
+  }
 });
 
 Deno.test("main.ts lists the tools without arguments and for an unknown tool", async () => {

@@ -181,3 +181,48 @@ Deno.test("condor_token_fetch may narrow along HTCondor's hierarchy: a WRITE tok
     assert.equal(admin.code, EXIT.NOT_AUTHORIZED, admin.stderr);
   });
 });
+
+Deno.test("condor_token_fetch -json prints one object: identity, scope, expiry, the token or its file", async () => {
+  await withFixture(async (f) => {
+    const alice = await f.userEnv(id("alice"), ["READ", "WRITE"], 3600);
+    const aliceToo = await f.userEnv(id("alice"), ["READ"], 3600);
+    const [printed, stored] = await Promise.all([
+      f.run("condor_token_fetch", ["-authz", "READ", "-lifetime", "600", "-json"], alice),
+      f.run(
+        "condor_token_fetch",
+        ["-authz", "READ", "-a", "ADMINISTRATOR", "-to", "t", "-j"],
+        aliceToo,
+      ),
+    ]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stderr, "");
+    const out = JSON.parse(printed.stdout);
+    assert.deepEqual(Object.keys(out), [
+      "outcome",
+      "exitCode",
+      "identity",
+      "authorizations",
+      "expiresAt",
+      "token",
+      "narrowed",
+    ]);
+    assert.deepEqual([out.outcome, out.exitCode, out.identity, out.authorizations, out.narrowed], [
+      "issued",
+      0,
+      id("alice"),
+      ["READ"],
+      [],
+    ]);
+    const token = await verified(f, out.token);
+    assert.equal(out.expiresAt, token.claims.exp);
+
+    assert.equal(stored.code, 0, stored.stderr);
+    const saved = JSON.parse(stored.stdout);
+    assert.equal(saved.token, undefined, "never the token when it went to a file");
+    assert.equal(saved.tokenFile, `${aliceToo._CONDOR_SEC_TOKEN_DIRECTORY}/t`);
+    // What the daemon dropped is said on stderr and in the object.
+    assert.equal(saved.narrowed.length, 1);
+    assert.match(saved.narrowed[0], /does not carry ADMINISTRATOR/);
+    assert.match(stored.stderr, /does not carry ADMINISTRATOR/);
+  });
+});

@@ -167,3 +167,157 @@ Deno.test("condor_token_request_auto_approve requires -netblock and -lifetime an
     );
   });
 });
+
+Deno.test("condor_token_request_auto_approve -list shows the rules in force and -remove removes one", async () => {
+  await withFixture(async (f) => {
+    const admin = await f.userEnv(id("admin"));
+    const tool = "condor_token_request_auto_approve";
+    const none = await f.run(tool, ["-list"], admin);
+    assert.deepEqual([none.code, none.stdout], [0, ""]);
+    assert.equal(none.stderr, "Remote daemon reports no auto-approval rules in force.\n");
+    const noneJson = await f.run(tool, ["-lis", "-json"], admin);
+    assert.deepEqual([noneJson.code, noneJson.stdout], [0, "[]\n"]);
+
+    const worker = await f.enqueue({ identity: id("condor"), authz: ["ADVERTISE_STARTD"] });
+    const installed = await f.run(
+      tool,
+      ["-netblock", "127.0.0.0/8", "-lifetime", "600", "-json"],
+      admin,
+    );
+    assert.equal(installed.code, 0, installed.stderr);
+    const rule = JSON.parse(installed.stdout);
+    assert.deepEqual([rule.outcome, rule.exitCode], ["installed", 0]);
+    assert.deepEqual(Object.keys(rule), [
+      "outcome",
+      "exitCode",
+      "ruleId",
+      "netblock",
+      "lifetime",
+      "expiresAt",
+      "approved",
+    ]);
+    assert.deepEqual([rule.netblock, rule.lifetime, rule.approved], ["127.0.0.0/8", 600, [
+      worker.requestId,
+    ]]);
+    await f.run(tool, ["-netblock", "192.0.2.0/24", "-lifetime", "60"], admin);
+
+    const [table, json] = await Promise.all([
+      f.run(tool, ["-list"], admin),
+      f.run(tool, ["-list", "-json"], admin),
+    ]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(table.stderr, "");
+    const lines = table.stdout.trimEnd().split("\n");
+    assert.match(
+      lines[0],
+      /^RULE +NETBLOCK +CREATED BY +CREATED \(UTC\) +EXPIRES \(UTC\) +APPROVED$/,
+    );
+    assert.match(
+      lines[1],
+      new RegExp(
+        `^${rule.ruleId} +127\\.0\\.0\\.0/8 +admin@tokend-test\\.example\\.org +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +1$`,
+      ),
+    );
+    assert.match(lines[2], / 192\.0\.2\.0\/24 .* 0$/);
+    assert.equal(lines.length, 3);
+    const rules = JSON.parse(json.stdout);
+    assert.deepEqual(rules.map((r: Record<string, unknown>) => Object.keys(r)), [
+      ["ruleId", "netblock", "createdBy", "createdAt", "expiresAt", "approved"],
+      ["ruleId", "netblock", "createdBy", "createdAt", "expiresAt", "approved"],
+    ]);
+    assert.equal(rules[0].approved, 1);
+
+    const removed = await f.run(tool, ["-remove", String(rule.ruleId)], admin);
+    assert.deepEqual(removed, {
+      code: 0,
+      stdout: `Removed auto-approval rule ${rule.ruleId} for netblock 127.0.0.0/8 (installed by ${
+        id("admin")
+      }, it approved 1 request; they stay approved).\n`,
+      stderr: "",
+    });
+    const removedJson = await f.run(tool, ["-rem", String(rules[1].ruleId), "-json"], admin);
+    assert.deepEqual(JSON.parse(removedJson.stdout), {
+      outcome: "removed",
+      exitCode: 0,
+      ...rules[1],
+    });
+    const after = await f.run(tool, ["-list", "-json"], admin);
+    assert.equal(after.stdout, "[]\n");
+    // The worker the rule approved stays approved.
+    assert.equal((await f.collect(worker.requestId, worker.secret)).state, "collected");
+  });
+});
+
+Deno.test("condor_token_request_auto_approve -remove and -list refuse what cannot be done, each in one line", async () => {
+  await withFixture(async (f) => {
+    const tool = "condor_token_request_auto_approve";
+    const [unknown, user, both, withNetblock, badId] = await Promise.all([
+      f.run(tool, ["-remove", "42"], f.keyEnv),
+      f.run(tool, ["-list"], await f.userEnv(id("alice"))),
+      f.run(tool, ["-list", "-remove", "1"], f.keyEnv),
+      f.run(tool, ["-remove", "1", "-netblock", "10.0.0.0/8"], f.keyEnv),
+      f.run(tool, ["-remove", "first"], f.keyEnv),
+    ]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /^condor_token_request_auto_approve: Cannot remove auto-approval rule 42 at https:\/\/127\.0\.0\.1:\d+: no rule with that ID is in force\n$/,
+    );
+    assert.equal(user.code, EXIT.NOT_AUTHORIZED);
+    assert.match(user.stderr, /does not have ADMINISTRATOR authorization[^\n]*\n$/);
+    assert.equal(both.code, 2);
+    assert.match(
+      both.stderr,
+      /^condor_token_request_auto_approve: Option -list cannot be used with -remove\n/,
+    );
+    assert.equal(withNetblock.code, 2);
+    assert.match(withNetblock.stderr, /Option -remove cannot be used with -netblock\n/);
+    assert.equal(badId.code, 2);
+    assert.match(badId.stderr, /Invalid value for -remove: "first" is not a rule ID/);
+  });
+});
+
+Deno.test("condor_token_request_deny -json prints one object of the outcome, and of a failure", async () => {
+  await withFixture(async (f) => {
+    const request = await f.enqueue({ identity: id("alice") });
+    const admin = await f.userEnv(id("admin"));
+    const denied = await f.run(
+      "condor_token_request_deny",
+      ["-reqid", request.requestId, "-reason", "not ours", "-json"],
+      admin,
+    );
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.equal(denied.stderr, "");
+    assert.deepEqual(JSON.parse(denied.stdout), {
+      outcome: "denied",
+      exitCode: 0,
+      requestId: request.requestId,
+      reason: "not ours",
+    });
+    const unknown = await f.run("condor_token_request_deny", ["-reqid", "0000000", "-j"], admin);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^condor_token_request_deny: Cannot deny request 0000000: /);
+    const failure = JSON.parse(unknown.stdout);
+    assert.deepEqual(Object.keys(failure), ["outcome", "exitCode", "code", "message"]);
+    assert.deepEqual([failure.outcome, failure.exitCode, failure.code], [
+      "error",
+      1,
+      "REQUEST_UNKNOWN",
+    ]);
+  });
+});
+
+Deno.test("condor_token_request_auto_approve -json says a failure to install as one object too", async () => {
+  await withFixture(async (f) => {
+    const bad = await f.run(
+      "condor_token_request_auto_approve",
+      ["-netblock", "10.0.0.0/99", "-lifetime", "60", "-json"],
+      f.keyEnv,
+    );
+    assert.equal(bad.code, 1);
+    assert.deepEqual(
+      (({ outcome, exitCode, code }) => ({ outcome, exitCode, code }))(JSON.parse(bad.stdout)),
+      { outcome: "error", exitCode: 1, code: "RULE_BAD_NETBLOCK" },
+    );
+  });
+});

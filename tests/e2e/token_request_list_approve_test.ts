@@ -46,25 +46,31 @@ RequestId = "${worker.requestId}"
     );
 
     assert.equal(json.code, 0, json.stderr);
+    assert.equal(json.stderr, "");
+    // HTCondor's layout: brackets and the separating commas on lines of their own.
+    assert.match(
+      json.stdout,
+      /^\[\n\{\n {2}"AuthenticatedIdentity": [^]*\n\}\n,\n\{\n[^]*\n\}\n\]\n$/,
+    );
     const listed = JSON.parse(json.stdout);
     assert.equal(listed.length, 2);
     assert.deepEqual(Object.keys(listed[0]), REQUEST_JSON_FIELDS);
     assert.deepEqual(
       { ...listed[0], requestedAt: 0, expiresAt: 0 },
       {
-        requestId: alice.requestId,
-        requestedIdentity: id("alice"),
-        authenticatedIdentity: "anonymous@ssl",
-        peerLocation: "127.0.0.1",
-        clientId: "laptop-42",
-        authorizations: ["READ", "WRITE"],
-        lifetime: 600,
-        state: "pending",
+        AuthenticatedIdentity: "anonymous@ssl",
+        ClientId: "laptop-42",
+        LimitAuthorization: "READ,WRITE",
+        PeerLocation: "127.0.0.1",
+        RequestedIdentity: id("alice"),
+        RequestId: alice.requestId,
+        TokenLifetime: 600,
         requestedAt: 0,
         expiresAt: 0,
       },
     );
-    assert.equal(listed[1].lifetime, null);
+    assert.equal(listed[1].TokenLifetime, undefined);
+    assert.equal(listed[1].LimitAuthorization, undefined);
     assert.equal(listed[0].expiresAt - listed[0].requestedAt, 3600);
 
     assert.equal(one.code, 0, one.stderr);
@@ -87,7 +93,7 @@ Deno.test("condor_token_request_list shows a user only the requests for their ow
     ]);
 
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(JSON.parse(listed.stdout).map((r: { requestId: string }) => r.requestId), [
+    assert.deepEqual(JSON.parse(listed.stdout).map((r: { RequestId: string }) => r.RequestId), [
       mine.requestId,
     ]);
     assert.equal(other.code, 1);
@@ -112,7 +118,8 @@ Deno.test("condor_token_request_list says on stderr when nothing is pending, aut
       /^Remote daemon reports no requests pending \(asked as condor@tokend-test\.example\.org \(a 300 s token minted with signing key .*\/POOL\)\)\.\n$/;
     assert.deepEqual([plain.code, plain.stdout], [0, ""]);
     assert.match(plain.stderr, none);
-    assert.deepEqual([json.code, json.stdout], [0, "[]\n"]);
+    // As HTCondor's tool: nothing on stdout, not even "[]".
+    assert.deepEqual([json.code, json.stdout], [0, ""]);
     assert.match(json.stderr, none);
   });
 });
@@ -226,5 +233,60 @@ Deno.test("condor_token_request_approve without -reqid walks every pending reque
       none.stderr,
       /^Remote daemon has no request to approve \(asked as condor@tokend-test\.example\.org \(a 300 s token minted with signing key .*\)\)\.\n$/,
     );
+  });
+});
+
+Deno.test("condor_token_request_approve -json prints one object of the outcome; the rest goes to stderr", async () => {
+  await withFixture(async (f) => {
+    const first = await f.enqueue({ identity: id("alice") });
+    const second = await f.enqueue({ identity: id("bob") });
+    const third = await f.enqueue({ identity: id("carol") });
+
+    // yes, no, then end of input: one approved, one declined, one left undecided.
+    const walk = await f.run("condor_token_request_approve", ["-json"], f.keyEnv, "yes\nno\n");
+    assert.equal(walk.code, 1, walk.stderr);
+    assert.deepEqual(JSON.parse(walk.stdout), {
+      outcome: "not_approved",
+      exitCode: 1,
+      requests: [
+        { requestId: first.requestId, outcome: "approved" },
+        { requestId: second.requestId, outcome: "declined" },
+        { requestId: third.requestId, outcome: "undecided" },
+      ],
+    });
+    // The requests and the question went to stderr, so stdout is the object alone.
+    assert.match(walk.stderr, /^Request contents:\n/);
+    assert.match(walk.stderr, /To approve, please type 'yes'/);
+
+    const one = await f.run(
+      "condor_token_request_approve",
+      ["-reqid", second.requestId, "-yes", "-j"],
+      f.keyEnv,
+    );
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(JSON.parse(one.stdout), {
+      outcome: "approved",
+      exitCode: 0,
+      requests: [{ requestId: second.requestId, outcome: "approved" }],
+    });
+
+    const unknown = await f.run(
+      "condor_token_request_approve",
+      ["-reqid", "0000000", "-yes", "-json"],
+      f.keyEnv,
+    );
+    assert.equal(unknown.code, 1);
+    assert.deepEqual(
+      (({ outcome, exitCode, code }) => ({ outcome, exitCode, code }))(JSON.parse(unknown.stdout)),
+      { outcome: "error", exitCode: 1, code: "REQUEST_UNKNOWN" },
+    );
+
+    await f.run("condor_token_request_approve", ["-reqid", third.requestId, "-yes"], f.keyEnv);
+    const none = await f.run("condor_token_request_approve", ["-json"], f.keyEnv, "");
+    assert.deepEqual(JSON.parse(none.stdout), {
+      outcome: "none_pending",
+      exitCode: 1,
+      requests: [],
+    });
   });
 });

@@ -108,8 +108,19 @@ export function adminClient(
 
 /** Environment in which the daemon's certificate is not pre-trusted (no CA file). */
 export function untrustedEnv(env: Record<string, string>): Record<string, string> {
-  return { ...env, _CONDOR_AUTH_SSL_CLIENT_CAFILE: "" };
+  return { ...env, ...REMOTE };
 }
+
+/**
+ * What makes a test daemon look remote to a tool on this host: no CA file,
+ * and none of the daemon's own certificate files to read (a tool on the
+ * daemon's host trusts those).
+ */
+export const REMOTE = {
+  _CONDOR_AUTH_SSL_CLIENT_CAFILE: "",
+  _CONDOR_AUTH_SSL_SERVER_CERTFILE: "",
+  _CONDOR_TOKEND_STATE_DIRECTORY: "/nonexistent/remote-daemon-state",
+};
 
 /**
  * Starts `main.ts condor_tokend` on a given port in a test daemon's

@@ -8,7 +8,7 @@ import { prepareTestDaemonDir, spawnTestDaemon } from "../_support/daemon.ts";
 import { closedPort } from "../_support/ports.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor } from "../server/_api.ts";
+import { apiFor, newSecret } from "../server/_api.ts";
 
 Deno.test("condor_tokend prints its address, fingerprint and readiness, and stops cleanly on SIGTERM", async () => {
   await withTempDir(async (dir) => {
@@ -106,20 +106,55 @@ Deno.test("condor_tokend refuses to start with a signing key other users can rea
   });
 });
 
-Deno.test("condor_tokend refuses to run where the runtime would trust forged client addresses", async () => {
+Deno.test("condor_tokend takes the peer from the socket and listens where configured, whatever DENO_* says", async () => {
   await withTempDir(async (dir) => {
-    await assert.rejects(
-      spawnTestDaemon({ dir, childEnv: { DENO_TRUST_PROXY_HEADERS: "1" } }),
-      /DENO_TRUST_PROXY_HEADERS is set/,
-    );
-  });
-});
-
-Deno.test("condor_tokend refuses to let DENO_SERVE_ADDRESS move its listener", async () => {
-  await withTempDir(async (dir) => {
-    await assert.rejects(
-      spawnTestDaemon({ dir, childEnv: { DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${closedPort()}` } }),
-      /unset DENO_SERVE_ADDRESS/,
-    );
+    // Deno.serve obeyed both: the first made it believe an x-deno-client-address
+    // header, the second moved its listener. The daemon's own server obeys neither.
+    const elsewhere = closedPort();
+    const daemon = await spawnTestDaemon({
+      dir,
+      childEnv: {
+        DENO_TRUST_PROXY_HEADERS: "1",
+        DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${elsewhere}`,
+      },
+    });
+    const api = apiFor(daemon);
+    const client = Deno.createHttpClient({ caCerts: [daemon.certPem] });
+    try {
+      assert.match(daemon.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.notEqual(new URL(daemon.url).port, String(elsewhere));
+      await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: elsewhere }));
+      // An auto-approval rule for a netblock the test is not in...
+      await api.post(
+        "/v1/auto-approval-rules",
+        { netblock: "192.0.2.0/24", lifetime: 600 },
+        daemon.adminToken,
+      );
+      // ...is not met by claiming an address in it.
+      const claimed = await fetch(`${daemon.url}/v1/token-requests`, {
+        method: "POST",
+        client,
+        headers: {
+          "content-type": "application/json",
+          "x-deno-client-address": "192.0.2.7:9618",
+          "x-forwarded-for": "192.0.2.7",
+        },
+        body: JSON.stringify({
+          identity: "condor@tokend-test.example.org",
+          authz: ["READ"],
+          lifetime: 600,
+          clientId: "claims-to-be-elsewhere",
+          secret: newSecret(),
+        }),
+      });
+      const body = await claimed.json();
+      assert.deepEqual([claimed.status, body.state], [201, "pending"]);
+      const listed = await api.get(`/v1/token-requests?reqid=${body.requestId}`, daemon.adminToken);
+      assert.equal(listed.body.requests[0].peerLocation, "127.0.0.1");
+    } finally {
+      client.close();
+      api.close();
+      await daemon.stop();
+    }
   });
 });

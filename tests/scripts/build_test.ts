@@ -16,12 +16,16 @@ import {
   TARGETS,
 } from "../../scripts/build.ts";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
+import { manPagePath } from "../../src/cli/man_page.ts";
+import { TOOLS } from "../../src/cli/tools.ts";
 import { VERSION } from "../../src/cli/version.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const BUILD = join(ROOT, "scripts", "build.ts");
 const HOST = Deno.build.target;
 const STAND_IN = "/bin/true";
+/** The manual pages every build writes, relative to its output directory, in tool order. */
+const MAN_PAGES = TOOLS.map((tool) => `man/${manPagePath(tool.doc)}`);
 
 function exists(path: string): boolean {
   try {
@@ -123,12 +127,19 @@ Deno.test("build.ts --bundle-only writes both bundles, runnable under their bina
     assert.deepEqual(r.stdout.trim().split("\n"), [
       join(out, "bundle", "condor_token_request.js"),
       join(out, "bundle", "condor_token.js"),
+      ...MAN_PAGES.map((page) => join(out, page)),
       join(out, "SHA256SUMS"),
     ]);
-    assert.deepEqual(await checkSums(out), [
-      "bundle/condor_token.js",
-      "bundle/condor_token_request.js",
-    ]);
+    assert.deepEqual(
+      await checkSums(out),
+      [
+        "bundle/condor_token.js",
+        "bundle/condor_token_request.js",
+        ...MAN_PAGES,
+      ].sort(),
+    );
+    assert.ok(MAN_PAGES.includes("man/man1/condor_token_request.1"));
+    assert.ok(MAN_PAGES.includes("man/man8/condor_tokend.8"));
     for (
       const [name, flags] of [["condor_token_request", REQUESTER_FLAGS], [
         "condor_token",
@@ -199,10 +210,14 @@ Deno.test("build.ts explains a target without a runtime in one line and exits 1 
     assert.match(r.stderr, new RegExp(`${join(dir, "deno_dir", "dl", "release")}`));
     // The bundles are still there for scripts/test_bundle; no binary is.
     const out = join(dir, "dist", VERSION);
-    assert.deepEqual(await checkSums(out), [
-      "bundle/condor_token.js",
-      "bundle/condor_token_request.js",
-    ]);
+    assert.deepEqual(
+      await checkSums(out),
+      [
+        "bundle/condor_token.js",
+        "bundle/condor_token_request.js",
+        ...MAN_PAGES,
+      ].sort(),
+    );
     for (const program of PROGRAMS) assert.ok(!exists(join(out, binaryName(program, target))));
   });
 });
@@ -249,6 +264,7 @@ Deno.test({
         [
           "bundle/condor_token.js",
           "bundle/condor_token_request.js",
+          ...MAN_PAGES,
           ...binaries,
         ].sort(),
       );
@@ -257,6 +273,7 @@ Deno.test({
         [
           ...binaries.map((b) => join(out, b)),
           ...PROGRAMS.map((p) => join(out, "bundle", `${p.name}.js`)),
+          ...MAN_PAGES.map((page) => join(out, page)),
           join(out, "SHA256SUMS"),
         ].sort(),
       );

@@ -85,6 +85,8 @@ Deno.test({
       const unit = serviceSettings(await Deno.readTextFile(UNIT));
       assert.ok((unit.get("User") ?? [])[0], "the unit names its user");
       assert.equal(unit.get("LimitNOFILE")?.[0], "65536");
+      // Deno's SIGUSR1 debugger must not be able to listen.
+      assert.deepEqual(unit.get("SocketBindDeny"), ["tcp:9229"]);
       const [credentialId, keySource] = unit.get("LoadCredential")![0].split(":");
       const stateName = unit.get("StateDirectory")![0];
       assert.equal(unit.get("StateDirectoryMode")?.[0], "0700");

@@ -90,3 +90,37 @@ Deno.test("tokendSettings() advertises to https:// COLLECTOR_HOST unless TOKEND_
     "https://other:443",
   );
 });
+
+Deno.test("tokendSettings() reads the connection caps and deadlines, with defaults under 1024 open files", () => {
+  assert.deepEqual(settingsOf("SPOOL = /s").connections, {
+    maxConnections: 800,
+    maxConnectionsPerPeer: 32,
+    handshakeTimeout: 10,
+    headerTimeout: 10,
+    bodyTimeout: 10,
+    idleTimeout: 30,
+    writeTimeout: 10,
+    maxHeaderBytes: 16384,
+  });
+  const custom = settingsOf(
+    "SPOOL = /s\nTOKEND_MAX_CONNECTIONS = 20000\nTOKEND_MAX_CONNECTIONS_PER_PEER = 500\n" +
+      "TOKEND_HANDSHAKE_TIMEOUT = 3\nTOKEND_HEADER_TIMEOUT = 4\nTOKEND_BODY_TIMEOUT = 5\n" +
+      "TOKEND_IDLE_TIMEOUT = 6\nTOKEND_WRITE_TIMEOUT = 7\nTOKEND_MAX_HEADER_BYTES = 8192\n",
+  ).connections;
+  assert.deepEqual(Object.values(custom), [20000, 500, 3, 4, 5, 6, 7, 8192]);
+  for (
+    const text of [
+      "TOKEND_MAX_CONNECTIONS = 0",
+      "TOKEND_MAX_CONNECTIONS_PER_PEER = -1",
+      "TOKEND_HEADER_TIMEOUT = 0",
+      "TOKEND_MAX_HEADER_BYTES = 512",
+      "TOKEND_IDLE_TIMEOUT = soon",
+    ]
+  ) {
+    assert.throws(
+      () => settingsOf(`SPOOL = /s\n${text}`),
+      (err) => err instanceof ConfigError,
+      text,
+    );
+  }
+});

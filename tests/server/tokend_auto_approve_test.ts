@@ -4,8 +4,11 @@
  * matching pending requests when a rule is installed.
  */
 import assert from "node:assert/strict";
+import { readAuditTrail } from "../_support/audit_trail.ts";
+import { startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
+import { withTempDir } from "../_support/temp.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { FakeClock, payloadOf } from "./_api.ts";
+import { apiFor, FakeClock, payloadOf } from "./_api.ts";
 import { withDaemon } from "./_daemon_fixture.ts";
 
 const RULE = "/v1/auto-approval-rules";
@@ -163,5 +166,154 @@ Deno.test("condor_tokend lets only administrators install auto-approval rules", 
     assert.deepEqual([plain.status, plain.body.error.code], [403, "NOT_AUTHORIZED"]);
     const still = await api.enqueue();
     assert.equal(still.body.state, "pending");
+  });
+});
+
+Deno.test("condor_tokend lists the rules in force with who made them and how many requests each approved", async () => {
+  await withDaemon({}, async (daemon, api) => {
+    const empty = await api.get(RULE, daemon.adminToken);
+    assert.deepEqual([empty.status, empty.body], [200, { rules: [] }]);
+    // One pending request the first rule approves as it is installed, one it approves on arrival.
+    await api.enqueue();
+    const before = Math.floor(Date.now() / 1000);
+    const first = await api.post(
+      RULE,
+      { netblock: "127.0.0.0/8", lifetime: 600 },
+      daemon.adminToken,
+    );
+    assert.equal(first.status, 200);
+    assert.equal(first.body.approved.length, 1);
+    assert.equal(typeof first.body.ruleId, "number");
+    assert.equal((await api.enqueue()).body.state, "collected");
+    const second = await api.post(
+      RULE,
+      { netblock: "192.0.2.0/24", lifetime: 60 },
+      daemon.adminToken,
+    );
+
+    const listed = await api.get(RULE, daemon.adminToken);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      listed.body.rules.map((r: Record<string, unknown>) => ({ ...r, createdAt: 0, expiresAt: 0 })),
+      [
+        {
+          ruleId: first.body.ruleId,
+          netblock: "127.0.0.0/8",
+          createdBy: "admin@tokend-test.example.org",
+          createdAt: 0,
+          expiresAt: 0,
+          approved: 2,
+        },
+        {
+          ruleId: second.body.ruleId,
+          netblock: "192.0.2.0/24",
+          createdBy: "admin@tokend-test.example.org",
+          createdAt: 0,
+          expiresAt: 0,
+          approved: 0,
+        },
+      ],
+    );
+    const [rule] = listed.body.rules;
+    assert.ok(rule.createdAt >= before);
+    assert.equal(rule.expiresAt - rule.createdAt, 600);
+  });
+});
+
+Deno.test("condor_tokend removes a rule for an administrator, audited, and it approves nothing more", async () => {
+  await withDaemon({}, async (daemon, api, dir) => {
+    const rule = await api.post(
+      RULE,
+      { netblock: "127.0.0.0/8", lifetime: 600 },
+      daemon.adminToken,
+    );
+    assert.equal((await api.enqueue()).body.state, "collected");
+
+    const bob = await daemon.mintToken("bob@tokend-test.example.org");
+    for (
+      const [token, status, code] of [[undefined, 401, "NOT_AUTHENTICATED"], [
+        bob,
+        403,
+        "NOT_AUTHORIZED",
+      ]] as const
+    ) {
+      const listed = await api.get(RULE, token);
+      assert.deepEqual([listed.status, listed.body.error.code], [status, code]);
+      const removed = await api.call("DELETE", `${RULE}/${rule.body.ruleId}`, { token });
+      assert.deepEqual([removed.status, removed.body.error.code], [status, code]);
+    }
+    assert.equal((await api.get(RULE, daemon.adminToken)).body.rules.length, 1);
+
+    const removed = await api.call("DELETE", `${RULE}/${rule.body.ruleId}`, {
+      token: daemon.adminToken,
+    });
+    assert.equal(removed.status, 200);
+    assert.deepEqual([removed.body.ruleId, removed.body.netblock, removed.body.approved], [
+      rule.body.ruleId,
+      "127.0.0.0/8",
+      1,
+    ]);
+    assert.deepEqual((await api.get(RULE, daemon.adminToken)).body.rules, []);
+    assert.equal((await api.enqueue()).body.state, "pending", "the rule no longer approves");
+
+    const again = await api.call("DELETE", `${RULE}/${rule.body.ruleId}`, {
+      token: daemon.adminToken,
+    });
+    assert.deepEqual([again.status, again.body.error.code], [404, "RULE_UNKNOWN"]);
+    for (const bad of ["0", "x", "1.5", "-1", "%ZZ"]) {
+      const answer = await api.call("DELETE", `${RULE}/${bad}`, { token: daemon.adminToken });
+      assert.deepEqual([answer.status, answer.body.error.code], [400, "BAD_RULE_ID"], bad);
+    }
+    const wrongMethod = await api.post(`${RULE}/${rule.body.ruleId}`, {}, daemon.adminToken);
+    assert.deepEqual([wrongMethod.status, wrongMethod.headers.get("allow")], [405, "DELETE"]);
+
+    const audit = readAuditTrail(testDaemonPaths(dir).stateDirectory);
+    const removal = audit.filter((r) => r.event === "rule-remove");
+    assert.equal(removal.length, 1);
+    assert.deepEqual(JSON.parse(removal[0].detail), {
+      rule: rule.body.ruleId,
+      netblock: "127.0.0.0/8",
+      createdBy: "admin@tokend-test.example.org",
+      expiresAt: JSON.parse(removal[0].detail).expiresAt,
+      approved: 1,
+    });
+  });
+});
+
+Deno.test("condor_tokend's rules survive a restart, and are removed for good", async () => {
+  await withTempDir(async (dir) => {
+    let daemon = await startTestDaemon({ dir });
+    let api = apiFor(daemon);
+    try {
+      const kept = await api.post(
+        RULE,
+        { netblock: "127.0.0.0/8", lifetime: 600 },
+        daemon.adminToken,
+      );
+      const gone = await api.post(
+        RULE,
+        { netblock: "192.0.2.0/24", lifetime: 600 },
+        daemon.adminToken,
+      );
+      await api.call("DELETE", `${RULE}/${gone.body.ruleId}`, { token: daemon.adminToken });
+      api.close();
+      await daemon.close();
+      daemon = await startTestDaemon({ dir });
+      api = apiFor(daemon);
+      const listed = await api.get(RULE, daemon.adminToken);
+      assert.deepEqual(listed.body.rules.map((r: { ruleId: number }) => r.ruleId), [
+        kept.body.ruleId,
+      ]);
+      // A new rule gets a new ID: the removed one's is not reused.
+      const next = await api.post(
+        RULE,
+        { netblock: "198.51.100.0/24", lifetime: 60 },
+        daemon.adminToken,
+      );
+      assert.ok(next.body.ruleId > gone.body.ruleId);
+    } finally {
+      api.close();
+      await daemon.close();
+    }
   });
 });

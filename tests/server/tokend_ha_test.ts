@@ -3,8 +3,9 @@
  * in-process condor_tokend instances on two ports over real HTTPS, each with
  * its own certificate, sharing the POOL key and a database of their own.
  * Approve on A, a long poll on B returns at once; concurrent collects on
- * both issue one token; the sweep runs once; rules, the daemon directory
- * and request ids are shared.
+ * both issue one token; the sweep runs once; rules (with their approval
+ * counts, listing and removal), the daemon directory and request ids are
+ * shared.
  */
 import assert from "node:assert/strict";
 import { startTestDaemon, type TestDaemon, testDaemonPaths } from "../_support/daemon.ts";
@@ -152,5 +153,40 @@ Deno.test("condor_tokend on one database: a rule installed on A approves an enqu
       listed.body.daemons.map((d: { name: string; address: string }) => [d.name, d.address]),
       [[ad.name, ad.address]],
     );
+  });
+});
+
+Deno.test("condor_tokend on one database: a rule counts approvals on both, is listed on either and removed on the other for both", async () => {
+  await withTwoDaemons({}, async (a, apiA, b, apiB) => {
+    const RULE = "/v1/auto-approval-rules";
+    // A request pending on B is approved by the rule A installs.
+    const pending = await apiB.enqueue({ authz: ["ADVERTISE_STARTD"] });
+    assert.equal(pending.body.state, "pending");
+    const rule = await apiA.post(RULE, { netblock: "127.0.0.1/32", lifetime: 600 }, a.adminToken);
+    assert.deepEqual(rule.body.approved, [pending.body.requestId]);
+    assert.equal((await apiA.enqueue({ authz: ["ADVERTISE_STARTD"] })).body.state, "collected");
+    assert.equal((await apiB.enqueue({ authz: ["ADVERTISE_STARTD"] })).body.state, "collected");
+    for (const [daemon, api] of [[a, apiA], [b, apiB]] as const) {
+      const listed = await api.get(RULE, daemon.adminToken);
+      assert.deepEqual(
+        listed.body.rules.map((r: { ruleId: number; approved: number }) => [r.ruleId, r.approved]),
+        [[rule.body.ruleId, 3]],
+        "one rule, three approvals, seen alike from each daemon",
+      );
+    }
+    const removed = await apiB.call("DELETE", `${RULE}/${rule.body.ruleId}`, {
+      token: b.adminToken,
+    });
+    assert.deepEqual([removed.status, removed.body.approved], [200, 3]);
+    assert.deepEqual((await apiA.get(RULE, a.adminToken)).body.rules, []);
+    assert.equal(
+      (await apiA.enqueue({ authz: ["ADVERTISE_STARTD"] })).body.state,
+      "pending",
+      "removed on B, it approves nothing on A",
+    );
+    const again = await apiA.call("DELETE", `${RULE}/${rule.body.ruleId}`, {
+      token: a.adminToken,
+    });
+    assert.deepEqual([again.status, again.body.error.code], [404, "RULE_UNKNOWN"]);
   });
 });

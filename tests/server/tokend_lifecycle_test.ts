@@ -251,3 +251,39 @@ Deno.test("condor_tokend answers waiting polls promptly when it shuts down", asy
     }
   });
 });
+
+Deno.test("condor_tokend on every interface serves IPv4 and IPv6 clients and counts an IPv4 client as IPv4", async () => {
+  await withTempDir(async (dir) => {
+    const { tokend, logs } = await startDirect(
+      dir,
+      "NETWORK_INTERFACE = *\nTOKEND_MAX_CONNECTIONS_PER_PEER = 2",
+    );
+    const clients: Deno.Conn[] = [];
+    const http = Deno.createHttpClient({ caCerts: [tokend.certPem!] });
+    try {
+      // Listening on "::" (both families), the URL names the host.
+      assert.equal(tokend.url, `https://tokend.example.org:${tokend.addr.port}`);
+      assert.equal(tokend.addr.hostname, "::");
+      for (const host of ["127.0.0.1", "[::1]"]) {
+        const health = await fetch(`https://${host}:${tokend.addr.port}/healthz`, { client: http });
+        assert.equal(await health.text(), "ok\n", host);
+      }
+      // IPv4 clients reach "::" as ::ffff:127.0.0.1; they count, and are logged, as 127.0.0.1.
+      for (let i = 0; i < 3; i++) {
+        clients.push(await Deno.connect({ hostname: "127.0.0.1", port: tokend.addr.port }));
+      }
+      const third = await clients[2].read(new Uint8Array(16)).catch(() => null);
+      assert.equal(third, null, "the third connection from 127.0.0.1 is closed at once");
+      assert.ok(
+        logs.includes(
+          "refused a connection from 127.0.0.1: TOKEND_MAX_CONNECTIONS_PER_PEER (2) reached",
+        ),
+        logs.join("\n"),
+      );
+    } finally {
+      for (const conn of clients) conn.close();
+      http.close();
+      await tokend.shutdown();
+    }
+  });
+});

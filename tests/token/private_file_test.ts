@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { TokenFileError } from "../../src/errors.ts";
-import { isPlainFileName, writePrivateFile } from "../../src/token/private_file.ts";
+import {
+  assertSecretsCanBePrivate,
+  isPlainFileName,
+  writePrivateFile,
+} from "../../src/token/private_file.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
@@ -62,4 +66,33 @@ Deno.test("isPlainFileName() accepts only a name that stays inside its directory
   for (const name of ["", ".", "..", "../x", "a/b", "/abs", "a\\b", "..\\x", "x\0y"]) {
     assert.equal(isPlainFileName(name), false, JSON.stringify(name));
   }
+});
+
+Deno.test("assertSecretsCanBePrivate() refuses a secret file on Windows, saying what to do instead", () => {
+  for (const os of ["linux", "darwin", "freebsd"] as const) {
+    assertSecretsCanBePrivate("/x/token", "write token file", os);
+  }
+  assert.throws(
+    () => assertSecretsCanBePrivate("C:/Users/alice/token", "write token file", "windows"),
+    (err) =>
+      err instanceof TokenFileError && err.code === "TOKEN_FILE_UNPROTECTED" &&
+      /^Cannot write token file C:\/Users\/alice\/token: on Windows this tool cannot make a file readable by you alone .*leave out -token, -file and -state/
+        .test(err.message),
+  );
+});
+
+Deno.test("writePrivateFile() of a secret is refused on Windows before anything is written", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/token`;
+    if (Deno.build.os === "windows") {
+      await assert.rejects(
+        writePrivateFile(path, "secret\n", { secret: true }),
+        (err) => err instanceof TokenFileError && err.code === "TOKEN_FILE_UNPROTECTED",
+      );
+      await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+    } else {
+      await writePrivateFile(path, "secret\n", { secret: true });
+      assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    }
+  });
 });

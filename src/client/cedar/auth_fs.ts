@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { printable } from "../_printable.ts";
 import { type AuthMethod, AuthMethodFailed } from "./handshake.ts";
 
 /** The FS method (bit 4). Needs --allow-write to the daemon's temporary directory. */
@@ -24,7 +25,7 @@ export function fsMethod(): AuthMethod {
       let why = "the daemon could not create its directory";
       if (dir !== "" && !isRendezvousPath(dir)) {
         why = `the daemon named ${
-          JSON.stringify(dir.slice(0, 200))
+          printable(JSON.stringify(dir.slice(0, 200)))
         }, which is not an FS rendezvous directory (an absolute path to FS_...); nothing was created`;
         dir = "";
       }

@@ -23,11 +23,12 @@ import type {
   FetchTokenResponse,
   RequestInfo,
   RequestStateResponse,
+  RuleInfo,
 } from "../../api/protocol.ts";
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
-import { realClock } from "../request_flow.ts";
+import { realClock } from "../retry.ts";
 import { isLoopbackAddress } from "../_host_names.ts";
 import { peerCertificate } from "../_peer_certificate.ts";
 import { printable } from "../_printable.ts";
@@ -362,6 +363,16 @@ export class CedarDaemonClient implements TokenDaemonClient {
     };
   }
 
+  /** HTCondor keeps rules in memory, with no command to list them. */
+  rules(): Promise<RuleInfo[]> {
+    return Promise.reject(noRuleCommands(this.address, "list auto-approval rules"));
+  }
+
+  /** HTCondor keeps rules in memory, with no command to remove one. */
+  removeRule(ruleId: number): Promise<RuleInfo> {
+    return Promise.reject(noRuleCommands(this.address, `remove auto-approval rule ${ruleId}`));
+  }
+
   fetchToken(): Promise<FetchTokenResponse> {
     return Promise.reject(unsupported(this.address, "fetch tokens"));
   }
@@ -642,6 +653,15 @@ function approveStatus(code: number, text: string): number | undefined {
   if (code === 5) return /state/i.test(text) ? 409 : 404;
   if (code === 6 || code === 7 || code === 8) return 403;
   return undefined;
+}
+
+/** The refusal of a rule command HTCondor's daemons do not have. */
+function noRuleCommands(address: string, what: string): DaemonError {
+  return new DaemonError(
+    "UNSUPPORTED",
+    `Cannot ${what} at ${address}: HTCondor daemons keep auto-approval rules in memory and ` +
+      `have no command to list or remove them (a condor_reconfig of the daemon drops them all)`,
+  );
 }
 
 function unsupported(address: string, what: string): DaemonError {

@@ -11,6 +11,7 @@
  */
 import { DaemonError } from "../../errors.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
+import { printable } from "../_printable.ts";
 import { type ClassAd, type ClassAdValue, stringOf } from "./classad.ts";
 import type { PacketStream } from "./packet_stream.ts";
 import { deriveSessionKey, type EcdhKeyPair, newEcdhKeyPair, toBase64 } from "./session_key.ts";
@@ -153,7 +154,7 @@ export async function startCommand(
     throw refused(
       stream,
       options,
-      `it offers no AES session (CryptoMethods ${JSON.stringify(cipher ?? "")})`,
+      `it offers no AES session (CryptoMethods ${printable(JSON.stringify(cipher ?? ""), 80)})`,
     );
   }
   let method: MethodName | undefined;
@@ -223,7 +224,11 @@ async function resume(
     );
   }
   if (code !== "AUTHORIZED") {
-    throw refused(stream, options, `it answered ${JSON.stringify(code ?? "")} to our session`);
+    throw refused(
+      stream,
+      options,
+      `it answered ${printable(JSON.stringify(code ?? ""), 80)} to our session`,
+    );
   }
   await stream.startEncryption(session.key);
   return { session, resumed: true, method: undefined };
@@ -299,8 +304,8 @@ function verdictSession(
     throw new DaemonError(
       "DAEMON_REFUSED",
       `Cannot run ${options.commandName} at ${stream.peer}: the daemon refused it (${
-        code ?? "no verdict"
-      }) for ${user ? `"${user}"` : "us"}`,
+        code === undefined ? "no verdict" : printable(code, 80)
+      }) for ${user ? `"${printable(user, 200)}"` : "us"}`,
       403,
     );
   }

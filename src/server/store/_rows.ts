@@ -101,6 +101,7 @@ export function toRule(row: Row): StoredRule {
     issuedAt: Number(row.issued_at),
     expiresAt: Number(row.expires_at),
     createdBy: String(row.created_by),
+    approved: Number(row.approved),
   };
 }
 

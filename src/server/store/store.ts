@@ -59,10 +59,12 @@ export type TransitionFields = Partial<
   Pick<StoredRequest, "expiresAt" | "decidedAt" | "decidedBy" | "reason" | "jti">
 >;
 
-/** An installed rule with its row number. */
+/** An installed rule with its row number, which is its ID. */
 export interface StoredRule extends ApprovalRule {
   seq: number;
   createdBy: string;
+  /** How many requests it approved. */
+  approved: number;
 }
 
 /** A stored daemon advertisement. */
@@ -117,8 +119,12 @@ export interface StoreTransaction extends StoreReads {
   ): Promise<boolean>;
   /** Deletes finished requests last touched before `before`; returns how many. */
   pruneFinished(before: number): Promise<number>;
-  /** Installs a rule. */
+  /** Installs a rule (it has approved nothing yet). */
   insertRule(rule: ApprovalRule & { createdBy: string }): Promise<StoredRule>;
+  /** Counts `count` more requests approved by rule `seq`. */
+  countRuleApprovals(seq: number, count: number): Promise<void>;
+  /** Deletes rule `seq` if it is still in force at `now`; returns it as it was, or undefined. */
+  removeRule(seq: number, now: number): Promise<StoredRule | undefined>;
   /** Deletes rules that expired before `before`; returns how many. */
   pruneRules(before: number): Promise<number>;
   /** Adds or refreshes a daemon's advertisement. */

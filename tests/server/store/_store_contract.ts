@@ -222,13 +222,21 @@ export function storeContract(
       tx.insertRule({ netblock: "2001:db8::/32", issuedAt: 100, expiresAt: 400, createdBy: "b@p" })
     );
     assert.deepEqual(await store.activeRules(200), [
-      { seq: rule.seq, netblock: "192.0.2.0/24", issuedAt: 100, expiresAt: 200, createdBy: "a@p" },
+      {
+        seq: rule.seq,
+        netblock: "192.0.2.0/24",
+        issuedAt: 100,
+        expiresAt: 200,
+        createdBy: "a@p",
+        approved: 0,
+      },
       {
         seq: (await store.activeRules(0))[1].seq,
         netblock: "2001:db8::/32",
         issuedAt: 100,
         expiresAt: 400,
         createdBy: "b@p",
+        approved: 0,
       },
     ]);
     assert.equal(await store.transaction((tx) => tx.pruneRules(300)), 1);
@@ -261,6 +269,88 @@ export function storeContract(
       "rule",
       "approve",
     ]);
+  });
+
+  test("lists rules in force oldest first, with the requests each approved", async (store) => {
+    const insert = (netblock: string, expiresAt: number, createdBy = "admin@pool") =>
+      store.transaction((tx) => tx.insertRule({ netblock, issuedAt: 1000, expiresAt, createdBy }));
+    const a = await insert("10.0.0.0/8", 2000);
+    const b = await insert("192.0.2.0/24", 4000, "other@pool");
+    assert.deepEqual(a, {
+      seq: a.seq,
+      netblock: "10.0.0.0/8",
+      issuedAt: 1000,
+      expiresAt: 2000,
+      createdBy: "admin@pool",
+      approved: 0,
+    });
+    assert.ok(b.seq > a.seq, "a rule's ID grows with each rule installed");
+    await store.transaction(async (tx) => {
+      await tx.countRuleApprovals(a.seq, 1);
+      await tx.countRuleApprovals(b.seq, 3);
+      await tx.countRuleApprovals(a.seq, 1);
+    });
+    // A count made in a transaction that fails is undone with it.
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.countRuleApprovals(a.seq, 5);
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.deepEqual((await store.activeRules(1500)).map((r) => [r.seq, r.approved]), [
+      [a.seq, 2],
+      [b.seq, 3],
+    ]);
+    assert.deepEqual((await store.activeRules(2001)).map((r) => r.seq), [b.seq], "a expired");
+    // Reads inside a transaction see its own counts.
+    assert.equal(
+      await store.transaction(async (tx) => {
+        await tx.countRuleApprovals(b.seq, 1);
+        return (await tx.activeRules(1500))[1].approved;
+      }),
+      4,
+    );
+  });
+
+  test("removes only a rule still in force, and gives it back as it was", async (store) => {
+    const rule = await store.transaction((tx) =>
+      tx.insertRule({
+        netblock: "10.0.0.0/8",
+        issuedAt: 1000,
+        expiresAt: 2000,
+        createdBy: "admin@pool",
+      })
+    );
+    const other = await store.transaction((tx) =>
+      tx.insertRule({ netblock: "::1/128", issuedAt: 1000, expiresAt: 2000, createdBy: "a@p" })
+    );
+    await store.transaction((tx) => tx.countRuleApprovals(rule.seq, 2));
+    assert.equal(await store.transaction((tx) => tx.removeRule(rule.seq, 2001)), undefined);
+    assert.equal(await store.transaction((tx) => tx.removeRule(other.seq + 1000, 1500)), undefined);
+    // A removal in a transaction that fails is undone with it.
+    let seen: unknown[] = [];
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        seen = [
+          (await tx.removeRule(rule.seq, 1500))?.seq,
+          (await tx.activeRules(1500)).map((r) => r.seq),
+        ];
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.deepEqual(seen, [rule.seq, [other.seq]], "the transaction saw its own removal");
+    assert.equal((await store.activeRules(1500)).length, 2);
+    assert.deepEqual(
+      await store.transaction((tx) => tx.removeRule(rule.seq, 1500)),
+      { ...rule, approved: 2 },
+    );
+    assert.deepEqual((await store.activeRules(1500)).map((r) => r.seq), [other.seq]);
+    assert.equal(await store.transaction((tx) => tx.removeRule(rule.seq, 1500)), undefined);
+    // Counting for a rule removed meanwhile changes nothing and fails nothing.
+    await store.transaction((tx) => tx.countRuleApprovals(rule.seq, 1));
+    assert.deepEqual((await store.activeRules(1500)).map((r) => r.approved), [0]);
   });
 
   test("refuses text it would read back as something else (NUL, lone surrogate)", async (store) => {

@@ -167,6 +167,43 @@ Deno.test("PostgresStore creates and versions its schema, and refuses a newer on
   });
 });
 
+Deno.test("PostgresStore migrates a schema 1 database: rules count the approvals the audit trail records", async () => {
+  await withTestDatabase(async (url) => {
+    await (await openStore(url)).close();
+    // What a schema 1 daemon left: rules without a count, approvals in the audit trail.
+    await runSql(
+      url,
+      `ALTER TABLE condor_tokend.rules DROP COLUMN approved;
+       UPDATE condor_tokend.schema_version SET version = 1;
+       INSERT INTO condor_tokend.rules (netblock, issued_at, expires_at, created_by)
+         VALUES ('10.0.0.0/8', 1000, 4600, 'admin@pool'),
+                ('192.0.2.0/24', 1000, 4600, 'admin@pool');
+       INSERT INTO condor_tokend.audit (at, event, request_id, actor, detail) VALUES
+         (1000, 'auto-approve', '0000001', 'auto-approval rule 10.0.0.0/8', '{}'),
+         (2000, 'auto-approve', '0000002', 'auto-approval rule 10.0.0.0/8', '{}'),
+         (9000, 'auto-approve', '0000003', 'auto-approval rule 10.0.0.0/8', '{}'),
+         (2000, 'approve', '0000004', 'admin@pool', '{}')`,
+    );
+    // Two daemons starting together: one migrates, the other finds it done.
+    const [a, b] = await Promise.all([openStore(url), openStore(url)]);
+    try {
+      assert.deepEqual((await b.activeRules(2000)).map((r) => [r.netblock, r.approved]), [
+        ["10.0.0.0/8", 2],
+        ["192.0.2.0/24", 0],
+      ]);
+      const seq = (await a.activeRules(2000))[1].seq;
+      await a.transaction((tx) => tx.countRuleApprovals(seq, 3));
+      assert.equal((await b.activeRules(2000))[1].approved, 3);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const [{ version }] = await runSql(url, "SELECT version FROM condor_tokend.schema_version");
+    assert.equal(version, 2);
+    assert.equal(SCHEMA_VERSION, 2);
+  });
+});
+
 Deno.test("PostgresStore.open() connects through the unix socket", async () => {
   await withTestDatabase(async (url) => {
     const database = new URL(url).pathname.slice(1);

@@ -77,6 +77,68 @@ Deno.test("SqliteStore.open() refuses a database from a newer daemon or another 
   });
 });
 
+Deno.test("SqliteStore.open() upgrades a schema 1 database: rules count the approvals the audit trail records", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/old.sqlite`;
+    await (await SqliteStore.open(path)).close();
+    // What a schema 1 daemon left: rules without a count, approvals in the audit trail.
+    const old = new DatabaseSync(path);
+    old.exec(`
+      ALTER TABLE rules DROP COLUMN approved;
+      PRAGMA user_version = 1;
+      INSERT INTO rules (netblock, issued_at, expires_at, created_by)
+        VALUES ('10.0.0.0/8', 1000, 4600, 'admin@pool'), ('192.0.2.0/24', 1000, 4600, 'admin@pool');
+      INSERT INTO audit (at, event, request_id, actor, detail) VALUES
+        (1000, 'auto-approve', '0000001', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (2000, 'auto-approve', '0000002', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (9000, 'auto-approve', '0000003', 'auto-approval rule 10.0.0.0/8', '{}'),
+        (2000, 'approve', '0000004', 'admin@pool', '{}');
+    `);
+    old.close();
+    const store = await SqliteStore.open(path);
+    try {
+      assert.deepEqual((await store.activeRules(2000)).map((r) => [r.netblock, r.approved]), [
+        ["10.0.0.0/8", 2],
+        ["192.0.2.0/24", 0],
+      ]);
+      const seq = (await store.activeRules(2000))[1].seq;
+      await store.transaction((tx) => tx.countRuleApprovals(seq, 3));
+      assert.equal((await store.activeRules(2000))[1].approved, 3);
+    } finally {
+      await store.close();
+    }
+    const db = new DatabaseSync(path);
+    try {
+      assert.deepEqual({ ...db.prepare("PRAGMA user_version").get() }, { user_version: 2 });
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("SqliteStore.open() leaves a database whose upgrade fails as it was, and says so", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/odd.sqlite`;
+    await (await SqliteStore.open(path)).close();
+    // Version 1 by its number, yet it has the column the upgrade adds.
+    const odd = new DatabaseSync(path);
+    odd.exec("PRAGMA user_version = 1");
+    odd.close();
+    await assert.rejects(
+      SqliteStore.open(path),
+      (err) =>
+        err instanceof StoreError && err.code === "STORE_SCHEMA" &&
+        err.message.includes(`Cannot upgrade state database ${path} from schema version 1`),
+    );
+    const db = new DatabaseSync(path);
+    try {
+      assert.deepEqual({ ...db.prepare("PRAGMA user_version").get() }, { user_version: 1 });
+    } finally {
+      db.close();
+    }
+  });
+});
+
 Deno.test("SqliteStore commits concurrent transactions together, and nothing before they resolve", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/t.sqlite`;

@@ -69,6 +69,18 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_request ON audit (request_id, seq);
   `,
+  // 2: as the SQLite engine's version 2, rules count the requests they
+  // approve. A rule made before gets the approvals its netblock is recorded
+  // with in the audit trail while it was in force (two rules for one
+  // netblock at once would both count them).
+  `
+  ALTER TABLE rules ADD COLUMN approved BIGINT NOT NULL DEFAULT 0;
+  UPDATE rules SET approved = (
+    SELECT count(*) FROM audit
+    WHERE event = 'auto-approve' AND actor = 'auto-approval rule ' || rules.netblock
+      AND at BETWEEN rules.issued_at AND rules.expires_at
+  );
+  `,
 ];
 
 /** The schema version this code reads and writes. */

@@ -513,7 +513,20 @@ class PostgresTransaction implements StoreTransaction {
        RETURNING seq`,
       [rule.netblock, rule.issuedAt, rule.expiresAt, rule.createdBy],
     );
-    return { ...rule, seq: Number(row!.seq) };
+    return { ...rule, seq: Number(row!.seq), approved: 0 };
+  }
+
+  async countRuleApprovals(seq: number, count: number): Promise<void> {
+    await this.#rows("UPDATE rules SET approved = approved + $1 WHERE seq = $2", [count, seq]);
+  }
+
+  async removeRule(seq: number, now: number): Promise<StoredRule | undefined> {
+    // One statement: of two daemons removing the same rule at once, one gets it.
+    const row = await this.#one(
+      "DELETE FROM rules WHERE seq = $1 AND expires_at >= $2 RETURNING *",
+      [seq, now],
+    );
+    return row ? toRule(row) : undefined;
   }
 
   async pruneRules(before: number): Promise<number> {

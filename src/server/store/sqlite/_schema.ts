@@ -1,12 +1,16 @@
 /**
  * The SQLite engine's schema: the tables a new database is created with,
- * and the version stored in `PRAGMA user_version` and checked at open.
+ * the version stored in `PRAGMA user_version` and checked at open, and the
+ * steps that upgrade a database of an older version of ours in place.
  *
  * @module
  */
 
-/** The schema this code reads and writes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema this code reads and writes. 2: rules count the requests they
+ * approved (`rules.approved`).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** The tables and indexes of a new database. */
 export const SCHEMA = `
@@ -38,7 +42,8 @@ CREATE TABLE rules (
   netblock TEXT NOT NULL,
   issued_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
-  created_by TEXT NOT NULL
+  created_by TEXT NOT NULL,
+  approved INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE daemons (
   name TEXT NOT NULL,
@@ -66,3 +71,22 @@ CREATE TABLE audit (
 export const INDEXES = `
 CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
 `;
+
+/**
+ * How a database of an older schema version of ours becomes the current
+ * one: by version, the SQL that takes it one step up, run in one
+ * transaction with the new version number.
+ */
+export const UPGRADES: Readonly<Record<number, string>> = {
+  // Rules count the requests they approve. A rule of the old schema gets the
+  // approvals its netblock is recorded with in the audit trail while it was
+  // in force (two rules for one netblock at once would both count them).
+  1: `
+ALTER TABLE rules ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+UPDATE rules SET approved = (
+  SELECT count(*) FROM audit
+  WHERE event = 'auto-approve' AND actor = 'auto-approval rule ' || rules.netblock
+    AND at BETWEEN rules.issued_at AND rules.expires_at
+);
+`,
+};

@@ -2,7 +2,8 @@
  * The SQLite engine of the store: the daemon's state in one file in its
  * state directory (`node:sqlite`), for a daemon that runs alone. WAL with
  * synchronous=FULL, so a committed change survives a `kill -9` or a power
- * cut; a schema version is stored and checked at open.
+ * cut; a schema version is stored and checked at open, and an older one of
+ * ours is upgraded in place.
  *
  * Group commit is this engine's own affair: transactions that arrive in the
  * same turn of the event loop share one `BEGIN IMMEDIATE` ... `COMMIT` (one
@@ -42,7 +43,7 @@ import {
   type StoreTransaction,
   type TransitionFields,
 } from "../store.ts";
-import { INDEXES, SCHEMA, SCHEMA_VERSION } from "./_schema.ts";
+import { INDEXES, SCHEMA, SCHEMA_VERSION, UPGRADES } from "./_schema.ts";
 
 export { SCHEMA_VERSION };
 
@@ -111,7 +112,8 @@ export class SqliteStore implements Store {
    * schema: version and tables. A new database is made whole under a
    * temporary name (mode 0600) and only then linked into place, so a file
    * at `path` always holds a schema and an empty or schema-less one means
-   * lost state, never a fresh start. Throws StoreError (see
+   * lost state, never a fresh start. A database of an older schema version
+   * of ours is upgraded in place first. Throws StoreError (see
    * {@link SqliteStore.checkFile}, and STORE_OPEN, STORE_TOO_NEW, STORE_FOREIGN,
    * STORE_SCHEMA) naming the file. Needs --allow-read and --allow-write of
    * the file and its directory.
@@ -558,7 +560,23 @@ export class SqliteStore implements Store {
     const result = this.#statement(
       "INSERT INTO rules (netblock, issued_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
     ).run(rule.netblock, rule.issuedAt, rule.expiresAt, rule.createdBy);
-    return { ...rule, seq: Number(result.lastInsertRowid) };
+    return { ...rule, seq: Number(result.lastInsertRowid), approved: 0 };
+  }
+
+  /** @internal */
+  writeCountRuleApprovals(seq: number, count: number): void {
+    this.#statement("UPDATE rules SET approved = approved + ? WHERE seq = ?").run(count, seq);
+  }
+
+  /** @internal */
+  writeRemoveRule(seq: number, now: number): StoredRule | undefined {
+    const row = this.#statement("SELECT * FROM rules WHERE seq = ? AND expires_at >= ?").get(
+      seq,
+      now,
+    );
+    if (row === undefined) return undefined;
+    this.#statement("DELETE FROM rules WHERE seq = ?").run(seq);
+    return toRule(row);
   }
 
   /** @internal */
@@ -588,19 +606,21 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Refuses a database that is not exactly this daemon's: a newer schema
+   * Upgrades a database of an older schema version of ours (see UPGRADES),
+   * then refuses one that is not exactly this daemon's: a newer schema
    * version, no version (another program's file, or one emptied of our
    * tables), or the current version with tables or columns missing or
    * unknown (damaged, or edited by hand).
    */
   #checkSchema(): void {
-    const version = Number(this.#statement("PRAGMA user_version").get()!.user_version);
+    let version = Number(this.#statement("PRAGMA user_version").get()!.user_version);
     if (version > SCHEMA_VERSION) {
       throw new StoreError(
         "STORE_TOO_NEW",
         `Cannot use state database ${this.location}: it has schema version ${version}, newer than this daemon's ${SCHEMA_VERSION}; run the newer condor_tokend or restore a backup`,
       );
     }
+    while (version >= 1 && version < SCHEMA_VERSION) version = this.#upgrade(version);
     const found = tableColumns(this.#db);
     if (version < SCHEMA_VERSION) {
       throw new StoreError(
@@ -617,6 +637,35 @@ export class SqliteStore implements Store {
         `Cannot use state database ${this.location}: its schema is damaged (${problem}); restore it from a backup`,
       );
     }
+  }
+
+  /**
+   * Takes a database of schema `version` (ours, older) one step up, in one
+   * transaction of its own (at open, before any shared one); returns the new
+   * version. A step that fails leaves the database as it was and is
+   * reported as STORE_SCHEMA.
+   */
+  #upgrade(version: number): number {
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        this.#db.exec(UPGRADES[version]);
+        this.#db.exec(`PRAGMA user_version = ${version + 1}`);
+        this.#db.exec("COMMIT");
+      } catch (err) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw err;
+      }
+    } catch (err) {
+      throw new StoreError(
+        "STORE_SCHEMA",
+        `Cannot upgrade state database ${this.location} from schema version ${version}: ${
+          err instanceof Error ? err.message : err
+        }; restore it from a backup`,
+        { cause: err },
+      );
+    }
+    return version + 1;
   }
 }
 
@@ -695,6 +744,12 @@ class SqliteTransaction implements StoreTransaction {
   }
   insertRule(rule: ApprovalRule & { createdBy: string }) {
     return Promise.resolve(this.#s.writeRule(rule));
+  }
+  countRuleApprovals(seq: number, count: number) {
+    return Promise.resolve(this.#s.writeCountRuleApprovals(seq, count));
+  }
+  removeRule(seq: number, now: number) {
+    return Promise.resolve(this.#s.writeRemoveRule(seq, now));
   }
   pruneRules(before: number) {
     return Promise.resolve(this.#s.writePruneRules(before));

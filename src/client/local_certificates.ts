@@ -1,0 +1,70 @@
+/**
+ * The certificates a condor_tokend on this host presents, read from its own
+ * files: AUTH_SSL_SERVER_CERTFILE, and the self-signed certificate it keeps
+ * in its state directory (TOKEND_STATE_DIRECTORY, else `$(SPOOL)/tokend`).
+ * An administrator on the daemon's host who can read these files trusts the
+ * daemon without a prompt or a pin. A file counts only when nobody but its
+ * owner (and root) could have written it or replaced it: neither it nor its
+ * directory writable by group or others, and it owned by root, this user, or
+ * the owner of its directory. Files this user cannot read are skipped.
+ *
+ * @module
+ */
+import { fingerprintOf, firstPemBlock } from "../api/fingerprint.ts";
+import type { CondorConfig } from "../config/condor_config.ts";
+import { currentUid } from "../token/private_file.ts";
+import { inspectTrusted } from "../token/trusted_file.ts";
+
+/** The file the daemon keeps its self-signed certificate in, inside its state directory. */
+const STATE_CERT_FILE = "tokend_cert.pem";
+
+/** One certificate of a daemon on this host. */
+export interface LocalCertificate {
+  fingerprint: string;
+  file: string;
+}
+
+/**
+ * The certificates of a condor_tokend on this host that this user may read
+ * and that nobody else could have written (see the module comment).
+ * Needs --allow-read (and --allow-sys=uid).
+ */
+export async function localDaemonCertificates(config: CondorConfig): Promise<LocalCertificate[]> {
+  const state = config.get("TOKEND_STATE_DIRECTORY")?.trim() ||
+    (config.get("SPOOL")?.trim()
+      ? `${config.get("SPOOL")!.trim().replace(/\/+$/, "")}/tokend`
+      : "");
+  const files = [
+    ...config.list("AUTH_SSL_SERVER_CERTFILE"),
+    ...(state ? [`${state.replace(/\/+$/, "")}/${STATE_CERT_FILE}`] : []),
+  ];
+  const found: LocalCertificate[] = [];
+  for (const file of files) {
+    const fingerprint = await trustedCertificate(file);
+    if (fingerprint !== undefined) found.push({ fingerprint, file });
+  }
+  return found;
+}
+
+async function trustedCertificate(file: string): Promise<string | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  try {
+    const dir = file.slice(0, file.lastIndexOf("/")) || "/";
+    const rule = { privateBits: 0o022, followSymlinks: true } as const;
+    const itself = await inspectTrusted(file, { ...rule, kind: "file" });
+    const parent = await inspectTrusted(dir, { ...rule, kind: "directory" });
+    if (!itself.info || itself.problem || !parent.info || parent.problem) return undefined;
+    const owner = itself.info.uid;
+    if (owner !== null && owner !== 0 && owner !== currentUid() && owner !== parent.info.uid) {
+      return undefined;
+    }
+    const der = firstPemBlock(await Deno.readTextFile(file), "CERTIFICATE");
+    return der === undefined ? undefined : await fingerprintOf(der);
+  } catch (err) {
+    if (
+      err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied ||
+      err instanceof Deno.errors.NotCapable
+    ) return undefined;
+    throw err;
+  }
+}
