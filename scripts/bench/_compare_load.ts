@@ -1,27 +1,28 @@
 /**
  * The load generator of the comparison with HTCondor, in a process of its
- * own: many token requesters or enqueues through this project's own client
- * code, against condor_tokend over HTTPS (src/client/https_client.ts) or
- * against an HTCondor collector over its own protocol, CEDAR
- * (src/client/cedar/cedar_client.ts). The same code drives both daemons, so
- * what differs between the two columns is the daemon and its protocol.
- * Prints one JSON line with what it saw.
+ * own: many token requesters or enqueues against condor_tokend over HTTPS
+ * or against an HTCondor collector over its own protocol, CEDAR. Prints one
+ * JSON line with what it saw.
  *
  *     deno run --allow-net --allow-read _compare_load.ts JOB.json
  *
  * JOB.json ({@link Job}):
  *
- * - mode "storm": `count` hosts ask for a token under an auto-approval rule,
- *   each with a client of its own (its own TCP connection and TLS session:
- *   over CEDAR a new security session, ECDH and TLS inside the protocol),
- *   through the requester's flow (src/client/request_flow.ts, with its
- *   retries), at most `concurrency` at a time (0: all at once). Every token
- *   is then verified against the POOL key.
- * - mode "enqueue": `count` new pending requests on `concurrency` workers;
- *   `reuse` false: a new client per request (a new TLS handshake each; over
- *   CEDAR a new security session each); `reuse` true: one client per worker
- *   (HTTPS keep-alive; over CEDAR one TCP connection per command, as
- *   HTCondor allows, but the security session resumed: no handshake).
+ * - mode "storm": `count` hosts ask for a token under an auto-approval
+ *   rule through this project's requester code (src/client/request_flow.ts
+ *   over src/client/https_client.ts or src/client/cedar/cedar_client.ts:
+ *   the same code for both daemons), each with a client of its own (its own
+ *   TCP connection and TLS session; over CEDAR a new security session, ECDH
+ *   and TLS inside the protocol), with the flow's retries, at most
+ *   `concurrency` at a time (0: all at once). Every token is then verified
+ *   against the POOL key.
+ * - mode "enqueue": `count` new pending requests on `concurrency` workers,
+ *   with Deno's `fetch` for condor_tokend and our CEDAR client for a
+ *   collector (see newEnqueuer). `reuse` false: a new client per request (a
+ *   new TLS handshake each; over CEDAR a new security session each);
+ *   `reuse` true: one client per worker (HTTPS keep-alive; over CEDAR one
+ *   TCP connection per command, as HTCondor allows, but the security
+ *   session resumed: no handshake).
  */
 import { type EnqueueRequest, PATHS } from "../../src/api/protocol.ts";
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
