@@ -30,6 +30,9 @@ export interface Row {
 export interface Comparison {
   bench: string;
   rows: Row[];
+  /** What the two columns of its rows measure, one line each (shown under the table). */
+  legend: string[];
+  /** What the run printed besides the figures (counts, failures, CPU times). */
   notes: string[];
 }
 
@@ -138,7 +141,7 @@ export async function reportComparison(
   args: readonly string[],
 ): Promise<void> {
   console.log(`\n== ${comparison.bench}`);
-  for (const note of comparison.notes) console.log(`   ${note}`);
+  for (const line of [...comparison.legend, ...comparison.notes]) console.log(`   ${line}`);
   for (const row of comparison.rows) {
     console.log(
       `   ${row.figure}\n      ours ${cellText(row.ours, row.unit)}   HTCondor ${

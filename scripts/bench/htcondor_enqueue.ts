@@ -97,16 +97,14 @@ const memory = (fills: Fill[], which: "rssIdle" | "rssFull"): Cell =>
 const n = count.toLocaleString("en-US");
 const rows: Row[] = [
   {
-    figure:
-      `enqueue ${n} pending requests, ${concurrency} in flight, a new connection and TLS handshake each (CEDAR: a new security session each)`,
+    figure: `enqueue rate, ${n} pending requests, a new connection each`,
     unit: "req/s",
     kind: "rate",
     ours: rate(ours.fresh),
     htcondor: rate(theirs.fresh),
   },
   {
-    figure:
-      `enqueue ${n} pending requests, ${concurrency} in flight, keep-alive (ours: HTTPS keep-alive; CEDAR: the security session resumed, one TCP connection per request)`,
+    figure: `enqueue rate, ${n} pending requests, keep-alive`,
     unit: "req/s",
     kind: "rate",
     ours: rate(ours.kept),
@@ -141,13 +139,15 @@ const rows: Row[] = [
     htcondor: memory(theirs.fresh, "rssFull"),
   },
 ];
-notes.push(
-  `${repeats} runs of each on fresh daemons, medians; ${count} enqueues per run (HTCondor's cap is 1,000 pending), ${concurrency} in flight, the first ${warmupCalls()} not timed; load from a process of its own: Deno's fetch for condor_tokend, our CEDAR client for the collector`,
-  `memory: RSS of the condor_tokend process and of condor_collector alone (its condor_master not counted), read after the new-connections run and ${
+const legend = [
+  `enqueue: a fresh daemon is filled with ${n} new pending requests (HTCondor holds at most 1,000), ${concurrency} in flight, from a load generator in its own process: Deno's fetch (HTTP and TLS in Rust) for condor_tokend, this project's CEDAR client for the collector; the rate runs from the end of the first ${warmupCalls()} (warm-up) to the last. Median of ${repeats} runs, each on a fresh daemon`,
+  "a new connection each: a new TCP connection and full TLS handshake per request; for the collector a new security session per request (ECDH, then TLS inside CEDAR), as a new host has. Keep-alive: ours reuses one HTTPS connection per worker; CEDAR runs one command per TCP connection, so there the security session is kept (resumed, no handshake) and each request still opens a TCP connection",
+  "daemon CPU time per enqueue: user + system CPU time of condor_tokend or condor_collector during the run (from /proc), divided by the requests",
+  `memory: resident set size of the condor_tokend process and of condor_collector alone (its condor_master not counted), idle after start-up, and with the requests of the new-connections run pending, after ${
     SETTLE_MS / 1000
   } s of quiet`,
-);
-await reportComparison({ bench: "htcondor_enqueue", rows, notes }, Deno.args);
+];
+await reportComparison({ bench: "htcondor_enqueue", rows, legend, notes }, Deno.args);
 
 /** Fills a fresh condor_tokend with `count` pending requests. */
 async function fillOurs(parent: string, reuse: boolean): Promise<Fill> {

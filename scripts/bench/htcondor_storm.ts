@@ -61,6 +61,7 @@ const AUTHZ = ["ADVERTISE_STARTD", "ADVERTISE_MASTER"];
 const teardown = new Teardown();
 exitOnSignals(teardown, "htcondor_storm");
 const rows: Row[] = [];
+const legend: string[] = [];
 const notes: string[] = [];
 
 /** A storm's figures for one side. */
@@ -80,38 +81,35 @@ try {
     const ours = await withDaemon(dir, (daemon) => oursInProcess(daemon, n));
     const theirs = PREFIX ? await withPool(dir, (pool) => theirsInProcess(pool, n)) : undefined;
     rows.push(
-      stormRow(
-        `storm of ${n} hosts, in-process requesters all at once (our client code; ours: HTTPS to condor_tokend, HTCondor: CEDAR to the collector): all hold a verified token`,
-        ours,
-        theirs,
-      ),
+      stormRow(`storm of ${count(n)} hosts at once: all hold a verified token`, ours, theirs),
     );
-    rows.push(cpuRow(`storm of ${n} hosts, in-process: daemon CPU time per host`, ours, theirs));
+    rows.push(cpuRow(`the same: daemon CPU time per host`, ours, theirs));
   }
   for (const n of processes) {
     const ours = await withDaemon(dir, (daemon) => oursProcesses(daemon, n));
     const theirs = PREFIX ? await withPool(dir, (pool) => theirsProcesses(pool, n)) : undefined;
     rows.push(
       stormRow(
-        `storm of ${n} hosts, requester processes, ${concurrency} at a time (ours: our condor_token_request to condor_tokend; HTCondor: its condor_token_request to the collector): all hold a verified token`,
+        `${count(n)} requester processes, ${concurrency} at a time: all hold a verified token`,
         ours,
         theirs,
       ),
     );
-    rows.push(
-      cpuRow(`storm of ${n} requester processes: daemon CPU time per host`, ours, theirs),
-    );
+    rows.push(cpuRow(`the same: daemon CPU time per host`, ours, theirs));
   }
-  notes.push(
-    "in-process: one load-generator process (scripts/bench/_compare_load.ts), each host its own client, TCP connection and TLS session (CEDAR: a new security session each), through the requester flow with its retries; tokens verified against the POOL key afterwards",
-    `processes: at most ${concurrency} requester processes at a time, each token on stdout verified against the POOL key`,
-    "each storm has a fresh condor_tokend (per-peer limits off) or a fresh HTCondor pool; auto-approval rule for the loopback network",
-    "daemon CPU time: user + system time of condor_tokend or condor_collector during the storm, from /proc",
+  legend.push(
+    "storm of N hosts at once: N requesters started together in one load-generator process (scripts/bench/_compare_load.ts), each with its own client, TCP connection and TLS session, through this project's requester code (src/client/request_flow.ts) with its retries; ours over HTTPS to condor_tokend, HTCondor's over CEDAR to its collector (a new security session per host: ECDH, then TLS inside the protocol). Both columns run the same client code, so they compare the daemons and their protocols. Timed until every host holds a token; all tokens are then verified against the POOL key",
+    `N requester processes: whole tools as a host runs them, at most ${concurrency} at a time: our condor_token_request (shipped flags) against condor_tokend, HTCondor's condor_token_request against its collector; each token on stdout verified against the POOL key. These include each tool's start-up`,
+    "daemon CPU time per host: user + system CPU time of condor_tokend or condor_collector during the storm (from /proc), divided by N: what each host costs the daemon, whatever the load generator's speed",
+    "each storm has a fresh condor_tokend (per-peer limits off: every host here is 127.0.0.1) or a fresh HTCondor pool, and an auto-approval rule for the loopback network",
   );
 } finally {
   await teardown.run();
 }
-await reportComparison({ bench: "htcondor_storm", rows, notes } satisfies Comparison, Deno.args);
+await reportComparison(
+  { bench: "htcondor_storm", rows, legend, notes } satisfies Comparison,
+  Deno.args,
+);
 
 /** Runs `fn` with a fresh condor_tokend that auto-approves 127.0.0.1, stopped afterwards. */
 async function withDaemon<T>(
@@ -308,6 +306,11 @@ async function processStorm(
   console.error(note);
   notes.push(note);
   return { seconds, ok, count: n, serverCpuMsPerHost: serverCpuMs / n, note };
+}
+
+/** 5000 as "5,000". */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 /** `-authz A -authz B`, as both tools take them. */

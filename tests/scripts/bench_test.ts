@@ -1,8 +1,10 @@
 /**
  * The benchmark scripts' own logic: the comparison table and its ratios,
  * and the teardown that stops daemons and removes files when a benchmark
- * is interrupted. The benchmarks themselves are not run here: they are
- * measurements, not tests (see docs/benchmarks.md).
+ * is interrupted. The benchmarks themselves are not run here (they are
+ * measurements, not tests; see docs/benchmarks.md), except for one quick
+ * smoke run of scripts/bench/compare.ts, so that they do not rot: about
+ * 20 s with the HTCondor peer (as in CI), 7 s without.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -13,6 +15,7 @@ import {
   ratioText,
   type Row,
 } from "../../scripts/bench/_compare.ts";
+import { PREFIX } from "../_support/htcondor_pool.ts";
 
 const row = (kind: Row["kind"], ours: number, htcondor: number): Row => ({
   figure: "f",
@@ -39,6 +42,7 @@ Deno.test("ratioText() is empty when a side was not measured", () => {
 Deno.test("comparisonTable() renders one Markdown table row per figure, missing cells as text", () => {
   const results: Comparison[] = [{
     bench: "b",
+    legend: [],
     notes: [],
     rows: [
       row("time", 100, 400),
@@ -102,3 +106,39 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "compare.ts --quick runs every part and prints one comparison table",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    // With the HTCondor peer when the suite has one (as in CI), else without.
+    const args = [
+      "run",
+      "--quiet",
+      "--allow-all",
+      join(ROOT, "scripts/bench/compare.ts"),
+      "--quick",
+    ];
+    if (!PREFIX) args.push("--no-htcondor");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `${stdout}\n${stderr}`);
+    const table = stdout.split("\n").filter((l) => l.startsWith("| "));
+    assert.equal(table[0], "| figure | ours | HTCondor 25.14 | ours ÷ HTCondor |");
+    assert.equal(table.length, 2 + 14, stdout);
+    assert.match(stdout, /^- commit: [0-9a-f]{7,}/m);
+    for (const line of table.slice(2)) {
+      const [, ours, htcondor] = line.split(" | ");
+      if (!line.includes("HTCondor's collector")) assert.match(ours, /^[0-9.]+ \S+$/, line);
+      else if (!PREFIX) assert.equal(ours, "not measured (no HTCondor)", line);
+      if (PREFIX) assert.match(htcondor, /^[0-9.]+ \S+$/, line);
+      else assert.equal(htcondor, "not measured (no HTCondor)", line);
+    }
+  },
+});
