@@ -12,8 +12,17 @@ import type { Teardown } from "./_teardown.ts";
 /** What the HTCondor column says when no HTCondor was there to measure. */
 export const NO_HTCONDOR = "not measured (no HTCondor)";
 
-/** One side of a row: a figure, or why there is none. */
-export type Cell = number | { missing: string };
+/**
+ * One side of a row: a figure; a figure with a remark that qualifies it
+ * (e.g. "12 of 5,000 without a token"); or why there is none.
+ */
+export type Cell = number | { value: number; note: string } | { missing: string };
+
+/** The figure in a cell, if it has one. */
+export function cellValue(cell: Cell): number | undefined {
+  if (typeof cell === "number") return cell;
+  return "value" in cell ? cell.value : undefined;
+}
 
 /** One row of the comparison. */
 export interface Row {
@@ -38,9 +47,10 @@ export interface Comparison {
 
 /** The ratio column: ours divided by HTCondor's, and what it means. */
 export function ratioText(row: Row): string {
-  if (typeof row.ours !== "number" || typeof row.htcondor !== "number") return "";
-  if (row.htcondor === 0 || row.ours === 0) return "";
-  const ratio = row.ours / row.htcondor;
+  const ours = cellValue(row.ours);
+  const htcondor = cellValue(row.htcondor);
+  if (ours === undefined || htcondor === undefined || ours === 0 || htcondor === 0) return "";
+  const ratio = ours / htcondor;
   const digits = ratio >= 10 ? 0 : ratio >= 1 ? 1 : ratio >= 0.1 ? 2 : 3;
   const words: Record<Row["kind"], [string, string]> = {
     time: ["faster", "slower"],
@@ -56,7 +66,8 @@ export function ratioText(row: Row): string {
 
 /** A cell as table text. */
 export function cellText(cell: Cell, unit: string): string {
-  return typeof cell === "number" ? formatValue(cell, unit) : cell.missing;
+  if (typeof cell === "number") return formatValue(cell, unit);
+  return "value" in cell ? `${formatValue(cell.value, unit)} (${cell.note})` : cell.missing;
 }
 
 /** The comparison as one Markdown table (rows in order) followed by the notes. */

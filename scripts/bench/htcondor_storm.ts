@@ -323,11 +323,18 @@ function daemonDir(daemon: SpawnedTestDaemon): string {
   return daemon.configPath.replace(/\/condor_config$/, "");
 }
 
-/** A cell for a storm: its time when every host got a verified token, else why not. */
+/**
+ * A cell for a storm: the time until every host held a verified token; if
+ * some never did, the time until the others did, with how many did not.
+ */
 function stormCell(figures: StormFigures | undefined): Cell {
   if (figures === undefined) return { missing: NO_HTCONDOR };
+  if (figures.ok === 0) return { missing: `no host got a token` };
   if (figures.ok !== figures.count) {
-    return { missing: `${figures.count - figures.ok} of ${figures.count} without a token` };
+    return {
+      value: figures.seconds,
+      note: `${count(figures.count - figures.ok)} of ${count(figures.count)} without a token`,
+    };
   }
   return figures.seconds;
 }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/build.ts";
 import {
+  cellText,
   type Comparison,
   comparisonTable,
   ratioText,
@@ -32,6 +33,15 @@ Deno.test("ratioText() says which side is better, by how much, for each kind of 
   assert.equal(ratioText(row("rate", 543, 717)), "0.76 (ours 1.3× lower)");
   assert.equal(ratioText(row("size", 73, 16.5)), "4.4 (ours 4.4× more)");
   assert.equal(ratioText(row("size", 10, 10.2)), "0.98 (about the same)");
+});
+
+Deno.test("a cell with a remark keeps its figure for the ratio and shows the remark", () => {
+  const partial: Row = {
+    ...row("time", 10, 1),
+    htcondor: { value: 290, note: "12 of 5,000 failed" },
+  };
+  assert.equal(cellText(partial.htcondor, "s"), "290 s (12 of 5,000 failed)");
+  assert.equal(ratioText(partial), "0.034 (ours 29× faster)");
 });
 
 Deno.test("ratioText() is empty when a side was not measured", () => {
