@@ -14,8 +14,9 @@
  *   the same code for both daemons), each with a client of its own (its own
  *   TCP connection and TLS session; over CEDAR a new security session, ECDH
  *   and TLS inside the protocol), with the flow's retries, at most
- *   `concurrency` at a time (0: all at once). Every token is then verified
- *   against the POOL key.
+ *   `concurrency` at a time (0: all at once); a host whose request failed
+ *   tries again a second later, up to five tries. Every token is then
+ *   verified against the POOL key.
  * - mode "enqueue": `count` new pending requests on `concurrency` workers,
  *   with Deno's `fetch` for condor_tokend and our CEDAR client for a
  *   collector (see newEnqueuer). `reuse` false: a new client per request (a
@@ -70,6 +71,9 @@ export interface LoadResult {
   failures: string[];
   /** Calls the requester's flow retried after a failure (storm only). */
   retries: number;
+  /** Storm: hosts' later tries after a request that failed, and why they failed (a few). */
+  hostRetries: number;
+  retryReasons: string[];
   /** From the first start to the last end. */
   allMs: number;
   /** enqueue: calls a second after the warm-up (see {@link Job.warmup}), else over allMs. */
@@ -90,6 +94,16 @@ export interface LoadResult {
  * its turn instead (a failed call is still retried by the flow).
  */
 const CALL_TIMEOUT_MS = 600_000;
+
+/**
+ * How often a host in a storm tries, and how long it waits between tries.
+ * The requester's flow retries what it knows to be passing (a refused
+ * connection, a timeout), not a daemon that hangs up after the handshake;
+ * but a collector that is too busy does just that (its authentication
+ * deadline passes), and a daemon that wants a token asks again later.
+ */
+const HOST_ATTEMPTS = 5;
+const HOST_RETRY_PAUSE_MS = 1000;
 
 const job: Job = JSON.parse(await Deno.readTextFile(Deno.args[0]));
 const caPem = await Deno.readTextFile(job.caFile);
@@ -157,6 +171,9 @@ const ends: number[] = [];
 const failures: string[] = [];
 const tokens: string[] = [];
 let retries = 0;
+/** Hosts' second and later tries, after a request that failed. */
+let hostRetries = 0;
+const retryReasons = new Set<string>();
 const signal = new AbortController().signal;
 const cpuBefore = cpuUsage();
 const started = performance.now();
@@ -164,32 +181,44 @@ const started = performance.now();
 if (job.mode === "storm") {
   await spread(async (i) => {
     const t = performance.now();
-    const client = newClient();
-    try {
-      const outcome = await requestToken({
-        client,
-        request: {
-          identity: job.identity,
-          authz: job.authz,
-          lifetime: 86_400,
-          clientId: `storm-${i}`,
-        },
-        secret: newRequesterSecret(),
-        deadline: Date.now() + 2 * CALL_TIMEOUT_MS,
-        cancelOnTimeout: false,
-        signal,
-        onEvent: (event) => {
-          if (event.type === "retrying") retries++;
-        },
-      });
-      if (outcome.outcome === "approved") tokens.push(outcome.token);
-      else failures.push(outcome.outcome);
-    } catch (err) {
-      failures.push(String(err));
-    } finally {
-      client.close();
-      times.push(performance.now() - t);
+    let failure: string | undefined;
+    // A host whose request failed tries again, as a daemon asking for its token does.
+    for (let attempt = 1; attempt <= HOST_ATTEMPTS; attempt++) {
+      if (attempt > 1) {
+        hostRetries++;
+        retryReasons.add(failure!.slice(0, 200));
+        await new Promise((resolve) => setTimeout(resolve, HOST_RETRY_PAUSE_MS));
+      }
+      failure = undefined;
+      const client = newClient();
+      try {
+        const outcome = await requestToken({
+          client,
+          request: {
+            identity: job.identity,
+            authz: job.authz,
+            lifetime: 86_400,
+            clientId: `storm-${i}`,
+          },
+          secret: newRequesterSecret(),
+          deadline: Date.now() + 2 * CALL_TIMEOUT_MS,
+          cancelOnTimeout: false,
+          signal,
+          onEvent: (event) => {
+            if (event.type === "retrying") retries++;
+          },
+        });
+        if (outcome.outcome === "approved") tokens.push(outcome.token);
+        else failure = outcome.outcome;
+      } catch (err) {
+        failure = String(err);
+      } finally {
+        client.close();
+      }
+      if (failure === undefined) break;
     }
+    if (failure !== undefined) failures.push(failure);
+    times.push(performance.now() - t);
   });
 } else {
   const shared = job.reuse ? new Map<number, Enqueuer>() : undefined;
@@ -257,6 +286,8 @@ const result: LoadResult = {
   failureCount: job.count - ok,
   failures: failures.slice(0, 5),
   retries,
+  hostRetries,
+  retryReasons: [...retryReasons].slice(0, 3),
   allMs,
   perSecond,
   eachMs: { median: percentile(times, 0.5), p99: percentile(times, 0.99) },
