@@ -19,7 +19,7 @@
  *
  * `--quick` runs every part with tiny counts (a smoke test of the scripts,
  * well under a minute; its figures are not ones to quote). The full run
- * takes about 15 minutes on two cores.
+ * takes about 20 minutes on two cores.
  *
  * Ctrl-C (SIGINT), SIGTERM or SIGHUP is passed to the running benchmark,
  * which stops its daemons, pools and requesters and removes its files;
