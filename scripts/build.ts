@@ -10,6 +10,7 @@
  *   SHA256SUMS                       `sha256sum -c` format, over all of the above
  *
  * Usage: deno run -A scripts/build.ts [--target TARGET ...] [--out DIR] [--bundle-only] [--no-smoke]
+ *                                     [--require-all]
  *
  * Each binary is compiled from its bundle, not from the source entry: the
  * bundle is the exact JavaScript the binary embeds, and scripts/test_bundle
@@ -26,8 +27,9 @@
  * Exit status: 0 when the bundles were written and at least one target was
  * built (skipped targets are listed); 1 when bundling failed, a compile or
  * smoke test failed for any other reason than a missing runtime, or no
- * target could be built at all; 2 for a bad command line. With
- * --bundle-only, 0 as soon as the bundles and manual pages are written. Produced files are
+ * target could be built at all (with --require-all, as soon as any target
+ * was skipped: a release must have every one); 2 for a bad command line.
+ * With --bundle-only, 0 as soon as the bundles and manual pages are written. Produced files are
  * listed on stdout, one path a line; everything else goes to stderr.
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -90,6 +92,7 @@ export function binaryName(program: Program, target: string): string {
 
 const USAGE =
   `Usage: deno run -A scripts/build.ts [--target TARGET ...] [--out DIR] [--bundle-only] [--no-smoke]
+                                    [--require-all]
 
 Bundles condor_token_request and condor_token, writes the manual pages,
 compiles both programs for each target and writes SHA256SUMS, all into
@@ -100,6 +103,7 @@ Options:
     --out DIR        Output directory (default: dist in the project root)
     --bundle-only    Write the bundles and manual pages only, compile nothing
     --no-smoke       Do not run the host binaries' -version after compiling
+    --require-all    Fail when any target is skipped for want of its runtime
     --help           Print this message
 
 Targets: ${TARGETS.join(", ")}
@@ -115,6 +119,8 @@ export interface BuildOptions {
   out: string;
   bundleOnly: boolean;
   smoke: boolean;
+  /** Exit 1 when a target is skipped (a release needs all of them). */
+  requireAll: boolean;
 }
 
 /** Thrown for a bad command line. */
@@ -127,6 +133,7 @@ export function parseBuildOptions(args: readonly string[]): BuildOptions | undef
     out: join(ROOT, "dist"),
     bundleOnly: false,
     smoke: true,
+    requireAll: false,
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -147,6 +154,7 @@ export function parseBuildOptions(args: readonly string[]): BuildOptions | undef
     } else if (arg === "--out") options.out = resolve(value());
     else if (arg === "--bundle-only") options.bundleOnly = true;
     else if (arg === "--no-smoke") options.smoke = false;
+    else if (arg === "--require-all") options.requireAll = true;
     else throw new UsageError(`Unknown argument ${JSON.stringify(arg)}`);
   }
   if (options.targets.length === 0) options.targets = [...TARGETS];
@@ -453,6 +461,10 @@ export async function build(args: readonly string[]): Promise<number> {
     );
   }
   if (built.length === 0) say("no binary was built");
+  if (options.requireAll && skipped.length > 0) {
+    say(`--require-all: ${skipped.map((r) => r.target).join(", ")} not built`);
+    return 1;
+  }
   return built.length > 0 && failed.length === 0 ? 0 : 1;
 }
 

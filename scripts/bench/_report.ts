@@ -119,3 +119,58 @@ export async function rssMiB(pid: number): Promise<number> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * CPU time (user + system) process `pid` has used so far, in milliseconds,
+ * from /proc (Linux only; assumes the usual 100 clock ticks a second).
+ * Needs --allow-read.
+ */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces), from field 3 on.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * The machine a run is on, as Markdown list items: the date, CPU count and
+ * model, memory, kernel, Deno and the load average now. Needs --allow-read
+ * (/proc) and --allow-sys.
+ */
+export async function machineLines(): Promise<string[]> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown";
+  const memKb = Number(
+    /^MemTotal:\s+(\d+)/m.exec(await Deno.readTextFile("/proc/meminfo").catch(() => ""))?.[1],
+  );
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- CPUs (nproc): ${navigator.hardwareConcurrency}; model: ${model}`,
+    `- memory: ${(memKb / 1024 / 1024).toFixed(1)} GiB; kernel: ${Deno.osRelease()}`,
+    `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${Deno.build.target}`,
+    `- load average before the run: ${await loadAverage()}`,
+  ];
+}
+
+/** The 1, 5 and 15 minute load averages, from /proc/loadavg ("" elsewhere). */
+export async function loadAverage(): Promise<string> {
+  return (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ").slice(0, 3).join(
+    " ",
+  );
+}
+
+/**
+ * The commit checked out in `root`, with "(plus uncommitted changes)" when
+ * tracked files differ from it. Needs --allow-run=git.
+ */
+export async function gitCommit(root: string): Promise<string> {
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "null" })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  };
+  const head = await git("rev-parse", "--short", "HEAD");
+  if (head === undefined) return "unknown (not a git checkout)";
+  const dirty = await git("status", "--porcelain", "--untracked-files=no");
+  return dirty ? `${head} (plus uncommitted changes)` : head;
+}

@@ -1,226 +1,284 @@
 /**
- * Our condor_token_request against HTCondor's own, both talking to a real
- * HTCondor collector (native protocol, its default security, SSL with the
- * pool's CA, no client credentials) on loopback:
+ * One requester, ours against HTCondor's, on loopback:
  *
- * - auto-approved request: process start to exit with the token;
- * - approval to token on stdout at a waiting requester (the approval is
- *   sent in-process by an administrator's client authenticated by FS);
- * - in-process cost of the two commands: a new session (ECDH, TLS inside
- *   CEDAR) with DC_START_TOKEN_REQUEST, and a resumed one with
- *   DC_FINISH_TOKEN_REQUEST.
+ * - an auto-approved request, from process start to the token stored in a
+ *   file (`-token NAME`) and the process gone: our condor_token_request
+ *   (the shipped requester's entry and flags) against condor_tokend and
+ *   against a real HTCondor collector, and HTCondor's own
+ *   condor_token_request against the same collector;
+ * - approval to token on stdout at a requester already waiting: the same
+ *   three pairs. An administrator approves in-process (over HTTPS for
+ *   condor_tokend, over CEDAR authenticated by FS for the collector) at a
+ *   moment spread evenly over the first 5 s after the request appears (so
+ *   each poller's phase is sampled evenly: HTCondor's requester polls every
+ *   5 s, ours every second against HTCondor; against condor_tokend ours
+ *   waits in a long poll).
  *
- *     CONDOR_TOKEN_HTCONDOR_PREFIX=/path NO_COLOR=1 scripts/deno run --allow-all \
- *         scripts/bench/htcondor_request.ts [--runs=20] [--waits=8] [--json=FILE]
+ * The collector runs HTCondor's default security for its version (`use
+ * security:recommended`); both requesters offer only SSL, with the pool's
+ * CA, and no credentials, as a fresh host would.
  *
- * Needs an HTCondor 25 install prefix (docs/interop.md) and root (the pool's
- * daemons run as nobody, the administrator authenticates by FS as root).
- * Prints the figures; not a test.
+ *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/htcondor_request.ts \
+ *         [--runs=20] [--waits=10] [--json=FILE]
+ *
+ * The HTCondor side needs CONDOR_TOKEN_HTCONDOR_PREFIX (an HTCondor 25
+ * install prefix, docs/interop.md) and root (the pool's daemons run as
+ * nobody, the administrator authenticates by FS as root); without a prefix
+ * only condor_tokend is measured. Ctrl-C or SIGTERM stops the daemons, the
+ * pool and every requester before exiting.
  */
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
 import { cedarDaemonClient } from "../../src/client/cedar/cedar_client.ts";
+import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
 import { TrustSessions } from "../../src/client/trust.ts";
-import {
-  type Pool,
-  PREFIX,
-  PREFIX_VAR,
-  preparePool,
-  runReal,
-  spawnReal,
-  withMaster,
-} from "../../tests/_support/htcondor_pool.ts";
+import { spawnTestDaemon, testDaemonPaths } from "../../tests/_support/daemon.ts";
+import { PREFIX, runReal, spawnReal } from "../../tests/_support/htcondor_pool.ts";
 import { spawnTool } from "../../tests/_support/run_tool.ts";
-import { numberOption, report, summarize, type Summary, summaryLine } from "./_report.ts";
+import { type Cell, type Comparison, NO_HTCONDOR, reportComparison, type Row } from "./_compare.ts";
+import { startPool } from "./_htcondor.ts";
+import { numberOption, sleep, summarize, type Summary } from "./_report.ts";
+import { exitOnSignals, Teardown } from "./_teardown.ts";
 
-if (!PREFIX) {
-  console.error(`Set ${PREFIX_VAR} to an HTCondor 25.x install prefix (see docs/interop.md)`);
-  Deno.exit(2);
-}
 const runs = numberOption(Deno.args, "runs", 20);
-const waits = numberOption(Deno.args, "waits", 8);
-const dir = await Deno.makeTempDir({ prefix: "condor-token-bench-htcondor-" });
+const waits = numberOption(Deno.args, "waits", 10);
+/** Approvals are spread evenly over this long after the request appears: HTCondor's poll period. */
+const APPROVAL_SPREAD_MS = 5000;
+const TRUST_DOMAIN = "bench.example";
+const AUTO = ["-authz", "ADVERTISE_STARTD", "-lifetime", "600"];
+const MANUAL = ["-authz", "READ", "-lifetime", "600"];
+
+const teardown = new Teardown();
+exitOnSignals(teardown, "htcondor_request");
 const figures: Record<string, Summary> = {};
-const LABELS: Record<string, string> = {
-  oursAuto: "ours: auto-approved, process start -> token",
-  realAuto: "HTCondor's: auto-approved, process start -> token",
-  oursWait: "ours: approval -> token on stdout",
-  realWait: "HTCondor's: approval -> token on stdout",
-  start: "in-process: new SSL session + DC_START_TOKEN_REQUEST",
-  finish: "in-process: resumed session + DC_FINISH_TOKEN_REQUEST",
-};
+const notes: string[] = [];
 
 try {
-  const pool = await preparePool(dir, { trustDomain: "bench.example" });
-  await withMaster(pool, async () => {
-    const ca = await Deno.readTextFile(pool.caFile);
+  const dir = teardown.dir(await Deno.makeTempDir({ prefix: "condor-token-bench-request-" }));
+  if (PREFIX) await Deno.chmod(dir, 0o755);
+
+  // condor_tokend, with an auto-approval rule for loopback.
+  const daemonDir = await Deno.makeTempDir({ dir, prefix: "tokend-" });
+  const daemon = await spawnTestDaemon({ dir: daemonDir });
+  teardown.add("stop condor_tokend", async () => void await daemon.stop());
+  const tokendAdmin = pinnedHttpsClient(daemon.url, daemon.fingerprint, {
+    credential: () => Promise.resolve(daemon.adminToken),
+  });
+  teardown.add("close the administrator's client", () => tokendAdmin.close());
+  await tokendAdmin.autoApprove("127.0.0.1/32", 3600);
+  const tokenDirectory = testDaemonPaths(daemonDir).tokenDirectory;
+  figures.oursAuto = await timeRuns(
+    runs,
+    tokenDirectory,
+    (name) =>
+      spawnTool("condor_token_request", [...AUTO, "-token", name], {
+        env: daemon.env,
+        requesterFlags: true,
+      }),
+  );
+  // Requests for READ are not auto-approved: they wait for the administrator.
+  figures.oursWait = await approvalRuns(
+    waits,
+    tokendAdmin,
+    () =>
+      spawnTool("condor_token_request", MANUAL, {
+        env: daemon.env,
+        requesterFlags: true,
+      }),
+  );
+
+  if (PREFIX) {
+    const running = await startPool(teardown, dir, {
+      trustDomain: TRUST_DOMAIN,
+      extraConfig: ["COLLECTOR_DEBUG ="],
+    });
+    const { pool } = running;
     const sslOnly = {
       _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
       _CONDOR_AUTH_SSL_CLIENT_CAFILE: pool.caFile,
     };
-    const admin = cedarDaemonClient({
+    const collectorAdmin = cedarDaemonClient({
       url: new URL(`cedar://${pool.hostAddress}`),
-      trust: new TrustSessions({ caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now }),
+      trust: new TrustSessions({
+        caPem: await Deno.readTextFile(pool.caFile),
+        pins: [],
+        knownHostsFile: undefined,
+        now: Date.now,
+      }),
       methods: ["FS"],
     });
-    try {
-      const rule = await runReal(
-        "bin/condor_token_request_auto_approve",
-        ["-netblock", "127.0.0.0/8", "-lifetime", "3600"],
-        pool.env,
-      );
-      if (rule.code !== 0) throw new Error(`auto-approve failed: ${rule.stderr}`);
-      const auto = ["-authz", "ADVERTISE_STARTD", "-lifetime", "600"];
-      figures.oursAuto = await timeRuns(runs, async () => {
-        const child = spawnTool("condor_token_request", ["-pool", pool.hostAddress, ...auto], {
-          env: { ...pool.ourEnv, ...sslOnly },
-          requesterFlags: true,
-        });
-        await expectToken(child);
+    teardown.add("close the collector administrator's client", () => collectorAdmin.close());
+    const rule = await runReal(
+      "bin/condor_token_request_auto_approve",
+      ["-netblock", "127.0.0.0/8", "-lifetime", "3600"],
+      pool.env,
+    );
+    if (rule.code !== 0) throw new Error(`auto-approve failed: ${rule.stderr}`);
+    const ours = (args: string[]) =>
+      spawnTool("condor_token_request", ["-pool", pool.hostAddress, ...args], {
+        env: { ...pool.ourEnv, ...sslOnly },
+        requesterFlags: true,
       });
-      figures.realAuto = await timeRuns(runs, async () => {
-        const child = spawnReal("bin/condor_token_request", [
-          "-pool",
-          `<${pool.address}?alias=${pool.hostName}>`,
-          ...auto,
-        ], { ...pool.env, ...sslOnly });
-        await expectToken(child);
-      });
-      const manual = ["-identity", "bench@bench.example", "-authz", "READ"];
-      figures.oursWait = await approvalRuns(
-        waits,
-        admin,
-        () =>
-          spawnTool("condor_token_request", ["-pool", pool.hostAddress, ...manual], {
-            env: { ...pool.ourEnv, ...sslOnly },
-            requesterFlags: true,
-          }),
-      );
-      figures.realWait = await approvalRuns(
-        waits,
-        admin,
-        () =>
-          spawnReal("bin/condor_token_request", [
-            "-pool",
-            `<${pool.address}?alias=${pool.hostName}>`,
-            ...manual,
-          ], { ...pool.env, ...sslOnly }),
-      );
-      await commandCosts(pool, ca, runs);
-    } finally {
-      admin.close();
-    }
-  });
+    const theirs = (args: string[]) =>
+      spawnReal("bin/condor_token_request", [
+        "-pool",
+        `<${pool.address}?alias=${pool.hostName}>`,
+        ...args,
+      ], { ...pool.env, ...sslOnly });
+    figures.oursAutoCollector = await timeRuns(
+      runs,
+      pool.tokenDirectory,
+      (name) => ours([...AUTO, "-token", name]),
+    );
+    figures.theirsAuto = await timeRuns(
+      runs,
+      pool.tokenDirectory,
+      (name) => theirs([...AUTO, "-token", name]),
+    );
+    figures.oursWaitCollector = await approvalRuns(waits, collectorAdmin, () => ours(MANUAL));
+    figures.theirsWait = await approvalRuns(waits, collectorAdmin, () => theirs(MANUAL));
+    await running.stop();
+  }
 } finally {
-  await Deno.remove(dir, { recursive: true });
+  await teardown.run();
 }
 
-console.log(`${runs} runs (${waits} for waits), ${Deno.build.target}, Deno ${Deno.version.deno}`);
-for (const [name, s] of Object.entries(figures)) console.log(summaryLine(LABELS[name], s));
-await report({
-  bench: "htcondor_request",
-  notes: [
-    "a real HTCondor collector on loopback, `use security:recommended`, SSL with the pool's CA",
-    "ours: the requester entry with the shipped requester flags; HTCondor's: its own binary",
-  ],
-  figures: Object.entries(figures).flatMap(([name, s]) => [
-    { name: `${LABELS[name]}, median`, value: s.median, unit: "ms" },
-    { name: `${LABELS[name]}, worst`, value: s.worst, unit: "ms" },
-  ]),
-}, Deno.args);
+const median = (s: Summary | undefined): Cell => s?.median ?? { missing: NO_HTCONDOR };
+const rows: Row[] = [
+  {
+    figure: `auto-approved request: process start → token stored, median of ${runs}`,
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.oursAuto),
+    htcondor: median(figures.theirsAuto),
+  },
+  {
+    figure: `the same, our requester against HTCondor's collector`,
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.oursAutoCollector),
+    htcondor: median(figures.theirsAuto),
+  },
+  {
+    figure: `approval → token at a waiting requester, median of ${waits}`,
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.oursWait),
+    htcondor: median(figures.theirsWait),
+  },
+  {
+    figure: `the same, our requester against HTCondor's collector`,
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.oursWaitCollector),
+    htcondor: median(figures.theirsWait),
+  },
+];
+const LABELS: Record<string, string> = {
+  oursAuto: "auto-approved, our requester → condor_tokend",
+  oursAutoCollector: "auto-approved, our requester → collector",
+  theirsAuto: "auto-approved, HTCondor's requester → collector",
+  oursWait: "approval → token, our requester → condor_tokend",
+  oursWaitCollector: "approval → token, our requester → collector",
+  theirsWait: "approval → token, HTCondor's requester → collector",
+};
+for (const [name, s] of Object.entries(figures)) {
+  notes.push(
+    `${LABELS[name]}: n=${s.n}, best ${s.best.toFixed(1)} ms, median ${
+      s.median.toFixed(1)
+    } ms, p90 ${s.p90.toFixed(1)} ms, worst ${s.worst.toFixed(1)} ms`,
+  );
+}
+const legend = [
+  "auto-approved request: ours is our condor_token_request (the shipped requester's entry and flags) against condor_tokend, HTCondor's is its own condor_token_request against its collector; each run is one process, timed from spawn to exit with the token stored by `-token NAME`; in the row below it ours runs against HTCondor's collector",
+  `approval → token: the requester waits for an administrator, who approves in-process at a moment spread evenly over the first ${
+    APPROVAL_SPREAD_MS / 1000
+  } s after the request appears, timed from the approve call to the token on the requester's stdout. Ours against condor_tokend waits in a long poll; HTCondor's polls its collector every 5 s; ours against HTCondor's collector polls every 1 s (in its first minute)`,
+  "both requesters offer only SSL, with the pool's CA and no credentials, as a fresh host would; the collector runs its version's default security (`use security:recommended`)",
+];
+await reportComparison(
+  { bench: "htcondor_request", rows, legend, notes } satisfies Comparison,
+  Deno.args,
+);
 
-/** Runs `fn` `n` times, one after the other, and summarizes their wall times. */
-async function timeRuns(n: number, fn: () => Promise<void>): Promise<Summary> {
+/**
+ * Runs `n` auto-approved requesters one after the other, each storing its
+ * token as a new file in `tokenDirectory`; times each from spawn to exit
+ * with the file written.
+ */
+async function timeRuns(
+  n: number,
+  tokenDirectory: string,
+  spawn: (name: string) => Deno.ChildProcess,
+): Promise<Summary> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
+    const name = `bench-${crypto.randomUUID()}`;
     const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
+    const { code, stdout, stderr } = await teardown.child(spawn(name)).output();
+    const elapsed = performance.now() - start;
+    const file = `${tokenDirectory}/${name}`;
+    const token = await Deno.readTextFile(file).catch(() => "");
+    if (code !== 0 || !/^eyJ/.test(token)) {
+      const decoder = new TextDecoder();
+      throw new Error(
+        `requester exited ${code} without storing a token in ${file}: ${decoder.decode(stdout)}${
+          decoder.decode(stderr)
+        }`,
+      );
+    }
+    await Deno.remove(file);
+    times.push(elapsed);
   }
   return summarize(times);
 }
 
 /**
- * Approval to token: starts a requester, finds its request in the
- * daemon's list (HTCondor's tool buffers its stdout on a pipe, so its
- * enqueue line comes late), lets it wait a random 0–1 s more (so its poll
- * phase is random), approves in-process and times until the token is on
- * its stdout.
+ * Approval to token: starts a requester, finds its request in the daemon's
+ * list (HTCondor's tool buffers its stdout on a pipe, so its enqueue line
+ * comes late), waits the run's share of APPROVAL_SPREAD_MS, approves, and
+ * times until the token is on the requester's stdout.
  */
 async function approvalRuns(
   n: number,
-  admin: ReturnType<typeof cedarDaemonClient>,
+  admin: TokenDaemonClient,
   spawn: () => Deno.ChildProcess,
 ): Promise<Summary> {
+  // Evenly spread delays, in random order.
+  const delays = Array.from({ length: n }, (_, i) => (i + 0.5) * APPROVAL_SPREAD_MS / n)
+    .map((d) => [Math.random(), d]).sort((a, b) => a[0] - b[0]).map(([, d]) => d);
   const times: number[] = [];
-  for (let i = 0; i < n; i++) {
+  for (const delay of delays) {
     const before = new Set((await admin.list()).map((r) => r.requestId));
-    const child = spawn();
+    const child = teardown.child(spawn());
     const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let errText = "";
     const drainErr = (async () => {
-      while (!(await stderr.read()).done);
+      for (let r = await stderr.read(); !r.done; r = await stderr.read()) errText += r.value;
     })();
     let id: string | undefined;
-    const deadline = performance.now() + 10_000;
+    const deadline = performance.now() + 20_000;
     while (id === undefined) {
-      if (performance.now() > deadline) throw new Error("the request never showed up");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (performance.now() > deadline) {
+        throw new Error(`the request never showed up; requester said: ${errText}`);
+      }
+      await sleep(20);
       id = (await admin.list()).find((r) => !before.has(r.requestId))?.requestId;
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
+    await sleep(delay);
     const start = performance.now();
     await admin.approve(id);
     let out = "";
     while (!/(^|\n)eyJ[^\n]*\n/.test(out)) {
       const { value, done } = await stdout.read();
-      if (done) throw new Error(`requester exited without a token: ${out}`);
+      if (done) throw new Error(`requester exited without a token: ${out}${errText}`);
       out += value;
     }
     times.push(performance.now() - start);
     while (!(await stdout.read()).done);
     await drainErr;
     const status = await child.status;
-    if (status.code !== 0) throw new Error(`requester exited ${status.code}`);
+    if (status.code !== 0) throw new Error(`requester exited ${status.code}: ${errText}`);
   }
   return summarize(times);
-}
-
-/** Waits for a requester to exit 0 with a token on stdout. */
-async function expectToken(child: Deno.ChildProcess): Promise<void> {
-  const { code, stdout, stderr } = await child.output();
-  const out = new TextDecoder().decode(stdout);
-  if (code !== 0 || !/eyJ/.test(out)) {
-    throw new Error(`requester exited ${code}: ${out}${new TextDecoder().decode(stderr)}`);
-  }
-}
-
-/** In-process: a new session with START, and a resumed one with FINISH. */
-async function commandCosts(pool: Pool, ca: string, n: number): Promise<void> {
-  const starts: number[] = [];
-  const finishes: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const client = cedarDaemonClient({
-      url: new URL(`cedar://${pool.hostAddress}`),
-      trust: new TrustSessions({ caPem: ca, pins: [], knownHostsFile: undefined, now: Date.now }),
-      methods: ["SSL"],
-    });
-    try {
-      const request = {
-        identity: "bench@bench.example",
-        authz: ["READ"],
-        lifetime: 60,
-        clientId: "bench",
-        secret: crypto.randomUUID(),
-      };
-      let start = performance.now();
-      const { requestId } = await client.enqueue(request);
-      starts.push(performance.now() - start);
-      start = performance.now();
-      await client.collect(requestId, request.secret, 0, undefined, request.clientId);
-      finishes.push(performance.now() - start);
-    } finally {
-      client.close();
-    }
-  }
-  figures.start = summarize(starts);
-  figures.finish = summarize(finishes);
 }

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { bundlePath, PROGRAMS, ROOT } from "../build.ts";
 import type { BenchResult } from "./_report.ts";
-import { formatValue } from "./_report.ts";
+import { formatValue, gitCommit, machineLines } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 const here = new URL(".", import.meta.url).pathname;
@@ -37,23 +37,6 @@ const BENCHES: [string, string[], string[]][] = [
   ["pending_10k.ts", ["--pending=10000"], ["--pending=300"]],
 ];
 
-async function machine(): Promise<string[]> {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown";
-  const memKb = Number(
-    /^MemTotal:\s+(\d+)/m.exec(await Deno.readTextFile("/proc/meminfo").catch(() => ""))?.[1],
-  );
-  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ")
-    .slice(0, 3).join(" ");
-  return [
-    `- date: ${new Date().toISOString()}`,
-    `- CPUs (nproc): ${navigator.hardwareConcurrency}; model: ${model}`,
-    `- memory: ${(memKb / 1024 / 1024).toFixed(1)} GiB; kernel: ${Deno.osRelease()}`,
-    `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${Deno.build.target}`,
-    `- load average before the run: ${load}`,
-  ];
-}
-
 /** `--bundle=<path>` of the requester's bundle when scripts/build.ts has made it. */
 async function bundleArg(): Promise<string[]> {
   const requester = PROGRAMS.find((p) => p.name === "condor_token_request")!;
@@ -67,7 +50,7 @@ async function bundleArg(): Promise<string[]> {
   }
 }
 
-const header = await machine();
+const header = await machineLines();
 const results: BenchResult[] = [];
 const started = performance.now();
 for (const [script, full, small] of BENCHES) {
@@ -88,6 +71,10 @@ const minutes = (performance.now() - started) / 60_000;
 const lines = [
   `### Run of ${header[0].slice(8, 18)}${quick ? " (--quick: not representative)" : ""}`,
   "",
+  `- command: \`NO_COLOR=1 RUST_BACKTRACE=0 scripts/deno run --allow-all scripts/bench/run_all.ts${
+    quick ? " --quick" : ""
+  }\` (what \`scripts/deno task bench\` runs)`,
+  `- commit: ${await gitCommit(ROOT)}`,
   ...header,
   `- wall time of the whole run: ${minutes.toFixed(1)} min`,
   "",

@@ -5,7 +5,7 @@
  */
 import type { CondorConfig } from "../config/condor_config.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
-import { CondorError, DaemonError, UsageError } from "../errors.ts";
+import { CondorError, DaemonError, TokenError, UsageError } from "../errors.ts";
 import { isFirstContactFailure } from "../client/connect.ts";
 import { withRetries } from "../client/retry.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
@@ -27,6 +27,7 @@ import {
   saveRequest,
 } from "../client/saved_request.ts";
 import type { Authorization } from "../token/authz.ts";
+import { decodeToken } from "../token/idtoken.ts";
 import { assertSecretsCanBePrivate } from "../token/private_file.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
@@ -46,7 +47,7 @@ import type { ToolDoc } from "./_doc.ts";
 import { parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
-import { StatusLine } from "./_status_line.ts";
+import { duration, StatusLine } from "./_status_line.ts";
 
 const NAME = "condor_token_request";
 
@@ -490,6 +491,24 @@ function rememberFingerprint(
   if (entry) entry.fingerprint = fingerprint;
 }
 
+/** How far the local clock may be from the daemon's before the requester says so. */
+export const MAX_CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * Seconds the daemon's clock is ahead of this host's (`nowMs`), as the
+ * token's `iat` tells; undefined when the token has no issue time.
+ */
+export function clockSkewSeconds(token: string, nowMs: number): number | undefined {
+  try {
+    const { payload } = decodeToken(token);
+    const iat = (payload as { iat?: unknown } | null)?.iat;
+    return typeof iat === "number" ? iat - Math.floor(nowMs / 1000) : undefined;
+  } catch (err) {
+    if (err instanceof TokenError) return undefined;
+    throw err;
+  }
+}
+
 /** The fingerprint to save with a request: the certificate's, unless an authority vouched for it. */
 function pinnable(trust: TrustJudgement | undefined): { fingerprint?: string } {
   return trust === undefined || trust.basis === "ca" ? {} : { fingerprint: trust.fingerprint };
@@ -638,6 +657,7 @@ class Reporter {
       case "approved": {
         const tokenFile = await store(outcome.token);
         await this.#forget();
+        await this.#warnOfClockSkew(outcome.token);
         if (this.options.json) {
           await this.#json(EXIT.OK, outcome, {
             autoApproved: outcome.autoApproved,
@@ -748,6 +768,28 @@ class Reporter {
 
   #stateField(kept: boolean): Record<string, string> {
     return kept && this.options.state !== undefined ? { stateFile: this.options.state } : {};
+  }
+
+  /**
+   * Says on stderr when this host's clock and the daemon's differ by more
+   * than a minute, measured by the token's issue time: the token is kept,
+   * but it will look not yet valid, or expire early, to this host.
+   */
+  async #warnOfClockSkew(token: string): Promise<void> {
+    const skew = clockSkewSeconds(token, this.io.now());
+    if (skew === undefined || Math.abs(skew) <= MAX_CLOCK_SKEW_SECONDS) return;
+    const behind = skew > 0;
+    await this.status.say(
+      `${NAME}: WARNING: this host's clock is ${duration(Math.abs(skew) * 1000)} ${
+        behind ? "behind" : "ahead of"
+      } the daemon's (the token says it was issued at ${
+        new Date((Math.floor(this.io.now() / 1000) + skew) * 1000).toISOString()
+      }); ${
+        behind
+          ? "daemons on this host may take tokens as not yet valid"
+          : "tokens will look expired here before they are"
+      }, and TLS certificates may be judged wrongly; fix the clock (NTP)\n`,
+    );
   }
 
   async #forget(): Promise<void> {

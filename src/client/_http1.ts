@@ -11,8 +11,10 @@ import type { Duplex } from "node:stream";
 
 /** Largest response header block accepted. */
 export const MAX_HEADER_BYTES = 16 * 1024;
-/** Largest response body accepted: the protocol's answers are small JSON. */
+/** Largest response body accepted by default: the protocol's answers are small JSON. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Largest list of pending requests accepted (about 200,000 requests). */
+export const MAX_LIST_BODY_BYTES = 64 * 1024 * 1024;
 
 /** One request. */
 export interface Http1Request {
@@ -64,14 +66,15 @@ export async function exchange(
   socket: Duplex,
   request: Http1Request,
   signal?: AbortSignal,
+  maxBodyBytes = MAX_BODY_BYTES,
 ): Promise<Http1Response> {
-  const reader = new SocketReader(socket);
+  const reader = new SocketReader(socket, maxBodyBytes);
   const onAbort = () => socket.destroy();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (signal?.aborted) throw new Http1Failure("no_response", "interrupted");
     socket.write(requestBytes(request));
-    const response = await readResponse(reader);
+    const response = await readResponse(reader, maxBodyBytes);
     if (!response.reusable) socket.destroy();
     return response;
   } catch (err) {
@@ -100,7 +103,7 @@ function requestBytes(request: Http1Request): Uint8Array {
   return bytes;
 }
 
-async function readResponse(reader: SocketReader): Promise<Http1Response> {
+async function readResponse(reader: SocketReader, maxBody: number): Promise<Http1Response> {
   for (;;) {
     const head = await reader.readHead();
     const { status, statusText, headers, http11 } = parseHead(head);
@@ -122,19 +125,19 @@ async function readResponse(reader: SocketReader): Promise<Http1Response> {
       if (encoding.toLowerCase() !== "chunked") {
         throw new Http1Failure("malformed", `unsupported transfer-encoding "${encoding}"`);
       }
-      body = await readChunked(reader);
+      body = await readChunked(reader, maxBody);
     } else if (length !== undefined) {
       if (!/^\d{1,10}$/.test(length)) {
         throw new Http1Failure("malformed", `bad content-length "${length}"`);
       }
       const n = Number(length);
-      if (n > MAX_BODY_BYTES) {
+      if (n > maxBody) {
         throw new Http1Failure("malformed", `a response body of ${n} bytes is too large`);
       }
       body = await reader.readExactly(n);
     } else {
       framed = false;
-      body = await reader.readToEnd();
+      body = await reader.readToEnd(maxBody);
     }
     return {
       status,
@@ -173,7 +176,7 @@ function parseHead(
   return { status: Number(m[2]), statusText: m[3] ?? "", headers, http11: m[1] === "1" };
 }
 
-async function readChunked(reader: SocketReader): Promise<Uint8Array> {
+async function readChunked(reader: SocketReader, maxBody: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -187,7 +190,7 @@ async function readChunked(reader: SocketReader): Promise<Uint8Array> {
       break;
     }
     total += size;
-    if (total > MAX_BODY_BYTES) {
+    if (total > maxBody) {
       throw new Http1Failure("malformed", "the response body is too large");
     }
     parts.push(await reader.readExactly(size));
@@ -215,8 +218,11 @@ class SocketReader {
   // deno-lint-ignore no-explicit-any
   #listeners: [string, (...args: any[]) => void][];
 
-  constructor(socket: Duplex) {
+  #maxBody: number;
+
+  constructor(socket: Duplex, maxBody: number) {
     this.#socket = socket;
+    this.#maxBody = maxBody;
     const wake = () => {
       const w = this.#wake;
       this.#wake = undefined;
@@ -229,7 +235,7 @@ class SocketReader {
       next.set(chunk, this.#buffer.length);
       this.#buffer = next;
       // Bounded: stop reading once more than a response could need is waiting.
-      if (this.#buffer.length > MAX_HEADER_BYTES + MAX_BODY_BYTES + 64) socket.pause();
+      if (this.#buffer.length > MAX_HEADER_BYTES + this.#maxBody + 64) socket.pause();
       wake();
     };
     const onEnd = () => {
@@ -298,9 +304,9 @@ class SocketReader {
     return out;
   }
 
-  async readToEnd(): Promise<Uint8Array> {
+  async readToEnd(maxBody: number): Promise<Uint8Array> {
     for (;;) {
-      if (this.#buffer.length > MAX_BODY_BYTES) {
+      if (this.#buffer.length > maxBody) {
         throw new Http1Failure("malformed", "the response body is too large");
       }
       if (this.#ended) {

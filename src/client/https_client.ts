@@ -31,7 +31,13 @@ import {
   type RuleInfo,
 } from "../api/protocol.ts";
 import { DaemonError, TrustError } from "../errors.ts";
-import { exchange, Http1Failure, type Http1Response } from "./_http1.ts";
+import {
+  exchange,
+  Http1Failure,
+  type Http1Response,
+  MAX_BODY_BYTES,
+  MAX_LIST_BODY_BYTES,
+} from "./_http1.ts";
 import { printable } from "./_printable.ts";
 import {
   type CredentialSource,
@@ -80,6 +86,8 @@ interface Call {
   authenticated?: boolean;
   /** Extra time on top of the timeout, for long polls. */
   extraMs?: number;
+  /** Largest answer accepted (default MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -214,6 +222,8 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       action,
       query: { reqid: requestId },
       authenticated: true,
+      // Thousands of pending requests make a list of megabytes.
+      maxBodyBytes: MAX_LIST_BODY_BYTES,
       signal,
     });
     const bad = this.#badResponse(action);
@@ -380,7 +390,7 @@ export class HttpsDaemonClient implements TokenDaemonClient {
     };
     let response: Http1Response;
     try {
-      response = await this.#send(request, signal);
+      response = await this.#send(request, signal, call.maxBodyBytes ?? MAX_BODY_BYTES);
     } catch (err) {
       throw this.#transportError(call, err, timeout);
     }
@@ -403,13 +413,14 @@ export class HttpsDaemonClient implements TokenDaemonClient {
   async #send(
     request: Parameters<typeof exchange>[1],
     signal: AbortSignal,
+    maxBody: number,
   ): Promise<Http1Response> {
     if (this.#closed) throw new DaemonError(DAEMON_ERRORS.ABORTED, "the client is closed");
     const idle = this.#idle;
     this.#idle = undefined;
     if (idle && !idle.socket.destroyed && performance.now() - idle.since < REUSE_IDLE_MS) {
       try {
-        return this.#keep(idle.socket, await exchange(idle.socket, request, signal));
+        return this.#keep(idle.socket, await exchange(idle.socket, request, signal, maxBody));
       } catch (err) {
         if (!(err instanceof Http1Failure) || err.kind !== "no_response" || signal.aborted) {
           throw err;
@@ -419,7 +430,7 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       idle?.socket.destroy();
     }
     const socket = await this.#dialer.dial(signal);
-    return this.#keep(socket, await exchange(socket, request, signal));
+    return this.#keep(socket, await exchange(socket, request, signal, maxBody));
   }
 
   #keep(socket: import("node:tls").TLSSocket, response: Http1Response): Http1Response {

@@ -10,8 +10,17 @@
  * bundle/condor_token_request.js for condor_token_request run with the
  * requester's flags (it takes no tool name). CONDOR_TOKEN_E2E_BUNDLE_DIR
  * overrides where they are (default dist/<version>/bundle).
+ *
+ * With CONDOR_TOKEN_E2E_ENTRY=binary, every run uses the compiled binaries
+ * for this platform (`condor_token-<version>-<target>` for tools,
+ * `condor_token_request-<version>-<target>` for the requester), from
+ * CONDOR_TOKEN_E2E_BINARY_DIR (default dist/<version>): the release
+ * workflow runs the suite so against what it is about to publish. Their
+ * permission flags are the ones compiled in. A run with `entry` (a probe
+ * script) still goes through Deno with the shipped flags.
  */
-import { bundlePath, PROGRAMS } from "../../scripts/build.ts";
+import { binaryName, bundlePath, PROGRAMS } from "../../scripts/build.ts";
+import { VERSION } from "../../src/cli/version.ts";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -49,11 +58,16 @@ export interface RunOptions {
   fdLimit?: number;
 }
 
-/** Where the e2e runs come from: the sources (default) or the bundles. Needs --allow-env. */
-export function e2eEntryKind(): "source" | "bundle" {
+/** What the end-to-end suite runs: the sources, the bundles or the compiled binaries. */
+export type E2eEntry = "source" | "bundle" | "binary";
+
+/** Where the e2e runs come from: the sources (default), the bundles or the binaries. Needs --allow-env. */
+export function e2eEntryKind(): E2eEntry {
   const kind = Deno.env.get(E2E_ENTRY_VAR) ?? "source";
-  if (kind !== "source" && kind !== "bundle") {
-    throw new Error(`${E2E_ENTRY_VAR} must be "source" or "bundle", not ${JSON.stringify(kind)}`);
+  if (kind !== "source" && kind !== "bundle" && kind !== "binary") {
+    throw new Error(
+      `${E2E_ENTRY_VAR} must be "source", "bundle" or "binary", not ${JSON.stringify(kind)}`,
+    );
   }
   return kind;
 }
@@ -66,7 +80,33 @@ export function bundleFile(name: string): string {
   return dir ? `${dir}/${name}.js` : bundlePath(`${ROOT}dist`, program);
 }
 
-/** Builds the `deno run` argument list for a tool. */
+/** The compiled binary of a shipped program for this platform. Needs --allow-env. */
+export function binaryFile(name: string): string {
+  const program = PROGRAMS.find((p) => p.name === name);
+  if (!program) throw new Error(`No shipped program ${JSON.stringify(name)}`);
+  const dir = Deno.env.get("CONDOR_TOKEN_E2E_BINARY_DIR") || `${ROOT}dist/${VERSION}`;
+  return `${dir.replace(/\/+$/, "")}/${binaryName(program, Deno.build.target)}`;
+}
+
+/** The program to start for a tool run, and its arguments. */
+export function toolCommand(
+  tool: string | undefined,
+  args: readonly string[],
+  options: RunOptions = {},
+): { program: string; args: string[] } {
+  if (options.entry === undefined && e2eEntryKind() === "binary") {
+    // The requester's binary takes no tool name; the full one takes it first.
+    return options.requesterFlags === true && tool === "condor_token_request"
+      ? { program: binaryFile("condor_token_request"), args: [...args] }
+      : {
+        program: binaryFile("condor_token"),
+        args: [...(tool === undefined ? [] : [tool]), ...args],
+      };
+  }
+  return { program: Deno.execPath(), args: toolArgs(tool, args, options) };
+}
+
+/** Builds the `deno run` argument list for a tool (the sources or the bundles). */
 export function toolArgs(
   tool: string | undefined,
   args: readonly string[],
@@ -83,6 +123,9 @@ export function toolArgs(
     return requester
       ? ["run", "--quiet", ...flags, REQUESTER_MAIN_TS, ...args]
       : ["run", "--quiet", ...flags, MAIN_TS, ...toolAndArgs];
+  }
+  if (e2eEntryKind() === "binary") {
+    throw new Error("toolArgs() builds a `deno run` command: use toolCommand() for binaries");
   }
   // A bundle runs as its binary does: no deno.json, no import map, no lock.
   return requester
@@ -113,12 +156,19 @@ export function spawnTool(
   args: readonly string[],
   options: RunOptions = {},
 ): Deno.ChildProcess {
-  const deno = [Deno.execPath(), ...toolArgs(tool, args, options)];
-  const [command, ...commandArgs] = options.fdLimit === undefined
-    ? deno
-    : ["bash", "-c", `ulimit -n ${options.fdLimit} && exec "$@"`, "bash", ...deno];
-  return new Deno.Command(command, {
-    args: commandArgs,
+  const command = toolCommand(tool, args, options);
+  const [program, ...programArgs] = options.fdLimit === undefined
+    ? [command.program, ...command.args]
+    : [
+      "bash",
+      "-c",
+      `ulimit -n ${options.fdLimit} && exec "$@"`,
+      "bash",
+      command.program,
+      ...command.args,
+    ];
+  return new Deno.Command(program, {
+    args: programArgs,
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", DENO_DIR: denoDir(), ...(options.env ?? {}) },
     clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",

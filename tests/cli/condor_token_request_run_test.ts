@@ -645,3 +645,22 @@ async function listTree(dir: string): Promise<string[]> {
   }
   return paths.sort();
 }
+
+Deno.test("condor_token_request says when this host's clock is more than a minute off the daemon's, and still stores the token", async () => {
+  await withDaemon({}, async ({ daemon, admin }) => {
+    await admin.autoApprove("127.0.0.1/32", 600);
+    const behind = memoryIo({ env: daemon.env, now: () => Date.now() - 10 * 60_000 });
+    assert.equal(await run(["-authz", "ADVERTISE_STARTD"], behind), EXIT.OK);
+    assert.match(behind.stdout.join(""), /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    assert.match(
+      behind.stderr.join(""),
+      /condor_token_request: WARNING: this host's clock is (9m5\ds|10m0\ds) behind the daemon's .*fix the clock/,
+    );
+    const ahead = memoryIo({ env: daemon.env, now: () => Date.now() + 5 * 60_000 });
+    assert.equal(await run(["-authz", "ADVERTISE_STARTD"], ahead), EXIT.OK);
+    assert.match(ahead.stderr.join(""), /clock is \d+m\d+s ahead of the daemon's/);
+    const right = memoryIo({ env: daemon.env });
+    assert.equal(await run(["-authz", "ADVERTISE_STARTD"], right), EXIT.OK);
+    assert.doesNotMatch(right.stderr.join(""), /clock/);
+  });
+});

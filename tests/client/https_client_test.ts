@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DaemonError, TrustError } from "../../src/errors.ts";
-import { httpsClient, TrustSessions } from "../../src/client/connect.ts";
+import { httpsClient, pinnedHttpsClient, TrustSessions } from "../../src/client/connect.ts";
+import { createTestCa } from "../_support/test_ca.ts";
 import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
 import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
 import { closedPort } from "../_support/ports.ts";
@@ -164,3 +165,36 @@ Deno.test("httpsDaemonClient() refuses plain http addresses", () => {
 function trustNothing(): TrustSessions {
   return new TrustSessions({ pins: [], knownHostsFile: undefined, now: Date.now });
 }
+
+Deno.test("httpsDaemonClient() takes a list of thousands of requests, and refuses a megabyte answer elsewhere", async () => {
+  const ca = await createTestCa();
+  const id = await ca.issue({ ips: ["127.0.0.1"] });
+  const request = {
+    requestId: "1234567",
+    requestedIdentity: "condor@pool.example.org",
+    authenticatedIdentity: "unauthenticated@unmapped",
+    peerLocation: "192.0.2.1",
+    clientId: "worker-" + "x".repeat(200),
+    authorizations: ["ADVERTISE_STARTD"],
+    lifetime: null,
+    state: "pending",
+    requestedAt: 1,
+    expiresAt: 2,
+  };
+  const big = { requests: Array.from({ length: 8000 }, () => request) };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: id.certPem, key: id.keyPem, onListen: () => {} },
+    () => Response.json(big),
+  );
+  const client = pinnedHttpsClient(`https://127.0.0.1:${server.addr.port}`, id.fingerprint, {
+    credential: () => Promise.resolve("a.b.c"),
+  });
+  try {
+    assert.ok(JSON.stringify(big).length > 2 * 1024 * 1024);
+    assert.equal((await client.list()).length, 8000);
+    await assert.rejects(client.info(), codeOf(DAEMON_ERRORS.BAD_RESPONSE));
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
+});

@@ -1,21 +1,40 @@
 /**
  * Which program the end-to-end suite runs: main.ts and the requester's entry
  * by default, the shipped bundles under CONDOR_TOKEN_E2E_ENTRY=bundle
- * (scripts/test_bundle). Guards against a suite that claims to test the
- * bundles while still running the sources.
+ * (scripts/test_bundle), the compiled binaries under
+ * CONDOR_TOKEN_E2E_ENTRY=binary (the release workflow). Guards against a
+ * suite that claims to test what ships while still running the sources.
  */
 import assert from "node:assert/strict";
 import { FULL_FLAGS, REQUESTER_FLAGS } from "../../scripts/permissions.ts";
 import {
+  binaryFile,
   bundleFile,
   e2eEntryKind,
   MAIN_TS,
   REQUESTER_MAIN_TS,
   runTool,
   toolArgs,
+  toolCommand,
 } from "../_support/run_tool.ts";
 
+Deno.test("toolCommand() runs the binaries under CONDOR_TOKEN_E2E_ENTRY=binary, named for this platform", () => {
+  if (e2eEntryKind() !== "binary") return;
+  assert.deepEqual(toolCommand("condor_tokend", ["-port", "0"]), {
+    program: binaryFile("condor_token"),
+    args: ["condor_tokend", "-port", "0"],
+  });
+  assert.deepEqual(toolCommand("condor_token_request", ["-pool", "x"], { requesterFlags: true }), {
+    program: binaryFile("condor_token_request"),
+    args: ["-pool", "x"],
+  });
+  assert.match(binaryFile("condor_token"), new RegExp(`/condor_token-[^/]+-${Deno.build.target}`));
+  // A probe script still runs through Deno with the shipped flags.
+  assert.equal(toolCommand(undefined, [], { entry: "/p.js" }).program, Deno.execPath());
+});
+
 Deno.test("toolArgs() runs the entry the suite was asked to test, with the binary's flags", () => {
+  if (e2eEntryKind() === "binary") return; // toolCommand() above
   const tokend = toolArgs("condor_tokend", ["-port", "0"]);
   const request = toolArgs("condor_token_request", ["-pool", "x"], { requesterFlags: true });
   if (e2eEntryKind() === "bundle") {

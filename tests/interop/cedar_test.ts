@@ -490,6 +490,8 @@ function sslOnly(pool: Pool, caFile: string | null = pool.caFile): Record<string
     ...pool.ourEnv,
     _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
     ...(caFile === null ? {} : { _CONDOR_AUTH_SSL_CLIENT_CAFILE: caFile }),
+    // As on a host other than the collector's: its certificate file is not at hand.
+    _CONDOR_AUTH_SSL_SERVER_CERTFILE: "",
   };
 }
 
@@ -596,6 +598,28 @@ interopTest(
       } finally {
         stream.close();
       }
+    });
+  },
+);
+
+interopTest(
+  "on the collector's host, our condor_token_request trusts the collector's own certificate file",
+  async () => {
+    await withPool(async (pool) => {
+      const r = await runTool("condor_token_request", [
+        ...["-pool", pool.hostAddress, "-identity", `erin@${TRUST_DOMAIN}`, "-timeout", "1"],
+        "-debug",
+      ], {
+        // No CA file, no pin, no known_hosts: the pool's AUTH_SSL_SERVER_CERTFILE vouches.
+        env: { ...pool.ourEnv, _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL" },
+        requesterFlags: true,
+      });
+      assert.equal(r.code, EXIT.TIMED_OUT, r.stderr);
+      assert.match(r.stderr, ENQUEUED);
+      assert.match(
+        r.stderr,
+        /its certificate is the one in \S*hostcert\.pem, the daemon's own file/,
+      );
     });
   },
 );

@@ -284,6 +284,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "build.ts --require-all exits 1 when a target is skipped, though another was built",
+  ignore: !canStandIn,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const foreign = HOST.includes("windows") ? TARGETS[0] : "x86_64-pc-windows-msvc";
+      const r = await build(
+        [
+          "--target",
+          HOST,
+          "--target",
+          foreign,
+          "--out",
+          join(dir, "dist"),
+          "--no-smoke",
+          "--require-all",
+        ],
+        await offline(dir, { DENORT_BIN: STAND_IN }),
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assertNoStackTrace(r.stderr);
+      assert.match(r.stderr, /built 1 of 2 targets, skipped 1/);
+      assert.ok(
+        r.stderr.trim().split("\n").includes(`build: --require-all: ${foreign} not built`),
+        r.stderr,
+      );
+    });
+  },
+});
+
+Deno.test({
   name: "build.ts smoke-tests a host binary and rejects one whose runtime does not run the program",
   ignore: !canStandIn,
   fn: async () => {
@@ -325,6 +355,8 @@ Deno.test("parseBuildOptions() defaults to every target and dist", () => {
     TARGETS[1],
   ]);
   assert.throws(() => parseBuildOptions(["--out"]), /--out requires a value/);
+  assert.equal(options.requireAll, false);
+  assert.equal(parseBuildOptions(["--require-all"])!.requireAll, true);
 });
 
 Deno.test("explainCompileFailure() tells a missing runtime from a real compile error", () => {
