@@ -2,6 +2,7 @@
 import { UsageError } from "../errors.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import { DEFAULT_LOG_MAX_BYTES, LogFile } from "../server/log_file.ts";
+import { adSender } from "../client/ad_sender.ts";
 import { startTokend } from "../server/tokend.ts";
 import { toolConfig } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
@@ -169,6 +170,7 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
     now: () => io.now(),
     log,
     env: (name) => io.env.get(name),
+    adSender: (daemonConfig) => adSender(daemonConfig, () => io.now()),
   });
   log("ready");
 

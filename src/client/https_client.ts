@@ -352,6 +352,21 @@ export class HttpsDaemonClient implements TokenDaemonClient {
     });
   }
 
+  /**
+   * Advertises a daemon in this (collector-role) daemon's directory, with
+   * the configured credential (it needs DAEMON authorization).
+   */
+  async advertise(ad: DaemonAd, signal?: AbortSignal): Promise<void> {
+    await this.#call({
+      method: "POST",
+      path: PATHS.daemons,
+      action: `advertise ${ad.type} "${ad.name}"`,
+      body: ad,
+      authenticated: true,
+      signal,
+    });
+  }
+
   close(): void {
     this.#closed = true;
     this.#idle?.socket.destroy();

@@ -4,9 +4,27 @@
  * type and address to COLLECTOR_HOST at once and then every third of the
  * ad's lifetime, so the ad expires soon after the daemon stops.
  *
+ * The ad goes out with a DAEMON credential, so the connection that carries
+ * it is not this module's to judge: the sender it is given (the tools'
+ * trust rules, src/client/ad_sender.ts, wired in by src/cli/condor_tokend.ts)
+ * proves the collector before anything is written.
+ *
  * @module
  */
-import { type DaemonAd, PATHS } from "../api/protocol.ts";
+import type { DaemonAd } from "../api/protocol.ts";
+
+/**
+ * Sends one ad to the collector-role daemon at `collectorUrl` with the
+ * bearer `credential`, over a connection whose certificate passed the trust
+ * rules before anything was written. Throws with a one-line message when it
+ * cannot (unreachable, untrusted, refused).
+ */
+export type AdSender = (
+  collectorUrl: string,
+  ad: DaemonAd,
+  credential: string,
+  signal: AbortSignal,
+) => Promise<void>;
 
 /** What the advertiser needs. */
 export interface AdvertiserOptions {
@@ -18,8 +36,8 @@ export interface AdvertiserOptions {
   lifetime: number;
   /** A short-lived bearer token with DAEMON authorization. */
   credential: () => Promise<string>;
-  /** Certificates to trust for the collector (AUTH_SSL_CLIENT_CAFILE); system roots when absent. */
-  caCerts: string[] | undefined;
+  /** Carries each ad to the collector; it alone decides whether the collector is trusted. */
+  send: AdSender;
   log: (line: string) => void;
 }
 
@@ -31,9 +49,8 @@ export interface Advertiser {
   stop(): Promise<void>;
 }
 
-/** Starts advertising at once and periodically. Needs --allow-net. */
+/** Starts advertising at once and periodically. */
 export function startAdvertiser(options: AdvertiserOptions): Advertiser {
-  const client = Deno.createHttpClient(options.caCerts ? { caCerts: options.caCerts } : {});
   const controller = new AbortController();
   let healthy: boolean | undefined;
   let running: Promise<boolean> = Promise.resolve(true);
@@ -42,18 +59,12 @@ export function startAdvertiser(options: AdvertiserOptions): Advertiser {
     const ad = { ...options.ad(), lifetime: options.lifetime };
     let problem: string | undefined;
     try {
-      const response = await fetch(new URL(PATHS.daemons, options.collectorUrl), {
-        method: "POST",
-        client,
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${await options.credential()}`,
-        },
-        body: JSON.stringify(ad),
-        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(10_000)]),
-      });
-      const text = await response.text();
-      if (!response.ok) problem = `HTTP ${response.status} ${errorCodeOf(text)}`;
+      await options.send(
+        options.collectorUrl,
+        ad,
+        await options.credential(),
+        AbortSignal.any([controller.signal, AbortSignal.timeout(10_000)]),
+      );
     } catch (err) {
       if (controller.signal.aborted) return false;
       problem = err instanceof Error ? err.message : String(err);
@@ -79,16 +90,6 @@ export function startAdvertiser(options: AdvertiserOptions): Advertiser {
       clearInterval(timer);
       controller.abort();
       await running;
-      client.close();
     },
   };
-}
-
-function errorCodeOf(text: string): string {
-  try {
-    const code = JSON.parse(text)?.error?.code;
-    return typeof code === "string" ? code : "";
-  } catch {
-    return "";
-  }
 }

@@ -9,11 +9,11 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import type { DaemonAd, DaemonInfo } from "../api/protocol.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
-import { CondorError, KeyError } from "../errors.ts";
+import { CondorError, ConfigError, KeyError } from "../errors.ts";
 import { createKeyFileIfMissing, POOL_KEY_ID } from "../token/signing_key.ts";
 import { mintToken } from "../token/idtoken.ts";
 import { writeFileAtomically } from "./_atomic_file.ts";
-import { type Advertiser, startAdvertiser } from "./advertiser.ts";
+import { type AdSender, type Advertiser, startAdvertiser } from "./advertiser.ts";
 import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
 import { checkTlsIdentity, loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
 import { DaemonDirectory } from "./directory.ts";
@@ -44,6 +44,14 @@ export interface TokendOptions {
   log: (line: string) => void;
   /** The environment (the PG* variables of a PostgreSQL database); none by default. */
   env?: (name: string) => string | undefined;
+  /**
+   * How this daemon's ad reaches the collector, built from the
+   * configuration only when the daemon advertises: the tools' own trust
+   * rules (src/client/ad_sender.ts), so the DAEMON credential the ad
+   * carries goes only to a collector that proved itself. A daemon that
+   * must advertise and has no sender refuses to start.
+   */
+  adSender?: (config: CondorConfig) => Promise<AdSender>;
 }
 
 /** A running daemon. */
@@ -129,7 +137,9 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
     }
     if (plan.createPoolKey && settings.issuerKey === POOL_KEY_ID) await checkIssuerKey(settings);
     const reread = (config: CondorConfig) => tokendSettings(config, { port: options.port });
-    return await serve(settings, reread, listener, store, now, log);
+    // Built once the daemon's own certificate exists: AUTH_SSL_CLIENT_CAFILE may name it.
+    const sendAd = () => adSenderFor(options, settings.collectorUrl!);
+    return await serve(settings, reread, listener, store, now, log, sendAd);
   } catch (err) {
     closeQuietly(listener);
     await store.close();
@@ -171,6 +181,7 @@ async function serve(
   store: Store,
   now: () => number,
   log: (line: string) => void,
+  sendAd: () => Promise<AdSender>,
 ): Promise<Tokend> {
   let tls: TlsIdentity | undefined;
   if (settings.allowPlainHttp) {
@@ -281,9 +292,9 @@ async function serve(
 
   try {
     if (settings.addressFile) await writeAddressFile(settings.addressFile, url);
-    if (settings.advertise && settings.collectorUrl && settings.daemonType !== "COLLECTOR") {
+    if (advertises(settings)) {
       advertiser = startAdvertiser({
-        collectorUrl: settings.collectorUrl,
+        collectorUrl: settings.collectorUrl!,
         ad: selfAd,
         lifetime: settings.daemonAdLifetime,
         credential: async () =>
@@ -294,7 +305,7 @@ async function serve(
             lifetime: 300,
             authz: ["DAEMON"],
           })).token,
-        caCerts: await readCaFiles(settings.clientCaFiles),
+        send: await sendAd(),
         log,
       });
     }
@@ -428,22 +439,21 @@ function urlHost(settings: TokendSettings): string {
   return parseIp(host)?.length === 16 ? `[${host}]` : host;
 }
 
-/** Reads the PEM certificates of AUTH_SSL_CLIENT_CAFILE; undefined (system roots) when none is set. */
-async function readCaFiles(files: readonly string[]): Promise<string[] | undefined> {
-  if (files.length === 0) return undefined;
-  const pems: string[] = [];
-  for (const file of files) {
-    try {
-      pems.push(await Deno.readTextFile(file));
-    } catch (err) {
-      throw new CondorError(
-        "TLS_CA_UNREADABLE",
-        `Cannot read AUTH_SSL_CLIENT_CAFILE ${file}: ${err instanceof Error ? err.message : err}`,
-        { cause: err },
-      );
-    }
+/** Whether this daemon keeps itself listed at a collector. */
+function advertises(settings: TokendSettings): boolean {
+  return settings.advertise && Boolean(settings.collectorUrl) &&
+    settings.daemonType !== "COLLECTOR";
+}
+
+/** The sender of this daemon's ads; there is no default that would skip the trust rules. */
+async function adSenderFor(options: TokendOptions, collectorUrl: string): Promise<AdSender> {
+  if (options.adSender === undefined) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      `Cannot advertise to the collector at ${collectorUrl}: no trusted way to reach it was configured; set TOKEND_ADVERTISE = false or start the daemon as condor_tokend`,
+    );
   }
-  return pems;
+  return await options.adSender(options.config);
 }
 
 /** Writes the listen URL atomically and durably. Needs --allow-read and --allow-write. */

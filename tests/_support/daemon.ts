@@ -20,6 +20,7 @@ import {
 } from "../../src/token/signing_key.ts";
 import { pemFingerprint } from "../../src/server/certificate.ts";
 import type { Handler } from "../../src/server/handler.ts";
+import { adSender } from "../../src/client/ad_sender.ts";
 import { startTokend } from "../../src/server/tokend.ts";
 import { spawnTool } from "./run_tool.ts";
 
@@ -163,6 +164,7 @@ export async function startTestDaemon(
     port: 0,
     now: options.now,
     log: () => {},
+    adSender: (daemonConfig) => adSender(daemonConfig, options.now ?? Date.now),
   });
   const tools = await toolsFor(paths, options.now);
   return {

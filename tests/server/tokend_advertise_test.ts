@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config/condor_config.ts";
+import { adSender } from "../../src/client/ad_sender.ts";
 import { startTokend } from "../../src/server/tokend.ts";
 import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
@@ -64,7 +65,12 @@ Deno.test("condor_tokend says once, without failing, when it cannot reach the co
     const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
     const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "node.example.org" });
     const logs: string[] = [];
-    const tokend = await startTokend({ config, port: 0, log: (line) => logs.push(line) });
+    const tokend = await startTokend({
+      config,
+      port: 0,
+      log: (line) => logs.push(line),
+      adSender: (c) => adSender(c, Date.now),
+    });
     try {
       for (let i = 0; i < 100 && !logs.some((l) => l.startsWith("cannot advertise")); i++) {
         await new Promise((r) => setTimeout(r, 20));
