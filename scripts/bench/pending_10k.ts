@@ -15,7 +15,7 @@
  * (TOKEND_RATE_LIMIT = 0, TOKEND_COLLECT_RATE_LIMIT = 0), since every
  * request comes from 127.0.0.1.
  */
-import { newSecret } from "../../tests/server/_api.ts";
+import { newSecret } from "../../tests/_support/api.ts";
 import { spawnTestDaemon } from "../../tests/_support/daemon.ts";
 import { runTool } from "../../tests/_support/run_tool.ts";
 import {

@@ -29,7 +29,7 @@
  */
 import { spawnTestDaemon, testDaemonPaths } from "../../tests/_support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../../tests/_support/postgres.ts";
-import { newSecret } from "../../tests/server/_api.ts";
+import { newSecret } from "../../tests/_support/api.ts";
 import { type Figure, numberOption, report } from "./_report.ts";
 
 const GOAL_RATIO = 0.5;

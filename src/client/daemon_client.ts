@@ -36,7 +36,7 @@ export interface DaemonQuery {
  * or the daemon's own error code). Calls marked "authenticated" present the
  * client's credential; the rest need none.
  */
-export interface TokenDaemonClient {
+export interface TokenDaemonClient extends Disposable {
   /** Where the daemon is, as shown in messages (e.g. "https://cm.example.org:9618"). */
   readonly address: string;
   /** Why the daemon is trusted; undefined until its first connection or session was judged. */
@@ -86,6 +86,8 @@ export interface TokenDaemonClient {
   daemons(query: DaemonQuery, signal?: AbortSignal): Promise<DaemonAd[]>;
   /** Releases the connection; the client is unusable afterwards. */
   close(): void;
+  /** close(), for `using client = ...`. */
+  [Symbol.dispose](): void;
 }
 
 /** Supplies the bearer credential for authenticated calls; called at most once per client. */

@@ -146,5 +146,8 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
       closed = true;
       current.client.close();
     },
+    [Symbol.dispose]() {
+      this.close();
+    },
   };
 }

@@ -367,6 +367,10 @@ export class HttpsDaemonClient implements TokenDaemonClient {
     });
   }
 
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   close(): void {
     this.#closed = true;
     this.#idle?.socket.destroy();

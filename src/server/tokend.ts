@@ -54,8 +54,8 @@ export interface TokendOptions {
   adSender?: (config: CondorConfig) => Promise<AdSender>;
 }
 
-/** A running daemon. */
-export interface Tokend {
+/** A running daemon; disposing of it shuts it down (`await using tokend = ...`). */
+export interface Tokend extends AsyncDisposable {
   /** Base URL, e.g. `https://127.0.0.1:40123`. */
   url: string;
   /** The address the daemon listens on. */
@@ -327,6 +327,7 @@ async function serve(
     settings,
     handler,
     sweep: () => requests.sweep(),
+    [Symbol.asyncDispose]: shutdown,
     reconfigure: async (config) => {
       let next: TokendSettings;
       try {

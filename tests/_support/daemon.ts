@@ -7,8 +7,12 @@
  * - spawnTestDaemon: `main.ts condor_tokend -port 0` as a subprocess with
  *   the shipped binary's permission flags, for restarts, signals and kill -9.
  *
+ * - withDaemon: an in-process daemon in a temporary directory, with an API
+ *   client and the daemon clients a test usually wants, all stopped after.
+ *
  * Both return `env`, the environment for running tools against the daemon
  * (CONDOR_CONFIG, HOME, and `_CONDOR_COLLECTOR_HOST` naming the actual port).
+ * Both are `AsyncDisposable`: `await using daemon = await startTestDaemon(...)`.
  */
 import { loadConfig } from "../../src/config/condor_config.ts";
 import type { Authorization } from "../../src/token/authz.ts";
@@ -22,7 +26,11 @@ import { pemFingerprint } from "../../src/server/certificate.ts";
 import type { Handler } from "../../src/server/handler.ts";
 import { adSender } from "../../src/client/ad_sender.ts";
 import { startTokend } from "../../src/server/tokend.ts";
+import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
+import { pinnedHttpsClient } from "../../src/client/connect.ts";
+import { type Api, apiFor } from "./api.ts";
 import { spawnTool } from "./run_tool.ts";
+import { withTempDir } from "./temp.ts";
 
 /** The trust domain of every test daemon. */
 export const TEST_TRUST_DOMAIN = "tokend-test.example.org";
@@ -55,7 +63,7 @@ export interface TestDaemonBase {
 }
 
 /** An in-process test daemon. */
-export interface TestDaemon extends TestDaemonBase {
+export interface TestDaemon extends TestDaemonBase, AsyncDisposable {
   /**
    * Runs the daemon's expiry sweep now (with a fake clock); resolves to how
    * many requests expired (undefined when another daemon was sweeping).
@@ -67,8 +75,8 @@ export interface TestDaemon extends TestDaemonBase {
   close(): Promise<void>;
 }
 
-/** A test daemon in a subprocess. */
-export interface SpawnedTestDaemon extends TestDaemonBase {
+/** A test daemon in a subprocess; disposing of it stops it (SIGTERM, then waits). */
+export interface SpawnedTestDaemon extends TestDaemonBase, AsyncDisposable {
   child: Deno.ChildProcess;
   /** Everything the daemon wrote on stderr so far. */
   stderr(): string;
@@ -177,7 +185,56 @@ export async function startTestDaemon(
     sweep: () => tokend.sweep(),
     handler: tokend.handler,
     close: () => tokend.shutdown(),
+    [Symbol.asyncDispose]: () => tokend.shutdown(),
   };
+}
+
+/** What {@link withDaemon} hands a test. */
+export interface DaemonContext {
+  daemon: TestDaemon;
+  /** Raw calls to the daemon's HTTP API, trusting exactly its certificate. */
+  api: Api;
+  /** A requester's client: no credential, trusting exactly the daemon's certificate. */
+  client: TokenDaemonClient;
+  /** An administrator's client (TEST_ADMIN's token). */
+  admin: TokenDaemonClient;
+  /** The daemon's directory (configuration, keys, state, the user's home). */
+  dir: string;
+}
+
+/**
+ * Runs `fn` against a fresh in-process daemon in a temporary directory, and
+ * stops the daemon, closes the clients and removes the directory after.
+ */
+export async function withDaemon(fn: (ctx: DaemonContext) => Promise<void>): Promise<void>;
+export async function withDaemon(
+  options: { extraConfig?: string; now?: () => number },
+  fn: (ctx: DaemonContext) => Promise<void>,
+): Promise<void>;
+export async function withDaemon(
+  ...args:
+    | [(ctx: DaemonContext) => Promise<void>]
+    | [{ extraConfig?: string; now?: () => number }, (ctx: DaemonContext) => Promise<void>]
+): Promise<void> {
+  const [options, fn] = args.length === 1 ? [{}, args[0]] : args;
+  await withTempDir(async (dir) => {
+    await using daemon = await startTestDaemon({ dir, ...options });
+    using api = apiFor(daemon);
+    using client = clientFor(daemon);
+    using admin = clientFor(daemon, { admin: true });
+    await fn({ daemon, api, client, admin, dir });
+  });
+}
+
+/** A client that trusts exactly the test daemon's certificate, with its admin token or none. */
+export function clientFor(
+  daemon: Pick<TestDaemonBase, "url" | "fingerprint" | "adminToken">,
+  options: { admin?: boolean; timeoutMs?: number } = {},
+): TokenDaemonClient {
+  return pinnedHttpsClient(daemon.url, daemon.fingerprint, {
+    credential: options.admin ? () => Promise.resolve(daemon.adminToken) : undefined,
+    timeoutMs: options.timeoutMs,
+  });
 }
 
 /**
@@ -268,6 +325,9 @@ export async function spawnTestDaemon(
     stderr: () => stderrText,
     kill,
     stop: () => kill("SIGTERM"),
+    [Symbol.asyncDispose]: async () => {
+      await kill("SIGTERM");
+    },
     ...tools,
   };
 }

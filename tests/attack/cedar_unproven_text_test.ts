@@ -14,7 +14,7 @@ import { deriveSessionKey, newEcdhKeyPair } from "../../src/client/cedar/session
 import { startTestDaemon, TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { untrustedEnv } from "../e2e/token_request_support.ts";
+import { untrustedEnv } from "../e2e/_token_request.ts";
 
 const ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[8m\u009b8m\u202e";
 

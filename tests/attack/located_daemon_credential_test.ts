@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { TEST_ADMIN, TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
 import { createTestCa } from "../_support/test_ca.ts";
-import { id, withFixture } from "../e2e/admin_tools_support.ts";
+import { id, withFixture } from "../e2e/_admin_tools.ts";
 
 Deno.test("attack: an admin tool sends no credential to a daemon a DAEMON-authorized peer listed at its own address", async () => {
   const siteCa = await createTestCa("Site host CA");

@@ -1,4 +1,4 @@
-import { REMOTE } from "../e2e/token_request_support.ts";
+import { REMOTE } from "../e2e/_token_request.ts";
 /**
  * condor_token_request in-process against a real daemon over HTTPS on
  * loopback: memoryIo for the terminal, short injected intervals.
@@ -14,9 +14,8 @@ import { EXIT } from "../../src/cli/exit_codes.ts";
 import { type CapturedIo, memoryIo } from "../../src/cli/io.ts";
 import { decodeToken } from "../../src/token/idtoken.ts";
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { testDaemonPaths } from "../_support/daemon.ts";
+import { testDaemonPaths, withDaemon } from "../_support/daemon.ts";
 import { DaemonGate } from "../_support/daemon_gate.ts";
-import { withDaemon } from "../client/_daemon.ts";
 
 const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
 const ENQUEUED =

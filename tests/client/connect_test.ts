@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { connectDaemon, TrustSessions } from "../../src/client/connect.ts";
+import { withDaemon } from "../_support/daemon.ts";
 import { parseDaemonAddress } from "../../src/client/locate.ts";
 import type { TrustPolicy } from "../../src/client/trust.ts";
 import { DaemonError } from "../../src/errors.ts";
 import { closedPort } from "../_support/ports.ts";
-import { withDaemon } from "./_daemon.ts";
 
 Deno.test("connectDaemon() talks HTTPS to a bare address that answers TLS (condor_tokend)", async () => {
   await withDaemon({}, async ({ daemon }) => {

@@ -10,7 +10,7 @@ import { DaemonError, TrustError } from "../../src/errors.ts";
 import { startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTestDatabase } from "../_support/postgres.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor } from "../server/_api.ts";
+import { apiFor } from "../_support/api.ts";
 
 Deno.test("failoverClient() carries a call on at the next daemon when the first has gone, judging each by its own certificate", async () => {
   await withTestDatabase(async (url) => {

@@ -3,10 +3,10 @@ import { DaemonError, TrustError } from "../../src/errors.ts";
 import { httpsClient, pinnedHttpsClient, TrustSessions } from "../../src/client/connect.ts";
 import { createTestCa } from "../_support/test_ca.ts";
 import { DAEMON_ERRORS, isTransient } from "../../src/client/daemon_client.ts";
-import { TEST_TRUST_DOMAIN } from "../_support/daemon.ts";
+import { clientFor, TEST_TRUST_DOMAIN, withDaemon } from "../_support/daemon.ts";
 import { closedPort } from "../_support/ports.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { clientFor, requestBody, withDaemon } from "./_daemon.ts";
+import { requestBody } from "./_request_body.ts";
 
 const codeOf = (code: string) => (err: unknown) => err instanceof DaemonError && err.code === code;
 

@@ -138,6 +138,7 @@ function fakeClient(
     fetchToken: unexpected,
     daemons: unexpected,
     close: () => {},
+    [Symbol.dispose]: () => {},
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DaemonError, TrustError } from "../../src/errors.ts";
+import { withDaemon } from "../_support/daemon.ts";
 import { certificateCoversHost } from "../../src/client/_host_names.ts";
 import { httpsClient } from "../../src/client/connect.ts";
 import {
@@ -18,7 +19,6 @@ import {
 } from "../../src/client/trust.ts";
 import { closedPort } from "../_support/ports.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { withDaemon } from "./_daemon.ts";
 
 const FP = "sha256:" +
   Array.from({ length: 32 }, (_, i) => (i * 7 % 256).toString(16).padStart(2, "0").toUpperCase())

@@ -10,16 +10,6 @@ export function envOf(vars: Record<string, string> = {}): Env {
   return { get: (name) => map.get(name) };
 }
 
-/** Runs `body` with a fresh temporary directory, removed afterwards. */
-export async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "condor_config_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 /** Writes `text` to `dir/relative`, creating parent directories; returns the full path. */
 export async function writeFile(dir: string, relative: string, text: string): Promise<string> {
   const path = `${dir}/${relative}`;

@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
 import { loadConfig } from "../../src/config/condor_config.ts";
 import type { LoadOptions } from "../../src/config/condor_config.ts";
-import { assertRejectsConfigError, envOf, rootedAt, withTempDir, writeFile } from "./_helpers.ts";
+import { assertRejectsConfigError, envOf, rootedAt, writeFile } from "./_helpers.ts";
+import { withTempDir } from "../_support/temp.ts";
 
 const HOST = "node1.example.org";
 

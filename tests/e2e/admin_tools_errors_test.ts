@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import type { ToolResult } from "../_support/run_tool.ts";
-import { id, withFixture } from "./admin_tools_support.ts";
+import { id, withFixture } from "./_admin_tools.ts";
 
 /** Asserts a failure: the exit code, nothing on stdout, and exactly one line on stderr matching `line`. */
 function assertOneLine(r: ToolResult, code: number, line: RegExp): void {

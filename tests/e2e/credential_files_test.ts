@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { runTool } from "../_support/run_tool.ts";
-import { id, withFixture } from "./admin_tools_support.ts";
+import { id, withFixture } from "./_admin_tools.ts";
 
 Deno.test("a token file for another identity wins over the readable signing key, and the tool says so", async () => {
   await withFixture(async (f) => {

@@ -14,7 +14,7 @@ import { spawnTestDaemon } from "../_support/daemon.ts";
 import { withTestDatabase } from "../_support/postgres.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { VECTOR_KEY_FILE, withTempDir, writeKeyFile } from "../_support/temp.ts";
-import { adminClient, withRequester } from "./token_request_support.ts";
+import { adminClient, withRequester } from "./_token_request.ts";
 
 /** Tries each capability and prints `{name: "allowed" | error class}` as JSON. */
 const PROBE = `

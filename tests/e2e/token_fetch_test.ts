@@ -8,7 +8,7 @@ import { EXIT } from "../../src/cli/exit_codes.ts";
 import { verifyToken } from "../../src/token/idtoken.ts";
 import { POOL_KEY_ID, readSigningKey } from "../../src/token/signing_key.ts";
 import { TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
-import { type Fixture, id, withFixture } from "./admin_tools_support.ts";
+import { type Fixture, id, withFixture } from "./_admin_tools.ts";
 
 /** Verifies `token` with the daemon's POOL key; returns its claims and scope. */
 async function verified(f: Fixture, token: string) {

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
-import { id, withFixture } from "./admin_tools_support.ts";
-import { withRequester } from "./token_request_support.ts";
+import { id, withFixture } from "./_admin_tools.ts";
+import { withRequester } from "./_token_request.ts";
 
 Deno.test("condor_token_request_deny tells a waiting condor_token_request at once, with the reason", async () => {
   await withFixture(async (f) => {

@@ -20,7 +20,7 @@ import {
   spawnDaemonOnPort,
   untrustedEnv,
   withRequester,
-} from "./token_request_support.ts";
+} from "./_token_request.ts";
 
 /** The environment of a requester of a test daemon's configuration that no daemon answers. */
 async function requesterEnv(dir: string): Promise<Record<string, string>> {

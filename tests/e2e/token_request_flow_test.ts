@@ -7,34 +7,11 @@ import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { verifyToken } from "../../src/token/idtoken.ts";
 import { readSigningKey } from "../../src/token/signing_key.ts";
-import {
-  startTestDaemon,
-  TEST_TRUST_DOMAIN,
-  type TestDaemon,
-  testDaemonPaths,
-} from "../_support/daemon.ts";
+import { TEST_TRUST_DOMAIN, testDaemonPaths, withDaemon } from "../_support/daemon.ts";
 import { DaemonGate } from "../_support/daemon_gate.ts";
 import { closedPort } from "../_support/ports.ts";
 import { runTool } from "../_support/run_tool.ts";
-import { withTempDir } from "../_support/temp.ts";
-import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { adminClient, ENQUEUED, untrustedEnv, withRequester } from "./token_request_support.ts";
-
-async function withDaemon(
-  extraConfig: string,
-  fn: (daemon: TestDaemon, admin: TokenDaemonClient, dir: string) => Promise<void>,
-) {
-  await withTempDir(async (dir) => {
-    const daemon = await startTestDaemon({ dir, extraConfig });
-    const admin = adminClient(daemon);
-    try {
-      await fn(daemon, admin, dir);
-    } finally {
-      admin.close();
-      await daemon.close();
-    }
-  });
-}
+import { ENQUEUED, untrustedEnv, withRequester } from "./_token_request.ts";
 
 async function verified(dir: string, token: string) {
   const paths = testDaemonPaths(dir);
@@ -46,7 +23,7 @@ async function verified(dir: string, token: string) {
 }
 
 Deno.test("condor_token_request (e2e): enqueue line on stderr, then exactly the token and a newline on stdout", async () => {
-  await withDaemon("", async (daemon, admin, dir) => {
+  await withDaemon(async ({ daemon, admin, dir }) => {
     await withRequester(
       ["-id", "bucky", "-auth", "READ", "-auth", "WRITE", "-life", "600"],
       daemon.env,
@@ -74,7 +51,7 @@ Deno.test("condor_token_request (e2e): enqueue line on stderr, then exactly the 
 });
 
 Deno.test("condor_token_request (e2e): -token stores the token 0600 in a 0700 SEC_TOKEN_DIRECTORY", async () => {
-  await withDaemon("", async (daemon, admin, dir) => {
+  await withDaemon(async ({ daemon, admin, dir }) => {
     await withRequester(["-to", "friend"], daemon.env, async (requester) => {
       await admin.approve(await requester.requestId());
       const r = await requester.done;
@@ -92,7 +69,7 @@ Deno.test("condor_token_request (e2e): -token stores the token 0600 in a 0700 SE
 });
 
 Deno.test("condor_token_request (e2e): an auto-approval rule delivers the token with no wait", async () => {
-  await withDaemon("", async (daemon, admin) => {
+  await withDaemon(async ({ daemon, admin }) => {
     await admin.autoApprove("127.0.0.0/8", 600);
     const started = Date.now();
     const r = await runTool("condor_token_request", ["-authz", "ADVERTISE_STARTD", "-json"], {
@@ -110,7 +87,7 @@ Deno.test("condor_token_request (e2e): an auto-approval rule delivers the token 
 });
 
 Deno.test("condor_token_request (e2e): a denial exits 3 with the administrator's reason", async () => {
-  await withDaemon("", async (daemon, admin) => {
+  await withDaemon(async ({ daemon, admin }) => {
     await withRequester([], daemon.env, async (requester) => {
       const id = await requester.requestId();
       await admin.deny(id, "unknown host");
@@ -128,7 +105,7 @@ Deno.test("condor_token_request (e2e): a denial exits 3 with the administrator's
 });
 
 Deno.test("condor_token_request (e2e): a request nobody approves expires: exit 4", async () => {
-  await withDaemon("SEC_TOKEN_REQUEST_LIFETIME = 1", async (daemon) => {
+  await withDaemon({ extraConfig: "SEC_TOKEN_REQUEST_LIFETIME = 1" }, async ({ daemon }) => {
     const r = await runTool("condor_token_request", ["-json"], {
       env: daemon.env,
       requesterFlags: true,
@@ -143,7 +120,7 @@ Deno.test("condor_token_request (e2e): a request nobody approves expires: exit 4
 });
 
 Deno.test("condor_token_request (e2e): -timeout gives up, withdraws the request and exits 6", async () => {
-  await withDaemon("", async (daemon, admin) => {
+  await withDaemon(async ({ daemon, admin }) => {
     const started = Date.now();
     const r = await runTool("condor_token_request", ["-timeout", "1"], {
       env: daemon.env,
@@ -158,7 +135,7 @@ Deno.test("condor_token_request (e2e): -timeout gives up, withdraws the request 
 });
 
 Deno.test("condor_token_request (e2e): SIGINT cancels the request at the daemon and exits 130", async () => {
-  await withDaemon("", async (daemon, admin) => {
+  await withDaemon(async ({ daemon, admin }) => {
     await withRequester([], daemon.env, async (requester) => {
       const id = await requester.requestId();
       requester.child.kill("SIGINT");
@@ -175,7 +152,7 @@ Deno.test("condor_token_request (e2e): SIGINT cancels the request at the daemon 
 });
 
 Deno.test("condor_token_request (e2e): SIGTERM cancels the request too and exits 143", async () => {
-  await withDaemon("", async (daemon, admin) => {
+  await withDaemon(async ({ daemon, admin }) => {
     await withRequester(["-json"], daemon.env, async (requester) => {
       const id = await requester.requestId();
       requester.child.kill("SIGTERM");
@@ -232,7 +209,7 @@ for (const [signal, code] of [["SIGINT", EXIT.SIGINT], ["SIGTERM", EXIT.SIGTERM]
     // so a gate in front of a real daemon lets the trust check's connection
     // through (-trust pins the daemon's certificate) and then refuses every
     // connection: the enqueue fails with "connection refused" and is retried.
-    await withDaemon("", async (daemon, admin, dir) => {
+    await withDaemon(async ({ daemon, admin, dir }) => {
       const gate = new DaemonGate(daemon.url);
       const state = `${dir}/request.state`;
       try {

@@ -13,7 +13,7 @@ import { startTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support
 import { type HostileAuth, startHostileCedar } from "../_support/hostile_cedar.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { untrustedEnv } from "./token_request_support.ts";
+import { untrustedEnv } from "./_token_request.ts";
 
 /** What the hostile server hands out: iss "evil", sub "attacker@evil". */
 async function forgedToken(): Promise<string> {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { REQUEST_JSON_FIELDS } from "../_support/request_fields.ts";
-import { id, withFixture } from "./admin_tools_support.ts";
+import { id, withFixture } from "./_admin_tools.ts";
 
 Deno.test("condor_token_request_list shows an administrator every pending request as HTCondor does", async () => {
   await withFixture(async (f) => {

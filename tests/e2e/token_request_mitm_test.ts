@@ -14,7 +14,7 @@ import { startTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { createTestCa } from "../_support/test_ca.ts";
-import { untrustedEnv } from "./token_request_support.ts";
+import { untrustedEnv } from "./_token_request.ts";
 
 const OTHER = "sha256:" + Array(32).fill("5A").join(":");
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { spawnTestDaemon } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { adminClient, spawnDaemonOnPort, withRequester } from "./token_request_support.ts";
+import { adminClient, spawnDaemonOnPort, withRequester } from "./_token_request.ts";
 
 Deno.test("condor_token_request (e2e): keeps waiting through a daemon restart and gets the token for the same request", async () => {
   await withTempDir(async (dir) => {

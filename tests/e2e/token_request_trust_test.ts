@@ -6,36 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
-import { startTestDaemon, type TestDaemon } from "../_support/daemon.ts";
+import { withDaemon } from "../_support/daemon.ts";
 import { runTool } from "../_support/run_tool.ts";
-import { withTempDir } from "../_support/temp.ts";
-import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { adminClient, untrustedEnv, withRequester } from "./token_request_support.ts";
+import { untrustedEnv, withRequester } from "./_token_request.ts";
 
 const OTHER = "sha256:" + Array(32).fill("5A").join(":");
 
-async function withDaemon(
-  fn: (
-    daemon: TestDaemon,
-    admin: TokenDaemonClient,
-    env: Record<string, string>,
-    knownHosts: string,
-  ) => Promise<void>,
-) {
-  await withTempDir(async (dir) => {
-    const daemon = await startTestDaemon({ dir });
-    const admin = adminClient(daemon);
-    try {
-      await fn(daemon, admin, untrustedEnv(daemon.env), `${dir}/home/.condor/known_hosts`);
-    } finally {
-      admin.close();
-      await daemon.close();
-    }
-  });
-}
-
 Deno.test("condor_token_request (e2e): refuses an unknown self-signed daemon without a terminal and says how to pin it", async () => {
-  await withDaemon(async (daemon, admin, env, knownHosts) => {
+  await withDaemon(async ({ daemon, admin, dir }) => {
+    const env = untrustedEnv(daemon.env);
+    const knownHosts = `${dir}/home/.condor/known_hosts`;
     const r = await runTool("condor_token_request", [], { env, requesterFlags: true });
     assert.equal(r.code, EXIT.UNTRUSTED);
     assert.equal(r.stdout, "");
@@ -47,7 +27,9 @@ Deno.test("condor_token_request (e2e): refuses an unknown self-signed daemon wit
 });
 
 Deno.test("condor_token_request (e2e): -trust pins the daemon, which is then remembered in ~/.condor/known_hosts", async () => {
-  await withDaemon(async (daemon, admin, env, knownHosts) => {
+  await withDaemon(async ({ daemon, admin, dir }) => {
+    const env = untrustedEnv(daemon.env);
+    const knownHosts = `${dir}/home/.condor/known_hosts`;
     const pin = daemon.fingerprint.toLowerCase().replace(/:/g, "").replace("sha256", "sha256:");
     await withRequester(["-trust", pin], env, async (requester) => {
       await admin.approve(await requester.requestId());
@@ -72,7 +54,8 @@ Deno.test("condor_token_request (e2e): -trust pins the daemon, which is then rem
 });
 
 Deno.test("condor_token_request (e2e): the TOKEND_TRUST knob pins non-interactively too", async () => {
-  await withDaemon(async (daemon, _admin, env) => {
+  await withDaemon(async ({ daemon }) => {
+    const env = untrustedEnv(daemon.env);
     const r = await runTool("condor_token_request", ["-timeout", "0"], {
       env: { ...env, _CONDOR_TOKEND_TRUST: daemon.fingerprint },
       requesterFlags: true,
@@ -82,7 +65,9 @@ Deno.test("condor_token_request (e2e): the TOKEND_TRUST knob pins non-interactiv
 });
 
 Deno.test("condor_token_request (e2e): refuses loudly when a known daemon's certificate changed", async () => {
-  await withDaemon(async (daemon, admin, env, knownHosts) => {
+  await withDaemon(async ({ daemon, admin, dir }) => {
+    const env = untrustedEnv(daemon.env);
+    const knownHosts = `${dir}/home/.condor/known_hosts`;
     await Deno.mkdir(knownHosts.replace(/\/[^/]+$/, ""), { recursive: true, mode: 0o700 });
     await Deno.writeTextFile(knownHosts, `${new URL(daemon.url).host} ${OTHER}\n`, { mode: 0o600 });
     const r = await runTool("condor_token_request", [], { env, requesterFlags: true });
@@ -96,7 +81,8 @@ Deno.test("condor_token_request (e2e): refuses loudly when a known daemon's cert
 });
 
 Deno.test("condor_token_request (e2e): a pin that matches nothing is refused", async () => {
-  await withDaemon(async (daemon, _admin, env) => {
+  await withDaemon(async ({ daemon }) => {
+    const env = untrustedEnv(daemon.env);
     const r = await runTool("condor_token_request", ["-trust", OTHER], {
       env,
       requesterFlags: true,

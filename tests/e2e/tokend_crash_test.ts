@@ -9,7 +9,7 @@ import { readAuditTrail } from "../_support/audit_trail.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { until } from "../_support/until.ts";
-import { apiFor } from "../server/_api.ts";
+import { apiFor } from "../_support/api.ts";
 
 /** How long the burst may take to reach the daemon's acknowledgements the test waits for. */
 const BURST_TIMEOUT_MS = 30_000;

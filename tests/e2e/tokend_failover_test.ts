@@ -12,7 +12,7 @@ import { readSavedRequest } from "../../src/client/saved_request.ts";
 import { type SpawnedTestDaemon, spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTestDatabase } from "../_support/postgres.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { adminClient, untrustedEnv, withRequester } from "./token_request_support.ts";
+import { adminClient, untrustedEnv, withRequester } from "./_token_request.ts";
 
 /** Two daemon processes on one fresh database, sharing one POOL key. */
 async function withTwoDaemons(

@@ -8,7 +8,7 @@ import { prepareTestDaemonDir, spawnTestDaemon } from "../_support/daemon.ts";
 import { closedPort } from "../_support/ports.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor, newSecret } from "../server/_api.ts";
+import { apiFor, newSecret } from "../_support/api.ts";
 
 Deno.test("condor_tokend prints its address, fingerprint and readiness, and stops cleanly on SIGTERM", async () => {
   await withTempDir(async (dir) => {

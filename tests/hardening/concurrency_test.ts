@@ -15,7 +15,7 @@ import { readAuditTrail } from "../_support/audit_trail.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { type Answer, type Api, apiFor } from "../server/_api.ts";
+import { type Answer, type Api, apiFor } from "../_support/api.ts";
 import { heavy, withSeed } from "./_support.ts";
 
 const LIST = "/v1/token-requests";

@@ -24,8 +24,8 @@ import { type SpawnedTestDaemon, spawnTestDaemon } from "../_support/daemon.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { until } from "../_support/until.ts";
-import { withRequester } from "../e2e/token_request_support.ts";
-import { apiFor } from "../server/_api.ts";
+import { withRequester } from "../e2e/_token_request.ts";
+import { apiFor } from "../_support/api.ts";
 import { withSeed } from "./_support.ts";
 
 const IDLE_SCRIPT = new URL("./_idle_connections.ts", import.meta.url).pathname;

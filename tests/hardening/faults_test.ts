@@ -19,8 +19,8 @@ import { decodeToken } from "../../src/token/idtoken.ts";
 import { readAuditTrail } from "../_support/audit_trail.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor, newSecret } from "../server/_api.ts";
-import { adminClient, Requester, spawnDaemonOnPort } from "../e2e/token_request_support.ts";
+import { apiFor, newSecret } from "../_support/api.ts";
+import { adminClient, Requester, spawnDaemonOnPort } from "../e2e/_token_request.ts";
 import { heavy, type Random, withSeed } from "./_support.ts";
 
 const LIST = "/v1/token-requests";

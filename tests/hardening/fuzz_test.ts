@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { type SpawnedTestDaemon, spawnTestDaemon } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor, newSecret } from "../server/_api.ts";
+import { apiFor, newSecret } from "../_support/api.ts";
 import { heavy, latin1, type Random, rawRequest, withSeed } from "./_support.ts";
 
 const LIST = "/v1/token-requests";

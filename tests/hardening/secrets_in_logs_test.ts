@@ -15,8 +15,8 @@ import { deriveJwtKeyBytes, scramble } from "../../src/token/signing_key.ts";
 import { prepareTestDaemonDir, TEST_ADMIN, type TestDaemonPaths } from "../_support/daemon.ts";
 import { runTool, spawnTool, type ToolResult } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { Requester } from "../e2e/token_request_support.ts";
-import { apiFor, newSecret } from "../server/_api.ts";
+import { Requester } from "../e2e/_token_request.ts";
+import { apiFor, newSecret } from "../_support/api.ts";
 
 const JWT_SHAPE = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{20,}/;
 

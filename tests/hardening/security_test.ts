@@ -20,7 +20,7 @@ import { newRequesterSecret } from "../../src/client/request_flow.ts";
 import { readSigningKey } from "../../src/token/signing_key.ts";
 import { spawnTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { type Answer, apiFor, payloadOf } from "../server/_api.ts";
+import { type Answer, apiFor, payloadOf } from "../_support/api.ts";
 import { heavy, withSeed } from "./_support.ts";
 
 const LIST = "/v1/token-requests";

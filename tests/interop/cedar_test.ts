@@ -33,7 +33,7 @@ import {
 } from "../_support/htcondor_pool.ts";
 import { finish, runTool, type ToolResult } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { ENQUEUED, withRequester } from "../e2e/token_request_support.ts";
+import { ENQUEUED, withRequester } from "../e2e/_token_request.ts";
 
 const TRUST_DOMAIN = "htcondor.test";
 /** What the collector maps a client to that authenticated by SSL without a certificate. */

@@ -29,7 +29,7 @@ import {
 } from "../_support/htcondor_pool.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { withRequester } from "../e2e/token_request_support.ts";
+import { withRequester } from "../e2e/_token_request.ts";
 
 /** The trust domain of the pools that do not share a key with our condor_tokend. */
 const TRUST_DOMAIN = "interop.example.org";

@@ -19,7 +19,7 @@ import {
 import { createKeyFileIfMissing } from "../../src/token/signing_key.ts";
 import { startTestDaemon } from "../_support/daemon.ts";
 import { finish, runTool } from "../_support/run_tool.ts";
-import { withRequester } from "../e2e/token_request_support.ts";
+import { withRequester } from "../e2e/_token_request.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 const TRUST_DOMAIN = "options.test";

@@ -6,10 +6,10 @@
  * the quickstart does.
  */
 import assert from "node:assert/strict";
+import { withDaemon } from "../_support/daemon.ts";
 import { parseRequestOptions, runRequest } from "../../src/cli/condor_token_request.ts";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { memoryIo } from "../../src/cli/io.ts";
-import { withDaemon } from "../client/_daemon.ts";
 
 const README = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
 

@@ -10,8 +10,8 @@ import type { NewRequest } from "../../src/server/store/store.ts";
 import { SqliteStore } from "../../src/server/store/sqlite/sqlite_store.ts";
 import { Waiters } from "../../src/server/waiters.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { FakeClock } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { FakeClock } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 const LIFETIME = 3600;
 
@@ -98,7 +98,7 @@ Deno.test("sweep() expires all due requests in one transaction and logs only wha
 Deno.test("list() hides requests past their deadline without expiring them", async () => {
   const clock = new FakeClock();
   const config = "SEC_TOKEN_REQUEST_LIFETIME = 60";
-  await withDaemon({ now: clock.now, extraConfig: config }, async (daemon, api) => {
+  await withDaemon({ now: clock.now, extraConfig: config }, async ({ daemon, api }) => {
     await api.enqueue();
     const before = await api.get("/v1/token-requests", daemon.adminToken);
     assert.equal(before.body.requests.length, 1);

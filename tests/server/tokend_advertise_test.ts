@@ -8,7 +8,7 @@ import { adSender } from "../../src/client/ad_sender.ts";
 import { startTokend } from "../../src/server/tokend.ts";
 import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { apiFor, FakeClock } from "./_api.ts";
+import { apiFor, FakeClock } from "../_support/api.ts";
 
 Deno.test("condor_tokend of another type advertises itself to the collector until it stops", async () => {
   await withTempDir(async (dir) => {

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { mintToken, signCompact } from "../../src/token/idtoken.ts";
 import { readSigningKey, signingKeyFromFileBytes } from "../../src/token/signing_key.ts";
 import { TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
-import { payloadOf } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { payloadOf } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 const LIST = "/v1/token-requests";
 const ALICE = `alice@${TEST_TRUST_DOMAIN}`;
@@ -20,7 +20,7 @@ function b64url(text: string): string {
 }
 
 Deno.test("condor_tokend refuses forged, expired, foreign, alg:none and unknown-key tokens", async () => {
-  await withDaemon({}, async (daemon, api, dir) => {
+  await withDaemon({}, async ({ daemon, api, dir }) => {
     const paths = testDaemonPaths(dir);
     const now = Math.floor(Date.now() / 1000);
     const good = await daemon.mintToken(ALICE);
@@ -124,7 +124,7 @@ async function fetchWithHeader(daemon: { url: string; certPem: string }, authori
 }
 
 Deno.test("condor_tokend shows administrators every request and others only their own", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const forAlice = await api.enqueue({ identity: ALICE, authz: ["READ"] });
     const forBob = await api.enqueue({ identity: BOB, authz: ["READ"] });
     const ids = (answer: { body: { requests: { requestId: string }[] } }) =>
@@ -156,7 +156,7 @@ Deno.test("condor_tokend honours ALLOW_ADMINISTRATOR patterns for token identiti
     "ALLOW_ADMINISTRATOR = *@admins.example.org, carol@*/127.0.0.1, dave@*/192.0.2.0/24, \\",
     "  erin@*/*, $(FULL_HOSTNAME), 127.0.0.1, condor@tokend-test.example.org/127.0.0.0/8",
   ].join("\n");
-  await withDaemon({ extraConfig }, async (daemon, api) => {
+  await withDaemon({ extraConfig }, async ({ daemon, api }) => {
     const request = await api.enqueue({ identity: BOB });
     const sees = async (identity: string) =>
       (await api.get(LIST, await daemon.mintToken(identity))).body.requests.length === 1;
@@ -177,7 +177,7 @@ Deno.test("condor_tokend honours ALLOW_ADMINISTRATOR patterns for token identiti
 });
 
 Deno.test("condor_tokend lets a user approve only their own identity within their token", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const approve = async (id: string, token: string) =>
       await api.post(`${LIST}/${id}/approve`, undefined, token);
     const alice = await daemon.mintToken(ALICE);
@@ -236,7 +236,7 @@ Deno.test("condor_tokend lets a user approve only their own identity within thei
 });
 
 Deno.test("condor_tokend fetches a token for the caller's own identity, never broader", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const fetchToken = async (body: unknown, token?: string) =>
       await api.post("/v1/tokens", body, token);
     const anonymous = await fetchToken({ authz: [], lifetime: null });
@@ -281,7 +281,7 @@ Deno.test("condor_tokend fetches a token for the caller's own identity, never br
 });
 
 Deno.test("condor_tokend refuses token fetch when SEC_ENABLE_TOKEN_FETCH is false", async () => {
-  await withDaemon({ extraConfig: "SEC_ENABLE_TOKEN_FETCH = false" }, async (daemon, api) => {
+  await withDaemon({ extraConfig: "SEC_ENABLE_TOKEN_FETCH = false" }, async ({ daemon, api }) => {
     const answer = await api.post("/v1/tokens", { authz: [], lifetime: null }, daemon.adminToken);
     assert.deepEqual([answer.status, answer.body.error.message], [403, "Token fetch disabled."]);
   });

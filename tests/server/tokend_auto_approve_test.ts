@@ -8,13 +8,13 @@ import { readAuditTrail } from "../_support/audit_trail.ts";
 import { startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { apiFor, FakeClock, payloadOf } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { apiFor, FakeClock, payloadOf } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 const RULE = "/v1/auto-approval-rules";
 
 Deno.test("condor_tokend issues at once when an auto-approval rule matches the enqueue", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const rule = await api.post(
       RULE,
       { netblock: "127.0.0.0/8", lifetime: 600 },
@@ -46,7 +46,7 @@ Deno.test("condor_tokend issues at once when an auto-approval rule matches the e
 });
 
 Deno.test("condor_tokend does not auto-approve requests a rule must not match", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     await api.post(RULE, { netblock: "127.0.0.1", lifetime: 600 }, daemon.adminToken);
     const cases = [
       { identity: "alice@tokend-test.example.org" }, // not condor@
@@ -65,7 +65,7 @@ Deno.test("condor_tokend does not auto-approve requests a rule must not match", 
 });
 
 Deno.test("condor_tokend does not auto-approve peers outside the rule's netblock", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     for (const netblock of ["192.0.2.0/24", "10.*", "::1", "2001:db8::/32", "127.0.0.2"]) {
       const rule = await api.post(RULE, { netblock, lifetime: 600 }, daemon.adminToken);
       assert.equal(rule.status, 200, netblock);
@@ -77,7 +77,7 @@ Deno.test("condor_tokend does not auto-approve peers outside the rule's netblock
 
 Deno.test("condor_tokend does not auto-approve requests made after the rule expired", async () => {
   const clock = new FakeClock();
-  await withDaemon({ now: clock.now }, async (daemon, api) => {
+  await withDaemon({ now: clock.now }, async ({ daemon, api }) => {
     await api.post(RULE, { netblock: "127.0.0.1/32", lifetime: 60 }, daemon.adminToken);
     clock.advance(60);
     const atExpiry = await api.enqueue();
@@ -90,7 +90,7 @@ Deno.test("condor_tokend does not auto-approve requests made after the rule expi
 
 Deno.test("condor_tokend's new rule approves pending requests made up to 60 s before it", async () => {
   const clock = new FakeClock();
-  await withDaemon({ now: clock.now }, async (daemon, api) => {
+  await withDaemon({ now: clock.now }, async ({ daemon, api }) => {
     const old = await api.enqueue();
     clock.advance(1);
     const recent = await api.enqueue();
@@ -125,7 +125,7 @@ Deno.test("condor_tokend's new rule approves pending requests made up to 60 s be
 Deno.test("condor_tokend caps rule lifetimes and refuses bad rules with HTCondor's messages", async () => {
   await withDaemon(
     { extraConfig: "TOKEN_REQUEST_AUTO_APPROVE_MAX_LIFETIME = 300" },
-    async (daemon, api) => {
+    async ({ daemon, api }) => {
       const capped = await api.post(
         RULE,
         { netblock: "192.0.2.0/24", lifetime: 7200 },
@@ -155,7 +155,7 @@ Deno.test("condor_tokend caps rule lifetimes and refuses bad rules with HTCondor
 });
 
 Deno.test("condor_tokend lets only administrators install auto-approval rules", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const anonymous = await api.post(RULE, { netblock: "127.0.0.1", lifetime: 60 });
     assert.deepEqual([anonymous.status, anonymous.body.error.code], [401, "NOT_AUTHENTICATED"]);
     const user = await daemon.mintToken("condor@tokend-test.example.org", ["ADVERTISE_STARTD"]);
@@ -170,7 +170,7 @@ Deno.test("condor_tokend lets only administrators install auto-approval rules", 
 });
 
 Deno.test("condor_tokend lists the rules in force with who made them and how many requests each approved", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const empty = await api.get(RULE, daemon.adminToken);
     assert.deepEqual([empty.status, empty.body], [200, { rules: [] }]);
     // One pending request the first rule approves as it is installed, one it approves on arrival.
@@ -221,7 +221,7 @@ Deno.test("condor_tokend lists the rules in force with who made them and how man
 });
 
 Deno.test("condor_tokend removes a rule for an administrator, audited, and it approves nothing more", async () => {
-  await withDaemon({}, async (daemon, api, dir) => {
+  await withDaemon({}, async ({ daemon, api, dir }) => {
     const rule = await api.post(
       RULE,
       { netblock: "127.0.0.0/8", lifetime: 600 },

@@ -3,8 +3,8 @@
  * against a real in-process daemon over HTTPS on a loopback port.
  */
 import assert from "node:assert/strict";
-import type { Api } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import type { Api } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 /** The daemon's count of long polls in progress, from /metrics. */
 async function waitingPolls(api: Api): Promise<number> {
@@ -26,7 +26,7 @@ async function settleWaiting(api: Api, want: number, ms: number): Promise<number
 }
 
 Deno.test("collect() keeps the token for the next collect when the long-polling requester disconnects", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const enqueued = await api.enqueue();
     const id = enqueued.body.requestId;
 
@@ -70,7 +70,7 @@ Deno.test("collect() keeps the token for the next collect when the long-polling 
 });
 
 Deno.test("collect() issues no token when the requester goes away while the token is being minted", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const enqueued = await api.enqueue();
     const id = enqueued.body.requestId;
     const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };

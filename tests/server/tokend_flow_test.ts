@@ -9,11 +9,11 @@ import { verifyToken } from "../../src/token/idtoken.ts";
 import { SqliteStore } from "../../src/server/store/sqlite/sqlite_store.ts";
 import { TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { FakeClock, payloadOf } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { FakeClock, payloadOf } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 Deno.test("condor_tokend enqueues, lists, approves and hands the token over exactly once", async () => {
-  await withDaemon({}, async (daemon, api, dir) => {
+  await withDaemon({}, async ({ daemon, api, dir }) => {
     const enqueued = await api.enqueue({
       identity: "alice@tokend-test.example.org",
       authz: ["READ", "WRITE"],
@@ -88,7 +88,7 @@ Deno.test("condor_tokend enqueues, lists, approves and hands the token over exac
 });
 
 Deno.test("condor_tokend gives one token when many collects race for an approved request", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const { body, secret } = await api.enqueue();
     await api.post(`/v1/token-requests/${body.requestId}/approve`, undefined, daemon.adminToken);
     const answers = await Promise.all(
@@ -103,7 +103,7 @@ Deno.test("condor_tokend gives one token when many collects race for an approved
 });
 
 Deno.test("condor_tokend answers a waiting collect as soon as the request is approved", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const { body, secret } = await api.enqueue();
     const waiting = api.post(`/v1/token-requests/${body.requestId}/collect`, {
       secret,
@@ -121,7 +121,7 @@ Deno.test("condor_tokend answers a waiting collect as soon as the request is app
 });
 
 Deno.test("condor_tokend answers a long poll with 'pending' after the wait", async () => {
-  await withDaemon({}, async (_daemon, api) => {
+  await withDaemon({}, async ({ api }) => {
     const { body, secret } = await api.enqueue();
     const start = performance.now();
     const answer = await api.post(`/v1/token-requests/${body.requestId}/collect`, {
@@ -135,7 +135,7 @@ Deno.test("condor_tokend answers a long poll with 'pending' after the wait", asy
 });
 
 Deno.test("condor_tokend denies with a reason that reaches the waiting requester", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const { body, secret } = await api.enqueue();
     const waiting = api.post(`/v1/token-requests/${body.requestId}/collect`, {
       secret,
@@ -168,7 +168,7 @@ Deno.test("condor_tokend denies with a reason that reaches the waiting requester
 });
 
 Deno.test("condor_tokend lets only the requester cancel, and then never issues", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const { body, secret } = await api.enqueue();
     const wrong = await api.post(`/v1/token-requests/${body.requestId}/cancel`, {
       secret: "x".repeat(43),
@@ -193,7 +193,7 @@ Deno.test("condor_tokend lets only the requester cancel, and then never issues",
 });
 
 Deno.test("condor_tokend returns the same request when the same secret is enqueued again", async () => {
-  await withDaemon({}, async (_daemon, api) => {
+  await withDaemon({}, async ({ api }) => {
     const first = await api.enqueue();
     const retry = await api.enqueue({ secret: first.secret });
     assert.deepEqual([first.status, retry.status], [201, 200]);
@@ -204,7 +204,7 @@ Deno.test("condor_tokend returns the same request when the same secret is enqueu
 });
 
 Deno.test("condor_tokend refuses to collect with the wrong secret or an unknown id", async () => {
-  await withDaemon({}, async (_daemon, api) => {
+  await withDaemon({}, async ({ api }) => {
     const { body } = await api.enqueue();
     const wrong = await api.post(`/v1/token-requests/${body.requestId}/collect`, {
       secret: "y".repeat(43),
@@ -228,7 +228,7 @@ Deno.test("condor_tokend expires a pending request SEC_TOKEN_REQUEST_LIFETIME af
   const clock = new FakeClock();
   await withDaemon(
     { now: clock.now, extraConfig: "SEC_TOKEN_REQUEST_LIFETIME = 120" },
-    async (daemon, api, dir) => {
+    async ({ daemon, api, dir }) => {
       const { body, secret } = await api.enqueue();
       assert.equal(body.expiresAt, Math.floor(clock.ms / 1000) + 120);
       clock.advance(119);
@@ -259,7 +259,7 @@ Deno.test("condor_tokend forgets an approved request that is not collected in ti
   const clock = new FakeClock();
   await withDaemon(
     { now: clock.now, extraConfig: "SEC_TOKEN_REQUEST_LIFETIME = 100" },
-    async (daemon, api, dir) => {
+    async ({ daemon, api, dir }) => {
       const { body, secret } = await api.enqueue();
       clock.advance(90);
       await api.post(`/v1/token-requests/${body.requestId}/approve`, undefined, daemon.adminToken);
@@ -281,7 +281,7 @@ Deno.test("condor_tokend's sweep expires requests and wakes their waiting reques
   const clock = new FakeClock();
   await withDaemon(
     { now: clock.now, extraConfig: "SEC_TOKEN_REQUEST_LIFETIME = 60" },
-    async (daemon, api) => {
+    async ({ daemon, api }) => {
       const { body, secret } = await api.enqueue();
       const waiting = api.post(`/v1/token-requests/${body.requestId}/collect`, {
         secret,
@@ -299,7 +299,7 @@ Deno.test("condor_tokend's sweep expires requests and wakes their waiting reques
 });
 
 Deno.test("condor_tokend's audit trail records every decision and never a token or secret", async () => {
-  await withDaemon({}, async (daemon, api, dir) => {
+  await withDaemon({}, async ({ daemon, api, dir }) => {
     const a = await api.enqueue();
     await api.post(`/v1/token-requests/${a.body.requestId}/approve`, undefined, daemon.adminToken);
     const collected = await api.post(`/v1/token-requests/${a.body.requestId}/collect`, {

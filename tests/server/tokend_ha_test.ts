@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { startTestDaemon, type TestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTestDatabase } from "../_support/postgres.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { type Api, apiFor, FakeClock } from "./_api.ts";
+import { type Api, apiFor, FakeClock } from "../_support/api.ts";
 
 /** Two daemons sharing the database at a fresh URL (and one POOL key); fn gets each with a client. */
 async function withTwoDaemons(

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { type Api, apiFor, FakeClock } from "./_api.ts";
+import { type Api, apiFor, FakeClock } from "../_support/api.ts";
 
 /** Runs a command; throws with its stderr when it fails. */
 async function run(command: string, ...args: string[]): Promise<void> {

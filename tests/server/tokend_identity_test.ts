@@ -13,8 +13,8 @@ import { startTokend, type Tokend } from "../../src/server/tokend.ts";
 import { readAuditTrail } from "../_support/audit_trail.ts";
 import { prepareTestDaemonDir, TEST_ADMIN, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { type Api, apiFor, newSecret } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { type Api, apiFor, newSecret } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 import { mintToken } from "../../src/token/idtoken.ts";
 import { readSigningKey } from "../../src/token/signing_key.ts";
 
@@ -32,7 +32,7 @@ function claimsOf(token: string): Record<string, unknown> {
 const bytes = (text: unknown) => new TextEncoder().encode(String(text));
 
 Deno.test("condor_tokend refuses identities that are not what they look like", async () => {
-  await withDaemon({}, async (_daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const cases: [string, string][] = [
       [`condor@${DOMAIN}\u0000.evil.org`, "U+0000"],
       ["a\u0000b@c", "U+0000"],
@@ -71,13 +71,13 @@ Deno.test("condor_tokend refuses identities that are not what they look like", a
         ],
       );
     }
-    const listed = await api.get(LIST, _daemon.adminToken);
+    const listed = await api.get(LIST, daemon.adminToken);
     assert.deepEqual(listed.body.requests, [], "nothing was queued");
   });
 });
 
 Deno.test("condor_tokend refuses deny reasons with hidden characters instead of changing them", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const { body } = await api.enqueue();
     for (
       const [reason, character] of [["no\u0000", "U+0000"], ["a\nb", "U+000A"], [
@@ -105,7 +105,7 @@ Deno.test("condor_tokend refuses deny reasons with hidden characters instead of 
 });
 
 Deno.test("condor_tokend refuses a token whose subject hides characters", async () => {
-  await withDaemon({}, async (daemon, api) => {
+  await withDaemon({}, async ({ daemon, api }) => {
     const token = await daemon.mintToken(`${TEST_ADMIN}\u0000.evil.org`);
     const answer = await api.get(LIST, token);
     assert.deepEqual([answer.status, answer.body.error.code], [401, "TOKEN_BAD_SUBJECT"]);

@@ -11,7 +11,7 @@ import { startTokend, type Tokend } from "../../src/server/tokend.ts";
 import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
-import { apiFor, newSecret } from "./_api.ts";
+import { apiFor, newSecret } from "../_support/api.ts";
 
 /** Starts a daemon straight from the test configuration in `dir`, collecting its log lines. */
 async function startDirect(

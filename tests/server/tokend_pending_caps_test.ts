@@ -7,8 +7,8 @@
  * from several loopback addresses.
  */
 import assert from "node:assert/strict";
-import { type Answer, type Api, apiFor, newSecret } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { type Answer, type Api, apiFor, newSecret } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 import type { TestDaemon } from "../_support/daemon.ts";
 
 const LIST = "/v1/token-requests";
@@ -40,7 +40,7 @@ function request(secret = newSecret(), authz = ["READ"]) {
 }
 
 Deno.test("condor_tokend caps the undecided requests of one peer address with TOKEND_MAX_PENDING_PER_PEER", async () => {
-  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 3" }, async (daemon) => {
+  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 3" }, async ({ daemon }) => {
     const statuses = async (peer: string, n: number) => {
       const answers = [];
       for (let i = 0; i < n; i++) answers.push(await callAs(daemon, peer, LIST, request()));
@@ -71,7 +71,7 @@ Deno.test("condor_tokend caps the undecided requests of one peer address with TO
 });
 
 Deno.test("condor_tokend holds the per-peer cap when one peer's enqueues share a commit", async () => {
-  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 3" }, async (daemon) => {
+  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 3" }, async ({ daemon }) => {
     // Sent at once, these are written in one shared transaction.
     const answers = await Promise.all(
       Array.from({ length: 12 }, () => callAs(daemon, "198.51.100.4", LIST, request())),
@@ -82,7 +82,7 @@ Deno.test("condor_tokend holds the per-peer cap when one peer's enqueues share a
 });
 
 Deno.test("condor_tokend answers a repeated enqueue at the per-peer cap with the same request", async () => {
-  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 2" }, async (daemon) => {
+  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 2" }, async ({ daemon }) => {
     const secrets = [newSecret(), newSecret()];
     const ids = [];
     for (const secret of secrets) {
@@ -109,7 +109,7 @@ Deno.test("condor_tokend answers a repeated enqueue at the per-peer cap with the
 });
 
 Deno.test("condor_tokend issues auto-approved requests even when the peer's queue is full", async () => {
-  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 2" }, async (daemon) => {
+  await withDaemon({ extraConfig: "TOKEND_MAX_PENDING_PER_PEER = 2" }, async ({ daemon }) => {
     for (const expected of [201, 201, 429]) {
       assert.equal((await callAs(daemon, "192.0.2.9", LIST, request())).status, expected);
     }
@@ -139,7 +139,7 @@ Deno.test("condor_tokend issues auto-approved requests even when the peer's queu
 
 Deno.test("condor_tokend keeps serving other loopback addresses when one fills its share, and caps the total", async () => {
   const extraConfig = "TOKEND_MAX_PENDING_PER_PEER = 2\nTOKEND_MAX_PENDING_REQUESTS = 5";
-  await withDaemon({ extraConfig }, async (daemon, admin) => {
+  await withDaemon({ extraConfig }, async ({ daemon, api: admin }) => {
     const peers = new Map<string, Api>();
     const from = (address: string) => {
       let api = peers.get(address);

@@ -1,13 +1,13 @@
 /** The enqueue rate limit against a real in-process daemon over HTTPS. */
 import assert from "node:assert/strict";
-import { FakeClock } from "./_api.ts";
-import { withDaemon } from "./_daemon_fixture.ts";
+import { FakeClock } from "../_support/api.ts";
+import { withDaemon } from "../_support/daemon.ts";
 
 Deno.test("condor_tokend rate-limits enqueues whose token does not verify, before checking it", async () => {
   const clock = new FakeClock();
   await withDaemon(
     { now: clock.now, extraConfig: "TOKEND_RATE_LIMIT = 3" },
-    async (daemon, api) => {
+    async ({ daemon, api }) => {
       // Well-formed, but the signature is wrong: only verifying it would tell.
       const [header, payload, signature] = daemon.adminToken.split(".");
       const forged = `${header}.${payload}.${signature.slice(0, -4)}AAAA`;

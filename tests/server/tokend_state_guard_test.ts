@@ -17,7 +17,7 @@ import { startTokend, type Tokend } from "../../src/server/tokend.ts";
 import { sha256Hex } from "../../src/server/requests.ts";
 import { prepareTestDaemonDir, type TestDaemonPaths, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { newSecret } from "./_api.ts";
+import { newSecret } from "../_support/api.ts";
 
 const ROOT = Deno.uid() === 0;
 /** A uid that is neither root nor this user: `nobody`. */

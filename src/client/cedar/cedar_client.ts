@@ -389,6 +389,10 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return ads.map(daemonAdOf).filter((d): d is DaemonAd => d !== undefined);
   }
 
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   close(): void {
     this.#closed.abort();
   }

@@ -5,8 +5,7 @@
  * daemon under test.
  */
 import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
-import { pinnedHttpsClient } from "../../src/client/connect.ts";
-import { prepareTestDaemonDir } from "../_support/daemon.ts";
+import { clientFor, prepareTestDaemonDir } from "../_support/daemon.ts";
 import { spawnTool, type ToolResult } from "../_support/run_tool.ts";
 
 /** The enqueue line of the manual page, capturing the request id. */
@@ -101,9 +100,7 @@ export async function withRequester<T>(
 export function adminClient(
   daemon: { url: string; fingerprint: string; adminToken: string },
 ): TokenDaemonClient {
-  return pinnedHttpsClient(daemon.url, daemon.fingerprint, {
-    credential: () => Promise.resolve(daemon.adminToken),
-  });
+  return clientFor(daemon, { admin: true });
 }
 
 /** Environment in which the daemon's certificate is not pre-trusted (no CA file). */

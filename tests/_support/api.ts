@@ -1,5 +1,9 @@
-/** Test helpers: call a test daemon's API over real HTTPS, trusting its certificate. */
+/**
+ * Test helpers: call a test daemon's API over real HTTPS, trusting its
+ * certificate (apiFor), or straight through its handler (handlerApi).
+ */
 import type { EnqueueRequest } from "../../src/api/protocol.ts";
+import type { Handler } from "../../src/server/handler.ts";
 
 /** One answer: status, parsed JSON (or text) body, headers. */
 export interface Answer {
@@ -9,8 +13,8 @@ export interface Answer {
   headers: Headers;
 }
 
-/** A small API client; close() it at the end of the test. */
-export interface Api {
+/** A small API client; close() it at the end of the test (or `using api = apiFor(...)`). */
+export interface Api extends Disposable {
   call(
     method: string,
     path: string,
@@ -38,6 +42,35 @@ export function apiFor(
     caCerts: [daemon.certPem],
     ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
   });
+  return apiOver(
+    (request) => fetch(request, { client, signal: AbortSignal.timeout(timeoutMs) }),
+    daemon.url,
+    () => client.close(),
+  );
+}
+
+/**
+ * An Api that calls the daemon's handler directly with `new Request(...)`,
+ * as the server would after TLS, from the peer address `peer` (default
+ * 127.0.0.1): for what needs no network, without a socket or a handshake.
+ */
+export function handlerApi(
+  daemon: { url: string; handler: Handler },
+  options: { peer?: string } = {},
+): Api {
+  const remoteAddr: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: options.peer ?? "127.0.0.1",
+    port: 40000,
+  };
+  return apiOver((request) => daemon.handler(request, { remoteAddr }), daemon.url, () => {});
+}
+
+function apiOver(
+  send: (request: Request) => Promise<Response>,
+  baseUrl: string,
+  close: () => void,
+): Api {
   const call: Api["call"] = async (method, path, request = {}) => {
     const headers: Record<string, string> = {};
     if (request.token !== undefined) headers.authorization = `Bearer ${request.token}`;
@@ -46,13 +79,7 @@ export function apiFor(
       body = JSON.stringify(request.body);
       headers["content-type"] = "application/json";
     }
-    const response = await fetch(daemon.url + path, {
-      method,
-      body,
-      headers,
-      client,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const response = await send(new Request(baseUrl + path, { method, body, headers }));
     const text = await response.text();
     let parsed: unknown = text;
     try {
@@ -80,7 +107,8 @@ export function apiFor(
       });
       return { ...answer, secret };
     },
-    close: () => client.close(),
+    close,
+    [Symbol.dispose]: close,
   };
 }
 
