@@ -68,6 +68,11 @@ export interface DaemonInfo {
   /** This daemon's name and type (e.g. "COLLECTOR"). */
   name: string;
   type: string;
+  /**
+   * The daemon's clock, Unix seconds, when it answered: a client compares
+   * it with its own to warn of clock skew. Absent from older daemons.
+   */
+  time?: number;
 }
 
 /** POST /v1/token-requests. */

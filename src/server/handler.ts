@@ -58,6 +58,8 @@ export interface HandlerDeps {
   policy: AuthPolicy;
   /** GET /v1/info's answer. */
   info: () => Promise<DaemonInfo>;
+  /** Webhook notifications waiting to be sent (a /metrics gauge). */
+  notifyQueue?: () => number;
   enqueueLimiter: RateLimiter;
   collectLimiter: RateLimiter;
   /** Whether the daemon serves plain HTTP (then callers without a token are `unauthenticated@unmapped`). */
@@ -126,6 +128,7 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
         live: await deps.store.countLive(),
         waiting: deps.waiters.size,
         rules: (await deps.store.activeRules(deps.requests.nowSeconds())).length,
+        notifyQueue: deps.notifyQueue?.() ?? 0,
       }),
       { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
     );

@@ -35,6 +35,7 @@ import type { SigningKey } from "../token/signing_key.ts";
 import { auditLine, type AuditRecord } from "./audit.ts";
 import { type Caller, wildcardMatch } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Notification, NotifiedRequest } from "./notifier.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
 import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
@@ -76,6 +77,11 @@ export interface RequestDeps {
   now: () => number;
   /** One line per event; never a token or secret. */
   log: (line: string) => void;
+  /**
+   * Told of each committed change a webhook reports (notifier.ts); must
+   * return at once. Only the daemon that committed a change reports it.
+   */
+  notify?: (note: Notification) => void;
 }
 
 /** A validated enqueue call. */
@@ -144,13 +150,18 @@ export class TokenRequests {
     // Built anew on each run of the transaction (an engine may run it again).
     let records: AuditRecord[] = [];
     let expiry: AuditRecord | undefined;
+    let expiredRequest: StoredRequest | undefined;
     const outcome = await store.transaction(async (tx) => {
       records = [];
       expiry = undefined;
+      expiredRequest = undefined;
       const again = await tx.liveBySecret(secretHash);
       if (again && again.expiresAt > now) return { created: false, request: again };
       // The same secret's request, past its deadline: expired first, as a lookup would.
-      if (again) expiry = await this.#expireIn(tx, again, now);
+      if (again) {
+        expiry = await this.#expireIn(tx, again, now);
+        expiredRequest = again;
+      }
       // The caps keep room for requests that wait for a decision. One an
       // auto-approval rule decides at once never waits, so never counts.
       if (!minted) await this.#assertRoomFor(tx, input.caller.peer);
@@ -207,10 +218,14 @@ export class TokenRequests {
       this.#announce([expiry]);
       this.#deps.metrics.decision("expire");
       this.#deps.waiters.notify(expiry.requestId!);
+      this.#notifyExpired(expiredRequest!, now);
     }
     this.#announce(records);
     this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
     if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
+    if (outcome.request.state === "pending") {
+      this.#notify({ event: "request.pending", at: now, request: notified(outcome.request) });
+    }
     if (minted) {
       this.#deps.metrics.decision("auto-approve");
       this.#deps.metrics.issued("auto-approval");
@@ -269,6 +284,13 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("cancel");
+    this.#notify({
+      event: "request.cancelled",
+      at: now,
+      request: notified(request),
+      actor: "requester",
+      from: request.state,
+    });
     return { requestId: request.id, state: "cancelled" };
   }
 
@@ -316,6 +338,12 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("approve");
+    this.#notify({
+      event: "request.approved",
+      at: now,
+      request: notified(request),
+      actor: caller.identity,
+    });
     return { requestId: request.id, state: "approved" };
   }
 
@@ -345,6 +373,13 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("deny");
+    this.#notify({
+      event: "request.denied",
+      at: now,
+      request: notified(request),
+      actor: caller.identity,
+      reason: reason ?? "",
+    });
     return { requestId: request.id, state: "denied" };
   }
 
@@ -374,8 +409,10 @@ export class TokenRequests {
     const now = this.nowSeconds();
     let records: AuditRecord[] = [];
     const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
+    let approvedRequests: StoredRequest[] = [];
     const { seq, approved } = await store.transaction(async (tx) => {
       records = [];
+      approvedRequests = [];
       const { seq } = await tx.insertRule({ ...rule, createdBy: caller.identity });
       records.push({
         at: now,
@@ -408,6 +445,7 @@ export class TokenRequests {
           },
         });
         ids.push(request.id);
+        approvedRequests.push({ ...request, decidedBy: ruleActor(match.netblock) });
       }
       for (const record of records) await tx.appendAudit(record);
       return { seq, approved: ids };
@@ -415,6 +453,20 @@ export class TokenRequests {
     this.#announce(records);
     this.#deps.metrics.decision("auto-approve", approved.length);
     approved.forEach((id) => this.#deps.waiters.notify(id));
+    this.#notify({
+      event: "rule.installed",
+      at: now,
+      rule: { ruleId: seq, netblock: rule.netblock, expiresAt: rule.expiresAt },
+      actor: caller.identity,
+    });
+    for (const request of approvedRequests) {
+      this.#notify({
+        event: "request.approved",
+        at: now,
+        request: notified(request),
+        actor: request.decidedBy ?? undefined,
+      });
+    }
     return {
       ruleId: seq,
       netblock: rule.netblock,
@@ -468,6 +520,12 @@ export class TokenRequests {
       );
     }
     this.#announce(records);
+    this.#notify({
+      event: "rule.removed",
+      at: now,
+      rule: { ruleId: removed.seq, netblock: removed.netblock, expiresAt: removed.expiresAt },
+      actor: caller.identity,
+    });
     return ruleInfo(removed);
   }
 
@@ -546,17 +604,20 @@ export class TokenRequests {
     const now = this.nowSeconds();
     let records: AuditRecord[] = [];
     let expired: string[] = [];
+    let expiredRequests: StoredRequest[] = [];
     // One transaction (one fsync) for the whole sweep: committing each
     // expiry alone blocked the event loop for a quarter second per thousand.
     const swept = await store.transaction(async (tx) => {
       records = [];
       expired = [];
+      expiredRequests = [];
       for (const request of await tx.liveDue(now)) {
         if (!await tx.transition(request.seq, [request.state], "expired", {})) continue;
         const record = expiryRecord(request, now);
         await tx.appendAudit(record);
         records.push(record);
         expired.push(request.id);
+        expiredRequests.push(request);
       }
       await tx.pruneFinished(now - FORGET_AFTER_SECONDS);
       await tx.pruneRules(now - FORGET_AFTER_SECONDS);
@@ -568,6 +629,7 @@ export class TokenRequests {
     this.#announce(records);
     if (expired.length > 0) this.#deps.metrics.decision("expire", expired.length);
     expired.forEach((id) => this.#deps.waiters.notify(id));
+    for (const request of expiredRequests) this.#notifyExpired(request, now);
     return expired.length;
   }
 
@@ -748,7 +810,10 @@ export class TokenRequests {
 
   async #expire(request: StoredRequest, now: number): Promise<boolean> {
     const changed = await this.#change(request, "expired", {}, expiryRecord(request, now));
-    if (changed) this.#deps.metrics.decision("expire");
+    if (changed) {
+      this.#deps.metrics.decision("expire");
+      this.#notifyExpired(request, now);
+    }
     return changed;
   }
 
@@ -802,6 +867,21 @@ export class TokenRequests {
   #announce(records: readonly AuditRecord[]): void {
     for (const record of records) this.#deps.log(auditLine(record));
   }
+
+  /** Reports a committed change to the notifier, if there is one. */
+  #notify(note: Notification): void {
+    this.#deps.notify?.(note);
+  }
+
+  #notifyExpired(request: StoredRequest, now: number): void {
+    this.#notify({
+      event: "request.expired",
+      at: now,
+      request: notified(request),
+      actor: "daemon",
+      from: request.state,
+    });
+  }
 }
 
 /** A uniformly random 7-digit, zero-padded id from the CSPRNG. */
@@ -829,6 +909,20 @@ export function constantTimeEqual(a: string, b: string): boolean {
   let diff = x.length ^ y.length;
   for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
+}
+
+/** A request as a notification shows it: no secret hash, no token id. */
+function notified(request: StoredRequest): NotifiedRequest {
+  return {
+    requestId: request.id,
+    requestedIdentity: request.requestedIdentity,
+    authenticatedIdentity: request.authenticatedIdentity,
+    peerLocation: request.peerLocation,
+    clientId: request.clientId,
+    authorizations: request.authorizations,
+    lifetime: request.lifetime,
+    expiresAt: request.expiresAt,
+  };
 }
 
 /** The public view of a request. */
