@@ -36,6 +36,8 @@ export const PATHS = {
   autoApprovalRules: `${API_PREFIX}/auto-approval-rules`,
   /** DELETE (authenticated) -> RuleInfo of the rule removed. */
   autoApprovalRule: (id: string) => `${API_PREFIX}/auto-approval-rules/${id}`,
+  /** POST (administrators, empty body) -> RuleInfo: the circuit breaker lets the rule approve again. */
+  resumeRule: (id: string) => `${API_PREFIX}/auto-approval-rules/${id}/resume`,
   /** POST FetchTokenRequest (authenticated) -> FetchTokenResponse. */
   tokens: `${API_PREFIX}/tokens`,
   /** GET ?name=&type= -> DaemonListResponse; POST DaemonAd (authenticated, DAEMON) to advertise. */
@@ -68,6 +70,11 @@ export interface DaemonInfo {
   /** This daemon's name and type (e.g. "COLLECTOR"). */
   name: string;
   type: string;
+  /**
+   * The daemon's clock, Unix seconds, when it answered: a client compares
+   * it with its own to warn of clock skew. Absent from older daemons.
+   */
+  time?: number;
 }
 
 /** POST /v1/token-requests. */
@@ -187,6 +194,18 @@ export interface RuleInfo {
   expiresAt: number;
   /** How many requests it approved so far. */
   approved: number;
+  /**
+   * True while the circuit breaker holds it: it (or all rules together)
+   * made the most auto-approvals allowed in the current window, and the
+   * requests it matches wait for a human. Absent from older daemons.
+   */
+  held?: boolean;
+  /** When it was held (epoch seconds), while `held`. */
+  heldSince?: number;
+  /** Which limit holds it, while `held`: "rule" (its own) or "total" (all rules together). */
+  heldBy?: "rule" | "total";
+  /** Auto-approvals it made in the current window. */
+  windowApproved?: number;
 }
 
 /** GET /v1/auto-approval-rules. */

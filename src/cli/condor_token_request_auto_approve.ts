@@ -29,12 +29,14 @@ const NAME = "condor_token_request_auto_approve";
 const DOC: ToolDoc = {
   name: NAME,
   section: 1,
-  summary: "install, list or remove rules that approve matching token requests automatically",
+  summary:
+    "install, list, remove or resume rules that approve matching token requests automatically",
   synopsis: [
     "-netblock NETBLOCK -lifetime SECONDS [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
     "[-trust sha256:...] [-debug]",
     "-list [-json] [target options]",
     "-remove RULE_ID [-json] [target options]",
+    "-resume RULE_ID [-json] [target options]",
     "-help | -version",
   ],
   description: [
@@ -50,6 +52,14 @@ const DOC: ToolDoc = {
     "in its database, so they survive its restarts until they expire or are removed. " +
     "HTCondor's daemons keep them in memory, drop them all on condor_reconfig, and cannot " +
     "list or remove them: against one, -list and -remove say so in one line.",
+    "condor_tokend has a circuit breaker on auto-approval: once a rule has approved " +
+    "TOKEND_AUTO_APPROVE_MAX_PER_RULE requests within TOKEND_AUTO_APPROVE_INTERVAL seconds " +
+    "(2000 in 10 minutes by default), or all rules together TOKEND_AUTO_APPROVE_MAX_TOTAL " +
+    "(5000), the requests it matches stay pending for a human until the next interval " +
+    "begins. -list shows such a rule as held (HELD column); -resume lets it approve again " +
+    "at once (requests held meanwhile stay pending: approve them with " +
+    "condor_token_request_approve). HTCondor's daemons have no such breaker: against one, " +
+    "-resume says so in one line.",
     "It is not safe to auto-approve a network where users can reach any of the hosts: anyone " +
     "there could obtain a daemon's token.",
   ],
@@ -92,6 +102,15 @@ const DOC: ToolDoc = {
       group: "Options",
     },
     {
+      name: "resume",
+      min: 3,
+      value: true,
+      arg: "RULE_ID",
+      help: "Let the rule with this ID approve again now when the circuit breaker holds it " +
+        "(see -list; condor_tokend only)",
+      group: "Options",
+    },
+    {
       name: "json",
       min: 1,
       value: false,
@@ -102,9 +121,9 @@ const DOC: ToolDoc = {
     ...targetOptions("COLLECTOR"),
   ],
   exitStatus: [
-    "0 rule installed, rules listed (also when there is none) or rule removed, 1 the daemon " +
+    "0 rule installed, rules listed (also when there is none), removed or resumed, 1 the daemon " +
     "refused the rule (bad netblock or lifetime), no rule in force has that ID, the daemon " +
-    "is HTCondor's (for -list and -remove) or other failure, 2 bad command line, 7 daemon " +
+    "is HTCondor's (for -list, -remove and -resume) or other failure, 2 bad command line, 7 daemon " +
     "unreachable, 8 certificate not trusted, 9 no credential or not an administrator.",
   ],
   sections: [
@@ -116,9 +135,12 @@ const DOC: ToolDoc = {
         'seconds), "approved" (IDs of the pending requests it approved at once)}; ruleId ' +
         "is absent from an HTCondor daemon, which does not say which requests it approved " +
         'either. -list: an array of {"ruleId", "netblock", "createdBy", "createdAt", ' +
-        '"expiresAt", "approved" (how many requests it approved)}, [] when none is in ' +
-        'force. -remove: {"outcome": "removed", "exitCode": 0, and the rule as -list ' +
-        'shows it}. When installing or removing fails: {"outcome": "error", "exitCode", ' +
+        '"expiresAt", "approved" (how many requests it approved), "held" (true while the ' +
+        'circuit breaker holds it), "heldBy" ("rule" or "total") and "heldSince" (epoch ' +
+        'seconds) while held, "windowApproved" (approvals in the current interval)}, [] when ' +
+        "none is in force; the breaker's fields are absent when the daemon predates them. " +
+        '-remove: {"outcome": "removed", "exitCode": 0, and the rule as -list shows it}; ' +
+        '-resume: {"outcome": "resumed", "exitCode": 0, and the rule}. When installing or removing fails: {"outcome": "error", "exitCode", ' +
         '"code", "message"}.',
       ],
     },
@@ -135,6 +157,10 @@ const DOC: ToolDoc = {
       about: "See what rules are in force, then remove rule 3:",
       command: `${NAME} -list\n${NAME} -remove 3`,
     },
+    {
+      about: "Rule 4 is held by the circuit breaker, and the burst is expected: resume it:",
+      command: `${NAME} -resume 4`,
+    },
   ],
   seeAlso: [
     "condor_token_request_list(1)",
@@ -148,7 +174,8 @@ const DOC: ToolDoc = {
 export type AutoApproveAction =
   | { kind: "install"; netblock: string; lifetime: number }
   | { kind: "list" }
-  | { kind: "remove"; ruleId: number };
+  | { kind: "remove"; ruleId: number }
+  | { kind: "resume"; ruleId: number };
 
 /** Options of condor_token_request_auto_approve. */
 export interface AutoApproveOptions {
@@ -164,25 +191,23 @@ export function parseAutoApproveOptions(args: readonly string[]): AutoApproveOpt
   return { target, action: parseAction(parsed), json: parsed.has("json") };
 }
 
-/** -list, -remove ID, or (the default) -netblock with -lifetime. Throws UsageError. */
+/** -list, -remove ID, -resume ID, or (the default) -netblock with -lifetime. Throws UsageError. */
 function parseAction(parsed: ParsedOptions): AutoApproveAction {
-  const list = parsed.has("list");
-  const remove = single(parsed, "remove");
-  if (list || remove !== undefined) {
-    const other = ["netblock", "lifetime", ...(list && remove !== undefined ? ["remove"] : [])]
-      .find((name) => parsed.has(name));
+  const chosen = ["list", "remove", "resume"].find((name) => parsed.has(name));
+  if (chosen !== undefined) {
+    const other = ["netblock", "lifetime", "list", "remove", "resume"]
+      .find((name) => name !== chosen && parsed.has(name));
     if (other !== undefined) {
+      throw new UsageError(`Option -${chosen} cannot be used with -${other}`);
+    }
+    if (chosen === "list") return { kind: "list" };
+    const id = single(parsed, chosen)!;
+    if (!/^[1-9]\d{0,14}$/.test(id)) {
       throw new UsageError(
-        `Option -${list ? "list" : "remove"} cannot be used with -${other}`,
+        `Invalid value for -${chosen}: "${id}" is not a rule ID (a positive whole number; see -list)`,
       );
     }
-    if (list) return { kind: "list" };
-    if (!/^[1-9]\d{0,14}$/.test(remove!)) {
-      throw new UsageError(
-        `Invalid value for -remove: "${remove}" is not a rule ID (a positive whole number; see -list)`,
-      );
-    }
-    return { kind: "remove", ruleId: Number(remove) };
+    return { kind: chosen as "remove" | "resume", ruleId: Number(id) };
   }
   const netblock = single(parsed, "netblock")?.trim();
   if (netblock === undefined) {
@@ -207,6 +232,7 @@ export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promi
     const { action } = options;
     if (action.kind === "list") return await listRules(client, io, options.json);
     if (action.kind === "remove") return await removeRule(client, io, action.ruleId, options.json);
+    if (action.kind === "resume") return await resumeRule(client, io, action.ruleId, options.json);
     return await installRule(client, io, action, options.json);
   } catch (err) {
     throw tidyRefusal(err, client.address, caller());
@@ -294,7 +320,28 @@ async function removeRule(
   return EXIT.OK;
 }
 
-/** A rule for -json, fields in a fixed order. */
+/** -resume: lets a held rule approve again and says what it is now. */
+async function resumeRule(
+  client: TokenDaemonClient,
+  io: Io,
+  ruleId: number,
+  json: boolean,
+): Promise<number> {
+  const rule = await client.resumeRule(ruleId, io.signal);
+  if (json) {
+    await io.out(
+      JSON.stringify({ outcome: "resumed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
+    );
+  } else {
+    await io.out(
+      `Auto-approval rule ${rule.ruleId} for netblock ${rule.netblock} approves matching ` +
+        `requests again; requests held meanwhile stay pending (see condor_token_request_list).\n`,
+    );
+  }
+  return EXIT.OK;
+}
+
+/** A rule for -json, fields in a fixed order (the breaker's only when the daemon gave them). */
 function ruleJson(rule: RuleInfo): Record<string, unknown> {
   return {
     ruleId: rule.ruleId,
@@ -303,13 +350,17 @@ function ruleJson(rule: RuleInfo): Record<string, unknown> {
     createdAt: rule.createdAt,
     expiresAt: rule.expiresAt,
     approved: rule.approved,
+    ...(rule.held === undefined ? {} : { held: rule.held }),
+    ...(rule.heldBy === undefined ? {} : { heldBy: rule.heldBy }),
+    ...(rule.heldSince === undefined ? {} : { heldSince: rule.heldSince }),
+    ...(rule.windowApproved === undefined ? {} : { windowApproved: rule.windowApproved }),
   };
 }
 
 /** The rules as a table with a heading, columns padded to their widest cell; times in UTC. */
 export function ruleTable(rules: readonly RuleInfo[]): string {
   const rows = [
-    ["RULE", "NETBLOCK", "CREATED BY", "CREATED (UTC)", "EXPIRES (UTC)", "APPROVED"],
+    ["RULE", "NETBLOCK", "CREATED BY", "CREATED (UTC)", "EXPIRES (UTC)", "APPROVED", "HELD"],
     ...rules.map((r) => [
       String(r.ruleId),
       printableCell(r.netblock),
@@ -317,6 +368,9 @@ export function ruleTable(rules: readonly RuleInfo[]): string {
       utc(r.createdAt),
       utc(r.expiresAt),
       String(r.approved),
+      r.held
+        ? `since ${utc(r.heldSince ?? 0)} (${r.heldBy === "total" ? "all rules" : "rule"})`
+        : "no",
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));

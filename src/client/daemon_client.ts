@@ -80,6 +80,11 @@ export interface TokenDaemonClient extends Disposable {
   rules(signal?: AbortSignal): Promise<RuleInfo[]>;
   /** Removes an auto-approval rule; resolves to it as it was (authenticated, administrators only). */
   removeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo>;
+  /**
+   * Lets a rule the circuit breaker holds approve again; resolves to it
+   * (authenticated, administrators only).
+   */
+  resumeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo>;
   /** Issues a token for the caller's own identity (authenticated). */
   fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse>;
   /** Lists daemons known to this (collector-role) daemon. */

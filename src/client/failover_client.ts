@@ -138,6 +138,8 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
     rules: (signal?: AbortSignal): Promise<RuleInfo[]> => run((c) => c.rules(signal)),
     removeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>
       run((c) => c.removeRule(ruleId, signal)),
+    resumeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>
+      run((c) => c.resumeRule(ruleId, signal)),
     fetchToken: (request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> =>
       run((c) => c.fetchToken(request, signal)),
     daemons: (query: DaemonQuery, signal?: AbortSignal): Promise<DaemonAd[]> =>

@@ -316,6 +316,18 @@ export class HttpsDaemonClient implements TokenDaemonClient {
     return ruleInfo(checker(body, this.#badResponse(action)));
   }
 
+  async resumeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo> {
+    const action = `resume auto-approval rule ${ruleId}`;
+    const body = await this.#call({
+      method: "POST",
+      path: PATHS.resumeRule(String(ruleId)),
+      action,
+      authenticated: true,
+      signal,
+    });
+    return ruleInfo(checker(body, this.#badResponse(action)));
+  }
+
   async fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> {
     const action = "fetch token";
     const body = await this.#call({
@@ -554,7 +566,7 @@ type Bad = (problem: string, cause?: unknown) => DaemonError;
 
 /** A RuleInfo read with `check`. */
 function ruleInfo(check: ReturnType<typeof checker>): RuleInfo {
-  return {
+  const rule: RuleInfo = {
     ruleId: check.number("ruleId"),
     netblock: check.string("netblock"),
     createdBy: check.string("createdBy"),
@@ -562,6 +574,16 @@ function ruleInfo(check: ReturnType<typeof checker>): RuleInfo {
     expiresAt: check.number("expiresAt"),
     approved: check.number("approved"),
   };
+  // The circuit breaker's fields (absent from older daemons).
+  const held = check.optionalBoolean("held");
+  if (held !== undefined) rule.held = held;
+  const heldSince = check.optionalNumber("heldSince");
+  if (heldSince !== undefined) rule.heldSince = heldSince;
+  const heldBy = check.optionalString("heldBy");
+  if (heldBy === "rule" || heldBy === "total") rule.heldBy = heldBy;
+  const windowApproved = check.optionalNumber("windowApproved");
+  if (windowApproved !== undefined) rule.windowApproved = windowApproved;
+  return rule;
 }
 
 /** Field readers for one JSON object that throw DaemonError naming the bad field. */
@@ -587,6 +609,11 @@ function checker(value: unknown, bad: Bad) {
     },
     optionalNumber(name: string): number | undefined {
       return obj[name] === undefined || obj[name] === null ? undefined : this.number(name);
+    },
+    optionalBoolean(name: string): boolean | undefined {
+      if (obj[name] === undefined || obj[name] === null) return undefined;
+      if (typeof obj[name] !== "boolean") throw wrong(name, "true or false");
+      return obj[name] as boolean;
     },
     nullableNumber(name: string): number | null {
       return obj[name] === null ? null : this.number(name);

@@ -17,6 +17,8 @@ export type AuditEvent =
   | "cancel"
   | "rule"
   | "rule-remove"
+  | "rule-hold"
+  | "rule-resume"
   | "fetch";
 
 /** One audit record. */

@@ -58,6 +58,8 @@ export interface HandlerDeps {
   policy: AuthPolicy;
   /** GET /v1/info's answer. */
   info: () => Promise<DaemonInfo>;
+  /** Webhook notifications waiting to be sent (a /metrics gauge). */
+  notifyQueue?: () => number;
   enqueueLimiter: RateLimiter;
   collectLimiter: RateLimiter;
   /** Whether the daemon serves plain HTTP (then callers without a token are `unauthenticated@unmapped`). */
@@ -126,6 +128,8 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
         live: await deps.store.countLive(),
         waiting: deps.waiters.size,
         rules: (await deps.store.activeRules(deps.requests.nowSeconds())).length,
+        notifyQueue: deps.notifyQueue?.() ?? 0,
+        ...await deps.requests.breakerGauges(),
       }),
       { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
     );
@@ -214,6 +218,20 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       );
     }
     return json(200, await deps.requests.installRule(caller, body.netblock, body.lifetime));
+  }
+  const resume = /^\/v1\/auto-approval-rules\/([^/]*)\/resume$/.exec(path);
+  if (resume) {
+    allow(method, ["POST"]);
+    const id = decodePathSegment(resume[1]);
+    if (id === undefined || !RULE_ID_PATTERN.test(id)) {
+      throw badRequest(
+        "BAD_RULE_ID",
+        "Cannot resume auto-approval rule: its ID is a positive integer",
+      );
+    }
+    const caller = await callerOf(req, peer, deps);
+    await readJson(req, true);
+    return json(200, await deps.requests.resumeRule(caller, Number(id)));
   }
   const rule = /^\/v1\/auto-approval-rules\/([^/]*)$/.exec(path);
   if (rule) {

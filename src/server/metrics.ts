@@ -18,6 +18,7 @@ export class Metrics {
   readonly #enqueued: Counter = new Map();
   readonly #refusedConnections: Counter = new Map();
   readonly #connectionTimeouts: Counter = new Map();
+  readonly #notifications: Counter = new Map();
   #openConnections = 0;
   #acceptErrors = 0;
   #tlsFailures = 0;
@@ -40,6 +41,14 @@ export class Metrics {
   /** Counts an accepted enqueue: new or repeated. */
   enqueued(kind: "new" | "repeat"): void {
     bump(this.#enqueued, kind);
+  }
+
+  /**
+   * Counts a webhook notification: sent, retried (an attempt failed),
+   * failed (given up after TOKEND_NOTIFY_RETRY_TIME), dropped (queue full).
+   */
+  notification(result: "sent" | "retried" | "failed" | "dropped"): void {
+    bump(this.#notifications, result);
   }
 
   /** Counts a connection accepted and served. */
@@ -73,7 +82,18 @@ export class Metrics {
   }
 
   /** The Prometheus text exposition, given the current gauges. */
-  render(gauges: { pending: number; live: number; waiting: number; rules: number }): string {
+  render(gauges: {
+    pending: number;
+    live: number;
+    waiting: number;
+    rules: number;
+    /** Webhook notifications waiting to be sent. */
+    notifyQueue?: number;
+    /** Rules whose auto-approvals the circuit breaker holds. */
+    heldRules?: number;
+    /** 1 while all rules together reached TOKEND_AUTO_APPROVE_MAX_TOTAL. */
+    totalHeld?: number;
+  }): string {
     const lines: string[] = [];
     const gauge = (name: string, help: string, value: number) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
@@ -110,6 +130,27 @@ export class Metrics {
     );
     counter("condor_tokend_issued_tokens_total", "Tokens issued.", "via", this.#issued);
     counter("condor_tokend_rejected_calls_total", "API calls refused.", "code", this.#rejected);
+    gauge(
+      "condor_tokend_auto_approval_rules_held",
+      "Auto-approval rules the circuit breaker holds (TOKEND_AUTO_APPROVE_MAX_PER_RULE).",
+      gauges.heldRules ?? 0,
+    );
+    gauge(
+      "condor_tokend_auto_approval_total_held",
+      "1 while all rules together reached TOKEND_AUTO_APPROVE_MAX_TOTAL, else 0.",
+      gauges.totalHeld ?? 0,
+    );
+    gauge(
+      "condor_tokend_notification_queue",
+      "Webhook notifications waiting to be sent.",
+      gauges.notifyQueue ?? 0,
+    );
+    counter(
+      "condor_tokend_notifications_total",
+      "Webhook notifications by outcome: sent, retried, failed, dropped.",
+      "result",
+      this.#notifications,
+    );
     gauge("condor_tokend_open_connections", "Connections open now.", this.#openConnections);
     counter(
       "condor_tokend_refused_connections_total",

@@ -28,6 +28,8 @@ export const LIVE_SETTINGS: readonly (readonly [keyof TokendSettings, string])[]
   ["connections", "TOKEND_MAX_CONNECTIONS* and TOKEND_*_TIMEOUT"],
   ["certFiles", "AUTH_SSL_SERVER_CERTFILE"],
   ["keyFiles", "AUTH_SSL_SERVER_KEYFILE"],
+  ["notify", "TOKEND_NOTIFY_*"],
+  ["breaker", "TOKEND_AUTO_APPROVE_*"],
 ];
 
 /** Settings that take effect only when the daemon starts, with their knobs. */

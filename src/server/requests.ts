@@ -35,11 +35,13 @@ import type { SigningKey } from "../token/signing_key.ts";
 import { auditLine, type AuditRecord } from "./audit.ts";
 import { type Caller, wildcardMatch } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Notification, NotifiedRequest } from "./notifier.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
 import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
 import type {
   Store,
+  StoredBreaker,
   StoredRequest,
   StoredRule,
   StoreReads,
@@ -69,6 +71,7 @@ export interface RequestDeps {
     | "autoApproveMaxLifetime"
     | "maxPending"
     | "maxPendingPerPeer"
+    | "breaker"
   >;
   /** Signing keys by name (the issuer key and any named key for fetch). */
   keys: KeyResolver;
@@ -76,6 +79,11 @@ export interface RequestDeps {
   now: () => number;
   /** One line per event; never a token or secret. */
   log: (line: string) => void;
+  /**
+   * Told of each committed change a webhook reports (notifier.ts); must
+   * return at once. Only the daemon that committed a change reports it.
+   */
+  notify?: (note: Notification) => void;
 }
 
 /** A validated enqueue call. */
@@ -143,17 +151,33 @@ export class TokenRequests {
     }
     // Built anew on each run of the transaction (an engine may run it again).
     let records: AuditRecord[] = [];
+    let notes: Notification[] = [];
     let expiry: AuditRecord | undefined;
+    let expiredRequest: StoredRequest | undefined;
+    // Whether the rule's approval went through the circuit breaker.
+    let admitted = false;
     const outcome = await store.transaction(async (tx) => {
       records = [];
+      notes = [];
       expiry = undefined;
+      expiredRequest = undefined;
+      admitted = false;
       const again = await tx.liveBySecret(secretHash);
       if (again && again.expiresAt > now) return { created: false, request: again };
       // The same secret's request, past its deadline: expired first, as a lookup would.
-      if (again) expiry = await this.#expireIn(tx, again, now);
+      if (again) {
+        expiry = await this.#expireIn(tx, again, now);
+        expiredRequest = again;
+      }
+      if (minted && rule) {
+        const gate = await this.#admit(tx, rule, now);
+        admitted = gate.admitted;
+        records.push(...gate.records);
+        notes.push(...gate.notes);
+      }
       // The caps keep room for requests that wait for a decision. One an
       // auto-approval rule decides at once never waits, so never counts.
-      if (!minted) await this.#assertRoomFor(tx, input.caller.peer);
+      if (!admitted) await this.#assertRoomFor(tx, input.caller.peer);
       const request = await tx.insertRequest({
         id: await this.#newRequestId(tx),
         secretHash,
@@ -163,13 +187,13 @@ export class TokenRequests {
         clientId: input.clientId,
         authorizations: authz,
         lifetime,
-        state: minted ? "collected" : "pending",
+        state: admitted ? "collected" : "pending",
         requestedAt: now,
         expiresAt: now + settings.requestLifetime,
-        decidedAt: minted ? now : null,
-        decidedBy: minted && rule ? ruleActor(rule.netblock) : null,
+        decidedAt: admitted ? now : null,
+        decidedBy: admitted && rule ? ruleActor(rule.netblock) : null,
         reason: null,
-        jti: minted?.jti ?? null,
+        jti: admitted ? minted!.jti : null,
       });
       records.push({
         at: now,
@@ -184,7 +208,7 @@ export class TokenRequests {
           clientId: input.clientId,
         },
       });
-      if (minted && rule) {
+      if (admitted && minted && rule) {
         await tx.countRuleApprovals(rule.seq, 1);
         records.push({
           at: now,
@@ -207,16 +231,22 @@ export class TokenRequests {
       this.#announce([expiry]);
       this.#deps.metrics.decision("expire");
       this.#deps.waiters.notify(expiry.requestId!);
+      this.#notifyExpired(expiredRequest!, now);
     }
     this.#announce(records);
+    notes.forEach((note) => this.#notify(note));
     this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
     if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
-    if (minted) {
+    if (outcome.request.state === "pending") {
+      this.#notify({ event: "request.pending", at: now, request: notified(outcome.request) });
+    }
+    if (admitted) {
       this.#deps.metrics.decision("auto-approve");
       this.#deps.metrics.issued("auto-approval");
     }
     const response = this.#enqueueReply(outcome.request);
-    if (minted) response.token = minted.token;
+    // A token minted for a rule the breaker held is dropped unseen.
+    if (admitted) response.token = minted!.token;
     return { created: true, response };
   }
 
@@ -269,6 +299,13 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("cancel");
+    this.#notify({
+      event: "request.cancelled",
+      at: now,
+      request: notified(request),
+      actor: "requester",
+      from: request.state,
+    });
     return { requestId: request.id, state: "cancelled" };
   }
 
@@ -316,6 +353,12 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("approve");
+    this.#notify({
+      event: "request.approved",
+      at: now,
+      request: notified(request),
+      actor: caller.identity,
+    });
     return { requestId: request.id, state: "approved" };
   }
 
@@ -345,6 +388,13 @@ export class TokenRequests {
     });
     if (!changed) throw wrongState();
     this.#deps.metrics.decision("deny");
+    this.#notify({
+      event: "request.denied",
+      at: now,
+      request: notified(request),
+      actor: caller.identity,
+      reason: reason ?? "",
+    });
     return { requestId: request.id, state: "denied" };
   }
 
@@ -374,8 +424,12 @@ export class TokenRequests {
     const now = this.nowSeconds();
     let records: AuditRecord[] = [];
     const rule = { netblock: netblock.trim(), issuedAt: now, expiresAt: now + capped };
+    let approvedRequests: StoredRequest[] = [];
+    let notes: Notification[] = [];
     const { seq, approved } = await store.transaction(async (tx) => {
       records = [];
+      approvedRequests = [];
+      notes = [];
       const { seq } = await tx.insertRule({ ...rule, createdBy: caller.identity });
       records.push({
         at: now,
@@ -389,6 +443,10 @@ export class TokenRequests {
         if (request.expiresAt <= now) continue;
         const match = matchingRule(request, rules, now);
         if (!match) continue;
+        const gate = await this.#admit(tx, match, now);
+        records.push(...gate.records);
+        notes.push(...gate.notes);
+        if (!gate.admitted) continue;
         const changed = await tx.transition(request.seq, ["pending"], "approved", {
           decidedAt: now,
           decidedBy: ruleActor(match.netblock),
@@ -408,6 +466,7 @@ export class TokenRequests {
           },
         });
         ids.push(request.id);
+        approvedRequests.push({ ...request, decidedBy: ruleActor(match.netblock) });
       }
       for (const record of records) await tx.appendAudit(record);
       return { seq, approved: ids };
@@ -415,6 +474,21 @@ export class TokenRequests {
     this.#announce(records);
     this.#deps.metrics.decision("auto-approve", approved.length);
     approved.forEach((id) => this.#deps.waiters.notify(id));
+    this.#notify({
+      event: "rule.installed",
+      at: now,
+      rule: { ruleId: seq, netblock: rule.netblock, expiresAt: rule.expiresAt },
+      actor: caller.identity,
+    });
+    notes.forEach((note) => this.#notify(note));
+    for (const request of approvedRequests) {
+      this.#notify({
+        event: "request.approved",
+        at: now,
+        request: notified(request),
+        actor: request.decidedBy ?? undefined,
+      });
+    }
     return {
       ruleId: seq,
       netblock: rule.netblock,
@@ -427,7 +501,71 @@ export class TokenRequests {
   /** The auto-approval rules in force, oldest first (administrators only). */
   async listRules(caller: Caller): Promise<RuleInfo[]> {
     requireAdministrator(caller, "list auto-approval rules");
-    return (await this.#deps.store.activeRules(this.nowSeconds())).map(ruleInfo);
+    const now = this.nowSeconds();
+    const { store } = this.#deps;
+    const breakers = await store.breakers();
+    return (await store.activeRules(now)).map((rule) => this.#withBreaker(rule, breakers, now));
+  }
+
+  /** /metrics: how many rules the breaker holds, and whether all rules together are held. */
+  async breakerGauges(): Promise<{ heldRules: number; totalHeld: number }> {
+    const now = this.nowSeconds();
+    const { store } = this.#deps;
+    const breakers = await store.breakers();
+    const rules = (await store.activeRules(now)).map((r) => this.#withBreaker(r, breakers, now));
+    return {
+      heldRules: rules.filter((r) => r.held).length,
+      totalHeld: this.#held(breakers.find((b) => b.rule === 0), now) ? 1 : 0,
+    };
+  }
+
+  /**
+   * `condor_token_request_auto_approve -resume`: lets rule `ruleId` (in
+   * force) auto-approve again now, its count for the window starting over;
+   * when all rules together were held, so are they no longer. Requests
+   * held meanwhile stay pending for a human. Administrators only; audited.
+   */
+  async resumeRule(caller: Caller, ruleId: number): Promise<RuleInfo> {
+    requireAdministrator(caller, "resume auto-approval rule");
+    const { store } = this.#deps;
+    const now = this.nowSeconds();
+    const window = this.#window(now);
+    let records: AuditRecord[] = [];
+    const rule = await store.transaction(async (tx) => {
+      records = [];
+      const total = await tx.lockBreaker(0);
+      const rule = (await tx.activeRules(now)).find((r) => r.seq === ruleId);
+      if (rule === undefined) return undefined;
+      const own = await tx.lockBreaker(ruleId);
+      const wasHeld = this.#held(own, now) ? "rule" : this.#held(total, now) ? "total" : null;
+      await tx.saveBreaker({ rule: ruleId, windowStart: window, approved: 0, heldSince: null });
+      if (this.#held(total, now)) {
+        await tx.saveBreaker({ rule: 0, windowStart: window, approved: 0, heldSince: null });
+      }
+      records.push({
+        at: now,
+        event: "rule-resume",
+        actor: caller.identity,
+        detail: { rule: rule.seq, netblock: rule.netblock, held: wasHeld },
+      });
+      for (const record of records) await tx.appendAudit(record);
+      return rule;
+    });
+    if (rule === undefined) {
+      throw new Refusal(
+        404,
+        "RULE_UNKNOWN",
+        `Cannot resume auto-approval rule ${ruleId}: no rule with that ID is in force`,
+      );
+    }
+    this.#announce(records);
+    this.#notify({
+      event: "rule.resumed",
+      at: now,
+      rule: { ruleId: rule.seq, netblock: rule.netblock, expiresAt: rule.expiresAt },
+      actor: caller.identity,
+    });
+    return this.#withBreaker(rule, await store.breakers(), now);
   }
 
   /**
@@ -468,7 +606,14 @@ export class TokenRequests {
       );
     }
     this.#announce(records);
-    return ruleInfo(removed);
+    const breakers = await store.breakers();
+    this.#notify({
+      event: "rule.removed",
+      at: now,
+      rule: { ruleId: removed.seq, netblock: removed.netblock, expiresAt: removed.expiresAt },
+      actor: caller.identity,
+    });
+    return this.#withBreaker(removed, breakers, now);
   }
 
   /**
@@ -546,17 +691,20 @@ export class TokenRequests {
     const now = this.nowSeconds();
     let records: AuditRecord[] = [];
     let expired: string[] = [];
+    let expiredRequests: StoredRequest[] = [];
     // One transaction (one fsync) for the whole sweep: committing each
     // expiry alone blocked the event loop for a quarter second per thousand.
     const swept = await store.transaction(async (tx) => {
       records = [];
       expired = [];
+      expiredRequests = [];
       for (const request of await tx.liveDue(now)) {
         if (!await tx.transition(request.seq, [request.state], "expired", {})) continue;
         const record = expiryRecord(request, now);
         await tx.appendAudit(record);
         records.push(record);
         expired.push(request.id);
+        expiredRequests.push(request);
       }
       await tx.pruneFinished(now - FORGET_AFTER_SECONDS);
       await tx.pruneRules(now - FORGET_AFTER_SECONDS);
@@ -568,6 +716,7 @@ export class TokenRequests {
     this.#announce(records);
     if (expired.length > 0) this.#deps.metrics.decision("expire", expired.length);
     expired.forEach((id) => this.#deps.waiters.notify(id));
+    for (const request of expiredRequests) this.#notifyExpired(request, now);
     return expired.length;
   }
 
@@ -597,6 +746,102 @@ export class TokenRequests {
         headers: { "retry-after": "60" },
       });
     }
+  }
+
+  /** Epoch seconds the breaker's current window began. */
+  #window(now: number): number {
+    const interval = this.#deps.settings.breaker.interval;
+    return now - (now % interval);
+  }
+
+  /** Whether `b` holds in the current window (a new window lets it go). */
+  #held(b: StoredBreaker | undefined, now: number): boolean {
+    return b !== undefined && b.heldSince !== null && b.windowStart === this.#window(now);
+  }
+
+  /** A rule as -list shows it, with its breaker's state. */
+  #withBreaker(rule: StoredRule, breakers: readonly StoredBreaker[], now: number): RuleInfo {
+    const own = breakers.find((b) => b.rule === rule.seq);
+    const total = breakers.find((b) => b.rule === 0);
+    const heldBy = this.#held(own, now) ? "rule" : this.#held(total, now) ? "total" : undefined;
+    const info = ruleInfo(rule);
+    info.held = heldBy !== undefined;
+    if (heldBy !== undefined) {
+      info.heldBy = heldBy;
+      info.heldSince = (heldBy === "rule" ? own : total)!.heldSince!;
+    }
+    info.windowApproved = own && own.windowStart === this.#window(now) ? own.approved : 0;
+    return info;
+  }
+
+  /**
+   * The circuit breaker on auto-approval, inside the transaction that would
+   * approve a request by `rule`: counts the approval in the rule's and the
+   * total's fixed window, unless that reaches TOKEND_AUTO_APPROVE_MAX_PER_RULE
+   * or _MAX_TOTAL, in which case the request is not admitted (it waits for
+   * a human) and, the first time in the window, the hold is audited and
+   * notified. The counts live in the store, locked for the transaction, so
+   * daemons sharing it count together and record each hold once. A window
+   * that ends with a hold resumes the rule (audited and notified too).
+   */
+  async #admit(
+    tx: StoreTransaction,
+    rule: StoredRule,
+    now: number,
+  ): Promise<{ admitted: boolean; records: AuditRecord[]; notes: Notification[] }> {
+    const { maxPerRule, maxTotal, interval } = this.#deps.settings.breaker;
+    const window = this.#window(now);
+    const records: AuditRecord[] = [];
+    const notes: Notification[] = [];
+    const about = { ruleId: rule.seq, netblock: rule.netblock, expiresAt: rule.expiresAt };
+    const roll = (b: StoredBreaker): StoredBreaker => {
+      if (b.windowStart === window) return b;
+      if (b.heldSince !== null) {
+        const limit = b.rule === 0 ? "total" : "rule";
+        records.push({
+          at: now,
+          event: "rule-resume",
+          actor: "daemon",
+          detail: { rule: b.rule === 0 ? "all" : b.rule, held: limit, windowStart: window },
+        });
+        notes.push({ event: "rule.resumed", at: now, rule: { ...about, limit }, actor: "daemon" });
+      }
+      return { rule: b.rule, windowStart: window, approved: 0, heldSince: null };
+    };
+    // The total first: every transaction locks in the same order.
+    const total = roll(await tx.lockBreaker(0));
+    const own = roll(await tx.lockBreaker(rule.seq));
+    let admitted = false;
+    if (own.heldSince === null && total.heldSince === null) {
+      const limit = maxPerRule > 0 && own.approved >= maxPerRule
+        ? "rule"
+        : maxTotal > 0 && total.approved >= maxTotal
+        ? "total"
+        : undefined;
+      if (limit === undefined) {
+        own.approved++;
+        total.approved++;
+        admitted = true;
+      } else {
+        (limit === "rule" ? own : total).heldSince = now;
+        const max = limit === "rule" ? maxPerRule : maxTotal;
+        records.push({
+          at: now,
+          event: "rule-hold",
+          actor: "daemon",
+          detail: { rule: rule.seq, netblock: rule.netblock, limit, max, interval },
+        });
+        notes.push({
+          event: "rule.held",
+          at: now,
+          rule: { ...about, limit, max, interval },
+          actor: "daemon",
+        });
+      }
+    }
+    await tx.saveBreaker(total);
+    await tx.saveBreaker(own);
+    return { admitted, records, notes };
   }
 
   /** SEC_TOKEN_REQUEST_LIMITS: requested levels outside it are dropped; none requested means all of it. */
@@ -748,7 +993,10 @@ export class TokenRequests {
 
   async #expire(request: StoredRequest, now: number): Promise<boolean> {
     const changed = await this.#change(request, "expired", {}, expiryRecord(request, now));
-    if (changed) this.#deps.metrics.decision("expire");
+    if (changed) {
+      this.#deps.metrics.decision("expire");
+      this.#notifyExpired(request, now);
+    }
     return changed;
   }
 
@@ -802,6 +1050,21 @@ export class TokenRequests {
   #announce(records: readonly AuditRecord[]): void {
     for (const record of records) this.#deps.log(auditLine(record));
   }
+
+  /** Reports a committed change to the notifier, if there is one. */
+  #notify(note: Notification): void {
+    this.#deps.notify?.(note);
+  }
+
+  #notifyExpired(request: StoredRequest, now: number): void {
+    this.#notify({
+      event: "request.expired",
+      at: now,
+      request: notified(request),
+      actor: "daemon",
+      from: request.state,
+    });
+  }
 }
 
 /** A uniformly random 7-digit, zero-padded id from the CSPRNG. */
@@ -829,6 +1092,20 @@ export function constantTimeEqual(a: string, b: string): boolean {
   let diff = x.length ^ y.length;
   for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
+}
+
+/** A request as a notification shows it: no secret hash, no token id. */
+function notified(request: StoredRequest): NotifiedRequest {
+  return {
+    requestId: request.id,
+    requestedIdentity: request.requestedIdentity,
+    authenticatedIdentity: request.authenticatedIdentity,
+    peerLocation: request.peerLocation,
+    clientId: request.clientId,
+    authorizations: request.authorizations,
+    lifetime: request.lifetime,
+    expiresAt: request.expiresAt,
+  };
 }
 
 /** The public view of a request. */

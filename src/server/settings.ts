@@ -112,7 +112,48 @@ export interface TokendSettings {
   databasePasswordFile: string | undefined;
   /** The HTTP server's caps and deadlines. */
   connections: ConnectionSettings;
+  /** Webhook notifications (TOKEND_NOTIFY_*). */
+  notify: NotifySettings;
+  /** The circuit breaker on auto-approval (TOKEND_AUTO_APPROVE_*). */
+  breaker: BreakerSettings;
 }
+
+/** Where and how condor_tokend POSTs its events (see notifier.ts). */
+export interface NotifySettings {
+  /**
+   * TOKEND_NOTIFY_URL: an https:// URL, or http:// to a loopback address;
+   * undefined sends nothing. It may hold a secret (a Slack webhook's path
+   * does): messages name only its origin.
+   */
+  url: string | undefined;
+  /** TOKEND_NOTIFY_SECRET_FILE: a private file whose contents key the HMAC-SHA256 of each POST. */
+  secretFile: string | undefined;
+  /** TOKEND_NOTIFY_CA_FILE: PEM certificates trusted for the webhook instead of the runtime's roots. */
+  caFile: string | undefined;
+  /** TOKEND_NOTIFY_TIMEOUT: seconds one POST may take. */
+  timeout: number;
+  /** TOKEND_NOTIFY_RETRY_TIME: seconds an event is retried before it is given up. */
+  retryTime: number;
+  /** TOKEND_NOTIFY_QUEUE_SIZE: events waiting to be sent; beyond it the oldest is dropped. */
+  queueSize: number;
+}
+
+/** Limits on auto-approvals per fixed window; 0 means no limit. */
+export interface BreakerSettings {
+  /** TOKEND_AUTO_APPROVE_MAX_PER_RULE: auto-approvals one rule may make per interval. */
+  maxPerRule: number;
+  /** TOKEND_AUTO_APPROVE_MAX_TOTAL: auto-approvals all rules together may make per interval. */
+  maxTotal: number;
+  /** TOKEND_AUTO_APPROVE_INTERVAL: the window, in seconds. */
+  interval: number;
+}
+
+/** Default TOKEND_AUTO_APPROVE_MAX_PER_RULE: twice a 1,000-host bootstrap. */
+export const DEFAULT_AUTO_APPROVE_MAX_PER_RULE = 2000;
+/** Default TOKEND_AUTO_APPROVE_MAX_TOTAL. */
+export const DEFAULT_AUTO_APPROVE_MAX_TOTAL = 5000;
+/** Default TOKEND_AUTO_APPROVE_INTERVAL: ten minutes. */
+export const DEFAULT_AUTO_APPROVE_INTERVAL = 600;
 
 /** Reads the daemon's settings. Throws ConfigError naming a bad knob. */
 export function tokendSettings(
@@ -177,7 +218,64 @@ export function tokendSettings(
     database: databaseUrl(config),
     databasePasswordFile: config.get("TOKEND_DATABASE_PASSWORD_FILE")?.trim() || undefined,
     connections: connectionSettings(config),
+    notify: notifySettings(config),
+    breaker: {
+      maxPerRule: nonNegative(
+        config,
+        "TOKEND_AUTO_APPROVE_MAX_PER_RULE",
+        DEFAULT_AUTO_APPROVE_MAX_PER_RULE,
+      ),
+      maxTotal: nonNegative(
+        config,
+        "TOKEND_AUTO_APPROVE_MAX_TOTAL",
+        DEFAULT_AUTO_APPROVE_MAX_TOTAL,
+      ),
+      interval: positive(config, "TOKEND_AUTO_APPROVE_INTERVAL", DEFAULT_AUTO_APPROVE_INTERVAL),
+    },
   };
+}
+
+/** The TOKEND_NOTIFY_* knobs, with their defaults. */
+function notifySettings(config: CondorConfig): NotifySettings {
+  return {
+    url: notifyUrl(config),
+    secretFile: config.get("TOKEND_NOTIFY_SECRET_FILE")?.trim() || undefined,
+    caFile: config.get("TOKEND_NOTIFY_CA_FILE")?.trim() || undefined,
+    timeout: positive(config, "TOKEND_NOTIFY_TIMEOUT", 10),
+    retryTime: nonNegative(config, "TOKEND_NOTIFY_RETRY_TIME", 600),
+    queueSize: positive(config, "TOKEND_NOTIFY_QUEUE_SIZE", 1000),
+  };
+}
+
+/**
+ * TOKEND_NOTIFY_URL: https://, or http:// to a loopback address literal
+ * (127.0.0.0/8, ::1), where nothing crosses the network in the clear. A
+ * bad value is refused without quoting it: a webhook URL's path is often
+ * its secret.
+ */
+function notifyUrl(config: CondorConfig): string | undefined {
+  const value = config.get("TOKEND_NOTIFY_URL")?.trim();
+  if (value === undefined || value === "") return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  const ok = url !== undefined && url.username === "" && url.password === "" &&
+    (url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname)));
+  if (!ok) {
+    throw new ConfigError(
+      "CONFIG_VALUE",
+      'Cannot use configuration: knob "TOKEND_NOTIFY_URL" must be an https:// URL, or http:// to a loopback address (127.0.0.1, [::1]), without a user name or password',
+    );
+  }
+  return url!.href;
+}
+
+/** A loopback address literal as URL.hostname gives it: 127.x.y.z or [::1]. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /** The knobs of ConnectionSettings, with their defaults. */

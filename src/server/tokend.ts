@@ -18,6 +18,7 @@ import { type AuthPolicy, cachedKeyResolver } from "./auth.ts";
 import { checkTlsIdentity, loadTlsIdentity, type TlsIdentity } from "./certificate.ts";
 import { DaemonDirectory } from "./directory.ts";
 import { createHandler, type Handler, MAX_BODY_BYTES } from "./handler.ts";
+import { Notifier, type NotifyTarget, notifyTarget } from "./notifier.ts";
 import { type ServerLimits, startHttpServer } from "./http_server.ts";
 import { Metrics } from "./metrics.ts";
 import { RateLimiter } from "./rate_limit.ts";
@@ -103,6 +104,8 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
 
   // 1. Check everything; create nothing.
   const plan = await checkBeforeStart(settings);
+  // TOKEND_NOTIFY_SECRET_FILE and TOKEND_NOTIFY_CA_FILE: read now, so a bad one stops the start.
+  const target = await notifyTarget(settings.notify);
 
   // 2. Bind the port: a busy port or a wrong NETWORK_INTERFACE fails here,
   // before anything is created. The server serves on this listener once
@@ -139,7 +142,7 @@ export async function startTokend(options: TokendOptions): Promise<Tokend> {
     const reread = (config: CondorConfig) => tokendSettings(config, { port: options.port });
     // Built once the daemon's own certificate exists: AUTH_SSL_CLIENT_CAFILE may name it.
     const sendAd = () => adSenderFor(options, settings.collectorUrl!);
-    return await serve(settings, reread, listener, store, now, log, sendAd);
+    return await serve(settings, reread, listener, store, target, now, log, sendAd);
   } catch (err) {
     closeQuietly(listener);
     await store.close();
@@ -179,6 +182,7 @@ async function serve(
   reread: (config: CondorConfig) => TokendSettings,
   listener: Deno.TcpListener,
   store: Store,
+  target: NotifyTarget | undefined,
   now: () => number,
   log: (line: string) => void,
   sendAd: () => Promise<AdSender>,
@@ -208,10 +212,25 @@ async function serve(
   };
   const waiters = new Waiters();
   const metrics = new Metrics();
-  const requests = new TokenRequests({ store, waiters, metrics, settings, keys, now, log });
+  let url = "";
+  const notifier = new Notifier({
+    metrics,
+    log,
+    daemon: () => ({ name: settings.daemonName, approveTarget: approveTarget(settings, url) }),
+  }, target);
+  if (target) log(`sending notifications to ${target.url.origin}`);
+  const requests = new TokenRequests({
+    store,
+    waiters,
+    metrics,
+    settings,
+    keys,
+    now,
+    log,
+    notify: (note) => notifier.send(note),
+  });
   // Changes other daemons on the same database commit wake this daemon's polls.
   store.watch((id) => id === undefined ? waiters.notifyAll() : waiters.notify(id));
-  let url = "";
   const selfAd = (): DaemonAd => ({
     name: settings.daemonName,
     type: settings.daemonType,
@@ -232,7 +251,8 @@ async function serve(
     metrics,
     keys,
     policy,
-    info: cachedInfo(settings, keys),
+    info: cachedInfo(settings, keys, now),
+    notifyQueue: () => notifier.size,
     enqueueLimiter,
     collectLimiter,
     plainHttp: settings.allowPlainHttp,
@@ -284,6 +304,7 @@ async function serve(
       waiters.close();
       await server.shutdown();
       await sweeping;
+      await notifier.close();
       await store.close();
       log("stopped");
     })();
@@ -337,6 +358,22 @@ async function serve(
           `SIGHUP: keeping the running configuration: ${err instanceof Error ? err.message : err}`,
         );
         return;
+      }
+      if (next.notify.url !== undefined || settings.notify.url !== undefined) {
+        // Secret and CA files are read again even when the knobs did not change.
+        try {
+          notifier.configure(await notifyTarget(next.notify));
+          if (JSON.stringify(next.notify) === JSON.stringify(settings.notify)) {
+            next.notify = settings.notify;
+          }
+        } catch (err) {
+          log(
+            `SIGHUP: keeping the running notification settings: ${
+              err instanceof Error ? err.message : err
+            }`,
+          );
+          next.notify = settings.notify;
+        }
       }
       const { applied, needRestart } = applySettings(settings, next);
       policy.allowAdministrator = settings.allowAdministrator;
@@ -466,10 +503,27 @@ async function writeAddressFile(path: string, url: string): Promise<void> {
   });
 }
 
+/**
+ * The target options of `condor_token_request_approve` that reach this
+ * daemon, for notifications: `-pool HOST:PORT` of a collector-role daemon;
+ * for another type, its name and type at the pool's collector.
+ */
+function approveTarget(settings: TokendSettings, url: string): string {
+  const self = new URL(url);
+  if (settings.daemonType === "COLLECTOR") {
+    return `-pool ${self.hostname}:${self.port || (self.protocol === "https:" ? 443 : 80)}`;
+  }
+  const collector = settings.collectorUrl ? new URL(settings.collectorUrl) : undefined;
+  return `${collector ? `-pool ${collector.host} ` : ""}-name ${
+    JSON.stringify(settings.daemonName)
+  } -type ${settings.daemonType}`;
+}
+
 /** GET /v1/info, with the list of held keys refreshed at most once a minute. */
 function cachedInfo(
   settings: TokendSettings,
   keys: ReturnType<typeof cachedKeyResolver>,
+  now: () => number,
 ): () => Promise<DaemonInfo> {
   let cached: { at: number; names: string[] } | undefined;
   return async () => {
@@ -482,6 +536,7 @@ function cachedInfo(
       issuerKeys: cached.names,
       name: settings.daemonName,
       type: settings.daemonType,
+      time: Math.floor(now() / 1000),
     };
   };
 }

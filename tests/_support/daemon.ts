@@ -73,6 +73,8 @@ export interface TestDaemon extends TestDaemonBase, AsyncDisposable {
   handler: Handler;
   /** Stops the daemon (waiting polls are answered, the store is closed). */
   close(): Promise<void>;
+  /** Re-reads the configuration file and applies it, as SIGHUP does. */
+  reconfigure(): Promise<void>;
 }
 
 /** A test daemon in a subprocess; disposing of it stops it (SIGTERM, then waits). */
@@ -159,19 +161,20 @@ export async function prepareTestDaemonDir(
 
 /** Starts a daemon in this process on 127.0.0.1, port 0. */
 export async function startTestDaemon(
-  options: TestDaemonOptions & { now?: () => number },
+  options: TestDaemonOptions & { now?: () => number; log?: (line: string) => void },
 ): Promise<TestDaemon> {
   const paths = await prepareTestDaemonDir(options.dir, options.extraConfig);
   const baseEnv = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-  const config = await loadConfig({
-    env: { get: (name) => (baseEnv as Record<string, string>)[name] },
-    hostname: Deno.hostname(),
-  });
+  const readConfig = () =>
+    loadConfig({
+      env: { get: (name) => (baseEnv as Record<string, string>)[name] },
+      hostname: Deno.hostname(),
+    });
   const tokend = await startTokend({
-    config,
+    config: await readConfig(),
     port: 0,
     now: options.now,
-    log: () => {},
+    log: options.log ?? (() => {}),
     adSender: (daemonConfig) => adSender(daemonConfig, options.now ?? Date.now),
   });
   const tools = await toolsFor(paths, options.now);
@@ -186,6 +189,7 @@ export async function startTestDaemon(
     handler: tokend.handler,
     close: () => tokend.shutdown(),
     [Symbol.asyncDispose]: () => tokend.shutdown(),
+    reconfigure: async () => await tokend.reconfigure(await readConfig()),
   };
 }
 

@@ -8,6 +8,18 @@ import { EXIT } from "../../src/cli/exit_codes.ts";
 import { id, withFixture } from "./_admin_tools.ts";
 import { withRequester } from "./_token_request.ts";
 
+/** The fields of a rule in -json, in order (with the circuit breaker's). */
+const RULE_KEYS = [
+  "ruleId",
+  "netblock",
+  "createdBy",
+  "createdAt",
+  "expiresAt",
+  "approved",
+  "held",
+  "windowApproved",
+] as const;
+
 Deno.test("condor_token_request_deny tells a waiting condor_token_request at once, with the reason", async () => {
   await withFixture(async (f) => {
     const args = ["-identity", "bob", "-trust", f.daemon.fingerprint, "-timeout", "60"];
@@ -210,20 +222,20 @@ Deno.test("condor_token_request_auto_approve -list shows the rules in force and 
     const lines = table.stdout.trimEnd().split("\n");
     assert.match(
       lines[0],
-      /^RULE +NETBLOCK +CREATED BY +CREATED \(UTC\) +EXPIRES \(UTC\) +APPROVED$/,
+      /^RULE +NETBLOCK +CREATED BY +CREATED \(UTC\) +EXPIRES \(UTC\) +APPROVED +HELD$/,
     );
     assert.match(
       lines[1],
       new RegExp(
-        `^${rule.ruleId} +127\\.0\\.0\\.0/8 +admin@tokend-test\\.example\\.org +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +1$`,
+        `^${rule.ruleId} +127\\.0\\.0\\.0/8 +admin@tokend-test\\.example\\.org +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +1 +no$`,
       ),
     );
-    assert.match(lines[2], / 192\.0\.2\.0\/24 .* 0$/);
+    assert.match(lines[2], / 192\.0\.2\.0\/24 .* 0 +no$/);
     assert.equal(lines.length, 3);
     const rules = JSON.parse(json.stdout);
     assert.deepEqual(rules.map((r: Record<string, unknown>) => Object.keys(r)), [
-      ["ruleId", "netblock", "createdBy", "createdAt", "expiresAt", "approved"],
-      ["ruleId", "netblock", "createdBy", "createdAt", "expiresAt", "approved"],
+      [...RULE_KEYS],
+      [...RULE_KEYS],
     ]);
     assert.equal(rules[0].approved, 1);
 

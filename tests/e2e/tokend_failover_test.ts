@@ -12,6 +12,7 @@ import { readSavedRequest } from "../../src/client/saved_request.ts";
 import { type SpawnedTestDaemon, spawnTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
 import { withTestDatabase } from "../_support/postgres.ts";
 import { withTempDir } from "../_support/temp.ts";
+import { until } from "../_support/until.ts";
 import { adminClient, untrustedEnv, withRequester } from "./_token_request.ts";
 
 /** Two daemon processes on one fresh database, sharing one POOL key. */
@@ -52,8 +53,13 @@ Deno.test("condor_token_request (e2e): waiting on A, carries on at B when A is k
     const trust = ["-trust", a.fingerprint, "-trust", b.fingerprint];
     await withRequester(trust, poolEnv(a, b), async (requester) => {
       const id = await requester.requestId();
-      // The request waits on A, the first address listed.
-      assert.match(a.stderr(), new RegExp(`audit enqueue request=${id}`));
+      // The request waits on A, the first address listed (its log line may
+      // reach stderr a moment after the requester printed the ID).
+      await until(
+        `A's audit line for request ${id}`,
+        () => a.stderr().includes(`audit enqueue request=${id}`),
+        { describe: () => a.stderr() },
+      );
       await a.kill("SIGKILL");
       const admin = adminClient(b);
       try {

@@ -255,10 +255,10 @@ interopTest(
 );
 
 interopTest(
-  "condor_token_request_auto_approve -list and -remove say in one line that an HTCondor daemon cannot",
+  "condor_token_request_auto_approve -list, -remove and -resume say in one line that an HTCondor daemon cannot",
   async () => {
     await withPool(async (pool) => {
-      for (const args of [["-list"], ["-list", "-json"], ["-remove", "1"]]) {
+      for (const args of [["-list"], ["-list", "-json"], ["-remove", "1"], ["-resume", "1"]]) {
         const r = await runTool("condor_token_request_auto_approve", [
           ...["-pool", pool.hostAddress, ...args],
         ], { env: pool.ourEnv });
@@ -266,7 +266,9 @@ interopTest(
         assert.equal(r.stdout, "");
         assert.match(
           r.stderr,
-          /^condor_token_request_auto_approve: Cannot (list auto-approval rules|remove auto-approval rule 1) at \S+: HTCondor daemons keep auto-approval rules in memory and have no command to list or remove them \(a condor_reconfig of the daemon drops them all\)\n$/,
+          args[0] === "-resume"
+            ? /^condor_token_request_auto_approve: Cannot resume auto-approval rule 1 at \S+: HTCondor daemons have no circuit breaker on auto-approval, and no command to resume a rule\n$/
+            : /^condor_token_request_auto_approve: Cannot (list auto-approval rules|remove auto-approval rule 1) at \S+: HTCondor daemons keep auto-approval rules in memory and have no command to list or remove them \(a condor_reconfig of the daemon drops them all\)\n$/,
         );
       }
       // Installing still works there, and -json says so without a rule ID HTCondor does not give.

@@ -66,6 +66,7 @@ Deno.test("sweep() expires all due requests in one transaction and logs only wha
           autoApproveMaxLifetime: LIFETIME,
           maxPending: 1000,
           maxPendingPerPeer: 10,
+          breaker: { maxPerRule: 0, maxTotal: 0, interval: 600 },
         },
         keys: () => Promise.resolve(undefined),
         now: clock.now,

@@ -203,6 +203,8 @@ Deno.test("condor_tokend lists the rules in force with who made them and how man
           createdAt: 0,
           expiresAt: 0,
           approved: 2,
+          held: false,
+          windowApproved: 2,
         },
         {
           ruleId: second.body.ruleId,
@@ -211,6 +213,8 @@ Deno.test("condor_tokend lists the rules in force with who made them and how man
           createdAt: 0,
           expiresAt: 0,
           approved: 0,
+          held: false,
+          windowApproved: 0,
         },
       ],
     );

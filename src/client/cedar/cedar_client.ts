@@ -373,6 +373,17 @@ export class CedarDaemonClient implements TokenDaemonClient {
     return Promise.reject(noRuleCommands(this.address, `remove auto-approval rule ${ruleId}`));
   }
 
+  /** HTCondor has no circuit breaker on its rules, so nothing to resume. */
+  resumeRule(ruleId: number): Promise<RuleInfo> {
+    return Promise.reject(
+      new DaemonError(
+        "UNSUPPORTED",
+        `Cannot resume auto-approval rule ${ruleId} at ${this.address}: HTCondor daemons have ` +
+          `no circuit breaker on auto-approval, and no command to resume a rule`,
+      ),
+    );
+  }
+
   fetchToken(): Promise<FetchTokenResponse> {
     return Promise.reject(unsupported(this.address, "fetch tokens"));
   }

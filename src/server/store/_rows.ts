@@ -7,6 +7,7 @@
 import type { RequestState } from "../../api/protocol.ts";
 import type { AuditRecord } from "../audit.ts";
 import {
+  type StoredBreaker,
   type StoredDaemon,
   type StoredRequest,
   type StoredRule,
@@ -103,6 +104,23 @@ export function toRule(row: Row): StoredRule {
     createdBy: String(row.created_by),
     approved: Number(row.approved),
   };
+}
+
+/** A breaker row as an object. */
+export function toBreaker(row: Row): StoredBreaker {
+  return {
+    rule: Number(row.rule),
+    windowStart: Number(row.window_start),
+    approved: Number(row.approved),
+    heldSince: row.held_since === null || row.held_since === undefined
+      ? null
+      : Number(row.held_since),
+  };
+}
+
+/** A breaker nothing was saved for yet. */
+export function newBreaker(rule: number): StoredBreaker {
+  return { rule, windowStart: 0, approved: 0, heldSince: null };
 }
 
 /** A daemon row as an object. */

@@ -67,6 +67,21 @@ export interface StoredRule extends ApprovalRule {
   approved: number;
 }
 
+/**
+ * The auto-approval circuit breaker's count for one rule (rule 0: all rules
+ * together) in one fixed window of TOKEND_AUTO_APPROVE_INTERVAL seconds.
+ */
+export interface StoredBreaker {
+  /** The rule's ID; 0 counts all rules together. */
+  rule: number;
+  /** Epoch seconds the window began (a multiple of the interval). */
+  windowStart: number;
+  /** Auto-approvals made in that window. */
+  approved: number;
+  /** When the limit was reached in that window (epoch seconds); null when not held. */
+  heldSince: number | null;
+}
+
 /** A stored daemon advertisement. */
 export interface StoredDaemon extends DaemonAd {
   /** Epoch seconds. */
@@ -97,6 +112,8 @@ export interface StoreReads {
   activeRules(now: number): Promise<StoredRule[]>;
   /** Advertisements still valid at `now`. */
   daemons(now: number): Promise<StoredDaemon[]>;
+  /** The circuit breakers' counts, by rule (0 first). */
+  breakers(): Promise<StoredBreaker[]>;
   /** Audit records, oldest first, optionally only those for one request id. */
   auditTrail(requestId?: string): Promise<AuditRecord[]>;
 }
@@ -125,6 +142,15 @@ export interface StoreTransaction extends StoreReads {
   countRuleApprovals(seq: number, count: number): Promise<void>;
   /** Deletes rule `seq` if it is still in force at `now`; returns it as it was, or undefined. */
   removeRule(seq: number, now: number): Promise<StoredRule | undefined>;
+  /**
+   * Rule `rule`'s breaker (0: all rules), locked until the transaction ends
+   * so that daemons sharing the store count one after another; a breaker
+   * never saved reads as window 0 with nothing approved. Lock 0 before any
+   * rule's, so that two transactions cannot wait for each other.
+   */
+  lockBreaker(rule: number): Promise<StoredBreaker>;
+  /** Stores a breaker's count. */
+  saveBreaker(breaker: StoredBreaker): Promise<void>;
   /** Deletes rules that expired before `before`; returns how many. */
   pruneRules(before: number): Promise<number>;
   /** Adds or refreshes a daemon's advertisement. */

@@ -353,6 +353,39 @@ export function storeContract(
     assert.deepEqual((await store.activeRules(1500)).map((r) => r.approved), [0]);
   });
 
+  test("keeps the circuit breaker's counts, rolls back with the transaction, prunes a gone rule's", async (store) => {
+    const rule = await store.transaction((tx) =>
+      tx.insertRule({ netblock: "10.0.0.0/8", issuedAt: 1000, expiresAt: 2000, createdBy: "a@p" })
+    );
+    assert.deepEqual(
+      await store.transaction((tx) => tx.lockBreaker(rule.seq)),
+      { rule: rule.seq, windowStart: 0, approved: 0, heldSince: null },
+      "never saved: window 0, nothing approved",
+    );
+    await store.transaction(async (tx) => {
+      await tx.saveBreaker({ rule: 0, windowStart: 1200, approved: 7, heldSince: null });
+      await tx.saveBreaker({ rule: rule.seq, windowStart: 1200, approved: 3, heldSince: 1300 });
+    });
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.saveBreaker({ rule: 0, windowStart: 1800, approved: 1, heldSince: null });
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.deepEqual(await store.breakers(), [
+      { rule: 0, windowStart: 1200, approved: 7, heldSince: null },
+      { rule: rule.seq, windowStart: 1200, approved: 3, heldSince: 1300 },
+    ]);
+    assert.deepEqual(
+      (await store.transaction((tx) => tx.lockBreaker(rule.seq))).heldSince,
+      1300,
+    );
+    // Once the rule is pruned its count goes; the total stays.
+    await store.transaction((tx) => tx.pruneRules(3000));
+    assert.deepEqual((await store.breakers()).map((b) => b.rule), [0]);
+  });
+
   test("refuses text it would read back as something else (NUL, lone surrogate)", async (store) => {
     for (const requestedIdentity of ["condor@pool\u0000.evil.org", "a\u0000b@c", "x\ud800@y"]) {
       await assert.rejects(

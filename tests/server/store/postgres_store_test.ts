@@ -174,6 +174,7 @@ Deno.test("PostgresStore migrates a schema 1 database: rules count the approvals
     await runSql(
       url,
       `ALTER TABLE condor_tokend.rules DROP COLUMN approved;
+       DROP TABLE condor_tokend.breakers;
        UPDATE condor_tokend.schema_version SET version = 1;
        INSERT INTO condor_tokend.rules (netblock, issued_at, expires_at, created_by)
          VALUES ('10.0.0.0/8', 1000, 4600, 'admin@pool'),
@@ -194,13 +195,15 @@ Deno.test("PostgresStore migrates a schema 1 database: rules count the approvals
       const seq = (await a.activeRules(2000))[1].seq;
       await a.transaction((tx) => tx.countRuleApprovals(seq, 3));
       assert.equal((await b.activeRules(2000))[1].approved, 3);
+      // Version 3's breakers start empty.
+      assert.deepEqual(await b.breakers(), []);
     } finally {
       await a.close();
       await b.close();
     }
     const [{ version }] = await runSql(url, "SELECT version FROM condor_tokend.schema_version");
-    assert.equal(version, 2);
-    assert.equal(SCHEMA_VERSION, 2);
+    assert.equal(version, 3);
+    assert.equal(SCHEMA_VERSION, 3);
   });
 });
 

@@ -85,6 +85,7 @@ Deno.test("SqliteStore.open() upgrades a schema 1 database: rules count the appr
     const old = new DatabaseSync(path);
     old.exec(`
       ALTER TABLE rules DROP COLUMN approved;
+      DROP TABLE breakers;
       PRAGMA user_version = 1;
       INSERT INTO rules (netblock, issued_at, expires_at, created_by)
         VALUES ('10.0.0.0/8', 1000, 4600, 'admin@pool'), ('192.0.2.0/24', 1000, 4600, 'admin@pool');
@@ -104,12 +105,14 @@ Deno.test("SqliteStore.open() upgrades a schema 1 database: rules count the appr
       const seq = (await store.activeRules(2000))[1].seq;
       await store.transaction((tx) => tx.countRuleApprovals(seq, 3));
       assert.equal((await store.activeRules(2000))[1].approved, 3);
+      // Version 3's breakers start empty.
+      assert.deepEqual(await store.breakers(), []);
     } finally {
       await store.close();
     }
     const db = new DatabaseSync(path);
     try {
-      assert.deepEqual({ ...db.prepare("PRAGMA user_version").get() }, { user_version: 2 });
+      assert.deepEqual({ ...db.prepare("PRAGMA user_version").get() }, { user_version: 3 });
     } finally {
       db.close();
     }

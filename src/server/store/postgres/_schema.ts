@@ -81,10 +81,27 @@ export const MIGRATIONS: readonly string[] = [
       AND at BETWEEN rules.issued_at AND rules.expires_at
   );
   `,
+  // 3: as the SQLite engine's version 3, the auto-approval circuit
+  // breaker's counts per rule (0: all rules) and window; they start at zero.
+  `
+  CREATE TABLE breakers (
+    rule BIGINT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    approved BIGINT NOT NULL,
+    held_since BIGINT
+  );
+  `,
 ];
 
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The tables every version has (checked at open). */
-export const TABLES = ["audit", "daemons", "requests", "rules", "schema_version"] as const;
+export const TABLES = [
+  "audit",
+  "breakers",
+  "daemons",
+  "requests",
+  "rules",
+  "schema_version",
+] as const;

@@ -29,10 +29,12 @@ import { type ApprovalRule, peerGroup } from "../../rules.ts";
 import {
   assertStorable,
   auditValues,
+  newBreaker,
   REQUEST_INSERT_COLUMNS,
   requestValues,
   type Row,
   toAudit,
+  toBreaker,
   toDaemon,
   toRequest,
   toRule,
@@ -42,6 +44,7 @@ import type {
   NewRequest,
   OpenStoreOptions,
   Store,
+  StoredBreaker,
   StoredDaemon,
   StoredRequest,
   StoredRule,
@@ -345,6 +348,9 @@ export class PostgresStore implements Store {
   daemons(now: number) {
     return this.#read((r) => r.daemons(now));
   }
+  breakers() {
+    return this.#read((r) => r.breakers());
+  }
   auditTrail(requestId?: string) {
     return this.#read((r) => r.auditTrail(requestId));
   }
@@ -520,6 +526,30 @@ class PostgresTransaction implements StoreTransaction {
     await this.#rows("UPDATE rules SET approved = approved + $1 WHERE seq = $2", [count, seq]);
   }
 
+  async breakers(): Promise<StoredBreaker[]> {
+    return (await this.#rows("SELECT * FROM breakers ORDER BY rule")).map(toBreaker);
+  }
+
+  /** The row is made if missing, then locked (FOR UPDATE) until the transaction ends. */
+  async lockBreaker(rule: number): Promise<StoredBreaker> {
+    await this.#rows(
+      `INSERT INTO breakers (rule, window_start, approved, held_since) VALUES ($1, 0, 0, NULL)
+       ON CONFLICT (rule) DO NOTHING`,
+      [rule],
+    );
+    const row = await this.#one("SELECT * FROM breakers WHERE rule = $1 FOR UPDATE", [rule]);
+    return row ? toBreaker(row) : newBreaker(rule);
+  }
+
+  async saveBreaker(b: StoredBreaker): Promise<void> {
+    await this.#rows(
+      `INSERT INTO breakers (rule, window_start, approved, held_since) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (rule) DO UPDATE SET window_start = excluded.window_start,
+         approved = excluded.approved, held_since = excluded.held_since`,
+      [b.rule, b.windowStart, b.approved, b.heldSince],
+    );
+  }
+
   async removeRule(seq: number, now: number): Promise<StoredRule | undefined> {
     // One statement: of two daemons removing the same rule at once, one gets it.
     const row = await this.#one(
@@ -530,8 +560,12 @@ class PostgresTransaction implements StoreTransaction {
   }
 
   async pruneRules(before: number): Promise<number> {
-    return (await this.#rows("DELETE FROM rules WHERE expires_at < $1 RETURNING seq", [before]))
-      .length;
+    const pruned =
+      (await this.#rows("DELETE FROM rules WHERE expires_at < $1 RETURNING seq", [before])).length;
+    await this.#rows(
+      "DELETE FROM breakers WHERE rule <> 0 AND rule NOT IN (SELECT seq FROM rules)",
+    );
+    return pruned;
   }
 
   async upsertDaemon(ad: StoredDaemon): Promise<void> {

@@ -8,9 +8,20 @@
 
 /**
  * The schema this code reads and writes. 2: rules count the requests they
- * approved (`rules.approved`).
+ * approved (`rules.approved`). 3: the auto-approval circuit breaker's
+ * counts (`breakers`).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** The table of the circuit breaker's counts (version 3). */
+const BREAKERS = `
+CREATE TABLE breakers (
+  rule INTEGER PRIMARY KEY,
+  window_start INTEGER NOT NULL,
+  approved INTEGER NOT NULL,
+  held_since INTEGER
+);
+`;
 
 /** The tables and indexes of a new database. */
 export const SCHEMA = `
@@ -60,7 +71,7 @@ CREATE TABLE audit (
   actor TEXT,
   detail TEXT NOT NULL
 );
-`;
+${BREAKERS}`;
 
 /**
  * Indexes every database gets at open, old or new: adding one changes no
@@ -89,4 +100,6 @@ UPDATE rules SET approved = (
     AND at BETWEEN rules.issued_at AND rules.expires_at
 );
 `,
+  // The circuit breaker counts auto-approvals per window; it starts at zero.
+  2: BREAKERS,
 };

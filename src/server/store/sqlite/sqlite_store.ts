@@ -23,10 +23,12 @@ import {
   assertStorable,
   auditValues,
   LIVE,
+  newBreaker,
   REQUEST_INSERT_COLUMNS,
   requestValues,
   type Row,
   toAudit,
+  toBreaker,
   toDaemon,
   toRequest,
   toRule,
@@ -36,6 +38,7 @@ import {
   isStorageFailure,
   type NewRequest,
   type Store,
+  type StoredBreaker,
   type StoredDaemon,
   type StoredRequest,
   type StoredRule,
@@ -377,6 +380,10 @@ export class SqliteStore implements Store {
     await this.#committed();
     return this.readDaemons(now);
   }
+  async breakers(): Promise<StoredBreaker[]> {
+    await this.#committed();
+    return this.readBreakers();
+  }
   async auditTrail(requestId?: string): Promise<AuditRecord[]> {
     await this.#committed();
     return this.readAuditTrail(requestId);
@@ -476,6 +483,24 @@ export class SqliteStore implements Store {
   }
 
   /** @internal */
+  readBreakers(): StoredBreaker[] {
+    return this.#statement("SELECT * FROM breakers ORDER BY rule").all().map(toBreaker);
+  }
+
+  /** SQLite runs one write transaction at a time: reading is locking. */
+  writeLockBreaker(rule: number): StoredBreaker {
+    const row = this.#statement("SELECT * FROM breakers WHERE rule = ?").get(rule);
+    return row ? toBreaker(row) : newBreaker(rule);
+  }
+
+  writeSaveBreaker(b: StoredBreaker): void {
+    this.#statement(
+      `INSERT INTO breakers (rule, window_start, approved, held_since) VALUES (?, ?, ?, ?)
+       ON CONFLICT (rule) DO UPDATE SET window_start = excluded.window_start,
+         approved = excluded.approved, held_since = excluded.held_since`,
+    ).run(b.rule, b.windowStart, b.approved, b.heldSince);
+  }
+
   readDaemons(now: number): StoredDaemon[] {
     return this.#statement("SELECT * FROM daemons WHERE expires_at > ? ORDER BY type, name")
       .all(now).map(toDaemon);
@@ -581,7 +606,12 @@ export class SqliteStore implements Store {
 
   /** @internal */
   writePruneRules(before: number): number {
-    return Number(this.#statement("DELETE FROM rules WHERE expires_at < ?").run(before).changes);
+    const pruned = Number(
+      this.#statement("DELETE FROM rules WHERE expires_at < ?").run(before).changes,
+    );
+    this.#statement("DELETE FROM breakers WHERE rule <> 0 AND rule NOT IN (SELECT seq FROM rules)")
+      .run();
+    return pruned;
   }
 
   /** @internal */
@@ -724,6 +754,15 @@ class SqliteTransaction implements StoreTransaction {
   }
   daemons(now: number) {
     return Promise.resolve(this.#s.readDaemons(now));
+  }
+  breakers() {
+    return Promise.resolve(this.#s.readBreakers());
+  }
+  lockBreaker(rule: number) {
+    return Promise.resolve(this.#s.writeLockBreaker(rule));
+  }
+  saveBreaker(breaker: StoredBreaker) {
+    return Promise.resolve(this.#s.writeSaveBreaker(breaker));
   }
   auditTrail(requestId?: string) {
     return Promise.resolve(this.#s.readAuditTrail(requestId));
