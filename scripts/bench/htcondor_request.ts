@@ -99,6 +99,44 @@ try {
       }),
   );
 
+  // Start-up: the first byte at a listener standing in for the collector.
+  const floorDir = await Deno.makeTempDir({ dir, prefix: "floor-" });
+  const floor = async (name: string, body: string) => {
+    const script = `${floorDir}/${name}.ts`;
+    await Deno.writeTextFile(script, body);
+    return (port: number) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--no-config", ...REQUESTER_FLAGS, script, String(port)],
+        env: { NO_COLOR: "1" },
+        clearEnv: true,
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+  };
+  figures.floorByte = await firstByteRuns(
+    runs,
+    await floor(
+      "connect",
+      `const c = await Deno.connect({ hostname: "127.0.0.1", port: Number(Deno.args[0]) });\n` +
+        `await c.write(new Uint8Array([22]));\nc.close();\n`,
+    ),
+  );
+  figures.floorTls = await firstByteRuns(
+    runs,
+    await floor(
+      "tls",
+      `await Deno.connectTls({ hostname: "127.0.0.1", port: Number(Deno.args[0]) })\n` +
+        `  .catch(() => {});\n`,
+    ),
+  );
+  figures.oursFirstByte = await firstByteRuns(
+    runs,
+    (port) =>
+      spawnTool("condor_token_request", ["-pool", `127.0.0.1:${port}`, ...AUTO], {
+        env: daemon.env,
+        requesterFlags: true,
+      }),
+  );
   if (PREFIX) {
     const running = await startPool(teardown, dir, {
       trustDomain: TRUST_DOMAIN,
@@ -133,37 +171,6 @@ try {
       });
     const theirs = (args: string[], at = `<${pool.address}?alias=${pool.hostName}>`) =>
       spawnReal("bin/condor_token_request", ["-pool", at, ...args], { ...pool.env, ...sslOnly });
-    // Start-up: the first byte at a listener standing in for the collector.
-    const floorDir = await Deno.makeTempDir({ dir, prefix: "floor-" });
-    const floor = async (name: string, body: string) => {
-      const script = `${floorDir}/${name}.ts`;
-      await Deno.writeTextFile(script, body);
-      return (port: number) =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "--quiet", "--no-config", ...REQUESTER_FLAGS, script, String(port)],
-          env: { NO_COLOR: "1" },
-          clearEnv: true,
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-    };
-    figures.floorByte = await firstByteRuns(
-      runs,
-      await floor(
-        "connect",
-        `const c = await Deno.connect({ hostname: "127.0.0.1", port: Number(Deno.args[0]) });\n` +
-          `await c.write(new Uint8Array([22]));\nc.close();\n`,
-      ),
-    );
-    figures.floorTls = await firstByteRuns(
-      runs,
-      await floor(
-        "tls",
-        `await Deno.connectTls({ hostname: "127.0.0.1", port: Number(Deno.args[0]) })\n` +
-          `  .catch(() => {});\n`,
-      ),
-    );
-    figures.oursFirstByte = await firstByteRuns(runs, (port) => ours(AUTO, `127.0.0.1:${port}`));
     figures.theirsFirstByte = await firstByteRuns(
       runs,
       (port) => theirs(AUTO, `<127.0.0.1:${port}>`),
@@ -186,6 +193,8 @@ try {
   await teardown.run();
 }
 
+/** The HTCondor column of Deno's floors. */
+const FLOOR_ONLY = "n/a (Deno's own)";
 const median = (s: Summary | undefined): Cell => s?.median ?? { missing: NO_HTCONDOR };
 const rows: Row[] = [
   {
@@ -200,14 +209,14 @@ const rows: Row[] = [
     unit: "ms",
     kind: "time",
     ours: median(figures.floorByte),
-    htcondor: { missing: "n/a" },
+    htcondor: { missing: FLOOR_ONLY },
   },
   {
     figure: "the same for Deno itself: a TLS ClientHello (Deno.connectTls)",
     unit: "ms",
     kind: "time",
     ours: median(figures.floorTls),
-    htcondor: { missing: "n/a" },
+    htcondor: { missing: FLOOR_ONLY },
   },
   {
     figure: `auto-approved request: process start → token stored, median of ${runs}`,
