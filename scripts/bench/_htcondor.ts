@@ -31,7 +31,7 @@ export interface RunningPool {
 /**
  * Writes a pool's configuration into a new directory under `parent`,
  * starts `condor_master -f` and resolves once the collector has written its
- * address file and the POOL key exists. The master and collector are
+ * address file and its CA file, and the POOL key exists. The master and collector are
  * stopped at teardown: SIGQUIT to the master (its fast shutdown, which
  * stops the collector), SIGKILL when it does not stop in time, and the
  * collector is killed by itself when the master is gone but it is not (a
@@ -64,7 +64,13 @@ export async function startPool(
     })();
   const unregister = teardown.add(`stop the HTCondor pool in ${dir}`, stop);
   const deadline = Date.now() + START_WAIT_MS;
-  while (!(await exists(`${pool.dir}/log/.collector_address`) && await exists(pool.poolKeyFile))) {
+  // The collector writes its CA (the trust domain's, which the requesters
+  // are given) after its address file: a requester started before it
+  // exists fails to read AUTH_SSL_CLIENT_CAFILE.
+  const ready = async () =>
+    await exists(`${pool.dir}/log/.collector_address`) && await exists(pool.poolKeyFile) &&
+    await exists(pool.caFile);
+  while (!(await ready())) {
     if (exited || Date.now() > deadline) {
       await stop();
       throw new Error(

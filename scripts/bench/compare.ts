@@ -5,7 +5,8 @@
  * machine, then prints one Markdown report: the machine, the date, the
  * commit and the command, one table with our figure, HTCondor's and their
  * ratio, and the notes each benchmark printed. docs/benchmarks.md holds one
- * such report.
+ * such report. Our tools run from the bundles the binaries embed (built
+ * first with scripts/build.ts --bundle-only), under the binaries' flags.
  *
  *     NO_COLOR=1 RUST_BACKTRACE=0 scripts/deno run --allow-all scripts/bench/compare.ts \
  *         [--quick] [--no-htcondor] [--only=request,storm,enqueue]
@@ -26,6 +27,7 @@
  * then this exits with 128 + the signal's number.
  */
 import { ROOT } from "../build.ts";
+import { VERSION } from "../../src/cli/version.ts";
 import { type Comparison, comparisonTable } from "./_compare.ts";
 import { findHtcondor } from "./_htcondor.ts";
 import { gitCommit, loadAverage, machineLines } from "./_report.ts";
@@ -89,6 +91,24 @@ for (const [signal, code] of SIGNALS) {
   });
 }
 
+// Our tools run from the bundles the binaries embed, under the binaries'
+// flags, as scripts/test_bundle runs them: their start-up differs from the
+// sources' (one file, no module graph to resolve).
+const bundleOut = await Deno.makeTempDir({ prefix: "condor-token-compare-bundle-" });
+const built = await new Deno.Command(Deno.execPath(), {
+  args: ["run", "--quiet", "-A", `${ROOT}/scripts/build.ts`, "--bundle-only", "--out", bundleOut],
+  stdin: "null",
+  stdout: "null",
+  stderr: "inherit",
+}).output();
+if (!built.success) {
+  console.error("compare: cannot build the bundles (scripts/build.ts --bundle-only)");
+  Deno.exit(1);
+}
+const removeBundles = () => Deno.remove(bundleOut, { recursive: true }).catch(() => {});
+env.CONDOR_TOKEN_E2E_ENTRY = "bundle";
+env.CONDOR_TOKEN_E2E_BUNDLE_DIR = `${bundleOut}/${VERSION}/bundle`;
+
 const header = await machineLines();
 const started = performance.now();
 const results: Comparison[] = [];
@@ -108,10 +128,12 @@ for (const [name, script, full, small] of PARTS) {
   running = undefined;
   if (caught !== undefined) {
     await Deno.remove(jsonFile).catch(() => {});
+    await removeBundles();
     Deno.exit(caught);
   }
   if (!status.success) {
     await Deno.remove(jsonFile).catch(() => {});
+    await removeBundles();
     console.error(`compare: ${script} failed (exit code ${status.code})`);
     Deno.exit(1);
   }
@@ -119,6 +141,7 @@ for (const [name, script, full, small] of PARTS) {
   await Deno.remove(jsonFile);
 }
 const minutes = (performance.now() - started) / 60_000;
+await removeBundles();
 
 const command = ["scripts/deno run --allow-all scripts/bench/compare.ts", ...Deno.args].join(" ");
 const lines = [

@@ -14,9 +14,21 @@
  *   5 s, ours every second against HTCondor; against condor_tokend ours
  *   waits in a long poll).
  *
+ * - start-up: process start to the first byte the requester sends, seen by
+ *   a plain TCP listener standing in for the collector (ours: the TLS
+ *   ClientHello with which it asks whether the daemon speaks HTTPS;
+ *   HTCondor's: its DC_AUTHENTICATE packet), beside two floors of Deno
+ *   itself run with the requester's flags: a script that only connects and
+ *   writes one byte, and one whose first byte is a TLS ClientHello
+ *   (Deno.connectTls: no Node modules, but the crypto library's set-up).
+ *
  * The collector runs HTCondor's default security for its version (`use
  * security:recommended`); both requesters offer only SSL, with the pool's
  * CA, and no credentials, as a fresh host would.
+ *
+ * Our requester runs from the sources (src/requester_main.ts), or, with
+ * CONDOR_TOKEN_E2E_ENTRY=bundle, from the bundle the binary embeds, as
+ * scripts/test_bundle runs it (compare.ts does that); the notes say which.
  *
  *     NO_COLOR=1 scripts/deno run --allow-all scripts/bench/htcondor_request.ts \
  *         [--runs=20] [--waits=10] [--json=FILE]
@@ -33,7 +45,8 @@ import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
 import { TrustSessions } from "../../src/client/trust.ts";
 import { spawnTestDaemon, testDaemonPaths } from "../../tests/_support/daemon.ts";
 import { PREFIX, runReal, spawnReal } from "../../tests/_support/htcondor_pool.ts";
-import { spawnTool } from "../../tests/_support/run_tool.ts";
+import { e2eEntryKind, spawnTool, toolCommand } from "../../tests/_support/run_tool.ts";
+import { REQUESTER_FLAGS } from "../permissions.ts";
 import { type Cell, type Comparison, NO_HTCONDOR, reportComparison, type Row } from "./_compare.ts";
 import { startPool } from "./_htcondor.ts";
 import { numberOption, sleep, summarize, type Summary } from "./_report.ts";
@@ -86,6 +99,44 @@ try {
       }),
   );
 
+  // Start-up: the first byte at a listener standing in for the collector.
+  const floorDir = await Deno.makeTempDir({ dir, prefix: "floor-" });
+  const floor = async (name: string, body: string) => {
+    const script = `${floorDir}/${name}.ts`;
+    await Deno.writeTextFile(script, body);
+    return (port: number) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--no-config", ...REQUESTER_FLAGS, script, String(port)],
+        env: { NO_COLOR: "1" },
+        clearEnv: true,
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+  };
+  figures.floorByte = await firstByteRuns(
+    runs,
+    await floor(
+      "connect",
+      `const c = await Deno.connect({ hostname: "127.0.0.1", port: Number(Deno.args[0]) });\n` +
+        `await c.write(new Uint8Array([22]));\nc.close();\n`,
+    ),
+  );
+  figures.floorTls = await firstByteRuns(
+    runs,
+    await floor(
+      "tls",
+      `await Deno.connectTls({ hostname: "127.0.0.1", port: Number(Deno.args[0]) })\n` +
+        `  .catch(() => {});\n`,
+    ),
+  );
+  figures.oursFirstByte = await firstByteRuns(
+    runs,
+    (port) =>
+      spawnTool("condor_token_request", ["-pool", `127.0.0.1:${port}`, ...AUTO], {
+        env: daemon.env,
+        requesterFlags: true,
+      }),
+  );
   if (PREFIX) {
     const running = await startPool(teardown, dir, {
       trustDomain: TRUST_DOMAIN,
@@ -113,17 +164,17 @@ try {
       pool.env,
     );
     if (rule.code !== 0) throw new Error(`auto-approve failed: ${rule.stderr}`);
-    const ours = (args: string[]) =>
-      spawnTool("condor_token_request", ["-pool", pool.hostAddress, ...args], {
+    const ours = (args: string[], at = pool.hostAddress) =>
+      spawnTool("condor_token_request", ["-pool", at, ...args], {
         env: { ...pool.ourEnv, ...sslOnly },
         requesterFlags: true,
       });
-    const theirs = (args: string[]) =>
-      spawnReal("bin/condor_token_request", [
-        "-pool",
-        `<${pool.address}?alias=${pool.hostName}>`,
-        ...args,
-      ], { ...pool.env, ...sslOnly });
+    const theirs = (args: string[], at = `<${pool.address}?alias=${pool.hostName}>`) =>
+      spawnReal("bin/condor_token_request", ["-pool", at, ...args], { ...pool.env, ...sslOnly });
+    figures.theirsFirstByte = await firstByteRuns(
+      runs,
+      (port) => theirs(AUTO, `<127.0.0.1:${port}>`),
+    );
     figures.oursAutoCollector = await timeRuns(
       runs,
       pool.tokenDirectory,
@@ -142,8 +193,31 @@ try {
   await teardown.run();
 }
 
+/** The HTCondor column of Deno's floors. */
+const FLOOR_ONLY = "n/a (Deno's own)";
 const median = (s: Summary | undefined): Cell => s?.median ?? { missing: NO_HTCONDOR };
 const rows: Row[] = [
+  {
+    figure: `start-up: process start → its first byte at the daemon, median of ${runs}`,
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.oursFirstByte),
+    htcondor: median(figures.theirsFirstByte),
+  },
+  {
+    figure: "the same for Deno itself: connect and write one byte (requester's flags)",
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.floorByte),
+    htcondor: { missing: FLOOR_ONLY },
+  },
+  {
+    figure: "the same for Deno itself: a TLS ClientHello (Deno.connectTls)",
+    unit: "ms",
+    kind: "time",
+    ours: median(figures.floorTls),
+    htcondor: { missing: FLOOR_ONLY },
+  },
   {
     figure: `auto-approved request: process start → token stored, median of ${runs}`,
     unit: "ms",
@@ -174,6 +248,10 @@ const rows: Row[] = [
   },
 ];
 const LABELS: Record<string, string> = {
+  oursFirstByte: "start-up to the first byte, our requester",
+  theirsFirstByte: "start-up to the first byte, HTCondor's requester",
+  floorByte: "start-up to the first byte, Deno connecting and writing one byte",
+  floorTls: "start-up to the first byte, Deno sending a TLS ClientHello",
   oursAuto: "auto-approved, our requester → condor_tokend",
   oursAutoCollector: "auto-approved, our requester → collector",
   theirsAuto: "auto-approved, HTCondor's requester → collector",
@@ -188,7 +266,19 @@ for (const [name, s] of Object.entries(figures)) {
     } ms, p90 ${s.p90.toFixed(1)} ms, worst ${s.worst.toFixed(1)} ms`,
   );
 }
+notes.push(
+  `our requester ran from ${
+    e2eEntryKind() === "bundle"
+      ? `the bundle the binary embeds (${
+        toolCommand("condor_token_request", [], { requesterFlags: true }).args.find((a) =>
+          a.endsWith(".js")
+        )
+      })`
+      : "the sources (src/requester_main.ts)"
+  }, with the binary's permission flags`,
+);
 const legend = [
+  "start-up: from spawning the requester to the first byte it sends, at a plain TCP listener standing in for the collector (the requester is then killed): ours sends a TLS ClientHello first (it asks whether the daemon speaks HTTPS, then falls back to HTCondor's protocol), HTCondor's its DC_AUTHENTICATE packet. Deno's floors are scripts run with the requester's flags: one connects and writes one byte; one sends a TLS ClientHello with Deno.connectTls, which pays the crypto library's one-time set-up (about 55 ms of CPU) but loads no Node module",
   "auto-approved request: ours is our condor_token_request (the shipped requester's entry and flags) against condor_tokend, HTCondor's is its own condor_token_request against its collector; each run is one process, timed from spawn to exit with the token stored by `-token NAME`; in the row below it ours runs against HTCondor's collector",
   `approval → token: the requester waits for an administrator, who approves in-process at a moment spread evenly over the first ${
     APPROVAL_SPREAD_MS / 1000
@@ -279,6 +369,48 @@ async function approvalRuns(
     await drainErr;
     const status = await child.status;
     if (status.code !== 0) throw new Error(`requester exited ${status.code}: ${errText}`);
+  }
+  return summarize(times);
+}
+
+/**
+ * Runs `n` processes (after 2 warm-up runs) one after the other, each told
+ * the port of a fresh TCP listener on 127.0.0.1 and killed once its first
+ * bytes reached it; times each from spawn to those bytes. A listener per
+ * run, so that a requester that tries again after the listener hung up is
+ * never counted in the next run.
+ */
+async function firstByteRuns(
+  n: number,
+  spawn: (port: number) => Deno.ChildProcess,
+): Promise<Summary> {
+  const times: number[] = [];
+  for (let i = 0; i < n + 2; i++) {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const arrived = (async () => {
+      const conn = await listener.accept();
+      try {
+        await conn.read(new Uint8Array(1));
+        return performance.now();
+      } finally {
+        conn.close();
+      }
+    })();
+    const start = performance.now();
+    const child = teardown.child(spawn((listener.addr as Deno.NetAddr).port));
+    const at = await Promise.race([
+      arrived,
+      child.status.then((s) => {
+        throw new Error(`exited (${s.code}) before sending a byte`);
+      }),
+    ]);
+    try {
+      child.kill("SIGKILL");
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err; // already gone
+    }
+    await child.output().catch(() => child.status);
+    if (i >= 2) times.push(at - start);
   }
   return summarize(times);
 }

@@ -10,6 +10,7 @@ import { isFirstContactFailure } from "../client/connect.ts";
 import { withRetries } from "../client/retry.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { parseDaemonAddress } from "../client/locate.ts";
+import { prepareEcdhKeyPair } from "../client/cedar/session_key.ts";
 import type { TrustJudgement } from "../client/trust.ts";
 import {
   type Clock,
@@ -285,6 +286,10 @@ export async function runRequest(
   io: Io,
   deps: RequestDeps = {},
 ): Promise<number> {
+  // Talking HTCondor's protocol starts with a key pair, and either protocol
+  // with the crypto library's first (slow) random numbers: begin on another
+  // thread now, while the configuration is read.
+  prepareEcdhKeyPair();
   const clock: Clock = deps.clock ?? { now: () => io.now(), sleep: realClock.sleep };
   const started = clock.now();
   const status = new StatusLine(io, clock, deps.statusIntervalMs ?? 60_000);

@@ -7,10 +7,11 @@
  *
  * @module
  */
-import tls from "node:tls";
+import type tls from "node:tls";
 import { DaemonError } from "../errors.ts";
 import { bracketed, isIpAddress, unbracketed } from "./_host_names.ts";
 import { connectFailure } from "./_network_failure.ts";
+import { nodeTlsModules } from "./_node_tls.ts";
 import { socketPeerCertificate } from "./_peer_certificate.ts";
 import { DAEMON_ERRORS } from "./daemon_client.ts";
 import type { TrustSession } from "./trust.ts";
@@ -69,13 +70,14 @@ export function tlsDialer(host: string, port: number, trust: TrustSession): TlsD
 }
 
 /** Connects and completes a TLS handshake, rejecting nothing: the caller judges. */
-function handshake(
+async function handshake(
   host: string,
   port: number,
   address: string,
   trust: TrustSession,
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
+  const { tls } = await nodeTlsModules();
   const timeoutMs = trust.policy.timeoutMs ?? DEFAULT_HANDSHAKE_MS;
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     if (signal?.aborted) {

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { TrustError } from "../errors.ts";
 import { FINGERPRINT_PREFIX, fingerprintOf, parseFingerprint } from "../api/fingerprint.ts";
 import { certificateCoversHost, isLoopbackAddress } from "./_host_names.ts";
@@ -192,7 +192,7 @@ export async function judgeCertificate(
     ? undefined
     : await readHtcondorKnownHost(policy.knownHostsFile, host);
   if (theirs?.permitted) {
-    if (sameBytes(cert.der, theirs.der) || chainsTo(cert, theirs.der)) {
+    if (sameBytes(cert.der, theirs.der) || await chainsTo(cert, theirs.der)) {
       return trusted("known_host");
     }
     throw new TrustError(
@@ -431,8 +431,11 @@ export function judgeSession(
  * Whether `cert` is signed, through the certificates the daemon sent with
  * it, by the CA certificate `anchorDer`. Merely sending the anchor along
  * proves nothing (it is public): each link's signature is checked.
+ * node:crypto is loaded here, the only place that needs it (its start-up
+ * cost is paid only by hosts trusted with HTCondor's known-hosts lines).
  */
-function chainsTo(cert: PeerCertificate, anchorDer: Uint8Array): boolean {
+async function chainsTo(cert: PeerCertificate, anchorDer: Uint8Array): Promise<boolean> {
+  const { X509Certificate } = await import("node:crypto");
   const parse = (der: Uint8Array) => {
     try {
       return new X509Certificate(der);

@@ -17,8 +17,33 @@ export interface EcdhKeyPair {
 const P256 = { name: "ECDH", namedCurve: "P-256" } as const;
 const encoder = new TextEncoder();
 
-/** A fresh key pair for one handshake. */
-export async function newEcdhKeyPair(): Promise<EcdhKeyPair> {
+/** A key pair made ahead by {@link prepareEcdhKeyPair}, not yet handed to any handshake. */
+let prepared: Promise<EcdhKeyPair> | undefined;
+
+/**
+ * Starts making the next handshake's key pair now, in the background. A
+ * process's first key pair (like its first TLS handshake) costs about 55 ms
+ * of CPU while the crypto library sets up its random generator; Web
+ * Crypto does that on a worker thread, so starting it first thing overlaps
+ * it with loading the configuration on the main thread. The pair is used
+ * by the next {@link newEcdhKeyPair} call and by no other: each key still
+ * serves one handshake only. Calling it again before that is a no-op.
+ */
+export function prepareEcdhKeyPair(): void {
+  if (prepared !== undefined) return;
+  prepared = generate();
+  // Unused (an HTTPS daemon) or failed: the next newEcdhKeyPair says why.
+  prepared.catch(() => {});
+}
+
+/** A fresh key pair for one handshake (the one made ahead, if any). */
+export function newEcdhKeyPair(): Promise<EcdhKeyPair> {
+  const pair = prepared ?? generate();
+  prepared = undefined;
+  return pair;
+}
+
+async function generate(): Promise<EcdhKeyPair> {
   const pair = await crypto.subtle.generateKey(P256, true, ["deriveBits"]) as CryptoKeyPair;
   return ecdhKeyPair(pair);
 }

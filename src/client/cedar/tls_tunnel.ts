@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { Duplex } from "node:stream";
-import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import type tls from "node:tls";
+import { type NodeTls, nodeTlsModules } from "../_node_tls.ts";
 import { issuersOf } from "../_peer_certificate.ts";
 import { concat } from "./packet_stream.ts";
 
@@ -45,11 +46,19 @@ export class TlsTunnel {
   #lastWrite = 0;
 
   /**
-   * Starts the handshake. `servername` is sent as SNI (host names only);
-   * `ca` replaces the system's trust anchors for `authorized`. The
-   * certificate is never rejected here: the caller decides trust.
+   * Starts the handshake (loading node:tls first if need be). `servername`
+   * is sent as SNI (host names only); `ca` replaces the system's trust
+   * anchors for `authorized`. The certificate is never rejected here: the
+   * caller decides trust.
    */
-  constructor(options: { servername?: string; ca?: string }) {
+  static async open(options: { servername?: string; ca?: string }): Promise<TlsTunnel> {
+    return new TlsTunnel(options, await nodeTlsModules());
+  }
+
+  private constructor(
+    options: { servername?: string; ca?: string },
+    { tls, Duplex }: NodeTls,
+  ) {
     this.#duplex = new Duplex({
       read() {},
       write: (chunk: Uint8Array, _encoding, done) => {

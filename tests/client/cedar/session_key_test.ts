@@ -6,6 +6,7 @@ import {
   type EcdhKeyPair,
   ecdhKeyPair,
   newEcdhKeyPair,
+  prepareEcdhKeyPair,
 } from "../../../src/client/cedar/session_key.ts";
 
 /** Two fixed P-256 key pairs, generated once for these tests. */
@@ -52,6 +53,22 @@ Deno.test("newEcdhKeyPair() makes a fresh 88-character public key each time", as
   assert.equal(one.publicKeyBase64.length, 88);
   assert.equal(Buffer.from(one.publicKeyBase64, "base64")[0], 0x04);
   assert.notEqual(one.publicKeyBase64, two.publicKeyBase64);
+  assert.deepEqual(
+    await deriveSessionKey(one, two.publicKeyBase64),
+    await deriveSessionKey(two, one.publicKeyBase64),
+  );
+});
+
+Deno.test("prepareEcdhKeyPair() makes the next key pair ahead, for one handshake only", async () => {
+  prepareEcdhKeyPair();
+  prepareEcdhKeyPair(); // a second call before it is taken changes nothing
+  const prepared = newEcdhKeyPair();
+  const next = newEcdhKeyPair();
+  const [one, two] = await Promise.all([prepared, next]);
+  assert.notEqual(one.publicKeyBase64, two.publicKeyBase64);
+  // Taken: the following pairs are fresh ones again.
+  const three = await newEcdhKeyPair();
+  assert.notEqual(three.publicKeyBase64, one.publicKeyBase64);
   assert.deepEqual(
     await deriveSessionKey(one, two.publicKeyBase64),
     await deriveSessionKey(two, one.publicKeyBase64),
