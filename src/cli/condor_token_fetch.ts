@@ -197,7 +197,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
         : (await client.info(io.signal)).trustDomain || undefined,
     });
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

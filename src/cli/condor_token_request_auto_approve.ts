@@ -209,7 +209,7 @@ export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promi
     if (action.kind === "remove") return await removeRule(client, io, action.ruleId, options.json);
     return await installRule(client, io, action, options.json);
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

@@ -127,7 +127,7 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
     }
     return EXIT.OK;
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

@@ -101,7 +101,10 @@ export async function withRetries<T>(
           err.code,
           `${err.message} (still failing after ${downFor} s of retries; giving up)`,
           err.status,
-          { cause: err },
+          {
+            cause: err,
+            reason: `${err.reason} (still failing after ${downFor} s of retries; giving up)`,
+          },
         );
       }
       await options.onRetry?.(err, attempt, delayMs);

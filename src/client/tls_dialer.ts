@@ -8,7 +8,7 @@
  * @module
  */
 import tls from "node:tls";
-import { DaemonError } from "../errors.ts";
+import { DaemonError, type DaemonTransportCode } from "../errors.ts";
 import { bracketed, isIpAddress, unbracketed } from "./_host_names.ts";
 import { connectFailure } from "./_network_failure.ts";
 import { socketPeerCertificate } from "./_peer_certificate.ts";
@@ -46,10 +46,7 @@ export function tlsDialer(host: string, port: number, trust: TrustSession): TlsD
     try {
       const cert = await socketPeerCertificate(socket);
       if (!cert) {
-        throw new DaemonError(
-          DAEMON_ERRORS.TLS,
-          `Cannot connect to ${address}: the daemon presented no certificate`,
-        );
+        throw cannotConnect(DAEMON_ERRORS.TLS, address, "the daemon presented no certificate");
       }
       await trust.judge(cert);
       return socket;
@@ -79,7 +76,7 @@ function handshake(
   const timeoutMs = trust.policy.timeoutMs ?? DEFAULT_HANDSHAKE_MS;
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`));
+      reject(cannotConnect(DAEMON_ERRORS.ABORTED, address, "interrupted"));
       return;
     }
     const caPem = trust.policy.caPem;
@@ -109,27 +106,20 @@ function handshake(
     const timer = setTimeout(
       () =>
         fail(
-          new DaemonError(
+          cannotConnect(
             DAEMON_ERRORS.UNREACHABLE,
-            `Cannot connect to ${address}: no TLS handshake within ${timeoutMs / 1000} s`,
+            address,
+            `no TLS handshake within ${timeoutMs / 1000} s`,
           ),
         ),
       timeoutMs,
     );
-    const onAbort = () =>
-      fail(new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`));
+    const onAbort = () => fail(cannotConnect(DAEMON_ERRORS.ABORTED, address, "interrupted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     const onError = (err: Error) => {
       fail(
         connectFailure(address, err) ??
-          new DaemonError(
-            DAEMON_ERRORS.TLS,
-            `Cannot connect to ${address}: ${err.message}`,
-            undefined,
-            {
-              cause: err,
-            },
-          ),
+          cannotConnect(DAEMON_ERRORS.TLS, address, err.message, err),
       );
     };
     socket.on("error", onError);
@@ -139,5 +129,18 @@ function handshake(
         socket.on("error", () => {});
         resolve(socket);
       }));
+  });
+}
+
+/** "Cannot connect to ADDRESS: reason", with the reason apart (HTTPS says it of its call). */
+function cannotConnect(
+  code: DaemonTransportCode,
+  address: string,
+  reason: string,
+  cause?: unknown,
+): DaemonError {
+  return new DaemonError(code, `Cannot connect to ${address}: ${reason}`, undefined, {
+    reason,
+    ...(cause === undefined ? {} : { cause }),
   });
 }

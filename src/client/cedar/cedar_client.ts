@@ -174,10 +174,13 @@ export class CedarDaemonClient implements TokenDaemonClient {
     const reply = await this.#call(COMMANDS.DC_START_TOKEN_REQUEST, ad, signal);
     if (reply.size === 0) {
       // HTCondor's answer when 1,000 requests are pending: try again later.
+      const reason =
+        "it holds too many pending requests (HTCondor's limit is 1,000); ask an administrator to approve or clear some";
       throw new DaemonError(
         "HTCONDOR_QUEUE_FULL",
-        `Cannot request a token from the daemon at ${this.address}: it holds too many pending requests (HTCondor's limit is 1,000); ask an administrator to approve or clear some`,
+        `Cannot request a token from the daemon at ${this.address}: ${reason}`,
         503,
+        { reason },
       );
     }
     failOnError(reply, `Cannot request a token from the daemon at ${this.address}`);
@@ -307,10 +310,12 @@ export class CedarDaemonClient implements TokenDaemonClient {
       clientId = this.#listedClientIds.get(requestId);
     }
     if (clientId === undefined) {
+      const reason = "the daemon lists no pending request with that ID that we may see";
       throw new DaemonError(
         "HTCONDOR_ERROR_5",
-        `Cannot approve request ${requestId} at ${this.address}: the daemon lists no pending request with that ID that we may see`,
+        `Cannot approve request ${requestId} at ${this.address}: ${reason}`,
         404,
+        { reason },
       );
     }
     const reply = await this.#call(
@@ -628,7 +633,8 @@ function requestInfoOf(ad: ClassAd): RequestInfo | undefined {
 
 /**
  * Throws the daemon's own error when the reply carries one, worded as
- * HTCondor's tools show it (`DAEMON:<code>:<text>`). `statusOf` gives the
+ * HTCondor's tools show it (`DAEMON:<code>:<text>`, also the error's
+ * `reason`). `action` is "Cannot <action> at <address>". `statusOf` gives the
  * HTTP-like status that picks the exit code (403 for refusals, 404 for an
  * unknown request, 409 for one no longer pending).
  */
@@ -641,10 +647,14 @@ function failOnError(
   const text = stringOf(reply, "ErrorString");
   if ((code === undefined || code === 0) && text === undefined) return;
   const shown = printable(text ?? "Unknown error.");
+  const reason = `DAEMON:${code ?? -1}:${shown}`;
   throw new DaemonError(
     `HTCONDOR_ERROR_${code ?? -1}`,
-    `${action}: DAEMON:${code ?? -1}:${shown}`,
+    `${action}: ${reason}`,
     statusOf(code ?? -1, shown),
+    {
+      reason,
+    },
   );
 }
 
