@@ -6,7 +6,7 @@
  * The codes are a closed set, {@link ErrorCode}, and each subclass narrows
  * `code` to its own part of it (as jose's JOSEError subclasses do), so a
  * comparison with a code that does not exist, or a new code that no exit
- * status handles (`exitStatusOf` in src/cli/), does not compile. The codes
+ * status handles (src/cli/_exit_status.ts), does not compile. The codes
  * condor_tokend answers with on the wire are `RefusalCode` in
  * src/api/protocol.ts.
  *

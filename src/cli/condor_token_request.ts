@@ -32,15 +32,14 @@ import { assertSecretsCanBePrivate } from "../token/private_file.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { openSession } from "./_session.ts";
 import {
-  openSession,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { type DebugLog, defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";

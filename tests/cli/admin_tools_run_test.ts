@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { decisionError, targetExitCode, tidyRefusal } from "../../src/cli/_target.ts";
+import { targetExitCode } from "../../src/cli/_exit_status.ts";
+import { decisionError, tidyRefusal } from "../../src/cli/_refusals.ts";
 import { condorTokenRequestApprove } from "../../src/cli/condor_token_request_approve.ts";
 import { condorTokenRequestList } from "../../src/cli/condor_token_request_list.ts";
 import { narrowed } from "../../src/cli/condor_token_fetch.ts";
