@@ -11,10 +11,9 @@ import { withRetries } from "../client/retry.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { parseDaemonAddress } from "../client/locate.ts";
 import type { TrustJudgement } from "../client/trust.ts";
+import { type Clock, realClock } from "../clock.ts";
 import {
-  type Clock,
   newRequesterSecret,
-  realClock,
   type RequestEvent,
   type RequestOutcome,
   requestToken,
@@ -263,8 +262,8 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
   return options;
 }
 
-/** What tests may change: the clock, retry timing, poll length, progress interval. */
-export interface RequestDeps {
+/** What tests may change of the requester: the clock, retry timing, poll length, progress interval. */
+export interface RequesterDeps {
   clock?: Clock;
   retry?: RetryPolicy;
   random?: () => number;
@@ -282,7 +281,7 @@ export interface RequestDeps {
 export async function runRequest(
   options: RequestOptions,
   io: Io,
-  deps: RequestDeps = {},
+  deps: RequesterDeps = {},
 ): Promise<number> {
   const clock: Clock = deps.clock ?? { now: () => io.now(), sleep: realClock.sleep };
   const started = clock.now();

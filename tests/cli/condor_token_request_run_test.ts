@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import {
   condorTokenRequest,
   parseRequestOptions,
-  type RequestDeps,
+  type RequesterDeps,
   runRequest,
 } from "../../src/cli/condor_token_request.ts";
 import { EXIT } from "../../src/cli/exit_codes.ts";
@@ -18,7 +18,7 @@ import { testDaemonPaths } from "../_support/daemon.ts";
 import { DaemonGate } from "../_support/daemon_gate.ts";
 import { withDaemon } from "../client/_daemon.ts";
 
-const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
+const FAST: RequesterDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
 const ENQUEUED =
   /Token request enqueued\. {2}Ask an administrator to please approve request (\d{7})\.\n/;
 
@@ -53,7 +53,7 @@ async function advertise(
   }
 }
 
-function run(args: string[], io: CapturedIo, deps: RequestDeps = FAST) {
+function run(args: string[], io: CapturedIo, deps: RequesterDeps = FAST) {
   return runRequest(parseRequestOptions(args), io, deps);
 }
 
@@ -537,7 +537,7 @@ async function withGatedDaemon(
 }
 
 /** Retries ~10 s apart: only an interrupt can end the wait within the test. */
-const LONG_BACKOFF: RequestDeps = {
+const LONG_BACKOFF: RequesterDeps = {
   statusIntervalMs: 50,
   retry: { baseMs: 10_000, capMs: 10_000 },
   random: () => 0.999,

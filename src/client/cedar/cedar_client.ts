@@ -28,7 +28,7 @@ import type {
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
-import { realClock } from "../retry.ts";
+import { type Clock, realClock } from "../../clock.ts";
 import { isLoopbackAddress } from "../_host_names.ts";
 import { peerCertificate } from "../_peer_certificate.ts";
 import { printable } from "../_printable.ts";
@@ -110,7 +110,8 @@ export interface CedarClientOptions {
   /** Interval between polls in the first minute of waiting (default 1 s; 5 s after). */
   pollIntervalMs?: number;
   trace?: (message: string) => void | Promise<void>;
-  now?: () => number;
+  /** Session expiry, request ages and the poll schedule (default the real clock). */
+  clock?: Clock;
 }
 
 /** A native-protocol client for the daemon at `options.url`. */
@@ -125,6 +126,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
   #session: CedarSession | undefined;
   #daemon: DaemonSecurity | undefined;
   #trust: TrustSession;
+  #clock: Clock;
   #now: () => number;
   #closed = new AbortController();
 
@@ -132,7 +134,8 @@ export class CedarDaemonClient implements TokenDaemonClient {
     this.#options = options;
     this.#target = cedarAddressOf(options.url);
     this.address = options.url.href.replace(/\/$/, "");
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
+    this.#now = () => this.#clock.now();
     this.#trust = options.trust.for(cedarHostKey(this.#target), certificateHost(this.#target));
   }
 
@@ -257,7 +260,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
       const interval = this.#now() - known.since < FAST_POLLING_MS
         ? fast
         : Math.max(fast, SLOW_POLL_INTERVAL_MS);
-      await realClock.sleep(Math.min(interval, left), signal);
+      await this.#clock.sleep(Math.min(interval, left), signal);
     }
   }
 
