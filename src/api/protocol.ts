@@ -257,7 +257,91 @@ export function daemonNameMatches(name: string, wanted: string): boolean {
   return have === want || (!want.includes("@") && have.endsWith(`@${want}`));
 }
 
-/** Error body of every failed call. */
+/**
+ * Every `error.code` condor_tokend answers with (docs/protocol.md lists
+ * when): a closed set, so a refusal the daemon makes up without a code here
+ * does not compile. A client meets codes outside it only from another
+ * version or another program, and reads those by their HTTP status.
+ */
+export const REFUSAL_CODES = [
+  // HTTP framing (the daemon's own HTTP/1.1 server).
+  "BAD_HTTP",
+  "METHOD_NOT_ALLOWED",
+  "LENGTH_REQUIRED",
+  "BODY_TOO_LARGE",
+  "URI_TOO_LONG",
+  "EXPECTATION_FAILED",
+  "HEADERS_TOO_LARGE",
+  "WRONG_SCHEME",
+  "NOT_FOUND",
+  // 400: a malformed body or parameter.
+  "BAD_JSON",
+  "NO_IDENTITY",
+  "BAD_IDENTITY",
+  "NO_CLIENT_ID",
+  "BAD_CLIENT_ID",
+  "BAD_SECRET",
+  "BAD_AUTHZ",
+  "BAD_LIFETIME",
+  "BAD_WAIT",
+  "BAD_REQUEST_ID",
+  "BAD_REASON",
+  "RULE_BAD_LIFETIME",
+  "RULE_BAD_NETBLOCK",
+  "BAD_RULE_ID",
+  "BAD_KEY",
+  "BAD_DAEMON_AD",
+  // 401: no valid token.
+  "NOT_AUTHENTICATED",
+  "AUTH_SCHEME",
+  "TOKEN_MALFORMED",
+  "TOKEN_BAD_ALG",
+  "TOKEN_NO_KID",
+  "TOKEN_UNKNOWN_KEY",
+  "TOKEN_BAD_SIGNATURE",
+  "TOKEN_WRONG_ISSUER",
+  "TOKEN_EXPIRED",
+  "TOKEN_BAD_SUBJECT",
+  // 403: not allowed.
+  "TOKEN_REQUEST_DISABLED",
+  "AUTHZ_ELIMINATED",
+  "SECRET_INCORRECT",
+  "NOT_AUTHORIZED",
+  "SCOPE_RESTRICTED",
+  "LIFETIME_EXCEEDED",
+  "TOKEN_FETCH_DISABLED",
+  "AUTHZ_NOT_ALLOWED",
+  "KEY_NOT_ALLOWED",
+  "KEY_UNAVAILABLE",
+  // 404, 409: no such thing, or not in a state for this.
+  "REQUEST_UNKNOWN",
+  "RULE_UNKNOWN",
+  "WRONG_STATE",
+  // 429, 503: come back later.
+  "RATE_LIMITED",
+  "TOO_MANY_PENDING_FROM_PEER",
+  "TOO_MANY_REQUESTS",
+  "NO_REQUEST_ID",
+  "NO_SIGNING_KEY",
+  "STORE_UNWRITABLE",
+  // 500: a fault of the daemon's.
+  "INTERNAL",
+] as const;
+
+/** One of {@link REFUSAL_CODES}. */
+export type RefusalCode = typeof REFUSAL_CODES[number];
+
+const REFUSAL_CODE_SET: ReadonlySet<string> = new Set(REFUSAL_CODES);
+
+/** Whether `code` is one of condor_tokend's {@link REFUSAL_CODES}. */
+export function isRefusalCode(code: string): code is RefusalCode {
+  return REFUSAL_CODE_SET.has(code);
+}
+
+/**
+ * Error body of every failed call. `code` is a {@link RefusalCode} when
+ * condor_tokend sends it; a reader takes any string (see REFUSAL_CODES).
+ */
 export interface ErrorBody {
   error: { code: string; message: string };
 }

@@ -1,6 +1,6 @@
 /** Configuration helpers shared by the tools. */
 import { type CondorConfig, loadConfig } from "../config/condor_config.ts";
-import { ConfigError } from "../errors.ts";
+import { tokenDirectoryOf } from "../client/settings.ts";
 import { type DebugLog, debugLog, type DebugOption } from "./_tool.ts";
 import type { Io } from "./io.ts";
 
@@ -33,18 +33,12 @@ export async function toolConfig(
   return { config, debug: log };
 }
 
-/** The user's token directory, SEC_TOKEN_DIRECTORY (default ~/.condor/tokens.d). */
+/**
+ * The user's token directory, SEC_TOKEN_DIRECTORY (default ~/.condor/tokens.d).
+ * Throws ConfigError CONFIG_MISSING without HOME.
+ */
 export function tokenDirectory(config: CondorConfig): string {
-  const dir = config.get("SEC_TOKEN_DIRECTORY");
-  // Unset by default without HOME; "/.condor/..." is a `$(HOME)/.condor/...`
-  // written in a configuration file, expanded with HOME unset.
-  if (!dir || dir.startsWith("/.condor/")) {
-    throw new ConfigError(
-      "CONFIG_MISSING",
-      "Cannot find the token directory: HOME is not set; set SEC_TOKEN_DIRECTORY or HOME",
-    );
-  }
-  return dir;
+  return tokenDirectoryOf(config);
 }
 
 /** The pool's trust domain, the issuer of its tokens. */

@@ -1,5 +1,5 @@
 /** The requester's live waiting status on stderr. */
-import type { Clock } from "../client/retry.ts";
+import type { Clock } from "../clock.ts";
 import type { Io } from "./io.ts";
 
 /**

@@ -11,17 +11,16 @@ import { assertPlainKeyId } from "../token/signing_key.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory } from "./_config.ts";
 import { parseOptions, single } from "./_options.ts";
+import { targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { tidyRefusal } from "./_refusals.ts";
+import { openSession } from "./_session.ts";
 import {
   jsonOption,
-  openSession,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  tidyRefusal,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import { NOT_SUPPORTED, type ToolDoc } from "./_doc.ts";
@@ -197,7 +196,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
         : (await client.info(io.signal)).trustDomain || undefined,
     });
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

@@ -12,10 +12,9 @@ import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { parseDaemonAddress } from "../client/locate.ts";
 import { prepareEcdhKeyPair } from "../client/cedar/session_key.ts";
 import type { TrustJudgement } from "../client/trust.ts";
+import { type Clock, realClock } from "../clock.ts";
 import {
-  type Clock,
   newRequesterSecret,
-  realClock,
   type RequestEvent,
   type RequestOutcome,
   requestToken,
@@ -33,15 +32,14 @@ import { assertSecretsCanBePrivate } from "../token/private_file.ts";
 import { prepareTokenDestination, storeToken } from "../token/token_file.ts";
 import { tokenDirectory, toolConfig } from "./_config.ts";
 import { parseOptions, parseSeconds, single } from "./_options.ts";
+import { targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { openSession } from "./_session.ts";
 import {
-  openSession,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { type DebugLog, defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
@@ -265,8 +263,8 @@ export function parseRequestOptions(args: readonly string[]): RequestOptions {
   return options;
 }
 
-/** What tests may change: the clock, retry timing, poll length, progress interval. */
-export interface RequestDeps {
+/** What tests may change of the requester: the clock, retry timing, poll length, progress interval. */
+export interface RequesterDeps {
   clock?: Clock;
   retry?: RetryPolicy;
   random?: () => number;
@@ -284,7 +282,7 @@ export interface RequestDeps {
 export async function runRequest(
   options: RequestOptions,
   io: Io,
-  deps: RequestDeps = {},
+  deps: RequesterDeps = {},
 ): Promise<number> {
   // Talking HTCondor's protocol starts with a key pair, and either protocol
   // with the crypto library's first (slow) random numbers: begin on another

@@ -9,21 +9,17 @@ import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { CondorError, UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
 import { formatAd, judgementAttributes, requestAttributes } from "./_request_ad.ts";
+import { interruptedExitCode, targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { askedAs, decisionError } from "./_refusals.ts";
+import { openSession, readAnswer } from "./_session.ts";
 import {
-  askedAs,
-  decisionError,
-  interruptedExitCode,
   jsonOption,
-  openSession,
   parseRequestId,
   parseTarget,
-  readAnswer,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";

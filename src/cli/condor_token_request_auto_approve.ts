@@ -8,16 +8,15 @@ import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { CondorError, UsageError } from "../errors.ts";
 import { type ParsedOptions, parseOptions, parseSeconds, single } from "./_options.ts";
 import { formatRequest } from "./_request_ad.ts";
+import { targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { tidyRefusal } from "./_refusals.ts";
+import { openSession } from "./_session.ts";
 import {
-  openSession,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  tidyRefusal,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
@@ -235,7 +234,7 @@ export async function runAutoApprove(options: AutoApproveOptions, io: Io): Promi
     if (action.kind === "resume") return await resumeRule(client, io, action.ruleId, options.json);
     return await installRule(client, io, action, options.json);
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

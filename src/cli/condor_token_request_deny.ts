@@ -6,18 +6,17 @@
 import { MAX_REASON_LENGTH } from "../api/protocol.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
+import { targetExitCode, withJsonFailure } from "./_exit_status.ts";
+import { decisionError } from "./_refusals.ts";
+import { openSession } from "./_session.ts";
 import {
-  decisionError,
   jsonOption,
-  openSession,
   parseRequestId,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  withJsonFailure,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";

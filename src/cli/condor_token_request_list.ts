@@ -7,17 +7,16 @@ import { parseOptions, single } from "./_options.ts";
 import { classAdJsonList, formatRequest, requestJson } from "./_request_ad.ts";
 import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
+import { targetExitCode } from "./_exit_status.ts";
+import { askedAs, tidyRefusal } from "./_refusals.ts";
+import { openSession } from "./_session.ts";
 import {
-  askedAs,
-  openSession,
   parseRequestId,
   parseTarget,
   TARGET_OPTIONS,
-  targetExitCode,
   type TargetOptions,
   targetOptions,
-  tidyRefusal,
-} from "./_target.ts";
+} from "./_target_options.ts";
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
@@ -127,7 +126,7 @@ export async function runRequestList(options: ListOptions, io: Io): Promise<numb
     }
     return EXIT.OK;
   } catch (err) {
-    throw tidyRefusal(err, client.address, caller());
+    throw tidyRefusal(err, caller());
   } finally {
     client.close();
   }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { DaemonError } from "../errors.ts";
+import { DaemonError, type DaemonTransportCode } from "../errors.ts";
 import { DAEMON_ERRORS } from "./daemon_client.ts";
 
 /** A Node-style socket error (node:net, node:tls). */
@@ -25,6 +25,7 @@ export function connectFailure(address: string, err: unknown): DaemonError | und
   const [code, reason] = found;
   return new DaemonError(code, `Cannot connect to ${address}: ${reason}`, undefined, {
     cause: err,
+    reason,
   });
 }
 
@@ -59,7 +60,7 @@ export function isHangUp(err: unknown): boolean {
   return false;
 }
 
-function classify(err: unknown): [string, string] | undefined {
+function classify(err: unknown): [DaemonTransportCode, string] | undefined {
   if (err instanceof Deno.errors.ConnectionRefused) {
     return [DAEMON_ERRORS.UNREACHABLE, REASONS.refused];
   }

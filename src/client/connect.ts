@@ -1,6 +1,7 @@
 /**
- * Opening a trusted connection to a daemon, with trust settings taken from
- * the HTCondor configuration. Every network tool connects this way.
+ * Opening a trusted connection to a daemon, with the trust and CEDAR
+ * settings settings.ts reads from the HTCondor configuration. Every network
+ * tool connects this way.
  *
  * @module
  */
@@ -8,7 +9,6 @@ import type { CondorConfig } from "../config/condor_config.ts";
 import { ConfigError, DaemonError } from "../errors.ts";
 import { CEDAR_PROTOCOL } from "./cedar/cedar_address.ts";
 import { cedarDaemonClient } from "./cedar/cedar_client.ts";
-import type { MethodName } from "./cedar/handshake.ts";
 import {
   type CredentialSource,
   DAEMON_ERRORS,
@@ -21,38 +21,29 @@ import { knownHostKey } from "./known_hosts.ts";
 import { localDaemonCertificates } from "./local_certificates.ts";
 import { ANY_PROTOCOL } from "./locate.ts";
 import { tlsDialer } from "./tls_dialer.ts";
-import { parseFingerprint, type TrustJudgement, type TrustPolicy, TrustSessions } from "./trust.ts";
+import {
+  type CedarSettings,
+  defaultCedarSettings,
+  type TrustSettings,
+  trustSettingsFromConfig,
+} from "./settings.ts";
+import { type TrustJudgement, type TrustPolicy, TrustSessions } from "./trust.ts";
 
 export { TrustSessions };
 
-/** Knob: the known-hosts file (default `$(HOME)/.condor/known_hosts`). */
-export const KNOWN_HOSTS_KNOB = "TOKEND_KNOWN_HOSTS";
-/** Knob: fingerprints (`sha256:...`) of self-signed daemon certificates to trust. */
-export const TRUST_KNOB = "TOKEND_TRUST";
-
 /**
- * Builds the trust policy: AUTH_SSL_CLIENT_CAFILE (read now), pins from
- * `pins` (the command line) and the TOKEND_TRUST knob, the known-hosts file
- * from TOKEND_KNOWN_HOSTS, else HTCondor's SEC_KNOWN_HOSTS, else
- * `~/.condor/known_hosts` (the file HTCondor's own tools keep too). Throws ConfigError for
- * an unreadable CA file or a malformed fingerprint. Needs --allow-read.
+ * Builds the trust policy from the trust knobs ({@link TrustSettings}):
+ * AUTH_SSL_CLIENT_CAFILE (read now), pins from `pins` (the command line)
+ * and TOKEND_TRUST, the known-hosts file, and the certificates of a daemon
+ * on this host. Throws ConfigError for an unreadable CA file. Needs
+ * --allow-read.
  */
-export async function trustPolicyFromConfig(
-  config: CondorConfig,
+export async function trustPolicyFrom(
+  settings: TrustSettings,
   options: Pick<TrustPolicy, "ask" | "now" | "pinsFor"> & { pins?: readonly string[] },
 ): Promise<TrustPolicy> {
-  const pins = [...(options.pins ?? [])];
-  for (const item of config.list(TRUST_KNOB)) {
-    const fingerprint = parseFingerprint(item);
-    if (!fingerprint) {
-      throw new ConfigError(
-        "CONFIG_VALUE",
-        `Cannot use ${TRUST_KNOB}: "${item}" is not a SHA-256 fingerprint (sha256:AB:CD:...)`,
-      );
-    }
-    pins.push(fingerprint);
-  }
-  const caFile = config.get("AUTH_SSL_CLIENT_CAFILE")?.trim() || undefined;
+  const pins = [...(options.pins ?? []), ...settings.pins];
+  const caFile = settings.caFile;
   let caPem: string | undefined;
   if (caFile !== undefined) {
     try {
@@ -71,15 +62,11 @@ export async function trustPolicyFromConfig(
       );
     }
   }
-  const home = config.get("HOME")?.trim();
-  const knownHostsFile = config.get(KNOWN_HOSTS_KNOB)?.trim() ||
-    config.get("SEC_KNOWN_HOSTS")?.trim() ||
-    (home ? `${home.replace(/\/+$/, "")}/.condor/known_hosts` : undefined);
   const policy: TrustPolicy = {
     pins,
-    knownHostsFile,
+    knownHostsFile: settings.knownHostsFile,
     now: options.now,
-    localCertificates: await localDaemonCertificates(config),
+    localCertificates: await localDaemonCertificates(settings.localCertificateFiles),
   };
   if (caPem !== undefined) policy.caPem = caPem;
   if (options.ask) policy.ask = options.ask;
@@ -87,62 +74,16 @@ export async function trustPolicyFromConfig(
   return policy;
 }
 
-/** Knobs HTCondor's tools read for the methods a client offers, in order of precedence. */
-export const CLIENT_METHODS_KNOBS = [
-  "SEC_CLIENT_AUTHENTICATION_METHODS",
-  "SEC_DEFAULT_AUTHENTICATION_METHODS",
-] as const;
-
-/** The methods offered when neither knob is set: local identity, token, then anonymous TLS. */
-const DEFAULT_METHODS: readonly MethodName[] = ["FS", "TOKEN", "SSL"];
-
-function defaultSettings(trustDomain: string | undefined): CedarSettings {
-  return { methods: [...DEFAULT_METHODS], ignored: [], source: "the default", trustDomain };
-}
-
-/** What the native protocol takes from the configuration. */
-export interface CedarSettings {
-  /** Authentication methods to offer, in order. */
-  methods: MethodName[];
-  /** Methods the configuration lists that this tool cannot use. */
-  ignored: string[];
-  /** Where the methods came from, for messages. */
-  source: string;
-  trustDomain: string | undefined;
-}
-
 /**
- * Reads SEC_CLIENT_AUTHENTICATION_METHODS (else
- * SEC_DEFAULT_AUTHENTICATION_METHODS) and TRUST_DOMAIN. IDTOKENS, IDTOKEN
- * and TOKENS all mean TOKEN, as in HTCondor. Throws ConfigError when the
- * list names none of the methods this tool speaks (FS, TOKEN, SSL).
+ * {@link trustPolicyFrom} the configuration's trust knobs. Throws
+ * ConfigError for an unreadable CA file or a malformed fingerprint. Needs
+ * --allow-read.
  */
-export function cedarSettingsFromConfig(config: CondorConfig): CedarSettings {
-  const knob = CLIENT_METHODS_KNOBS.find((k) => (config.get(k) ?? "").trim() !== "");
-  const trustDomain = config.get("TRUST_DOMAIN")?.trim() || undefined;
-  if (knob === undefined) {
-    return defaultSettings(trustDomain);
-  }
-  const methods: MethodName[] = [];
-  const ignored: string[] = [];
-  for (const item of config.get(knob)!.split(/[\s,]+/).filter(Boolean)) {
-    const upper = item.toUpperCase();
-    const name = /^(ID)?TOKENS?$/.test(upper) ? "TOKEN" : upper;
-    if ((name === "FS" || name === "TOKEN" || name === "SSL") && !methods.includes(name)) {
-      methods.push(name);
-    } else if (!methods.includes(name as MethodName) && !ignored.includes(item)) {
-      ignored.push(item);
-    }
-  }
-  if (methods.length === 0) {
-    throw new ConfigError(
-      "CONFIG_VALUE",
-      `Cannot talk to HTCondor daemons with ${knob} = ${
-        config.get(knob)!.trim()
-      }: this tool authenticates with FS, IDTOKENS or SSL; add one of them`,
-    );
-  }
-  return { methods, ignored, source: knob, trustDomain };
+export function trustPolicyFromConfig(
+  config: CondorConfig,
+  options: Pick<TrustPolicy, "ask" | "now" | "pinsFor"> & { pins?: readonly string[] },
+): Promise<TrustPolicy> {
+  return trustPolicyFrom(trustSettingsFromConfig(config), options);
 }
 
 /**
@@ -254,7 +195,7 @@ function connectCedar(
   options: ConnectOptions,
   notTls?: DaemonError,
 ): Connection {
-  const settings = options.cedar ?? defaultSettings(undefined);
+  const settings = options.cedar ?? defaultCedarSettings(undefined);
   const client: TokenDaemonClient = cedarDaemonClient({
     url,
     trust,

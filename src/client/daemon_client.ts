@@ -19,7 +19,7 @@ import type {
   RequestStateResponse,
   RuleInfo,
 } from "../api/protocol.ts";
-import { DaemonError } from "../errors.ts";
+import { DaemonError, type DaemonTransportCode } from "../errors.ts";
 import type { TrustJudgement } from "./trust.ts";
 
 /** Which daemons to list from the collector-role daemon's directory. */
@@ -120,7 +120,7 @@ export const DAEMON_ERRORS = {
   NOT_FOUND: "DAEMON_NOT_FOUND",
   /** No credential is available for an authenticated call. */
   NO_CREDENTIALS: "DAEMON_NO_CREDENTIALS",
-} as const;
+} as const satisfies Record<string, DaemonTransportCode>;
 
 /**
  * Whether retrying the same call may succeed: the daemon was unreachable or

@@ -91,14 +91,13 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
           last = callErr;
         }
       }
-      throw new DaemonError(
-        last.code,
-        `${last.message} (tried every daemon of the pool: ${
-          addresses.map((u) => displayAddress(u)).join(", ")
-        })`,
-        last.status,
-        { cause: last },
-      );
+      const tried = `(tried every daemon of the pool: ${
+        addresses.map((u) => displayAddress(u)).join(", ")
+      })`;
+      throw new DaemonError(last.code, `${last.message} ${tried}`, last.status, {
+        cause: last,
+        reason: `${last.reason} ${tried}`,
+      });
     }
   }
 

@@ -24,13 +24,14 @@ import {
   type EnqueueResponse,
   type FetchTokenRequest,
   type FetchTokenResponse,
+  isRefusalCode,
   PATHS,
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
   type RuleInfo,
 } from "../api/protocol.ts";
-import { DaemonError, TrustError } from "../errors.ts";
+import { DaemonError, type DaemonErrorCode, TrustError } from "../errors.ts";
 import {
   exchange,
   Http1Failure,
@@ -514,8 +515,10 @@ export class HttpsDaemonClient implements TokenDaemonClient {
         );
       }
       // The dialer's "Cannot connect to HOST:PORT: reason", said of this call.
-      const reason = err.message.replace(/^Cannot connect to (\[[^\]]*\]|[^:]+)(:\d+)?: /, "");
-      return new DaemonError(err.code, `${where}: ${reason}`, err.status, { cause: err });
+      return new DaemonError(err.code, `${where}: ${err.reason}`, err.status, {
+        cause: err,
+        reason: err.reason,
+      });
     }
     if (err instanceof Http1Failure) {
       if (err.kind === "malformed") {
@@ -532,23 +535,30 @@ export class HttpsDaemonClient implements TokenDaemonClient {
   }
 
   #refusal(action: string, response: Http1Response, text: string): DaemonError {
-    let code = `DAEMON_HTTP_${response.status}`;
+    let code: DaemonErrorCode = `DAEMON_HTTP_${response.status}`;
     let reason = `HTTP ${response.status}${
       response.statusText ? ` ${printable(response.statusText, 100)}` : ""
     }`;
     try {
       const body = JSON.parse(text);
       const error = body?.error;
-      if (typeof error?.code === "string" && /^[A-Z0-9_]{1,64}$/.test(error.code)) {
-        code = error.code;
-      }
+      // A code condor_tokend does not send (another version's, a proxy's) is
+      // read by the status alone.
+      if (typeof error?.code === "string" && isRefusalCode(error.code)) code = error.code;
       if (typeof error?.message === "string" && error.message !== "") {
         reason = printable(error.message);
       }
     } catch {
       // Not the protocol's error body (a proxy, say): the status line is all we have.
     }
-    return new DaemonError(code, `Cannot ${action} at ${this.address}: ${reason}`, response.status);
+    return new DaemonError(
+      code,
+      `Cannot ${action} at ${this.address}: ${reason}`,
+      response.status,
+      {
+        reason,
+      },
+    );
   }
 
   #badResponse(action: string) {

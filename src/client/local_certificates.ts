@@ -1,7 +1,8 @@
 /**
  * The certificates a condor_tokend on this host presents, read from its own
  * files: AUTH_SSL_SERVER_CERTFILE, and the self-signed certificate it keeps
- * in its state directory (TOKEND_STATE_DIRECTORY, else `$(SPOOL)/tokend`).
+ * in its state directory (TOKEND_STATE_DIRECTORY, else `$(SPOOL)/tokend`;
+ * settings.ts reads those knobs).
  * An administrator on the daemon's host who can read these files trusts the
  * daemon without a prompt or a pin. A file counts only when nobody but its
  * owner (and root) could have written it or replaced it: neither it nor its
@@ -11,12 +12,8 @@
  * @module
  */
 import { fingerprintOf, firstPemBlock } from "../api/fingerprint.ts";
-import type { CondorConfig } from "../config/condor_config.ts";
 import { currentUid } from "../token/private_file.ts";
 import { inspectTrusted } from "../token/trusted_file.ts";
-
-/** The file the daemon keeps its self-signed certificate in, inside its state directory. */
-const STATE_CERT_FILE = "tokend_cert.pem";
 
 /** One certificate of a daemon on this host. */
 export interface LocalCertificate {
@@ -25,19 +22,14 @@ export interface LocalCertificate {
 }
 
 /**
- * The certificates of a condor_tokend on this host that this user may read
- * and that nobody else could have written (see the module comment).
- * Needs --allow-read (and --allow-sys=uid).
+ * The certificates in `files` (a condor_tokend's on this host, see
+ * TrustSettings.localCertificateFiles) that this user may read and that
+ * nobody else could have written (see the module comment). Needs
+ * --allow-read (and --allow-sys=uid).
  */
-export async function localDaemonCertificates(config: CondorConfig): Promise<LocalCertificate[]> {
-  const state = config.get("TOKEND_STATE_DIRECTORY")?.trim() ||
-    (config.get("SPOOL")?.trim()
-      ? `${config.get("SPOOL")!.trim().replace(/\/+$/, "")}/tokend`
-      : "");
-  const files = [
-    ...config.list("AUTH_SSL_SERVER_CERTFILE"),
-    ...(state ? [`${state.replace(/\/+$/, "")}/${STATE_CERT_FILE}`] : []),
-  ];
+export async function localDaemonCertificates(
+  files: readonly string[],
+): Promise<LocalCertificate[]> {
   const found: LocalCertificate[] = [];
   for (const file of files) {
     const fingerprint = await trustedCertificate(file);

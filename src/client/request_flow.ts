@@ -12,14 +12,8 @@ import { MAX_WAIT_SECONDS } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import { checkIssuedToken } from "../token/issued_token.ts";
 import { DAEMON_ERRORS, type TokenDaemonClient } from "./daemon_client.ts";
-import {
-  backoffDelay,
-  type Clock,
-  DEFAULT_RETRY,
-  realClock,
-  type RetryPolicy,
-  withRetries,
-} from "./retry.ts";
+import { type Clock, realClock } from "../clock.ts";
+import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, withRetries } from "./retry.ts";
 
 /** What is asked for. */
 export interface TokenRequestSpec {
@@ -33,7 +27,7 @@ export interface TokenRequestSpec {
   clientId: string;
 }
 
-export { backoffDelay, type Clock, DEFAULT_RETRY, realClock, type RetryPolicy };
+export { backoffDelay, DEFAULT_RETRY, type RetryPolicy };
 
 /** Long-poll length asked of the daemon, in seconds (below proxies' usual idle limits). */
 export const DEFAULT_POLL_SECONDS = 25;

@@ -7,32 +7,9 @@
  *
  * @module
  */
+import { type Clock, realClock } from "../clock.ts";
 import { DaemonError } from "../errors.ts";
 import { isTransient } from "./daemon_client.ts";
-
-/** Time, injectable so tests can fake it. */
-export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** The real clock. */
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
-    }),
-};
 
 /** Backoff between retries: `random() * min(capMs, baseMs * 2^attempt)` ("full jitter"). */
 export interface RetryPolicy {
@@ -101,7 +78,10 @@ export async function withRetries<T>(
           err.code,
           `${err.message} (still failing after ${downFor} s of retries; giving up)`,
           err.status,
-          { cause: err },
+          {
+            cause: err,
+            reason: `${err.reason} (still failing after ${downFor} s of retries; giving up)`,
+          },
         );
       }
       await options.onRetry?.(err, attempt, delayMs);

@@ -8,7 +8,7 @@
  * @module
  */
 import type tls from "node:tls";
-import { DaemonError } from "../errors.ts";
+import { DaemonError, type DaemonTransportCode } from "../errors.ts";
 import { bracketed, isIpAddress, unbracketed } from "./_host_names.ts";
 import { connectFailure } from "./_network_failure.ts";
 import { nodeTlsModules } from "./_node_tls.ts";
@@ -47,10 +47,7 @@ export function tlsDialer(host: string, port: number, trust: TrustSession): TlsD
     try {
       const cert = await socketPeerCertificate(socket);
       if (!cert) {
-        throw new DaemonError(
-          DAEMON_ERRORS.TLS,
-          `Cannot connect to ${address}: the daemon presented no certificate`,
-        );
+        throw cannotConnect(DAEMON_ERRORS.TLS, address, "the daemon presented no certificate");
       }
       await trust.judge(cert);
       return socket;
@@ -81,7 +78,7 @@ async function handshake(
   const timeoutMs = trust.policy.timeoutMs ?? DEFAULT_HANDSHAKE_MS;
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`));
+      reject(cannotConnect(DAEMON_ERRORS.ABORTED, address, "interrupted"));
       return;
     }
     const caPem = trust.policy.caPem;
@@ -111,27 +108,20 @@ async function handshake(
     const timer = setTimeout(
       () =>
         fail(
-          new DaemonError(
+          cannotConnect(
             DAEMON_ERRORS.UNREACHABLE,
-            `Cannot connect to ${address}: no TLS handshake within ${timeoutMs / 1000} s`,
+            address,
+            `no TLS handshake within ${timeoutMs / 1000} s`,
           ),
         ),
       timeoutMs,
     );
-    const onAbort = () =>
-      fail(new DaemonError(DAEMON_ERRORS.ABORTED, `Cannot connect to ${address}: interrupted`));
+    const onAbort = () => fail(cannotConnect(DAEMON_ERRORS.ABORTED, address, "interrupted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     const onError = (err: Error) => {
       fail(
         connectFailure(address, err) ??
-          new DaemonError(
-            DAEMON_ERRORS.TLS,
-            `Cannot connect to ${address}: ${err.message}`,
-            undefined,
-            {
-              cause: err,
-            },
-          ),
+          cannotConnect(DAEMON_ERRORS.TLS, address, err.message, err),
       );
     };
     socket.on("error", onError);
@@ -141,5 +131,18 @@ async function handshake(
         socket.on("error", () => {});
         resolve(socket);
       }));
+  });
+}
+
+/** "Cannot connect to ADDRESS: reason", with the reason apart (HTTPS says it of its call). */
+function cannotConnect(
+  code: DaemonTransportCode,
+  address: string,
+  reason: string,
+  cause?: unknown,
+): DaemonError {
+  return new DaemonError(code, `Cannot connect to ${address}: ${reason}`, undefined, {
+    reason,
+    ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -6,14 +6,14 @@
  *
  * @module
  */
-import { CondorError, TokenFileError } from "../errors.ts";
+import { CondorError, type DaemonFileErrorCode, TokenFileError } from "../errors.ts";
 import { writePrivateFile } from "../token/private_file.ts";
 
 /** The file's mode, and how a failure is reported: `code`, "Cannot write <label> <path>: ...". */
 export interface AtomicWriteOptions {
   /** The file's permission bits (pinned: the umask does not apply). */
   mode: number;
-  code: string;
+  code: DaemonFileErrorCode;
   label: string;
 }
 

@@ -13,15 +13,16 @@
  *
  * @module
  */
+import type { RefusalCode } from "../api/protocol.ts";
 
 /** A request the HTTP layer refuses; the connection is closed after the answer. */
 export class HttpError extends Error {
   /** HTTP status of the answer. */
   readonly status: number;
   /** Stable error code, as in docs/protocol.md. */
-  readonly code: string;
+  readonly code: RefusalCode;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: RefusalCode, message: string) {
     super(message);
     this.name = "HttpError";
     this.status = status;

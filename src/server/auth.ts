@@ -7,6 +7,7 @@
  * @module
  */
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
+import { isRefusalCode } from "../api/protocol.ts";
 import { scopeAllows } from "../token/authz.ts";
 import { KeyError, TokenError } from "../errors.ts";
 import { type KeyResolver, verifyToken } from "../token/idtoken.ts";
@@ -115,7 +116,10 @@ export async function authenticate(
       now: context.now,
     });
   } catch (err) {
-    if (err instanceof TokenError) throw notAuthenticated(err.code, err.message, err);
+    // Every code a verifier gives is one condor_tokend answers with.
+    if (err instanceof TokenError && isRefusalCode(err.code)) {
+      throw notAuthenticated(err.code, err.message, err);
+    }
     throw err;
   }
   // Signed, but a subject that does not show as itself would be stored,

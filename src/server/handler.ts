@@ -17,6 +17,7 @@ import {
   MAX_REASON_LENGTH,
   MAX_WAIT_SECONDS,
   PATHS,
+  type RefusalCode,
   REQUEST_ID_PATTERN,
   RULE_ID_PATTERN,
   type RuleListResponse,
@@ -490,7 +491,7 @@ function clientIdField(body: Record<string, unknown>): string {
  * a 400 with `code` saying "<what> contains U+XXXX, ...". Other values pass
  * to the field's own checks.
  */
-function visibleText(value: unknown, code: string, what: string): void {
+function visibleText(value: unknown, code: RefusalCode, what: string): void {
   if (typeof value !== "string") return;
   const hidden = hiddenCharacter(value);
   if (hidden !== undefined) throw badRequest(code, `${what} ${hiddenCharacterReason(hidden)}`);

@@ -6,10 +6,12 @@
  *
  * @module
  */
+import type { RefusalCode } from "../api/protocol.ts";
 import { CondorError } from "../errors.ts";
 
 /** A call the daemon refuses, answered with `status` and `{ error: { code, message } }`. */
 export class Refusal extends CondorError {
+  declare readonly code: RefusalCode;
   /** HTTP status of the answer (4xx, or 503 when the daemon cannot take more). */
   readonly status: number;
   /** Extra response headers (Retry-After, Allow, WWW-Authenticate). */
@@ -17,7 +19,7 @@ export class Refusal extends CondorError {
 
   constructor(
     status: number,
-    code: string,
+    code: RefusalCode,
     message: string,
     options?: ErrorOptions & { headers?: Record<string, string> },
   ) {
@@ -28,12 +30,12 @@ export class Refusal extends CondorError {
 }
 
 /** 400: the body or a parameter is malformed. */
-export function badRequest(code: string, message: string): Refusal {
+export function badRequest(code: RefusalCode, message: string): Refusal {
   return new Refusal(400, code, message);
 }
 
 /** 401: the call needs a valid token. */
-export function notAuthenticated(code: string, message: string, cause?: unknown): Refusal {
+export function notAuthenticated(code: RefusalCode, message: string, cause?: unknown): Refusal {
   return new Refusal(401, code, message, {
     cause,
     headers: { "www-authenticate": 'Bearer realm="condor_tokend"' },
@@ -41,6 +43,6 @@ export function notAuthenticated(code: string, message: string, cause?: unknown)
 }
 
 /** 403: authenticated (or not), but not allowed to do this. */
-export function forbidden(code: string, message: string): Refusal {
+export function forbidden(code: RefusalCode, message: string): Refusal {
   return new Refusal(403, code, message);
 }

@@ -54,7 +54,7 @@ import type { Waiters } from "./waiters.ts";
 export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
 
 /** What the state machine needs. */
-export interface RequestDeps {
+export interface TokenRequestsDeps {
   store: Store;
   waiters: Waiters;
   metrics: Metrics;
@@ -101,9 +101,9 @@ const FORGET_AFTER_SECONDS = 3600;
 
 /** The request state machine over one store. */
 export class TokenRequests {
-  readonly #deps: RequestDeps;
+  readonly #deps: TokenRequestsDeps;
 
-  constructor(deps: RequestDeps) {
+  constructor(deps: TokenRequestsDeps) {
     this.#deps = deps;
   }
 

@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
-import { decisionError, targetExitCode, tidyRefusal } from "../../src/cli/_target.ts";
+import { targetExitCode } from "../../src/cli/_exit_status.ts";
+import { decisionError, tidyRefusal } from "../../src/cli/_refusals.ts";
 import { condorTokenRequestApprove } from "../../src/cli/condor_token_request_approve.ts";
 import { condorTokenRequestList } from "../../src/cli/condor_token_request_list.ts";
 import { narrowed } from "../../src/cli/condor_token_fetch.ts";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { type Io, memoryIo } from "../../src/cli/io.ts";
 import { DAEMON_ERRORS } from "../../src/client/daemon_client.ts";
-import { CondorError, DaemonError, TrustError } from "../../src/errors.ts";
+import {
+  CondorError,
+  DaemonError,
+  type DaemonErrorCode,
+  TokenError,
+  TrustError,
+} from "../../src/errors.ts";
 import { writeTokenToDirectory } from "../../src/token/token_file.ts";
 import { startTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
@@ -33,8 +40,14 @@ Deno.test("narrowed() names the authorizations dropped and the lifetime cut, and
 });
 
 Deno.test("decisionError() turns the daemon's refusals into one clear line, keeping code and status", () => {
-  const refusal = (status: number, code: string, reason: string) =>
-    new DaemonError(code, `Cannot approve token request 1234567 at ${ADDRESS}: ${reason}`, status);
+  // As the client makes them: the daemon's own message travels as `reason`.
+  const refusal = (status: number, code: DaemonErrorCode, reason: string) =>
+    new DaemonError(
+      code,
+      `Cannot approve token request 1234567 at ${ADDRESS}: ${reason}`,
+      status,
+      { reason },
+    );
 
   const unknown = decisionError(
     refusal(404, "REQUEST_UNKNOWN", "Request unknown."),
@@ -84,26 +97,29 @@ Deno.test("decisionError() turns the daemon's refusals into one clear line, keep
 });
 
 Deno.test("tidyRefusal() drops the daemon's repeated 'Cannot ...:' and nothing else", () => {
+  const reason = `Cannot install auto-approval rule: "a@b" is not an administrator`;
   const doubled = new DaemonError(
     "NOT_AUTHORIZED",
-    `Cannot install auto-approval rule at ${ADDRESS}: Cannot install auto-approval rule: "a@b" is not an administrator`,
+    `Cannot install auto-approval rule at ${ADDRESS}: ${reason}`,
     403,
+    { reason },
   );
   assert.equal(
-    (tidyRefusal(doubled, ADDRESS) as Error).message,
+    (tidyRefusal(doubled) as Error).message,
     `Cannot install auto-approval rule at ${ADDRESS}: "a@b" is not an administrator`,
   );
   const plain = new DaemonError(
-    "X",
+    "REQUEST_UNKNOWN",
     `Cannot list token requests at ${ADDRESS}: Request unknown.`,
     404,
+    { reason: "Request unknown." },
   );
-  assert.equal(tidyRefusal(plain, ADDRESS), plain);
+  assert.equal(tidyRefusal(plain), plain);
 });
 
 Deno.test("targetExitCode() maps failures to the documented exit codes", () => {
   const io = memoryIo();
-  const daemon = (code: string, status?: number) => new DaemonError(code, "x", status);
+  const daemon = (code: DaemonErrorCode, status?: number) => new DaemonError(code, "x", status);
   assert.equal(targetExitCode(daemon(DAEMON_ERRORS.UNREACHABLE), io), EXIT.UNREACHABLE);
   assert.equal(targetExitCode(daemon(DAEMON_ERRORS.TIMEOUT), io), EXIT.UNREACHABLE);
   assert.equal(targetExitCode(daemon(DAEMON_ERRORS.TLS), io), EXIT.UNTRUSTED);
@@ -114,6 +130,15 @@ Deno.test("targetExitCode() maps failures to the documented exit codes", () => {
   assert.equal(targetExitCode(daemon("REQUEST_UNKNOWN", 404), io), EXIT.FAILURE);
   assert.equal(targetExitCode(daemon("WRONG_STATE", 409), io), EXIT.FAILURE);
   assert.equal(targetExitCode(new CondorError("CONFIG_MISSING", "x"), io), EXIT.FAILURE);
+  // An answer goes by its status, whatever its code; without one, by the code.
+  assert.equal(targetExitCode(daemon("DAEMON_REFUSED", 403), io), EXIT.NOT_AUTHORIZED);
+  assert.equal(targetExitCode(daemon("DAEMON_REFUSED"), io), EXIT.FAILURE);
+  assert.equal(targetExitCode(daemon("HTCONDOR_ERROR_6", 403), io), EXIT.NOT_AUTHORIZED);
+  assert.equal(targetExitCode(daemon("HTCONDOR_ERROR_5"), io), EXIT.FAILURE);
+  assert.equal(
+    targetExitCode(new TokenError("TOKEN_NOT_AS_REQUESTED", "x"), io),
+    EXIT.UNTRUSTED,
+  );
   const controller = new AbortController();
   controller.abort("SIGTERM");
   assert.equal(

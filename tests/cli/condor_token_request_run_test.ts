@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import {
   condorTokenRequest,
   parseRequestOptions,
-  type RequestDeps,
+  type RequesterDeps,
   runRequest,
 } from "../../src/cli/condor_token_request.ts";
 import { EXIT } from "../../src/cli/exit_codes.ts";
@@ -17,7 +17,7 @@ import type { TokenDaemonClient } from "../../src/client/daemon_client.ts";
 import { testDaemonPaths, withDaemon } from "../_support/daemon.ts";
 import { DaemonGate } from "../_support/daemon_gate.ts";
 
-const FAST: RequestDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
+const FAST: RequesterDeps = { statusIntervalMs: 50, retry: { baseMs: 10, capMs: 50 } };
 const ENQUEUED =
   /Token request enqueued\. {2}Ask an administrator to please approve request (\d{7})\.\n/;
 
@@ -52,7 +52,7 @@ async function advertise(
   }
 }
 
-function run(args: string[], io: CapturedIo, deps: RequestDeps = FAST) {
+function run(args: string[], io: CapturedIo, deps: RequesterDeps = FAST) {
   return runRequest(parseRequestOptions(args), io, deps);
 }
 
@@ -536,7 +536,7 @@ async function withGatedDaemon(
 }
 
 /** Retries ~10 s apart: only an interrupt can end the wait within the test. */
-const LONG_BACKOFF: RequestDeps = {
+const LONG_BACKOFF: RequesterDeps = {
   statusIntervalMs: 50,
   retry: { baseMs: 10_000, capMs: 10_000 },
   random: () => 0.999,

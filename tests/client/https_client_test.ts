@@ -52,6 +52,9 @@ Deno.test("httpsDaemonClient() passes the daemon's refusal through with its code
         /^Cannot collect token request \d{7} at https:\/\/127\.0\.0\.1:\d+: /,
       );
       assert.ok(!err.message.includes(body.secret));
+      // The daemon's own words travel apart from the client's "Cannot ... at ...: ".
+      assert.ok(err.reason.length > 0 && err.message.endsWith(`: ${err.reason}`));
+      assert.doesNotMatch(err.reason, /^Cannot collect token request \d{7} at /);
       return true;
     });
     await assert.rejects(client.collect("0000000", body.secret, 0), (err) => {
@@ -196,5 +199,55 @@ Deno.test("httpsDaemonClient() takes a list of thousands of requests, and refuse
   } finally {
     client.close();
     await server.shutdown();
+  }
+});
+
+Deno.test("httpsDaemonClient() reads a refusal code condor_tokend does not send by its status alone", async () => {
+  const ca = await createTestCa();
+  const server = await ca.issue({ ips: ["127.0.0.1"] });
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: server.certPem,
+    key: server.keyPem,
+  });
+  const answers = [
+    { code: "SOMETHING_NEWER", message: "Not for you." },
+    { code: "SCOPE_RESTRICTED", message: "Insufficient privilege." },
+  ];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const body = JSON.stringify({ error: answers.shift() });
+      try {
+        await conn.read(new Uint8Array(4096));
+        await conn.write(
+          new TextEncoder().encode(
+            `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n` +
+              `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+          ),
+        );
+      } catch {
+        // the client went away
+      }
+      conn.close();
+    }
+  })();
+  const address = `https://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  const client = pinnedHttpsClient(address, server.fingerprint);
+  try {
+    const unknown = await client.info().then(() => undefined, (e) => e);
+    assert.ok(unknown instanceof DaemonError, String(unknown));
+    assert.equal(unknown.code, "DAEMON_HTTP_403");
+    assert.equal(unknown.status, 403);
+    assert.equal(unknown.reason, "Not for you.");
+    assert.equal(unknown.message, `Cannot read daemon information at ${address}: Not for you.`);
+    const known = await client.info().then(() => undefined, (e) => e);
+    assert.ok(known instanceof DaemonError, String(known));
+    assert.equal(known.code, "SCOPE_RESTRICTED");
+    assert.equal(known.reason, "Insufficient privilege.");
+  } finally {
+    client.close();
+    listener.close();
+    await serving.catch(() => {});
   }
 });

@@ -5,11 +5,11 @@ import { httpsClient, TrustSessions } from "../../src/client/connect.ts";
 import {
   backoffDelay,
   newRequesterSecret,
-  realClock,
   type RequestEvent,
   requestToken,
   type TokenRequestSpec,
 } from "../../src/client/request_flow.ts";
+import { realClock } from "../../src/clock.ts";
 import { DaemonError } from "../../src/errors.ts";
 import { closedPort } from "../_support/ports.ts";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Clock, withRetries } from "../../src/client/retry.ts";
+import type { Clock } from "../../src/clock.ts";
+import { withRetries } from "../../src/client/retry.ts";
 import { isFirstContactFailure } from "../../src/client/connect.ts";
 import { DAEMON_ERRORS } from "../../src/client/daemon_client.ts";
 import { DaemonError } from "../../src/errors.ts";

@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { cedarDaemonClient } from "../../src/client/cedar/cedar_client.ts";
+import type { Clock } from "../../src/clock.ts";
 import { TrustSessions } from "../../src/client/trust.ts";
 import { startCommand } from "../../src/client/cedar/handshake.ts";
 import { PacketStream } from "../../src/client/cedar/packet_stream.ts";
@@ -533,6 +534,51 @@ function tokenPayload(token: string): Claims {
   const bytes = Uint8Array.from(atob(segment), (c) => c.charCodeAt(0));
   return JSON.parse(new TextDecoder().decode(bytes));
 }
+
+interopTest(
+  "collect() over CEDAR polls every second for a minute, then every 5 s (fake clock)",
+  async () => {
+    await withPool(async (pool) => {
+      // Time moves only when the client sleeps: 90 s of polling in a few real seconds.
+      let now = Date.now();
+      const slept: number[] = [];
+      const clock: Clock = {
+        now: () => now,
+        sleep: (ms) => {
+          slept.push(ms);
+          now += ms;
+          return Promise.resolve();
+        },
+      };
+      const client = cedarDaemonClient({
+        url: new URL(`cedar://${pool.hostAddress}`),
+        trust: new TrustSessions({
+          caPem: await Deno.readTextFile(pool.caFile),
+          pins: [],
+          knownHostsFile: undefined,
+          now: Date.now,
+        }),
+        methods: ["SSL"],
+        clock,
+      });
+      const request = {
+        identity: `dave@${TRUST_DOMAIN}`,
+        authz: ["READ"],
+        lifetime: null,
+        clientId: "interop",
+        secret: crypto.randomUUID(),
+      };
+      try {
+        const { requestId } = await client.enqueue(request);
+        const polled = await client.collect(requestId, request.secret, 90);
+        assert.equal(polled.state, "pending");
+        assert.deepEqual(slept, [...Array(60).fill(1000), ...Array(6).fill(5000)]);
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
 
 interopTest(
   "a session the collector does not know is refused as SESSION_UNKNOWN, and a known one resumes",

@@ -28,7 +28,7 @@ import type {
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
 import { DAEMON_ERRORS } from "../daemon_client.ts";
-import { realClock } from "../retry.ts";
+import { type Clock, realClock } from "../../clock.ts";
 import { isLoopbackAddress } from "../_host_names.ts";
 import { peerCertificate } from "../_peer_certificate.ts";
 import { printable } from "../_printable.ts";
@@ -110,7 +110,8 @@ export interface CedarClientOptions {
   /** Interval between polls in the first minute of waiting (default 1 s; 5 s after). */
   pollIntervalMs?: number;
   trace?: (message: string) => void | Promise<void>;
-  now?: () => number;
+  /** Session expiry, request ages and the poll schedule (default the real clock). */
+  clock?: Clock;
 }
 
 /** A native-protocol client for the daemon at `options.url`. */
@@ -125,6 +126,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
   #session: CedarSession | undefined;
   #daemon: DaemonSecurity | undefined;
   #trust: TrustSession;
+  #clock: Clock;
   #now: () => number;
   #closed = new AbortController();
 
@@ -132,7 +134,8 @@ export class CedarDaemonClient implements TokenDaemonClient {
     this.#options = options;
     this.#target = cedarAddressOf(options.url);
     this.address = options.url.href.replace(/\/$/, "");
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
+    this.#now = () => this.#clock.now();
     this.#trust = options.trust.for(cedarHostKey(this.#target), certificateHost(this.#target));
   }
 
@@ -174,10 +177,13 @@ export class CedarDaemonClient implements TokenDaemonClient {
     const reply = await this.#call(COMMANDS.DC_START_TOKEN_REQUEST, ad, signal);
     if (reply.size === 0) {
       // HTCondor's answer when 1,000 requests are pending: try again later.
+      const reason =
+        "it holds too many pending requests (HTCondor's limit is 1,000); ask an administrator to approve or clear some";
       throw new DaemonError(
         "HTCONDOR_QUEUE_FULL",
-        `Cannot request a token from the daemon at ${this.address}: it holds too many pending requests (HTCondor's limit is 1,000); ask an administrator to approve or clear some`,
+        `Cannot request a token from the daemon at ${this.address}: ${reason}`,
         503,
+        { reason },
       );
     }
     failOnError(reply, `Cannot request a token from the daemon at ${this.address}`);
@@ -254,7 +260,7 @@ export class CedarDaemonClient implements TokenDaemonClient {
       const interval = this.#now() - known.since < FAST_POLLING_MS
         ? fast
         : Math.max(fast, SLOW_POLL_INTERVAL_MS);
-      await realClock.sleep(Math.min(interval, left), signal);
+      await this.#clock.sleep(Math.min(interval, left), signal);
     }
   }
 
@@ -307,10 +313,12 @@ export class CedarDaemonClient implements TokenDaemonClient {
       clientId = this.#listedClientIds.get(requestId);
     }
     if (clientId === undefined) {
+      const reason = "the daemon lists no pending request with that ID that we may see";
       throw new DaemonError(
         "HTCONDOR_ERROR_5",
-        `Cannot approve request ${requestId} at ${this.address}: the daemon lists no pending request with that ID that we may see`,
+        `Cannot approve request ${requestId} at ${this.address}: ${reason}`,
         404,
+        { reason },
       );
     }
     const reply = await this.#call(
@@ -643,7 +651,8 @@ function requestInfoOf(ad: ClassAd): RequestInfo | undefined {
 
 /**
  * Throws the daemon's own error when the reply carries one, worded as
- * HTCondor's tools show it (`DAEMON:<code>:<text>`). `statusOf` gives the
+ * HTCondor's tools show it (`DAEMON:<code>:<text>`, also the error's
+ * `reason`). `action` is "Cannot <action> at <address>". `statusOf` gives the
  * HTTP-like status that picks the exit code (403 for refusals, 404 for an
  * unknown request, 409 for one no longer pending).
  */
@@ -656,10 +665,14 @@ function failOnError(
   const text = stringOf(reply, "ErrorString");
   if ((code === undefined || code === 0) && text === undefined) return;
   const shown = printable(text ?? "Unknown error.");
+  const reason = `DAEMON:${code ?? -1}:${shown}`;
   throw new DaemonError(
     `HTCONDOR_ERROR_${code ?? -1}`,
-    `${action}: DAEMON:${code ?? -1}:${shown}`,
+    `${action}: ${reason}`,
     statusOf(code ?? -1, shown),
+    {
+      reason,
+    },
   );
 }
 

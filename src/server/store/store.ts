@@ -19,7 +19,7 @@
  * @module
  */
 import type { DaemonAd, RequestState } from "../../api/protocol.ts";
-import { CondorError } from "../../errors.ts";
+import { CondorError, type StoreErrorCode } from "../../errors.ts";
 import type { AuditRecord } from "../audit.ts";
 import type { ApprovalRule } from "../rules.ts";
 import { SqliteStore } from "./sqlite/sqlite_store.ts";
@@ -206,7 +206,13 @@ export interface Store extends StoreReads {
 }
 
 /** The stored state cannot be opened or used. */
-export class StoreError extends CondorError {}
+export class StoreError extends CondorError {
+  declare readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
 
 /** SQLite's words for a write the storage could not take (full, I/O error, read-only, locked). */
 const SQLITE_STORAGE_FAILURE =

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../../src/errors.ts";
 import { type CondorConfig, configFromText } from "../../../src/config/condor_config.ts";
-import { cedarSettingsFromConfig } from "../../../src/client/connect.ts";
+import { cedarSettingsFromConfig } from "../../../src/client/settings.ts";
 
 const HOST = "node1.example.org";
 
