@@ -38,6 +38,12 @@ export const PATHS = {
   autoApprovalRule: (id: string) => `${API_PREFIX}/auto-approval-rules/${id}`,
   /** POST FetchTokenRequest (authenticated) -> FetchTokenResponse. */
   tokens: `${API_PREFIX}/tokens`,
+  /**
+   * GET (authenticated, administrator) -> IssuedTokenListResponse: the
+   * tokens this daemon issued, newest first, never the tokens themselves;
+   * `?identity=&peer=NETBLOCK&limit=N&before=CURSOR`.
+   */
+  issuedTokens: `${API_PREFIX}/issued-tokens`,
   /** GET ?name=&type= -> DaemonListResponse; POST DaemonAd (authenticated, DAEMON) to advertise. */
   daemons: `${API_PREFIX}/daemons`,
 } as const;
@@ -193,6 +199,44 @@ export interface RuleInfo {
 export interface RuleListResponse {
   rules: RuleInfo[];
 }
+
+/** How an issued token came to be: an approved request, an auto-approval rule, or a fetch. */
+export type IssuedHow = "approved" | "auto-approval" | "fetch";
+
+/** One token the daemon issued, as its audit trail records it (never the token). */
+export interface IssuedTokenInfo {
+  /** The token's ID (its `jti` claim). */
+  jti: string;
+  /** The identity it was issued to (its `sub` claim). */
+  identity: string;
+  /** Its authorization levels; empty = every authorization of the identity. */
+  authorizations: string[];
+  /** Epoch seconds (its `iat` claim, to the second). */
+  issuedAt: number;
+  /** Epoch seconds (its `exp` claim); null when it does not expire. */
+  expiresAt: number | null;
+  /** The token request it was issued for; null for a fetch. */
+  requestId: string | null;
+  /** The address the request (or fetch) came from; null when the record predates it. */
+  peer: string | null;
+  how: IssuedHow;
+  /** Who approved it: the administrator's (or owner's) identity, or the rule. */
+  approvedBy: string | null;
+  /** The auto-approval rule's ID, when a rule approved it and the trail names it. */
+  ruleId?: number;
+}
+
+/** GET /v1/issued-tokens. */
+export interface IssuedTokenListResponse {
+  tokens: IssuedTokenInfo[];
+  /** When more may follow: pass as `before` for the next page. */
+  next?: string;
+}
+
+/** Most issued tokens one page lists; the default page is {@link ISSUED_PAGE_DEFAULT}. */
+export const ISSUED_PAGE_MAX = 1000;
+/** Issued tokens in a page when `limit` is not given. */
+export const ISSUED_PAGE_DEFAULT = 200;
 
 /** A rule ID in a path: a positive decimal integer. */
 export const RULE_ID_PATTERN = /^[1-9]\d{0,14}$/;

@@ -15,6 +15,7 @@ import type {
   EnqueueResponse,
   FetchTokenRequest,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
@@ -28,6 +29,18 @@ export interface DaemonQuery {
   name?: string;
   /** Daemon type, upper case, e.g. "SCHEDD"; all types when absent. */
   type?: string;
+}
+
+/** Which issued tokens to list (GET /v1/issued-tokens). */
+export interface IssuedQuery {
+  /** Only tokens issued to this identity. */
+  identity?: string;
+  /** Only tokens issued to requests (or fetches) from this netblock. */
+  peer?: string;
+  /** The cursor of the page to list (`next` of the page before). */
+  before?: string;
+  /** At most this many (the daemon caps it). */
+  limit?: number;
 }
 
 /**
@@ -80,6 +93,11 @@ export interface TokenDaemonClient {
   rules(signal?: AbortSignal): Promise<RuleInfo[]>;
   /** Removes an auto-approval rule; resolves to it as it was (authenticated, administrators only). */
   removeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo>;
+  /**
+   * One page of the tokens the daemon issued, newest first (authenticated,
+   * administrators only; HTCondor daemons keep no such list).
+   */
+  issued(query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse>;
   /** Issues a token for the caller's own identity (authenticated). */
   fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse>;
   /** Lists daemons known to this (collector-role) daemon. */

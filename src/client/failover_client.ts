@@ -23,12 +23,18 @@ import type {
   EnqueueResponse,
   FetchTokenRequest,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
-import { DAEMON_ERRORS, type DaemonQuery, type TokenDaemonClient } from "./daemon_client.ts";
+import {
+  DAEMON_ERRORS,
+  type DaemonQuery,
+  type IssuedQuery,
+  type TokenDaemonClient,
+} from "./daemon_client.ts";
 import { displayAddress } from "./locate.ts";
 import type { TrustJudgement } from "./trust.ts";
 
@@ -136,6 +142,8 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
       signal?: AbortSignal,
     ): Promise<AutoApproveResponse> => run((c) => c.autoApprove(netblock, lifetime, signal)),
     rules: (signal?: AbortSignal): Promise<RuleInfo[]> => run((c) => c.rules(signal)),
+    issued: (query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse> =>
+      run((c) => c.issued(query, signal)),
     removeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>
       run((c) => c.removeRule(ruleId, signal)),
     fetchToken: (request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> =>

@@ -24,6 +24,9 @@ import {
   type EnqueueResponse,
   type FetchTokenRequest,
   type FetchTokenResponse,
+  type IssuedHow,
+  type IssuedTokenInfo,
+  type IssuedTokenListResponse,
   PATHS,
   type RequestInfo,
   type RequestState,
@@ -43,6 +46,7 @@ import {
   type CredentialSource,
   DAEMON_ERRORS,
   type DaemonQuery,
+  type IssuedQuery,
   type TokenDaemonClient,
 } from "./daemon_client.ts";
 import type { TlsDialer } from "./tls_dialer.ts";
@@ -66,6 +70,9 @@ const DEFAULT_TIMEOUT_MS = 15_000;
  * closed it meanwhile, and a fresh one costs one handshake.
  */
 const REUSE_IDLE_MS = 2_000;
+
+/** Every way a token may have been issued. */
+const ISSUED_HOWS: readonly IssuedHow[] = ["approved", "auto-approval", "fetch"];
 
 const STATES: readonly RequestState[] = [
   "pending",
@@ -314,6 +321,47 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       signal,
     });
     return ruleInfo(checker(body, this.#badResponse(action)));
+  }
+
+  async issued(query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse> {
+    const action = "list issued tokens";
+    const body = await this.#call({
+      method: "GET",
+      path: PATHS.issuedTokens,
+      action,
+      query: {
+        identity: query.identity,
+        peer: query.peer,
+        before: query.before,
+        limit: query.limit === undefined ? undefined : String(query.limit),
+      },
+      authenticated: true,
+      maxBodyBytes: MAX_LIST_BODY_BYTES,
+      signal,
+    });
+    const bad = this.#badResponse(action);
+    const check = checker(body, bad);
+    const tokens = check.objects("tokens").map((item): IssuedTokenInfo => {
+      const c = checker(item, bad);
+      const how = c.string("how");
+      if (!ISSUED_HOWS.includes(how as IssuedHow)) throw bad(`field "how" is ${printable(how)}`);
+      const info: IssuedTokenInfo = {
+        jti: c.string("jti"),
+        identity: c.string("identity"),
+        authorizations: c.strings("authorizations"),
+        issuedAt: c.number("issuedAt"),
+        expiresAt: c.nullableNumber("expiresAt"),
+        requestId: c.optionalString("requestId") ?? null,
+        peer: c.optionalString("peer") ?? null,
+        how: how as IssuedHow,
+        approvedBy: c.optionalString("approvedBy") ?? null,
+      };
+      const ruleId = c.optionalNumber("ruleId");
+      if (ruleId !== undefined) info.ruleId = ruleId;
+      return info;
+    });
+    const next = check.optionalString("next");
+    return next === undefined ? { tokens } : { tokens, next };
   }
 
   async fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> {

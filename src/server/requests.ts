@@ -22,6 +22,8 @@ import {
   type AutoApproveResponse,
   type CollectResponse,
   type EnqueueResponse,
+  type IssuedTokenInfo,
+  type IssuedTokenListResponse,
   MAX_WAIT_SECONDS,
   type RequestInfo,
   type RequestState,
@@ -36,9 +38,10 @@ import { auditLine, type AuditRecord } from "./audit.ts";
 import { type Caller, wildcardMatch } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
-import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
+import { addressInNetblock, matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
 import type {
+  SequencedAudit,
   Store,
   StoredRequest,
   StoredRule,
@@ -197,7 +200,14 @@ export class TokenRequests {
           event: "issue",
           requestId: request.id,
           actor: ruleActor(rule.netblock),
-          detail: { jti: minted.jti, identity: input.identity, authz, exp: minted.exp },
+          detail: {
+            jti: minted.jti,
+            identity: input.identity,
+            authz,
+            exp: minted.exp,
+            peer: input.caller.peer,
+            rule: rule.seq,
+          },
         });
       }
       for (const record of records) await tx.appendAudit(record);
@@ -527,12 +537,67 @@ export class TokenRequests {
       at: now,
       event: "fetch",
       actor: caller.identity,
-      detail: { jti: claims.jti, identity: caller.identity, authz, exp: claims.exp, key: kid },
+      detail: {
+        jti: claims.jti,
+        identity: caller.identity,
+        authz,
+        exp: claims.exp,
+        key: kid,
+        peer: caller.peer,
+      },
     };
     await this.#deps.store.transaction((tx) => tx.appendAudit(record));
     this.#announce([record]);
     this.#deps.metrics.issued("fetch");
     return token;
+  }
+
+  /**
+   * The tokens this daemon issued (administrators only), newest first, from
+   * the audit trail: at most `limit`, only those issued to `identity` and to
+   * requests (or fetches) from addresses in `peer` (a netblock) when given,
+   * and only those recorded before the cursor `before`. Scans at most
+   * ISSUED_SCAN_MAX records per call; `next` is set when more may follow.
+   */
+  async listIssued(
+    caller: Caller,
+    options: { identity?: string; peer?: string; before?: number; limit: number },
+  ): Promise<IssuedTokenListResponse> {
+    requireAdministrator(caller, "list issued tokens");
+    if (options.peer !== undefined && !parseNetblock(options.peer)) {
+      throw badRequest(
+        "BAD_NETBLOCK",
+        `Cannot list issued tokens: ${JSON.stringify(options.peer)} is not a netblock`,
+      );
+    }
+    const tokens: IssuedTokenInfo[] = [];
+    const trails = new Map<string, Promise<AuditRecord[]>>();
+    let cursor = options.before;
+    let scanned = 0;
+    while (tokens.length < options.limit && scanned < ISSUED_SCAN_MAX) {
+      const batch = await this.#deps.store.issuedRecords(cursor, ISSUED_BATCH);
+      for (const row of batch) {
+        cursor = row.seq;
+        scanned++;
+        const info = await issuedInfo(row, (id) => {
+          let trail = trails.get(id);
+          if (trail === undefined) trails.set(id, trail = this.#deps.store.auditTrail(id));
+          return trail;
+        });
+        if (info === undefined) continue;
+        if (options.identity !== undefined && info.identity !== options.identity) continue;
+        if (
+          options.peer !== undefined &&
+          (info.peer === null || !addressInNetblock(info.peer, options.peer))
+        ) continue;
+        tokens.push(info);
+        if (tokens.length === options.limit) break;
+      }
+      if (batch.length < ISSUED_BATCH && tokens.length < options.limit) {
+        return { tokens };
+      }
+    }
+    return cursor === undefined ? { tokens } : { tokens, next: String(cursor) };
   }
 
   /**
@@ -660,6 +725,7 @@ export class TokenRequests {
         identity: request.requestedIdentity,
         authz: request.authorizations,
         exp: claims.exp,
+        peer: request.peerLocation,
       },
     };
     const won = await this.#change(request, "collected", { jti: claims.jti }, record, [
@@ -804,6 +870,55 @@ export class TokenRequests {
   }
 }
 
+/** Issued-token records read from the store at a time. */
+const ISSUED_BATCH = 500;
+/** Most issued-token records one listing call reads before it hands back a cursor. */
+const ISSUED_SCAN_MAX = 20_000;
+
+/**
+ * The public view of an `issue` or `fetch` audit record; undefined for one
+ * without a token ID. A record made before the peer (and the rule) were
+ * recorded with the issue gets them from its request's audit trail.
+ */
+async function issuedInfo(
+  row: SequencedAudit,
+  trailOf: (requestId: string) => Promise<AuditRecord[]>,
+): Promise<IssuedTokenInfo | undefined> {
+  const { record } = row;
+  const detail = record.detail ?? {};
+  if (typeof detail.jti !== "string") return undefined;
+  const actor = record.actor ?? null;
+  const fetched = record.event === "fetch";
+  const byRule = !fetched && actor !== null && actor.startsWith(RULE_ACTOR_PREFIX);
+  let peer = typeof detail.peer === "string" ? detail.peer : null;
+  let ruleId = typeof detail.rule === "number" ? detail.rule : undefined;
+  if (record.requestId !== undefined && (peer === null || (byRule && ruleId === undefined))) {
+    // The request's trail, up to this issue (a request ID is reused once its request is done).
+    const trail = await trailOf(record.requestId);
+    const at = trail.findIndex((r) => r.event === "issue" && r.detail?.jti === detail.jti);
+    const before = trail.slice(0, at < 0 ? trail.length : at).reverse();
+    const enqueue = before.find((r) => r.event === "enqueue");
+    if (peer === null && typeof enqueue?.detail?.peer === "string") peer = enqueue.detail.peer;
+    const auto = before.find((r) => r.event === "auto-approve");
+    if (ruleId === undefined && byRule && typeof auto?.detail?.rule === "number") {
+      ruleId = auto.detail.rule;
+    }
+  }
+  const info: IssuedTokenInfo = {
+    jti: detail.jti,
+    identity: typeof detail.identity === "string" ? detail.identity : "",
+    authorizations: Array.isArray(detail.authz) ? detail.authz.map(String) : [],
+    issuedAt: record.at,
+    expiresAt: typeof detail.exp === "number" ? detail.exp : null,
+    requestId: record.requestId ?? null,
+    peer,
+    how: fetched ? "fetch" : byRule ? "auto-approval" : "approved",
+    approvedBy: actor,
+  };
+  if (ruleId !== undefined) info.ruleId = ruleId;
+  return info;
+}
+
 /** A uniformly random 7-digit, zero-padded id from the CSPRNG. */
 export function randomRequestId(): string {
   const limit = Math.floor(0x1_0000_0000 / 10_000_000) * 10_000_000;
@@ -872,8 +987,11 @@ function expiryRecord(request: StoredRequest, now: number): AuditRecord {
   };
 }
 
+/** How the audit trail names a rule as the actor. */
+const RULE_ACTOR_PREFIX = "auto-approval rule ";
+
 function ruleActor(netblock: string): string {
-  return `auto-approval rule ${netblock}`;
+  return `${RULE_ACTOR_PREFIX}${netblock}`;
 }
 
 /** The public view of a rule. */

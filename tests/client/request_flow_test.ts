@@ -135,6 +135,7 @@ function fakeClient(
     autoApprove: unexpected,
     rules: unexpected,
     removeRule: unexpected,
+    issued: unexpected,
     fetchToken: unexpected,
     daemons: unexpected,
     close: () => {},

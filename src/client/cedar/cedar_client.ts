@@ -21,6 +21,7 @@ import type {
   EnqueueRequest,
   EnqueueResponse,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
@@ -371,6 +372,17 @@ export class CedarDaemonClient implements TokenDaemonClient {
   /** HTCondor keeps rules in memory, with no command to remove one. */
   removeRule(ruleId: number): Promise<RuleInfo> {
     return Promise.reject(noRuleCommands(this.address, `remove auto-approval rule ${ruleId}`));
+  }
+
+  /** HTCondor records issued tokens only in its daemons' logs. */
+  issued(): Promise<IssuedTokenListResponse> {
+    return Promise.reject(
+      new DaemonError(
+        "UNSUPPORTED",
+        `Cannot list issued tokens at ${this.address}: HTCondor daemons do not keep a list of ` +
+          `the tokens they issue (each is logged, with its jti, in the daemon's log when its debug level includes D_AUDIT)`,
+      ),
+    );
   }
 
   fetchToken(): Promise<FetchTokenResponse> {

@@ -41,6 +41,7 @@ import {
 import type {
   NewRequest,
   OpenStoreOptions,
+  SequencedAudit,
   Store,
   StoredDaemon,
   StoredRequest,
@@ -348,6 +349,9 @@ export class PostgresStore implements Store {
   auditTrail(requestId?: string) {
     return this.#read((r) => r.auditTrail(requestId));
   }
+  issuedRecords(beforeSeq: number | undefined, limit: number) {
+    return this.#read((r) => r.issuedRecords(beforeSeq, limit));
+  }
 }
 
 /** The statements, on the pool (reads) or on one transaction's connection. */
@@ -455,6 +459,15 @@ class PostgresTransaction implements StoreTransaction {
       ? await this.#rows("SELECT * FROM audit ORDER BY seq")
       : await this.#rows("SELECT * FROM audit WHERE request_id = $1 ORDER BY seq", [requestId]);
     return rows.map(toAudit);
+  }
+
+  async issuedRecords(beforeSeq: number | undefined, limit: number): Promise<SequencedAudit[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM audit WHERE event IN ('issue', 'fetch') AND seq < $1
+       ORDER BY seq DESC LIMIT $2`,
+      [beforeSeq ?? Number.MAX_SAFE_INTEGER, limit],
+    );
+    return rows.map((row) => ({ seq: Number(row.seq), record: toAudit(row) }));
   }
 
   async insertRequest(request: NewRequest): Promise<StoredRequest> {
