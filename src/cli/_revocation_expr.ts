@@ -85,7 +85,7 @@ export function revocationLine(choice: RevocationChoice, existing?: string): str
 }
 
 /**
- * Parses a time for `-issued-before`: epoch seconds, or an ISO 8601 date
+ * Parses a time for `-issuedbefore`: epoch seconds, or an ISO 8601 date
  * and time with its zone (`2025-06-01T12:00:00Z`). Throws UsageError.
  */
 export function parseIssuedBefore(text: string): number {
@@ -96,7 +96,7 @@ export function parseIssuedBefore(text: string): number {
       : NaN;
   if (!Number.isFinite(iso)) {
     throw new UsageError(
-      `Invalid value for -issued-before: "${text}" is neither epoch seconds nor an ISO 8601 ` +
+      `Invalid value for -issuedbefore: "${text}" is neither epoch seconds nor an ISO 8601 ` +
         `time with its zone (2025-06-01T12:00:00Z)`,
     );
   }

@@ -3,7 +3,7 @@
  * see (all of them for an administrator, those for the caller's own identity
  * otherwise), as HTCondor's `Name = value` blocks or as JSON. Ours besides:
  * `-issued` lists the tokens condor_tokend issued (never the tokens), and
- * `-revocation-expr` prints the SEC_TOKEN_REVOCATION_EXPR line that makes
+ * `-revocation` prints the SEC_TOKEN_REVOCATION_EXPR line that makes
  * HTCondor daemons refuse chosen tokens.
  */
 import type { IssuedTokenInfo } from "../api/protocol.ts";
@@ -55,9 +55,9 @@ const DOC: ToolDoc = {
   synopsis: [
     "[-reqid ID] [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] " +
     "[-debug]",
-    "-issued [-identity USER@DOMAIN] [-peer NETBLOCK] [-json | -revocation-expr] " +
+    "-issued [-identity USER@DOMAIN] [-peer NETBLOCK] [-json | -revocation] " +
     "[-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]",
-    "-revocation-expr [-jti ID]... [-identity USER@DOMAIN]... [-issued-before TIME]",
+    "-revocation [-jti ID]... [-identity USER@DOMAIN]... [-issuedbefore TIME]",
     "-help | -version",
   ],
   description: [
@@ -73,11 +73,11 @@ const DOC: ToolDoc = {
     "their ID (the jti claim), identity, authorizations, issue and expiry times, the request " +
     "and the address it came from, and who approved it (an administrator, an auto-approval " +
     "rule, or the identity itself for condor_token_fetch). HTCondor daemons keep no such list.",
-    "With -revocation-expr (ours) it prints the line of HTCondor configuration that makes " +
+    "With -revocation (ours) it prints the line of HTCondor configuration that makes " +
     "HTCondor daemons refuse the chosen tokens: SEC_TOKEN_REVOCATION_EXPR = ..., an expression " +
     "the daemon evaluates against each presented token's claims. Choose tokens by ID (-jti), " +
     "by identity (-identity: every token of that identity, wherever it was made) or by issue " +
-    "time (-issued-before); or, with -issued, every token the listing selects (by its ID). " +
+    "time (-issuedbefore); or, with -issued, every token the listing selects (by its ID). " +
     "When this host's configuration already sets SEC_TOKEN_REVOCATION_EXPR (or the older " +
     "SEC_TOKEN_BLACKLIST_EXPR), its expression is kept in the line, so that nothing revoked " +
     "before comes back. Put the line in the configuration of every daemon that must refuse " +
@@ -122,7 +122,7 @@ const DOC: ToolDoc = {
       repeat: true,
       exact: true,
       arg: "USER@DOMAIN",
-      help: "With -issued: only tokens issued to this identity. With -revocation-expr alone: " +
+      help: "With -issued: only tokens issued to this identity. With -revocation alone: " +
         "revoke every token of this identity (repeatable)",
       group: ISSUED_OPTIONS,
     },
@@ -137,8 +137,8 @@ const DOC: ToolDoc = {
       group: ISSUED_OPTIONS,
     },
     {
-      name: "revocation-expr",
-      min: 15,
+      name: "revocation",
+      min: 10,
       value: false,
       exact: true,
       help: `Print the ${REVOCATION_KNOB} line revoking the chosen tokens for HTCondor daemons`,
@@ -151,16 +151,16 @@ const DOC: ToolDoc = {
       repeat: true,
       exact: true,
       arg: "ID",
-      help: "With -revocation-expr: revoke the token with this ID (its jti; repeatable)",
+      help: "With -revocation: revoke the token with this ID (its jti; repeatable)",
       group: ISSUED_OPTIONS,
     },
     {
-      name: "issued-before",
-      min: 13,
+      name: "issuedbefore",
+      min: 12,
       value: true,
       exact: true,
       arg: "TIME",
-      help: "With -revocation-expr: revoke every token issued before TIME (epoch seconds, or " +
+      help: "With -revocation: revoke every token issued before TIME (epoch seconds, or " +
         "ISO 8601 with its zone: 2025-06-01T12:00:00Z)",
       group: ISSUED_OPTIONS,
     },
@@ -170,7 +170,7 @@ const DOC: ToolDoc = {
     "0 listed (also when none are pending or issued) or line printed, 2 bad command line, " +
     "7 daemon unreachable, 8 certificate not trusted, 9 no credential or not authorized, " +
     "1 other failures (-reqid names no pending request you may see, -issued at an HTCondor " +
-    "daemon, -issued -revocation-expr selects no token).",
+    "daemon, -issued -revocation selects no token).",
   ],
   sections: [AUTHENTICATION, TRUST, CONFIGURATION],
   examples: [
@@ -182,11 +182,11 @@ const DOC: ToolDoc = {
     {
       about: "The line that makes HTCondor daemons refuse one token, and every token of an " +
         "identity:",
-      command: `${NAME} -revocation-expr -jti 6c0f6e1f3b2a4d5e -identity mallory@example.org`,
+      command: `${NAME} -revocation -jti 6c0f6e1f3b2a4d5e -identity mallory@example.org`,
     },
     {
       about: "The line that revokes every token issued to requests from one network:",
-      command: `${NAME} -issued -peer 192.0.2.0/24 -revocation-expr`,
+      command: `${NAME} -issued -peer 192.0.2.0/24 -revocation`,
     },
     {
       about: "The IDs of requests from one network, for a script:",
@@ -213,7 +213,7 @@ export interface ListOptions {
   identities: string[];
   /** `-peer`: a netblock filter of -issued. */
   peer: string | undefined;
-  /** `-revocation-expr`, and the tokens chosen by -jti and -issued-before. */
+  /** `-revocation`, and the tokens chosen by -jti and -issuedbefore. */
   revocation: boolean;
   jtis: string[];
   issuedBefore: number | undefined;
@@ -222,7 +222,7 @@ export interface ListOptions {
 /** Parses the command line. Throws UsageError. */
 export function parseListOptions(args: readonly string[]): ListOptions {
   const parsed = parseOptions(args, DOC.options);
-  const issuedBefore = single(parsed, "issued-before");
+  const issuedBefore = single(parsed, "issuedbefore");
   const options: ListOptions = {
     target: parseTarget(parsed),
     reqid: parseRequestId(single(parsed, "reqid")),
@@ -230,7 +230,7 @@ export function parseListOptions(args: readonly string[]): ListOptions {
     issued: parsed.has("issued"),
     identities: parsed.get("identity") ?? [],
     peer: single(parsed, "peer"),
-    revocation: parsed.has("revocation-expr"),
+    revocation: parsed.has("revocation"),
     jtis: parsed.get("jti") ?? [],
     issuedBefore: issuedBefore === undefined ? undefined : parseIssuedBefore(issuedBefore),
   };
@@ -241,22 +241,22 @@ export function parseListOptions(args: readonly string[]): ListOptions {
   needs(
     options.identities.length > 0 && !options.issued && !options.revocation,
     "-identity",
-    "-issued or -revocation-expr",
+    "-issued or -revocation",
   );
-  needs(options.jtis.length > 0 && !options.revocation, "-jti", "-revocation-expr");
+  needs(options.jtis.length > 0 && !options.revocation, "-jti", "-revocation");
   needs(
     options.issuedBefore !== undefined && !options.revocation,
-    "-issued-before",
-    "-revocation-expr",
+    "-issuedbefore",
+    "-revocation",
   );
   if (options.issued && options.reqid !== undefined) {
     throw new UsageError("Option -reqid lists a pending request; it does not go with -issued");
   }
   if (options.revocation && options.reqid !== undefined) {
-    throw new UsageError("Option -reqid does not go with -revocation-expr");
+    throw new UsageError("Option -reqid does not go with -revocation");
   }
   if (options.revocation && options.json) {
-    throw new UsageError("Option -json does not go with -revocation-expr: the line is the output");
+    throw new UsageError("Option -json does not go with -revocation: the line is the output");
   }
   if (options.issued && options.identities.length > 1) {
     throw new UsageError("Option -identity is given once with -issued");
@@ -266,7 +266,7 @@ export function parseListOptions(args: readonly string[]): ListOptions {
     options.identities.length === 0 && options.issuedBefore === undefined
   ) {
     throw new UsageError(
-      "Option -revocation-expr needs the tokens to revoke: -jti, -identity, -issued-before, " +
+      "Option -revocation needs the tokens to revoke: -jti, -identity, -issuedbefore, " +
         "or -issued (with its filters)",
     );
   }
@@ -324,7 +324,7 @@ async function listPending(options: ListOptions, io: Io): Promise<number> {
 }
 
 /**
- * Lists the tokens the daemon issued (every page), or with -revocation-expr
+ * Lists the tokens the daemon issued (every page), or with -revocation
  * prints the line revoking them by ID. Needs what {@link openSession} needs.
  */
 async function listIssued(options: ListOptions, io: Io): Promise<number> {

@@ -36,6 +36,12 @@ Deno.test("parseListOptions() takes HTCondor's prefixes and -json only in full",
     target: { pool: undefined, name: undefined, type: undefined, trust: [], debug: undefined },
     reqid: undefined,
     json: true,
+    issued: false,
+    identities: [],
+    peer: undefined,
+    revocation: false,
+    jtis: [],
+    issuedBefore: undefined,
   });
   assert.throws(() => parseListOptions(["-js"]), /Invalid command line argument: -js/);
   assert.throws(() => parseListOptions(["-jsonx"]), /Invalid command line argument: -jsonx/);

@@ -1,5 +1,5 @@
 /**
- * condor_token_request_list -issued and -revocation-expr as shipped
+ * condor_token_request_list -issued and -revocation as shipped
  * (subprocesses with the binary's permission flags) against a real daemon
  * over HTTPS on loopback: the tokens it issued are listed by ID, never
  * themselves; filters; administrators only; and the revocation line.
@@ -117,7 +117,7 @@ Deno.test("condor_token_request_list -issued lists every token issued, by ID and
     // The line that revokes what the listing selects, by ID.
     const revoke = await f.run(
       "condor_token_request_list",
-      ["-issued", "-identity", id("alice"), "-revocation-expr"],
+      ["-issued", "-identity", id("alice"), "-revocation"],
       admin,
     );
     assert.equal(revoke.code, 0, revoke.stderr);
@@ -128,7 +128,7 @@ Deno.test("condor_token_request_list -issued lists every token issued, by ID and
     assert.equal(revoke.stderr, "Revoking 1 issued token by ID.\n");
     const none = await f.run(
       "condor_token_request_list",
-      ["-issued", "-identity", id("nobody"), "-revocation-expr"],
+      ["-issued", "-identity", id("nobody"), "-revocation"],
       admin,
     );
     assert.equal(none.code, 1);
@@ -137,16 +137,16 @@ Deno.test("condor_token_request_list -issued lists every token issued, by ID and
   });
 });
 
-Deno.test("condor_token_request_list -revocation-expr writes the line without a daemon, keeping what is configured", async () => {
+Deno.test("condor_token_request_list -revocation writes the line without a daemon, keeping what is configured", async () => {
   await withFixture(async (f) => {
     const env = { ...f.noCredentialEnv, _CONDOR_COLLECTOR_HOST: "127.0.0.1:1" };
     const r = await f.run("condor_token_request_list", [
-      "-revocation-expr",
+      "-revocation",
       "-jti",
       "0123abcd",
       "-identity",
       'odd"$(x)\\y@example.org',
-      "-issued-before",
+      "-issuedbefore",
       "2025-06-01T00:00:00Z",
     ], env);
     assert.equal(r.code, 0, r.stderr);
@@ -158,7 +158,7 @@ Deno.test("condor_token_request_list -revocation-expr writes the line without a 
     );
     const kept = await f.run(
       "condor_token_request_list",
-      ["-revocation-expr", "-jti", "ff"],
+      ["-revocation", "-jti", "ff"],
       { ...env, _CONDOR_SEC_TOKEN_BLACKLIST_EXPR: 'sub =?= "old@example.org"' },
     );
     assert.equal(kept.code, 0, kept.stderr);
@@ -170,12 +170,12 @@ Deno.test("condor_token_request_list -revocation-expr writes the line without a 
 
     for (
       const [args, message] of [
-        [["-revocation-expr"], /needs the tokens to revoke/],
-        [["-revocation-expr", "-identity", "a@b\\"], /ends with a backslash/],
-        [["-revocation-expr", "-jti", "x", "-json"], /-json does not go with -revocation-expr/],
-        [["-jti", "x"], /Option -jti needs -revocation-expr/],
+        [["-revocation"], /needs the tokens to revoke/],
+        [["-revocation", "-identity", "a@b\\"], /ends with a backslash/],
+        [["-revocation", "-jti", "x", "-json"], /-json does not go with -revocation/],
+        [["-jti", "x"], /Option -jti needs -revocation/],
         [["-peer", "127.0.0.1"], /Option -peer needs -issued/],
-        [["-revocation-expr", "-issued-before", "yesterday"], /Invalid value for -issued-before/],
+        [["-revocation", "-issuedbefore", "yesterday"], /Invalid value for -issuedbefore/],
       ] as const
     ) {
       const bad = await f.run("condor_token_request_list", [...args], env);

@@ -353,7 +353,7 @@ interopTest(
           "-issued",
           "-identity",
           mallory,
-          "-revocation-expr",
+          "-revocation",
           "-jti",
           await jtiOf(revokedFrank),
         ], { env: daemon.env });
@@ -363,7 +363,7 @@ interopTest(
         // keeps what the configuration revokes already.
         const odd = `o"dd$(FOO)\\x@${TEST_TRUST_DOMAIN}`;
         const added = await runTool("condor_token_request_list", [
-          "-revocation-expr",
+          "-revocation",
           "-identity",
           odd,
         ], { env: pool.ourEnv });
