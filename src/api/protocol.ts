@@ -19,7 +19,12 @@ export const PATHS = {
   health: "/healthz",
   /** GET: Prometheus text metrics. */
   metrics: "/metrics",
-  /** POST EnqueueRequest -> EnqueueResponse (201, or 200 when it already existed). GET -> ListResponse (authenticated; `?reqid=ID`). */
+  /**
+   * POST EnqueueRequest -> EnqueueResponse (201, or 200 when it already
+   * existed). GET -> ListResponse (authenticated; `?reqid=ID`); with
+   * `?watch=1&after=CURSOR&wait=SECONDS` -> WatchResponse (administrators):
+   * the long poll for new requests.
+   */
   requests: `${API_PREFIX}/token-requests`,
   /** POST CollectRequest -> CollectResponse: long-poll for the outcome. */
   collect: (id: string) => `${API_PREFIX}/token-requests/${id}/collect`,
@@ -160,6 +165,23 @@ export interface RequestInfo {
 export interface ListResponse {
   requests: RequestInfo[];
 }
+
+/**
+ * GET /v1/token-requests?watch=1: every pending request, answered as soon
+ * as the set of pending requests differs from the one `after` names (at
+ * once without `after`), else when the wait ends.
+ */
+export interface WatchResponse {
+  requests: RequestInfo[];
+  /** Names this set of pending requests: pass as `after` to wait for a change. */
+  cursor: string;
+}
+
+/** A watch cursor: 32 lower-case hex digits. */
+export const WATCH_CURSOR_PATTERN = /^[0-9a-f]{32}$/;
+
+/** Most administrators one daemon lets watch at once (each holds a connection). */
+export const MAX_WATCHERS = 16;
 
 /** POST /v1/auto-approval-rules. */
 export interface AutoApproveRequest {

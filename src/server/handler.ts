@@ -22,6 +22,7 @@ import {
   REQUEST_ID_PATTERN,
   RULE_ID_PATTERN,
   type RuleListResponse,
+  WATCH_CURSOR_PATTERN,
 } from "../api/protocol.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
@@ -140,6 +141,24 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     allow(method, ["GET", "POST"]);
     if (method === "GET") {
       const caller = await callerOf(req, peer, deps);
+      if (url.searchParams.has("watch")) {
+        const after = url.searchParams.get("after") || undefined;
+        if (after !== undefined && !WATCH_CURSOR_PATTERN.test(after)) {
+          throw badRequest(
+            "BAD_QUERY",
+            "Cannot watch token requests: after must be a cursor from an earlier answer",
+          );
+        }
+        const waitText = url.searchParams.get("wait") ?? "";
+        if (waitText !== "" && !/^\d{1,6}$/.test(waitText)) {
+          throw badRequest(
+            "BAD_QUERY",
+            `Cannot watch token requests: wait must be whole seconds (at most ${MAX_WAIT_SECONDS} are waited)`,
+          );
+        }
+        const wait = Math.min(Number(waitText || "0"), MAX_WAIT_SECONDS);
+        return json(200, await deps.requests.watch(caller, after, wait, req.signal));
+      }
       const reqid = url.searchParams.get("reqid");
       if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
         throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");

@@ -25,10 +25,12 @@ import {
   type IssuedTokenInfo,
   type IssuedTokenListResponse,
   MAX_WAIT_SECONDS,
+  MAX_WATCHERS,
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
   type RuleInfo,
+  type WatchResponse,
 } from "../api/protocol.ts";
 import { createHash } from "node:crypto";
 import { type Authorization, scopeAllows } from "../token/authz.ts";
@@ -49,7 +51,7 @@ import type {
   StoreTransaction,
   TransitionFields,
 } from "./store/store.ts";
-import type { Waiters } from "./waiters.ts";
+import { ANY_REQUEST, type Waiters } from "./waiters.ts";
 
 /** States from which a request can still change (its id is reserved). */
 export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
@@ -97,6 +99,8 @@ const FORGET_AFTER_SECONDS = 3600;
 /** The request state machine over one store. */
 export class TokenRequests {
   readonly #deps: RequestDeps;
+  /** Administrators' watch calls in progress. */
+  #watchers = 0;
 
   constructor(deps: RequestDeps) {
     this.#deps = deps;
@@ -219,6 +223,7 @@ export class TokenRequests {
       this.#deps.waiters.notify(expiry.requestId!);
     }
     this.#announce(records);
+    if (outcome.created) this.#deps.waiters.notify(outcome.request.id);
     this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
     if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
     if (minted) {
@@ -292,6 +297,55 @@ export class TokenRequests {
       .filter((r) => r.expiresAt > now)
       .filter((r) => caller.administrator || r.requestedIdentity === caller.identity)
       .map(requestInfo);
+  }
+
+  /**
+   * An administrator's long poll for new requests: every pending request,
+   * answered at once when `after` is undefined or names another set of
+   * pending requests than the current one, else as soon as the set changes
+   * (a request arrives, here or at another daemon sharing the store; one is
+   * decided or expires), else after `waitSeconds` (capped at
+   * MAX_WAIT_SECONDS) or when `signal` aborts. At most MAX_WATCHERS at once.
+   */
+  async watch(
+    caller: Caller,
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse> {
+    requireAdministrator(caller, "watch token requests");
+    if (this.#watchers >= MAX_WATCHERS) {
+      throw new Refusal(
+        503,
+        "TOO_MANY_WATCHERS",
+        `Cannot watch token requests: ${MAX_WATCHERS} watches are open already, the most this daemon keeps`,
+        { headers: { "retry-after": "10" } },
+      );
+    }
+    this.#watchers++;
+    try {
+      const waitMs = Math.min(Math.max(waitSeconds, 0), MAX_WAIT_SECONDS) * 1000;
+      const deadline = performance.now() + waitMs;
+      while (true) {
+        const now = this.nowSeconds();
+        const pending = (await this.#deps.store.pending()).filter((r) => r.expiresAt > now);
+        const cursor = watchCursor(pending);
+        const remaining = deadline - performance.now();
+        if (after !== cursor || remaining <= 0 || signal?.aborted) {
+          return { requests: pending.map(requestInfo), cursor };
+        }
+        // A pending request's deadline passing changes the set too.
+        const untilExpiry = Math.min(...pending.map((r) => r.expiresAt - now)) * 1000 + 5;
+        const woke = await this.#deps.waiters.wait(
+          ANY_REQUEST,
+          Math.min(remaining, untilExpiry),
+          signal,
+        );
+        if (woke === "closing") after = undefined;
+      }
+    } finally {
+      this.#watchers--;
+    }
   }
 
   /**
@@ -868,6 +922,11 @@ export class TokenRequests {
   #announce(records: readonly AuditRecord[]): void {
     for (const record of records) this.#deps.log(auditLine(record));
   }
+}
+
+/** Names a set of pending requests (by their row numbers): 32 hex digits. */
+function watchCursor(pending: readonly StoredRequest[]): string {
+  return sha256Hex(pending.map((r) => r.seq).sort((a, b) => a - b).join(",")).slice(0, 32);
 }
 
 /** Issued-token records read from the store at a time. */
