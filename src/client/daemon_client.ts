@@ -19,6 +19,7 @@ import type {
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import type { TrustJudgement } from "./trust.ts";
@@ -79,6 +80,17 @@ export interface TokenDaemonClient {
   cancel(requestId: string, secret: string, signal?: AbortSignal): Promise<RequestStateResponse>;
   /** Pending requests visible to the caller, or just `requestId` (authenticated). */
   list(requestId?: string, signal?: AbortSignal): Promise<RequestInfo[]>;
+  /**
+   * Every pending request, once the set differs from the one `after` names
+   * (at once without it) or `waitSeconds` have passed (authenticated,
+   * administrators only; condor_tokend only: HTCondor daemons answer
+   * UNSUPPORTED, and are polled with list() instead).
+   */
+  watch(
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse>;
   /** Approves a pending request (authenticated). */
   approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse>;
   /** Denies a pending request, with a reason shown to the requester (authenticated). */

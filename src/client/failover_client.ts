@@ -27,6 +27,7 @@ import type {
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
 import {
@@ -142,6 +143,8 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
       signal?: AbortSignal,
     ): Promise<AutoApproveResponse> => run((c) => c.autoApprove(netblock, lifetime, signal)),
     rules: (signal?: AbortSignal): Promise<RuleInfo[]> => run((c) => c.rules(signal)),
+    watch: (after: string | undefined, waitSeconds: number, signal?: AbortSignal) =>
+      run((c): Promise<WatchResponse> => c.watch(after, waitSeconds, signal)),
     issued: (query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse> =>
       run((c) => c.issued(query, signal)),
     removeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>

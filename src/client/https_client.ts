@@ -32,6 +32,7 @@ import {
   type RequestState,
   type RequestStateResponse,
   type RuleInfo,
+  type WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError, TrustError } from "../errors.ts";
 import {
@@ -234,21 +235,31 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       signal,
     });
     const bad = this.#badResponse(action);
-    return checker(body, bad).objects("requests").map((item) => {
-      const check = checker(item, bad);
-      return {
-        requestId: check.string("requestId"),
-        requestedIdentity: check.string("requestedIdentity"),
-        authenticatedIdentity: check.string("authenticatedIdentity"),
-        peerLocation: check.string("peerLocation"),
-        clientId: check.string("clientId"),
-        authorizations: check.strings("authorizations"),
-        lifetime: check.nullableNumber("lifetime"),
-        state: check.state("state"),
-        requestedAt: check.number("requestedAt"),
-        expiresAt: check.number("expiresAt"),
-      };
+    return checker(body, bad).objects("requests").map((item) => requestInfo(checker(item, bad)));
+  }
+
+  async watch(
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse> {
+    const action = "watch token requests";
+    const body = await this.#call({
+      method: "GET",
+      path: PATHS.requests,
+      action,
+      query: { watch: "1", after, wait: String(waitSeconds) },
+      authenticated: true,
+      maxBodyBytes: MAX_LIST_BODY_BYTES,
+      extraMs: waitSeconds * 1000,
+      signal,
     });
+    const bad = this.#badResponse(action);
+    const check = checker(body, bad);
+    return {
+      requests: check.objects("requests").map((item) => requestInfo(checker(item, bad))),
+      cursor: check.string("cursor"),
+    };
   }
 
   async approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse> {
@@ -594,6 +605,22 @@ function ruleInfo(check: ReturnType<typeof checker>): RuleInfo {
 }
 
 /** Field readers for one JSON object that throw DaemonError naming the bad field. */
+/** A RequestInfo from a checked object. */
+function requestInfo(check: ReturnType<typeof checker>): RequestInfo {
+  return {
+    requestId: check.string("requestId"),
+    requestedIdentity: check.string("requestedIdentity"),
+    authenticatedIdentity: check.string("authenticatedIdentity"),
+    peerLocation: check.string("peerLocation"),
+    clientId: check.string("clientId"),
+    authorizations: check.strings("authorizations"),
+    lifetime: check.nullableNumber("lifetime"),
+    state: check.state("state"),
+    requestedAt: check.number("requestedAt"),
+    expiresAt: check.number("expiresAt"),
+  };
+}
+
 function checker(value: unknown, bad: Bad) {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw bad("the answer is not a JSON object");

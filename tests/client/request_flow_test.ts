@@ -136,6 +136,7 @@ function fakeClient(
     rules: unexpected,
     removeRule: unexpected,
     issued: unexpected,
+    watch: unexpected,
     fetchToken: unexpected,
     daemons: unexpected,
     close: () => {},

@@ -25,6 +25,7 @@ import type {
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../../api/protocol.ts";
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
@@ -372,6 +373,11 @@ export class CedarDaemonClient implements TokenDaemonClient {
   /** HTCondor keeps rules in memory, with no command to remove one. */
   removeRule(ruleId: number): Promise<RuleInfo> {
     return Promise.reject(noRuleCommands(this.address, `remove auto-approval rule ${ruleId}`));
+  }
+
+  /** HTCondor daemons have no long poll for requests: the tool polls list() instead. */
+  watch(): Promise<WatchResponse> {
+    return Promise.reject(unsupported(this.address, "watch token requests"));
   }
 
   /** HTCondor records issued tokens only in its daemons' logs. */
