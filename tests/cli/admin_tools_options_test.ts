@@ -58,7 +58,7 @@ Deno.test("parse*Options() refuse a request ID that is not 7 digits", () => {
 Deno.test("parseApproveOptions() allows -yes only with -reqid, and only spelled out", () => {
   assert.deepEqual(
     { ...parseApproveOptions(["-reqid", "7654321", "-yes"]), target: undefined },
-    { target: undefined, reqid: "7654321", yes: true, json: false },
+    { target: undefined, reqid: "7654321", yes: true, json: false, watch: false },
   );
   assert.equal(parseApproveOptions(["--reqid", "7654321", "--yes"]).yes, true);
   assert.equal(parseApproveOptions([]).yes, false);
