@@ -72,7 +72,7 @@ Deno.test("condor_token_request_approve -json -watch prints each request as it c
         /^Watching https:\/\/127\.0\.0\.1:\d+ for token requests; press Ctrl-C to stop\.\n/,
       );
       assert.match(err, /Stopped watching\.\n$/);
-      assert.doesNotMatch(err, /error|    at /i);
+      assert.doesNotMatch(err, /error|\n {4}at /i);
     } finally {
       try {
         child.kill("SIGKILL");
