@@ -363,7 +363,8 @@ Deno.test("PostgresStore listens again after losing its connection, and wakes ev
     }
     assert.ok(request);
     await a.transaction((tx) => tx.transition(request.seq, ["pending"], "approved"));
-    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(seen, [undefined, request.id]);
+    // The new request, then its change.
+    while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, [undefined, request.id, request.id]);
   });
 });
