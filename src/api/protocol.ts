@@ -19,7 +19,12 @@ export const PATHS = {
   health: "/healthz",
   /** GET: Prometheus text metrics. */
   metrics: "/metrics",
-  /** POST EnqueueRequest -> EnqueueResponse (201, or 200 when it already existed). GET -> ListResponse (authenticated; `?reqid=ID`). */
+  /**
+   * POST EnqueueRequest -> EnqueueResponse (201, or 200 when it already
+   * existed). GET -> ListResponse (authenticated; `?reqid=ID`); with
+   * `?watch=1&after=CURSOR&wait=SECONDS` -> WatchResponse (administrators):
+   * the long poll for new requests.
+   */
   requests: `${API_PREFIX}/token-requests`,
   /** POST CollectRequest -> CollectResponse: long-poll for the outcome. */
   collect: (id: string) => `${API_PREFIX}/token-requests/${id}/collect`,
@@ -40,6 +45,12 @@ export const PATHS = {
   resumeRule: (id: string) => `${API_PREFIX}/auto-approval-rules/${id}/resume`,
   /** POST FetchTokenRequest (authenticated) -> FetchTokenResponse. */
   tokens: `${API_PREFIX}/tokens`,
+  /**
+   * GET (authenticated, administrator) -> IssuedTokenListResponse: the
+   * tokens this daemon issued, newest first, never the tokens themselves;
+   * `?identity=&peer=NETBLOCK&limit=N&before=CURSOR`.
+   */
+  issuedTokens: `${API_PREFIX}/issued-tokens`,
   /** GET ?name=&type= -> DaemonListResponse; POST DaemonAd (authenticated, DAEMON) to advertise. */
   daemons: `${API_PREFIX}/daemons`,
 } as const;
@@ -162,6 +173,23 @@ export interface ListResponse {
   requests: RequestInfo[];
 }
 
+/**
+ * GET /v1/token-requests?watch=1: every pending request, answered as soon
+ * as the set of pending requests differs from the one `after` names (at
+ * once without `after`), else when the wait ends.
+ */
+export interface WatchResponse {
+  requests: RequestInfo[];
+  /** Names this set of pending requests: pass as `after` to wait for a change. */
+  cursor: string;
+}
+
+/** A watch cursor: 32 lower-case hex digits. */
+export const WATCH_CURSOR_PATTERN = /^[0-9a-f]{32}$/;
+
+/** Most administrators one daemon lets watch at once (each holds a connection). */
+export const MAX_WATCHERS = 16;
+
 /** POST /v1/auto-approval-rules. */
 export interface AutoApproveRequest {
   /** CIDR netblock, IPv4 or IPv6, e.g. "192.0.2.0/24". */
@@ -212,6 +240,44 @@ export interface RuleInfo {
 export interface RuleListResponse {
   rules: RuleInfo[];
 }
+
+/** How an issued token came to be: an approved request, an auto-approval rule, or a fetch. */
+export type IssuedHow = "approved" | "auto-approval" | "fetch";
+
+/** One token the daemon issued, as its audit trail records it (never the token). */
+export interface IssuedTokenInfo {
+  /** The token's ID (its `jti` claim). */
+  jti: string;
+  /** The identity it was issued to (its `sub` claim). */
+  identity: string;
+  /** Its authorization levels; empty = every authorization of the identity. */
+  authorizations: string[];
+  /** Epoch seconds (its `iat` claim, to the second). */
+  issuedAt: number;
+  /** Epoch seconds (its `exp` claim); null when it does not expire. */
+  expiresAt: number | null;
+  /** The token request it was issued for; null for a fetch. */
+  requestId: string | null;
+  /** The address the request (or fetch) came from; null when the record predates it. */
+  peer: string | null;
+  how: IssuedHow;
+  /** Who approved it: the administrator's (or owner's) identity, or the rule. */
+  approvedBy: string | null;
+  /** The auto-approval rule's ID, when a rule approved it and the trail names it. */
+  ruleId?: number;
+}
+
+/** GET /v1/issued-tokens. */
+export interface IssuedTokenListResponse {
+  tokens: IssuedTokenInfo[];
+  /** When more may follow: pass as `before` for the next page. */
+  next?: string;
+}
+
+/** Most issued tokens one page lists; the default page is {@link ISSUED_PAGE_DEFAULT}. */
+export const ISSUED_PAGE_MAX = 1000;
+/** Issued tokens in a page when `limit` is not given. */
+export const ISSUED_PAGE_DEFAULT = 200;
 
 /** A rule ID in a path: a positive decimal integer. */
 export const RULE_ID_PATTERN = /^[1-9]\d{0,14}$/;
@@ -291,6 +357,8 @@ export const REFUSAL_CODES = [
   "BAD_RULE_ID",
   "BAD_KEY",
   "BAD_DAEMON_AD",
+  "BAD_QUERY",
+  "BAD_NETBLOCK",
   // 401: no valid token.
   "NOT_AUTHENTICATED",
   "AUTH_SCHEME",
@@ -324,6 +392,7 @@ export const REFUSAL_CODES = [
   "NO_REQUEST_ID",
   "NO_SIGNING_KEY",
   "STORE_UNWRITABLE",
+  "TOO_MANY_WATCHERS",
   // 500: a fault of the daemon's.
   "INTERNAL",
 ] as const;

@@ -138,6 +138,8 @@ export function exitStatusOf(code: ErrorCode): number {
     case "BAD_RULE_ID":
     case "BAD_KEY":
     case "BAD_DAEMON_AD":
+    case "BAD_QUERY":
+    case "BAD_NETBLOCK":
     case "REQUEST_UNKNOWN":
     case "RULE_UNKNOWN":
     case "WRONG_STATE":
@@ -147,6 +149,7 @@ export function exitStatusOf(code: ErrorCode): number {
     case "NO_REQUEST_ID":
     case "NO_SIGNING_KEY":
     case "STORE_UNWRITABLE":
+    case "TOO_MANY_WATCHERS":
     case "INTERNAL":
     // This host's files and configuration.
     case "CONFIG_BAD_VALUE":

@@ -2,15 +2,18 @@
  * condor_token_request_approve: show a pending token request with everything
  * an administrator needs to judge it, ask for `yes`, and approve it; without
  * `-reqid`, do that for every pending request in turn. `-yes` (ours, with
- * `-reqid` only) approves without asking, for scripts.
+ * `-reqid` only) approves without asking, for scripts. `-watch` (ours) keeps
+ * going: each request is shown and asked about as it arrives (a long poll at
+ * condor_tokend, a list every 5 seconds at HTCondor daemons), or with
+ * `-json` printed as one JSON line, approving nothing, until interrupted.
  */
 import type { RequestInfo } from "../api/protocol.ts";
 import type { TokenDaemonClient } from "../client/daemon_client.ts";
-import { CondorError, UsageError } from "../errors.ts";
+import { CondorError, DaemonError, UsageError } from "../errors.ts";
 import { parseOptions, single } from "./_options.ts";
-import { formatAd, judgementAttributes, requestAttributes } from "./_request_ad.ts";
+import { formatAd, judgementAttributes, requestAttributes, requestJson } from "./_request_ad.ts";
 import { interruptedExitCode, targetExitCode, withJsonFailure } from "./_exit_status.ts";
-import { askedAs, decisionError } from "./_refusals.ts";
+import { askedAs, decisionError, tidyRefusal } from "./_refusals.ts";
 import { openSession, readAnswer } from "./_session.ts";
 import {
   jsonOption,
@@ -35,6 +38,7 @@ const DOC: ToolDoc = {
   synopsis: [
     "[-reqid ID [-yes]] [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] " +
     "[-trust sha256:...] [-debug]",
+    "-watch [-json] [-pool HOST[:PORT]] [-name NAME] [-type TYPE] [-trust sha256:...] [-debug]",
     "-help | -version",
   ],
   description: [
@@ -48,6 +52,13 @@ const DOC: ToolDoc = {
     "it would not expire (within the daemon's SEC_ISSUED_TOKEN_EXPIRATION). Check the " +
     "request ID, the requester's address (PeerLocation) and client ID with the requester out " +
     "of band before you approve.",
+    "With -watch (ours) it approves as requests come: it shows every pending request, then " +
+    "waits for new ones (a long poll at condor_tokend, which answers the moment one arrives; a " +
+    "list every 5 seconds at HTCondor daemons) and shows and asks about each in turn, until " +
+    "you press Ctrl-C (exit 0). It asks on a terminal only: without one it refuses, unless " +
+    "-json is given, which prints each new request as one JSON line on stdout (the attributes " +
+    "of condor_token_request_list -json) and approves nothing, for a script to judge and " +
+    "approve with -reqid ID -yes. -watch never approves without asking: it takes no -yes.",
   ],
   groups: ["Options", TARGET_OPTIONS, OTHER_OPTIONS],
   options: [
@@ -67,9 +78,19 @@ const DOC: ToolDoc = {
       help: "With -reqid: approve without asking, for scripts (the request is still shown)",
       group: "Options",
     },
+    {
+      name: "watch",
+      min: 5,
+      value: false,
+      exact: true,
+      help: "Keep watching: show and ask about each request as it arrives, until Ctrl-C; with " +
+        "-json, print each as one JSON line instead and approve nothing",
+      group: "Options",
+    },
     jsonOption(
       "Print one JSON object of the outcome on stdout (what else the tool says, the " +
-        "requests and the question included, goes to stderr)",
+        "requests and the question included, goes to stderr); with -watch, one JSON line " +
+        "per new request",
       "Options",
     ),
     ...targetOptions("COLLECTOR"),
@@ -79,10 +100,17 @@ const DOC: ToolDoc = {
     "than 'yes', end of input) or is unknown or no longer pending, or there is none to " +
     "approve, 2 bad command line, 7 daemon unreachable, 8 certificate not trusted, 9 no " +
     "credential or not authorized, 130/143 interrupted.",
+    "With -watch: 0 when ended by Ctrl-C (or SIGTERM) or at the end of input, 2 without a " +
+    "terminal and without -json, and the codes above when the daemon cannot be reached or " +
+    "refuses (an administrator's credential is needed at condor_tokend).",
   ],
   sections: [AUTHENTICATION, TRUST, CONFIGURATION],
   examples: [
     { about: "Walk through every pending request:", command: NAME },
+    {
+      about: "Approve requests as they come, until Ctrl-C:",
+      command: `${NAME} -watch`,
+    },
     {
       about: "Approve one request a script has checked:",
       command: `${NAME} -pool cm.example.org -reqid 6108900 -yes`,
@@ -102,6 +130,8 @@ export interface ApproveOptions {
   reqid: string | undefined;
   yes: boolean;
   json: boolean;
+  /** `-watch`: approve as requests come. */
+  watch: boolean;
 }
 
 /** Parses the command line. Throws UsageError. */
@@ -112,7 +142,14 @@ export function parseApproveOptions(args: readonly string[]): ApproveOptions {
     reqid: parseRequestId(single(parsed, "reqid")),
     yes: parsed.has("yes"),
     json: parsed.has("json"),
+    watch: parsed.has("watch"),
   };
+  if (options.watch && (options.reqid !== undefined || options.yes)) {
+    throw new UsageError(
+      "Option -watch does not go with -reqid or -yes: it asks about every request that comes, " +
+        "and never approves without asking",
+    );
+  }
   if (options.yes && options.reqid === undefined) {
     throw new UsageError(
       "Option -yes needs -reqid: only a request named on the command line is approved without asking",
@@ -135,6 +172,7 @@ type Say = (text: string) => Promise<void>;
 
 /** Approves one request or walks all of them. Needs what openSession needs. */
 export async function runApprove(options: ApproveOptions, io: Io): Promise<number> {
+  if (options.watch) return await runWatch(options, io);
   const say: Say = options.json ? (text) => io.err(text) : (text) => io.out(text);
   const decisions: Decision[] = [];
   const { client, caller } = await openSession(options.target, io, { tool: NAME });
@@ -302,6 +340,109 @@ async function approveCall(
   } catch (err) {
     throw decisionError(err, "approve", id, client.address, caller());
   }
+}
+
+/** Seconds one watch call waits at condor_tokend before asking again. */
+const WATCH_WAIT_SECONDS = 30;
+/** Seconds between two lists of an HTCondor daemon's pending requests with -watch. */
+export const POLL_SECONDS = 5;
+
+/**
+ * -watch: shows every pending request, then each new one as it arrives,
+ * and asks about it (or with -json prints it as one JSON line), until the
+ * user interrupts (exit 0) or input ends. Needs what openSession needs.
+ */
+async function runWatch(options: ApproveOptions, io: Io): Promise<number> {
+  if (!options.json && !io.stdinIsTerminal) {
+    await io.err(
+      `${NAME}: Cannot watch for requests to approve: standard input is not a terminal to ` +
+        `ask on; use -json to print each new request as a JSON line instead\n`,
+    );
+    return EXIT.USAGE;
+  }
+  // As the one-request approve: the requests and the question on stdout.
+  const say: Say = (text) => io.out(text);
+  const { client, caller } = await openSession(options.target, io, { tool: NAME });
+  try {
+    // Requests shown, by ID and arrival (an ID is reused once its request is done).
+    let shown = new Set<string>();
+    let cursor: string | undefined;
+    let polling = false;
+    let announced = false;
+    while (!io.signal.aborted) {
+      let requests: RequestInfo[];
+      if (!polling) {
+        try {
+          const answer = await client.watch(cursor, WATCH_WAIT_SECONDS, io.signal);
+          if (answer.cursor === cursor) continue;
+          cursor = answer.cursor;
+          requests = answer.requests;
+        } catch (err) {
+          if (!(err instanceof DaemonError) || err.code !== "UNSUPPORTED") throw err;
+          polling = true;
+          continue;
+        }
+      } else {
+        requests = await client.list(undefined, io.signal);
+      }
+      if (!announced) {
+        // Once the daemon has answered: a refusal is then the one line said.
+        announced = true;
+        await io.err(
+          `Watching ${client.address} for token requests${options.json ? "" : " to approve"}${
+            polling ? ` (listing them every ${POLL_SECONDS} seconds)` : ""
+          }; press Ctrl-C to stop.\n`,
+        );
+      }
+      const pending = new Set<string>();
+      for (const request of requests) {
+        const key = `${request.requestId}@${request.requestedAt}`;
+        pending.add(key);
+        if (shown.has(key) || io.signal.aborted) continue;
+        shown.add(key);
+        if (options.json) {
+          await io.out(JSON.stringify(requestJson(request)) + "\n");
+          continue;
+        }
+        let verdict: Verdict;
+        try {
+          verdict = await judge(client, io, request, false, caller, say);
+        } catch (err) {
+          // Decided meanwhile by someone else, or not allowed: say so, keep watching.
+          if (!(err instanceof CondorError) || io.signal.aborted) throw err;
+          await io.err(`${NAME}: ${err.message}\n`);
+          continue;
+        }
+        if (verdict === "end-of-input" && !io.signal.aborted) {
+          await io.err(`${NAME}: end of input; stopped watching\n`);
+          return EXIT.OK;
+        }
+      }
+      // Forget what is no longer pending, so the set stays as small as the queue.
+      shown = new Set([...shown].filter((key) => pending.has(key)));
+      if (polling) await pause(POLL_SECONDS * 1000, io.signal);
+    }
+  } catch (err) {
+    if (!io.signal.aborted) throw tidyRefusal(err, caller());
+  } finally {
+    client.close();
+  }
+  await io.err("Stopped watching.\n");
+  return EXIT.OK;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** The condor_token_request_approve tool. */

@@ -15,9 +15,11 @@ import type {
   EnqueueResponse,
   FetchTokenRequest,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError, type DaemonTransportCode } from "../errors.ts";
 import type { TrustJudgement } from "./trust.ts";
@@ -28,6 +30,18 @@ export interface DaemonQuery {
   name?: string;
   /** Daemon type, upper case, e.g. "SCHEDD"; all types when absent. */
   type?: string;
+}
+
+/** Which issued tokens to list (GET /v1/issued-tokens). */
+export interface IssuedQuery {
+  /** Only tokens issued to this identity. */
+  identity?: string;
+  /** Only tokens issued to requests (or fetches) from this netblock. */
+  peer?: string;
+  /** The cursor of the page to list (`next` of the page before). */
+  before?: string;
+  /** At most this many (the daemon caps it). */
+  limit?: number;
 }
 
 /**
@@ -66,6 +80,17 @@ export interface TokenDaemonClient extends Disposable {
   cancel(requestId: string, secret: string, signal?: AbortSignal): Promise<RequestStateResponse>;
   /** Pending requests visible to the caller, or just `requestId` (authenticated). */
   list(requestId?: string, signal?: AbortSignal): Promise<RequestInfo[]>;
+  /**
+   * Every pending request, once the set differs from the one `after` names
+   * (at once without it) or `waitSeconds` have passed (authenticated,
+   * administrators only; condor_tokend only: HTCondor daemons answer
+   * UNSUPPORTED, and are polled with list() instead).
+   */
+  watch(
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse>;
   /** Approves a pending request (authenticated). */
   approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse>;
   /** Denies a pending request, with a reason shown to the requester (authenticated). */
@@ -85,6 +110,11 @@ export interface TokenDaemonClient extends Disposable {
    * (authenticated, administrators only).
    */
   resumeRule(ruleId: number, signal?: AbortSignal): Promise<RuleInfo>;
+  /**
+   * One page of the tokens the daemon issued, newest first (authenticated,
+   * administrators only; HTCondor daemons keep no such list).
+   */
+  issued(query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse>;
   /** Issues a token for the caller's own identity (authenticated). */
   fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse>;
   /** Lists daemons known to this (collector-role) daemon. */

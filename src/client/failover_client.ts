@@ -23,12 +23,19 @@ import type {
   EnqueueResponse,
   FetchTokenRequest,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError } from "../errors.ts";
-import { DAEMON_ERRORS, type DaemonQuery, type TokenDaemonClient } from "./daemon_client.ts";
+import {
+  DAEMON_ERRORS,
+  type DaemonQuery,
+  type IssuedQuery,
+  type TokenDaemonClient,
+} from "./daemon_client.ts";
 import { displayAddress } from "./locate.ts";
 import type { TrustJudgement } from "./trust.ts";
 
@@ -135,6 +142,10 @@ export function failoverClient(options: FailoverOptions): TokenDaemonClient & {
       signal?: AbortSignal,
     ): Promise<AutoApproveResponse> => run((c) => c.autoApprove(netblock, lifetime, signal)),
     rules: (signal?: AbortSignal): Promise<RuleInfo[]> => run((c) => c.rules(signal)),
+    watch: (after: string | undefined, waitSeconds: number, signal?: AbortSignal) =>
+      run((c): Promise<WatchResponse> => c.watch(after, waitSeconds, signal)),
+    issued: (query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse> =>
+      run((c) => c.issued(query, signal)),
     removeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>
       run((c) => c.removeRule(ruleId, signal)),
     resumeRule: (ruleId: number, signal?: AbortSignal): Promise<RuleInfo> =>

@@ -25,11 +25,15 @@ import {
   type FetchTokenRequest,
   type FetchTokenResponse,
   isRefusalCode,
+  type IssuedHow,
+  type IssuedTokenInfo,
+  type IssuedTokenListResponse,
   PATHS,
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
   type RuleInfo,
+  type WatchResponse,
 } from "../api/protocol.ts";
 import { DaemonError, type DaemonErrorCode, TrustError } from "../errors.ts";
 import {
@@ -44,6 +48,7 @@ import {
   type CredentialSource,
   DAEMON_ERRORS,
   type DaemonQuery,
+  type IssuedQuery,
   type TokenDaemonClient,
 } from "./daemon_client.ts";
 import type { TlsDialer } from "./tls_dialer.ts";
@@ -67,6 +72,9 @@ const DEFAULT_TIMEOUT_MS = 15_000;
  * closed it meanwhile, and a fresh one costs one handshake.
  */
 const REUSE_IDLE_MS = 2_000;
+
+/** Every way a token may have been issued. */
+const ISSUED_HOWS: readonly IssuedHow[] = ["approved", "auto-approval", "fetch"];
 
 const STATES: readonly RequestState[] = [
   "pending",
@@ -228,21 +236,31 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       signal,
     });
     const bad = this.#badResponse(action);
-    return checker(body, bad).objects("requests").map((item) => {
-      const check = checker(item, bad);
-      return {
-        requestId: check.string("requestId"),
-        requestedIdentity: check.string("requestedIdentity"),
-        authenticatedIdentity: check.string("authenticatedIdentity"),
-        peerLocation: check.string("peerLocation"),
-        clientId: check.string("clientId"),
-        authorizations: check.strings("authorizations"),
-        lifetime: check.nullableNumber("lifetime"),
-        state: check.state("state"),
-        requestedAt: check.number("requestedAt"),
-        expiresAt: check.number("expiresAt"),
-      };
+    return checker(body, bad).objects("requests").map((item) => requestInfo(checker(item, bad)));
+  }
+
+  async watch(
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse> {
+    const action = "watch token requests";
+    const body = await this.#call({
+      method: "GET",
+      path: PATHS.requests,
+      action,
+      query: { watch: "1", after, wait: String(waitSeconds) },
+      authenticated: true,
+      maxBodyBytes: MAX_LIST_BODY_BYTES,
+      extraMs: waitSeconds * 1000,
+      signal,
     });
+    const bad = this.#badResponse(action);
+    const check = checker(body, bad);
+    return {
+      requests: check.objects("requests").map((item) => requestInfo(checker(item, bad))),
+      cursor: check.string("cursor"),
+    };
   }
 
   async approve(requestId: string, signal?: AbortSignal): Promise<RequestStateResponse> {
@@ -327,6 +345,47 @@ export class HttpsDaemonClient implements TokenDaemonClient {
       signal,
     });
     return ruleInfo(checker(body, this.#badResponse(action)));
+  }
+
+  async issued(query: IssuedQuery, signal?: AbortSignal): Promise<IssuedTokenListResponse> {
+    const action = "list issued tokens";
+    const body = await this.#call({
+      method: "GET",
+      path: PATHS.issuedTokens,
+      action,
+      query: {
+        identity: query.identity,
+        peer: query.peer,
+        before: query.before,
+        limit: query.limit === undefined ? undefined : String(query.limit),
+      },
+      authenticated: true,
+      maxBodyBytes: MAX_LIST_BODY_BYTES,
+      signal,
+    });
+    const bad = this.#badResponse(action);
+    const check = checker(body, bad);
+    const tokens = check.objects("tokens").map((item): IssuedTokenInfo => {
+      const c = checker(item, bad);
+      const how = c.string("how");
+      if (!ISSUED_HOWS.includes(how as IssuedHow)) throw bad(`field "how" is ${printable(how)}`);
+      const info: IssuedTokenInfo = {
+        jti: c.string("jti"),
+        identity: c.string("identity"),
+        authorizations: c.strings("authorizations"),
+        issuedAt: c.number("issuedAt"),
+        expiresAt: c.nullableNumber("expiresAt"),
+        requestId: c.optionalString("requestId") ?? null,
+        peer: c.optionalString("peer") ?? null,
+        how: how as IssuedHow,
+        approvedBy: c.optionalString("approvedBy") ?? null,
+      };
+      const ruleId = c.optionalNumber("ruleId");
+      if (ruleId !== undefined) info.ruleId = ruleId;
+      return info;
+    });
+    const next = check.optionalString("next");
+    return next === undefined ? { tokens } : { tokens, next };
   }
 
   async fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> {
@@ -597,6 +656,22 @@ function ruleInfo(check: ReturnType<typeof checker>): RuleInfo {
 }
 
 /** Field readers for one JSON object that throw DaemonError naming the bad field. */
+/** A RequestInfo from a checked object. */
+function requestInfo(check: ReturnType<typeof checker>): RequestInfo {
+  return {
+    requestId: check.string("requestId"),
+    requestedIdentity: check.string("requestedIdentity"),
+    authenticatedIdentity: check.string("authenticatedIdentity"),
+    peerLocation: check.string("peerLocation"),
+    clientId: check.string("clientId"),
+    authorizations: check.strings("authorizations"),
+    lifetime: check.nullableNumber("lifetime"),
+    state: check.state("state"),
+    requestedAt: check.number("requestedAt"),
+    expiresAt: check.number("expiresAt"),
+  };
+}
+
 function checker(value: unknown, bad: Bad) {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw bad("the answer is not a JSON object");

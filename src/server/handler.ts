@@ -13,6 +13,8 @@ import {
   type DaemonInfo,
   type DaemonListResponse,
   type ErrorBody,
+  ISSUED_PAGE_DEFAULT,
+  ISSUED_PAGE_MAX,
   type ListResponse,
   MAX_REASON_LENGTH,
   MAX_WAIT_SECONDS,
@@ -21,6 +23,7 @@ import {
   REQUEST_ID_PATTERN,
   RULE_ID_PATTERN,
   type RuleListResponse,
+  WATCH_CURSOR_PATTERN,
 } from "../api/protocol.ts";
 import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
@@ -143,6 +146,24 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     allow(method, ["GET", "POST"]);
     if (method === "GET") {
       const caller = await callerOf(req, peer, deps);
+      if (url.searchParams.has("watch")) {
+        const after = url.searchParams.get("after") || undefined;
+        if (after !== undefined && !WATCH_CURSOR_PATTERN.test(after)) {
+          throw badRequest(
+            "BAD_QUERY",
+            "Cannot watch token requests: after must be a cursor from an earlier answer",
+          );
+        }
+        const waitText = url.searchParams.get("wait") ?? "";
+        if (waitText !== "" && !/^\d{1,6}$/.test(waitText)) {
+          throw badRequest(
+            "BAD_QUERY",
+            `Cannot watch token requests: wait must be whole seconds (at most ${MAX_WAIT_SECONDS} are waited)`,
+          );
+        }
+        const wait = Math.min(Number(waitText || "0"), MAX_WAIT_SECONDS);
+        return json(200, await deps.requests.watch(caller, after, wait, req.signal));
+      }
       const reqid = url.searchParams.get("reqid");
       if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
         throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
@@ -270,6 +291,43 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
       key,
     });
     return json(200, { token });
+  }
+  if (path === PATHS.issuedTokens) {
+    allow(method, ["GET"]);
+    const caller = await callerOf(req, peer, deps);
+    const query = url.searchParams;
+    const identity = query.get("identity") || undefined;
+    const netblock = query.get("peer") || undefined;
+    for (const [name, value] of [["identity", identity], ["peer", netblock]]) {
+      if (value !== undefined && value.length > 256) {
+        throw badRequest(
+          "BAD_QUERY",
+          `Cannot list issued tokens: ${name} is longer than 256 characters`,
+        );
+      }
+    }
+    const limitText = query.get("limit");
+    const limit = limitText === null || limitText === ""
+      ? ISSUED_PAGE_DEFAULT
+      : /^\d{1,7}$/.test(limitText) && Number(limitText) > 0
+      ? Math.min(Number(limitText), ISSUED_PAGE_MAX)
+      : undefined;
+    if (limit === undefined) {
+      throw badRequest("BAD_QUERY", "Cannot list issued tokens: limit must be a positive integer");
+    }
+    const beforeText = query.get("before");
+    if (beforeText !== null && beforeText !== "" && !/^[1-9]\d{0,14}$/.test(beforeText)) {
+      throw badRequest("BAD_QUERY", "Cannot list issued tokens: before must be a cursor from next");
+    }
+    return json(
+      200,
+      await deps.requests.listIssued(caller, {
+        identity,
+        peer: netblock,
+        before: beforeText ? Number(beforeText) : undefined,
+        limit,
+      }),
+    );
   }
   if (path === PATHS.daemons) {
     allow(method, ["GET", "POST"]);

@@ -22,11 +22,15 @@ import {
   type AutoApproveResponse,
   type CollectResponse,
   type EnqueueResponse,
+  type IssuedTokenInfo,
+  type IssuedTokenListResponse,
   MAX_WAIT_SECONDS,
+  MAX_WATCHERS,
   type RequestInfo,
   type RequestState,
   type RequestStateResponse,
   type RuleInfo,
+  type WatchResponse,
 } from "../api/protocol.ts";
 import { createHash } from "node:crypto";
 import { type Authorization, scopeAllows } from "../token/authz.ts";
@@ -37,9 +41,10 @@ import { type Caller, wildcardMatch } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Notification, NotifiedRequest } from "./notifier.ts";
 import { badRequest, forbidden, notAuthenticated, Refusal } from "./refusal.ts";
-import { matchingRule, parseNetblock, peerGroup } from "./rules.ts";
+import { addressInNetblock, matchingRule, parseNetblock, peerGroup } from "./rules.ts";
 import type { TokendSettings } from "./settings.ts";
 import type {
+  SequencedAudit,
   Store,
   StoredBreaker,
   StoredRequest,
@@ -48,7 +53,7 @@ import type {
   StoreTransaction,
   TransitionFields,
 } from "./store/store.ts";
-import type { Waiters } from "./waiters.ts";
+import { ANY_REQUEST, type Waiters } from "./waiters.ts";
 
 /** States from which a request can still change (its id is reserved). */
 export const LIVE_STATES: readonly RequestState[] = ["pending", "approved"];
@@ -102,6 +107,8 @@ const FORGET_AFTER_SECONDS = 3600;
 /** The request state machine over one store. */
 export class TokenRequests {
   readonly #deps: TokenRequestsDeps;
+  /** Administrators' watch calls in progress. */
+  #watchers = 0;
 
   constructor(deps: TokenRequestsDeps) {
     this.#deps = deps;
@@ -221,7 +228,14 @@ export class TokenRequests {
           event: "issue",
           requestId: request.id,
           actor: ruleActor(rule.netblock),
-          detail: { jti: minted.jti, identity: input.identity, authz, exp: minted.exp },
+          detail: {
+            jti: minted.jti,
+            identity: input.identity,
+            authz,
+            exp: minted.exp,
+            peer: input.caller.peer,
+            rule: rule.seq,
+          },
         });
       }
       for (const record of records) await tx.appendAudit(record);
@@ -235,6 +249,7 @@ export class TokenRequests {
     }
     this.#announce(records);
     notes.forEach((note) => this.#notify(note));
+    if (outcome.created) this.#deps.waiters.notify(outcome.request.id);
     this.#deps.metrics.enqueued(outcome.created ? "new" : "repeat");
     if (!outcome.created) return { created: false, response: this.#enqueueReply(outcome.request) };
     if (outcome.request.state === "pending") {
@@ -319,6 +334,55 @@ export class TokenRequests {
       .filter((r) => r.expiresAt > now)
       .filter((r) => caller.administrator || r.requestedIdentity === caller.identity)
       .map(requestInfo);
+  }
+
+  /**
+   * An administrator's long poll for new requests: every pending request,
+   * answered at once when `after` is undefined or names another set of
+   * pending requests than the current one, else as soon as the set changes
+   * (a request arrives, here or at another daemon sharing the store; one is
+   * decided or expires), else after `waitSeconds` (capped at
+   * MAX_WAIT_SECONDS) or when `signal` aborts. At most MAX_WATCHERS at once.
+   */
+  async watch(
+    caller: Caller,
+    after: string | undefined,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<WatchResponse> {
+    requireAdministrator(caller, "watch token requests");
+    if (this.#watchers >= MAX_WATCHERS) {
+      throw new Refusal(
+        503,
+        "TOO_MANY_WATCHERS",
+        `Cannot watch token requests: ${MAX_WATCHERS} watches are open already, the most this daemon keeps`,
+        { headers: { "retry-after": "10" } },
+      );
+    }
+    this.#watchers++;
+    try {
+      const waitMs = Math.min(Math.max(waitSeconds, 0), MAX_WAIT_SECONDS) * 1000;
+      const deadline = performance.now() + waitMs;
+      while (true) {
+        const now = this.nowSeconds();
+        const pending = (await this.#deps.store.pending()).filter((r) => r.expiresAt > now);
+        const cursor = watchCursor(pending);
+        const remaining = deadline - performance.now();
+        if (after !== cursor || remaining <= 0 || signal?.aborted) {
+          return { requests: pending.map(requestInfo), cursor };
+        }
+        // A pending request's deadline passing changes the set too.
+        const untilExpiry = Math.min(...pending.map((r) => r.expiresAt - now)) * 1000 + 5;
+        const woke = await this.#deps.waiters.wait(
+          ANY_REQUEST,
+          Math.min(remaining, untilExpiry),
+          signal,
+        );
+        if (woke === "closing") after = undefined;
+      }
+    } finally {
+      this.#watchers--;
+    }
   }
 
   /**
@@ -672,12 +736,67 @@ export class TokenRequests {
       at: now,
       event: "fetch",
       actor: caller.identity,
-      detail: { jti: claims.jti, identity: caller.identity, authz, exp: claims.exp, key: kid },
+      detail: {
+        jti: claims.jti,
+        identity: caller.identity,
+        authz,
+        exp: claims.exp,
+        key: kid,
+        peer: caller.peer,
+      },
     };
     await this.#deps.store.transaction((tx) => tx.appendAudit(record));
     this.#announce([record]);
     this.#deps.metrics.issued("fetch");
     return token;
+  }
+
+  /**
+   * The tokens this daemon issued (administrators only), newest first, from
+   * the audit trail: at most `limit`, only those issued to `identity` and to
+   * requests (or fetches) from addresses in `peer` (a netblock) when given,
+   * and only those recorded before the cursor `before`. Scans at most
+   * ISSUED_SCAN_MAX records per call; `next` is set when more may follow.
+   */
+  async listIssued(
+    caller: Caller,
+    options: { identity?: string; peer?: string; before?: number; limit: number },
+  ): Promise<IssuedTokenListResponse> {
+    requireAdministrator(caller, "list issued tokens");
+    if (options.peer !== undefined && !parseNetblock(options.peer)) {
+      throw badRequest(
+        "BAD_NETBLOCK",
+        `Cannot list issued tokens: ${JSON.stringify(options.peer)} is not a netblock`,
+      );
+    }
+    const tokens: IssuedTokenInfo[] = [];
+    const trails = new Map<string, Promise<AuditRecord[]>>();
+    let cursor = options.before;
+    let scanned = 0;
+    while (tokens.length < options.limit && scanned < ISSUED_SCAN_MAX) {
+      const batch = await this.#deps.store.issuedRecords(cursor, ISSUED_BATCH);
+      for (const row of batch) {
+        cursor = row.seq;
+        scanned++;
+        const info = await issuedInfo(row, (id) => {
+          let trail = trails.get(id);
+          if (trail === undefined) trails.set(id, trail = this.#deps.store.auditTrail(id));
+          return trail;
+        });
+        if (info === undefined) continue;
+        if (options.identity !== undefined && info.identity !== options.identity) continue;
+        if (
+          options.peer !== undefined &&
+          (info.peer === null || !addressInNetblock(info.peer, options.peer))
+        ) continue;
+        tokens.push(info);
+        if (tokens.length === options.limit) break;
+      }
+      if (batch.length < ISSUED_BATCH && tokens.length < options.limit) {
+        return { tokens };
+      }
+    }
+    return cursor === undefined ? { tokens } : { tokens, next: String(cursor) };
   }
 
   /**
@@ -905,6 +1024,7 @@ export class TokenRequests {
         identity: request.requestedIdentity,
         authz: request.authorizations,
         exp: claims.exp,
+        peer: request.peerLocation,
       },
     };
     const won = await this.#change(request, "collected", { jti: claims.jti }, record, [
@@ -1067,6 +1187,60 @@ export class TokenRequests {
   }
 }
 
+/** Names a set of pending requests (by their row numbers): 32 hex digits. */
+function watchCursor(pending: readonly StoredRequest[]): string {
+  return sha256Hex(pending.map((r) => r.seq).sort((a, b) => a - b).join(",")).slice(0, 32);
+}
+
+/** Issued-token records read from the store at a time. */
+const ISSUED_BATCH = 500;
+/** Most issued-token records one listing call reads before it hands back a cursor. */
+const ISSUED_SCAN_MAX = 20_000;
+
+/**
+ * The public view of an `issue` or `fetch` audit record; undefined for one
+ * without a token ID. A record made before the peer (and the rule) were
+ * recorded with the issue gets them from its request's audit trail.
+ */
+async function issuedInfo(
+  row: SequencedAudit,
+  trailOf: (requestId: string) => Promise<AuditRecord[]>,
+): Promise<IssuedTokenInfo | undefined> {
+  const { record } = row;
+  const detail = record.detail ?? {};
+  if (typeof detail.jti !== "string") return undefined;
+  const actor = record.actor ?? null;
+  const fetched = record.event === "fetch";
+  const byRule = !fetched && actor !== null && actor.startsWith(RULE_ACTOR_PREFIX);
+  let peer = typeof detail.peer === "string" ? detail.peer : null;
+  let ruleId = typeof detail.rule === "number" ? detail.rule : undefined;
+  if (record.requestId !== undefined && (peer === null || (byRule && ruleId === undefined))) {
+    // The request's trail, up to this issue (a request ID is reused once its request is done).
+    const trail = await trailOf(record.requestId);
+    const at = trail.findIndex((r) => r.event === "issue" && r.detail?.jti === detail.jti);
+    const before = trail.slice(0, at < 0 ? trail.length : at).reverse();
+    const enqueue = before.find((r) => r.event === "enqueue");
+    if (peer === null && typeof enqueue?.detail?.peer === "string") peer = enqueue.detail.peer;
+    const auto = before.find((r) => r.event === "auto-approve");
+    if (ruleId === undefined && byRule && typeof auto?.detail?.rule === "number") {
+      ruleId = auto.detail.rule;
+    }
+  }
+  const info: IssuedTokenInfo = {
+    jti: detail.jti,
+    identity: typeof detail.identity === "string" ? detail.identity : "",
+    authorizations: Array.isArray(detail.authz) ? detail.authz.map(String) : [],
+    issuedAt: record.at,
+    expiresAt: typeof detail.exp === "number" ? detail.exp : null,
+    requestId: record.requestId ?? null,
+    peer,
+    how: fetched ? "fetch" : byRule ? "auto-approval" : "approved",
+    approvedBy: actor,
+  };
+  if (ruleId !== undefined) info.ruleId = ruleId;
+  return info;
+}
+
 /** A uniformly random 7-digit, zero-padded id from the CSPRNG. */
 export function randomRequestId(): string {
   const limit = Math.floor(0x1_0000_0000 / 10_000_000) * 10_000_000;
@@ -1149,8 +1323,11 @@ function expiryRecord(request: StoredRequest, now: number): AuditRecord {
   };
 }
 
+/** How the audit trail names a rule as the actor. */
+const RULE_ACTOR_PREFIX = "auto-approval rule ";
+
 function ruleActor(netblock: string): string {
-  return `auto-approval rule ${netblock}`;
+  return `${RULE_ACTOR_PREFIX}${netblock}`;
 }
 
 /** The public view of a rule. */

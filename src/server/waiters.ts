@@ -8,15 +8,22 @@
 /** Why a wait ended. */
 export type WakeReason = "changed" | "timeout" | "aborted" | "closing";
 
+/**
+ * The key under which waits see every notification: an administrator
+ * watching for new requests wakes on any request's change (a new one, a
+ * decision, an expiry), on this daemon or, through the store, another.
+ */
+export const ANY_REQUEST = "*";
+
 /** Waiters keyed by request id. */
 export class Waiters {
   readonly #waiting = new Map<string, Set<(reason: WakeReason) => void>>();
   #closing = false;
 
-  /** Number of polls currently waiting (for metrics and tests). */
+  /** Number of requesters' polls currently waiting, watches not counted (for metrics and tests). */
   get size(): number {
     let n = 0;
-    for (const set of this.#waiting.values()) n += set.size;
+    for (const [key, set] of this.#waiting) if (key !== ANY_REQUEST) n += set.size;
     return n;
   }
 
@@ -44,11 +51,18 @@ export class Waiters {
     });
   }
 
-  /** Wakes every poll waiting on request `id`. */
+  /** Wakes every poll waiting on request `id`, and every wait on {@link ANY_REQUEST}. */
   notify(id: string): void {
-    const set = this.#waiting.get(id);
-    if (!set) return;
-    for (const done of [...set]) done("changed");
+    for (const key of id === ANY_REQUEST ? [id] : [id, ANY_REQUEST]) {
+      const set = this.#waiting.get(key);
+      if (!set) continue;
+      for (const done of [...set]) done("changed");
+    }
+  }
+
+  /** Number of waits on {@link ANY_REQUEST} (the watchers, for their cap). */
+  get watching(): number {
+    return this.#waiting.get(ANY_REQUEST)?.size ?? 0;
   }
 
   /** Wakes every waiting poll to look again (changes may have been missed). */

@@ -36,6 +36,12 @@ Deno.test("parseListOptions() takes HTCondor's prefixes and -json only in full",
     target: { pool: undefined, name: undefined, type: undefined, trust: [], debug: undefined },
     reqid: undefined,
     json: true,
+    issued: false,
+    identities: [],
+    peer: undefined,
+    revocation: false,
+    jtis: [],
+    issuedBefore: undefined,
   });
   assert.throws(() => parseListOptions(["-js"]), /Invalid command line argument: -js/);
   assert.throws(() => parseListOptions(["-jsonx"]), /Invalid command line argument: -jsonx/);
@@ -52,7 +58,7 @@ Deno.test("parse*Options() refuse a request ID that is not 7 digits", () => {
 Deno.test("parseApproveOptions() allows -yes only with -reqid, and only spelled out", () => {
   assert.deepEqual(
     { ...parseApproveOptions(["-reqid", "7654321", "-yes"]), target: undefined },
-    { target: undefined, reqid: "7654321", yes: true, json: false },
+    { target: undefined, reqid: "7654321", yes: true, json: false, watch: false },
   );
   assert.equal(parseApproveOptions(["--reqid", "7654321", "--yes"]).yes, true);
   assert.equal(parseApproveOptions([]).yes, false);

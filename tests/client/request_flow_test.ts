@@ -136,6 +136,8 @@ function fakeClient(
     rules: unexpected,
     removeRule: unexpected,
     resumeRule: unexpected,
+    issued: unexpected,
+    watch: unexpected,
     fetchToken: unexpected,
     daemons: unexpected,
     close: () => {},

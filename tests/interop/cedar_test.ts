@@ -32,7 +32,7 @@ import {
   spawnReal,
   withMaster,
 } from "../_support/htcondor_pool.ts";
-import { finish, runTool, type ToolResult } from "../_support/run_tool.ts";
+import { finish, runTool, spawnTool, type ToolResult } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { ENQUEUED, withRequester } from "../e2e/_token_request.ts";
 
@@ -360,6 +360,80 @@ interopTest(
       assert.equal(r.code, EXIT.TIMED_OUT, r.stderr);
       assert.match(r.stderr, ENQUEUED);
       assert.match(r.stderr, /its certificate matches the known-hosts entry/);
+    });
+  },
+);
+
+interopTest(
+  "our condor_token_request_approve -watch -json lists the real collector's requests as they come, and condor_token_request_list -issued says HTCondor keeps no such list",
+  async () => {
+    await withPool(async (pool) => {
+      const issued = await runTool("condor_token_request_list", [
+        "-pool",
+        pool.hostAddress,
+        "-issued",
+      ], { env: pool.ourEnv });
+      assert.equal(issued.code, EXIT.FAILURE, issued.stderr);
+      assert.match(
+        issued.stderr,
+        /^condor_token_request_list: Cannot list issued tokens at \S+: HTCondor daemons do not keep a list of the tokens they issue [^\n]*\n$/,
+      );
+      const watcher = spawnTool("condor_token_request_approve", [
+        "-pool",
+        pool.hostAddress,
+        "-watch",
+        "-json",
+      ], { env: pool.ourEnv });
+      const stdout = watcher.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const stderr = new Response(watcher.stderr).text();
+      const gina = `gina@${TRUST_DOMAIN}`;
+      const requester = spawnReal("bin/condor_token_request", [
+        "-pool",
+        `<${pool.address}?alias=${pool.hostName}>`,
+        "-identity",
+        gina,
+        "-authz",
+        "READ",
+      ], {
+        ...pool.env,
+        _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "SSL",
+        _CONDOR_AUTH_SSL_CLIENT_CAFILE: pool.caFile,
+      });
+      const requested = finish(requester, { timeoutMs: 30_000 });
+      try {
+        // HTCondor daemons are listed every 5 s: the request shows within that.
+        let text = "";
+        const deadline = Date.now() + 15_000;
+        while (!text.includes("\n")) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const chunk = await Promise.race([
+            stdout.read(),
+            new Promise<never>((_, reject) =>
+              timer = setTimeout(
+                () => reject(new Error(`no line in time; had ${JSON.stringify(text)}`)),
+                Math.max(0, deadline - Date.now()),
+              )
+            ),
+          ]).finally(() => clearTimeout(timer));
+          if (chunk.done) throw new Error(`stdout ended: ${await stderr}`);
+          text += chunk.value;
+        }
+        const shown = JSON.parse(text.slice(0, text.indexOf("\n")));
+        assert.equal(shown.RequestedIdentity, gina);
+        assert.match(shown.RequestId, /^\d{7}$/);
+        watcher.kill("SIGINT");
+        const status = await watcher.status;
+        const said = await stderr;
+        assert.equal(status.code, 0, said);
+        assert.match(said, /\(listing them every 5 seconds\); press Ctrl-C to stop\.\n/);
+        assert.match(said, /Stopped watching\.\n$/);
+      } finally {
+        killIfRunning(watcher);
+        killIfRunning(requester);
+        await watcher.status;
+        await stdout.cancel().catch(() => {});
+        await requested;
+      }
     });
   },
 );

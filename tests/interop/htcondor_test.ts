@@ -304,3 +304,87 @@ function base64UrlDecode(segment: string): string {
   const bin = atob(segment.replace(/-/g, "+").replace(/_/g, "/"));
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
+
+interopTest(
+  "the SEC_TOKEN_REVOCATION_EXPR line condor_token_request_list prints makes the real collector refuse those tokens, and only those",
+  async () => {
+    await withTempDir(async (dir) => {
+      const daemon = await startTestDaemon({ dir: `${dir}/tokend` });
+      try {
+        const pool = await preparePool(dir, {
+          trustDomain: TEST_TRUST_DOMAIN,
+          poolKeyFile: `${dir}/tokend/passwords.d/POOL`,
+        });
+        const noKeys = {
+          _CONDOR_SEC_TOKEN_POOL_SIGNING_KEY_FILE: `${dir}/no-keys/POOL`,
+          _CONDOR_SEC_PASSWORD_DIRECTORY: `${dir}/no-keys`,
+        };
+        let dirs = 0;
+        const tokenDir = async (token: string) => {
+          const tokens = `${dir}/tokens-${++dirs}`;
+          await Deno.mkdir(tokens, { mode: 0o700 });
+          await Deno.writeTextFile(`${tokens}/token`, token + "\n", { mode: 0o600 });
+          return tokens;
+        };
+        // Tokens our daemon issues (condor_token_fetch), each recorded with its jti.
+        const fetch = async (identity: string) => {
+          const env = {
+            ...daemon.env,
+            ...noKeys,
+            _CONDOR_SEC_TOKEN_DIRECTORY: await tokenDir(await daemon.mintToken(identity, [], 600)),
+          };
+          const r = await runTool("condor_token_fetch", ["-authz", "READ", "-lifetime", "600"], {
+            env,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          return await tokenDir(r.stdout.trim());
+        };
+        const frank = `frank@${TEST_TRUST_DOMAIN}`;
+        const mallory = `mallory@${TEST_TRUST_DOMAIN}`;
+        const revokedFrank = await fetch(frank);
+        const keptFrank = await fetch(frank);
+        const revokedMallory = await fetch(mallory);
+        const jtiOf = async (tokens: string) =>
+          JSON.parse(base64UrlDecode((await Deno.readTextFile(`${tokens}/token`)).split(".")[1]))
+            .jti;
+
+        // One line from the daemon's list (mallory's tokens, by jti) plus one frank token's jti.
+        const listed = await runTool("condor_token_request_list", [
+          "-issued",
+          "-identity",
+          mallory,
+          "-revocation",
+          "-jti",
+          await jtiOf(revokedFrank),
+        ], { env: daemon.env });
+        assert.equal(listed.code, 0, listed.stderr);
+        await Deno.writeTextFile(pool.configPath, listed.stdout, { append: true });
+        // Then, on the collector's host, an identity whose quoting matters: the line
+        // keeps what the configuration revokes already.
+        const odd = `o"dd$(FOO)\\x@${TEST_TRUST_DOMAIN}`;
+        const added = await runTool("condor_token_request_list", [
+          "-revocation",
+          "-identity",
+          odd,
+        ], { env: pool.ourEnv });
+        assert.equal(added.code, 0, added.stderr);
+        assert.match(added.stderr, /keeping the expression SEC_TOKEN_REVOCATION_EXPR sets/);
+        await Deno.writeTextFile(pool.configPath, added.stdout, { append: true });
+        const oddToken = await tokenDir(await daemon.mintToken(odd, ["READ"], 600));
+        const nearlyOdd = `o"dd$(FOO)\\xy@${TEST_TRUST_DOMAIN}`;
+        const nearlyOddToken = await tokenDir(await daemon.mintToken(nearlyOdd, ["READ"], 600));
+
+        await withMaster(pool, async () => {
+          assertAllowed(await ping(pool, keptFrank, ["READ"]), "READ", frank);
+          assertAllowed(await ping(pool, nearlyOddToken, ["READ"]), "READ", nearlyOdd);
+          assertRefused(await ping(pool, revokedFrank, ["READ"]), "READ");
+          assertRefused(await ping(pool, revokedMallory, ["READ"]), "READ");
+          assertRefused(await ping(pool, oddToken, ["READ"]), "READ");
+          assert.equal(await countInCollectorLog(pool, "has been revoked"), 3);
+        });
+      } finally {
+        await daemon.close();
+      }
+    });
+  },
+);

@@ -21,9 +21,11 @@ import type {
   EnqueueRequest,
   EnqueueResponse,
   FetchTokenResponse,
+  IssuedTokenListResponse,
   RequestInfo,
   RequestStateResponse,
   RuleInfo,
+  WatchResponse,
 } from "../../api/protocol.ts";
 import { DaemonError } from "../../errors.ts";
 import type { CredentialSource, DaemonQuery, TokenDaemonClient } from "../daemon_client.ts";
@@ -388,6 +390,22 @@ export class CedarDaemonClient implements TokenDaemonClient {
         "UNSUPPORTED",
         `Cannot resume auto-approval rule ${ruleId} at ${this.address}: HTCondor daemons have ` +
           `no circuit breaker on auto-approval, and no command to resume a rule`,
+      ),
+    );
+  }
+
+  /** HTCondor daemons have no long poll for requests: the tool polls list() instead. */
+  watch(): Promise<WatchResponse> {
+    return Promise.reject(unsupported(this.address, "watch token requests"));
+  }
+
+  /** HTCondor records issued tokens only in its daemons' logs. */
+  issued(): Promise<IssuedTokenListResponse> {
+    return Promise.reject(
+      new DaemonError(
+        "UNSUPPORTED",
+        `Cannot list issued tokens at ${this.address}: HTCondor daemons do not keep a list of ` +
+          `the tokens they issue (each is logged, with its jti, in the daemon's log when its debug level includes D_AUDIT)`,
       ),
     );
   }

@@ -116,6 +116,18 @@ export interface StoreReads {
   breakers(): Promise<StoredBreaker[]>;
   /** Audit records, oldest first, optionally only those for one request id. */
   auditTrail(requestId?: string): Promise<AuditRecord[]>;
+  /**
+   * The audit records of issued tokens (`issue` and `fetch`), newest first:
+   * at most `limit` of them, only those stored before row `beforeSeq` when
+   * given. Each comes with its row number, the cursor of the next page.
+   */
+  issuedRecords(beforeSeq: number | undefined, limit: number): Promise<SequencedAudit[]>;
+}
+
+/** An audit record with its row number. */
+export interface SequencedAudit {
+  seq: number;
+  record: AuditRecord;
 }
 
 /** One transaction: reads see its own writes; everything commits or nothing does. */

@@ -271,6 +271,21 @@ export function storeContract(
     ]);
   });
 
+  test("lists the records of issued tokens newest first, a page at a time", async (store) => {
+    await store.transaction(async (tx) => {
+      await tx.appendAudit({ at: 1, event: "issue", requestId: "0000001", detail: { jti: "a" } });
+      await tx.appendAudit({ at: 2, event: "approve", requestId: "0000002" });
+      await tx.appendAudit({ at: 3, event: "fetch", actor: "x@y", detail: { jti: "b" } });
+      await tx.appendAudit({ at: 4, event: "issue", requestId: "0000002", detail: { jti: "c" } });
+    });
+    const all = await store.issuedRecords(undefined, 10);
+    assert.deepEqual(all.map((r) => r.record.detail?.jti), ["c", "b", "a"]);
+    assert.ok(all[0].seq > all[1].seq && all[1].seq > all[2].seq);
+    const page = await store.issuedRecords(all[0].seq, 1);
+    assert.deepEqual(page.map((r) => r.record.detail?.jti), ["b"]);
+    assert.deepEqual(await store.issuedRecords(all[2].seq, 10), []);
+  });
+
   test("lists rules in force oldest first, with the requests each approved", async (store) => {
     const insert = (netblock: string, expiresAt: number, createdBy = "admin@pool") =>
       store.transaction((tx) => tx.insertRule({ netblock, issuedAt: 1000, expiresAt, createdBy }));

@@ -52,13 +52,20 @@ async function withTwoStores(fn: (a: Store, b: Store, url: string) => Promise<vo
   });
 }
 
-Deno.test("PostgresStore tells the other daemons of a change once it commits, within 50 ms", async () => {
+Deno.test("PostgresStore tells the other daemons of a new request and a change once it commits, within 50 ms", async () => {
   await withTwoStores(async (a, b) => {
     const seen: { id: string | undefined; at: number }[] = [];
     b.watch((id) => seen.push({ id, at: performance.now() }));
     const ownSeen: (string | undefined)[] = [];
     a.watch((id) => ownSeen.push(id));
     const request = await a.transaction((tx) => tx.insertRequest(requestRow()));
+    // A new request is announced too (administrators watch for them).
+    const inserted = performance.now() + 2_000;
+    while (seen.length === 0 && performance.now() < inserted) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.deepEqual(seen.map((s) => s.id), [request.id]);
+    seen.length = 0;
     // A transition that is rolled back announces nothing.
     await assert.rejects(a.transaction(async (tx) => {
       await tx.transition(request.seq, ["pending"], "denied");
@@ -359,7 +366,8 @@ Deno.test("PostgresStore listens again after losing its connection, and wakes ev
     }
     assert.ok(request);
     await a.transaction((tx) => tx.transition(request.seq, ["pending"], "approved"));
-    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(seen, [undefined, request.id]);
+    // The new request, then its change.
+    while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, [undefined, request.id, request.id]);
   });
 });

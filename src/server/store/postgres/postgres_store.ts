@@ -11,7 +11,7 @@
  *   the same random id, or the same requester's secret on both) or on a
  *   serialization failure is run again from the start, where it sees the
  *   winner's row.
- * - Every transition sends a NOTIFY on {@link CHANNEL} in its transaction,
+ * - Every new request and every transition sends a NOTIFY on {@link CHANNEL} in its transaction,
  *   delivered at commit: each daemon LISTENs, and wakes its waiting polls
  *   at once (see Store.watch).
  * - An exclusive transaction (the expiry sweep) first takes a transaction
@@ -43,6 +43,7 @@ import {
 import type {
   NewRequest,
   OpenStoreOptions,
+  SequencedAudit,
   Store,
   StoredBreaker,
   StoredDaemon,
@@ -354,6 +355,9 @@ export class PostgresStore implements Store {
   auditTrail(requestId?: string) {
     return this.#read((r) => r.auditTrail(requestId));
   }
+  issuedRecords(beforeSeq: number | undefined, limit: number) {
+    return this.#read((r) => r.issuedRecords(beforeSeq, limit));
+  }
 }
 
 /** The statements, on the pool (reads) or on one transaction's connection. */
@@ -463,12 +467,24 @@ class PostgresTransaction implements StoreTransaction {
     return rows.map(toAudit);
   }
 
+  async issuedRecords(beforeSeq: number | undefined, limit: number): Promise<SequencedAudit[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM audit WHERE event IN ('issue', 'fetch') AND seq < $1
+       ORDER BY seq DESC LIMIT $2`,
+      [beforeSeq ?? Number.MAX_SAFE_INTEGER, limit],
+    );
+    return rows.map((row) => ({ seq: Number(row.seq), record: toAudit(row) }));
+  }
+
   async insertRequest(request: NewRequest): Promise<StoredRequest> {
     const columns = [...REQUEST_INSERT_COLUMNS, "peer_group"];
+    // Announced like a transition: administrators watching for new requests wake on it.
     const row = await this.#one(
-      `INSERT INTO requests (${columns.join(", ")})
-       VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING seq`,
-      [...requestValues(request), peerGroup(request.peerLocation)],
+      `WITH inserted AS (
+         INSERT INTO requests (${columns.join(", ")})
+         VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING seq, id)
+       SELECT seq, pg_notify('${CHANNEL}', $${columns.length + 1} || ' ' || id) FROM inserted`,
+      [...requestValues(request), peerGroup(request.peerLocation), this.#instance],
     );
     return { ...request, seq: Number(row!.seq) };
   }

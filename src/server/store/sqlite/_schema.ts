@@ -77,10 +77,14 @@ ${BREAKERS}`;
  * Indexes every database gets at open, old or new: adding one changes no
  * stored data, so it needs no schema version and an older daemon still
  * opens the file. `requests_id` serves the lookups by request id (collect,
- * cancel, approve, deny), which otherwise scan every row ever kept.
+ * cancel, approve, deny), which otherwise scan every row ever kept;
+ * `audit_request` a request's audit trail, and `audit_event` the list of
+ * issued tokens (the audit trail only grows).
  */
 export const INDEXES = `
 CREATE INDEX IF NOT EXISTS requests_id ON requests (id, seq);
+CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id, seq);
+CREATE INDEX IF NOT EXISTS audit_event ON audit (event, seq);
 `;
 
 /**

@@ -37,6 +37,7 @@ import {
 import {
   isStorageFailure,
   type NewRequest,
+  type SequencedAudit,
   type Store,
   type StoredBreaker,
   type StoredDaemon,
@@ -388,6 +389,10 @@ export class SqliteStore implements Store {
     await this.#committed();
     return this.readAuditTrail(requestId);
   }
+  async issuedRecords(beforeSeq: number | undefined, limit: number): Promise<SequencedAudit[]> {
+    await this.#committed();
+    return this.readIssuedRecords(beforeSeq, limit);
+  }
 
   // --- the statements (synchronous; for SqliteTransaction and the reads above) ---
 
@@ -512,6 +517,17 @@ export class SqliteStore implements Store {
       ? this.#statement("SELECT * FROM audit ORDER BY seq").all()
       : this.#statement("SELECT * FROM audit WHERE request_id = ? ORDER BY seq").all(requestId);
     return rows.map(toAudit);
+  }
+
+  /** @internal */
+  readIssuedRecords(beforeSeq: number | undefined, limit: number): SequencedAudit[] {
+    return this.#statement(
+      `SELECT * FROM audit WHERE event IN ('issue', 'fetch') AND seq < ?
+       ORDER BY seq DESC LIMIT ?`,
+    ).all(beforeSeq ?? Number.MAX_SAFE_INTEGER, limit).map((row) => ({
+      seq: Number(row.seq),
+      record: toAudit(row),
+    }));
   }
 
   /** @internal */
@@ -766,6 +782,9 @@ class SqliteTransaction implements StoreTransaction {
   }
   auditTrail(requestId?: string) {
     return Promise.resolve(this.#s.readAuditTrail(requestId));
+  }
+  issuedRecords(beforeSeq: number | undefined, limit: number) {
+    return Promise.resolve(this.#s.readIssuedRecords(beforeSeq, limit));
   }
   insertRequest(request: NewRequest) {
     return Promise.resolve(this.#s.writeRequest(request));
