@@ -119,19 +119,22 @@ interopTest(
         [["-key", "OTHER"], tokens, "DAEMON:3:Server will not sign with requested key."],
         [[], anonymous, "DAEMON:2:Server did not successfully authenticate session."],
       ];
-      for (const [args, env, words] of cases) {
-        const ours = await runTool("condor_token_fetch", ["-pool", pool.hostAddress, ...args], {
-          env: { ...pool.ourEnv, ...env },
-        });
+      // Independent runs, side by side: the suite must stay short.
+      await Promise.all(cases.map(async ([args, env, words]) => {
+        const [ours, real] = await Promise.all([
+          runTool("condor_token_fetch", ["-pool", pool.hostAddress, ...args], {
+            env: { ...pool.ourEnv, ...env },
+          }),
+          runReal("bin/condor_token_fetch", [
+            ...["-pool", `<${pool.address}?alias=${pool.hostName}>`, "-type", "collector", ...args],
+          ], { ...pool.env, ...env }),
+        ]);
         assertOneLineFailure(ours, EXIT.NOT_AUTHORIZED);
         assert.ok(ours.stderr.includes(words), ours.stderr);
         assert.match(ours.stderr, /^condor_token_fetch: Cannot fetch a token from the daemon at /);
-        const real = await runReal("bin/condor_token_fetch", [
-          ...["-pool", `<${pool.address}?alias=${pool.hostName}>`, "-type", "collector", ...args],
-        ], { ...pool.env, ...env });
         assert.equal(real.code, 1, real.stderr);
         assert.ok(real.stderr.includes(words), `HTCondor's: ${real.stderr}`);
-      }
+      }));
     });
   },
 );
@@ -141,13 +144,15 @@ interopTest(
   async () => {
     await withReadyPool({ trustDomain: TRUST_DOMAIN }, async (pool) => {
       const fs = { _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "FS" };
-      const ours = await runTool("condor_token_fetch", [
-        ...["-pool", pool.hostAddress, "-authz", "READ", "-lifetime", "60"],
-      ], { env: { ...pool.ourEnv, ...fs } });
+      const [ours, real] = await Promise.all([
+        runTool("condor_token_fetch", [
+          ...["-pool", pool.hostAddress, "-authz", "READ", "-lifetime", "60"],
+        ], { env: { ...pool.ourEnv, ...fs } }),
+        runReal("bin/condor_token_fetch", [
+          ...["-pool", pool.address, "-type", "collector", "-authz", "READ", "-lifetime", "60"],
+        ], { ...pool.env, ...fs }),
+      ]);
       assert.equal(ours.code, EXIT.OK, ours.stderr);
-      const real = await runReal("bin/condor_token_fetch", [
-        ...["-pool", pool.address, "-type", "collector", "-authz", "READ", "-lifetime", "60"],
-      ], { ...pool.env, ...fs });
       assert.equal(real.code, 0, real.stderr);
       const mine = tokenParts(ours.stdout).claims;
       const theirs = tokenParts(real.stdout).claims;

@@ -47,15 +47,17 @@ interopTest(
           ...["-pool", pool.hostAddress, "-identity", identity, "-timeout", "1", ...extra],
         ], { env: pool.ourEnv, requesterFlags: true });
 
-      const pinned = await request(`alice@${TRUST_DOMAIN}`, ["-trust", OTHER_PIN]);
+      const [pinned, fetched] = await Promise.all([
+        request(`alice@${TRUST_DOMAIN}`, ["-trust", OTHER_PIN]),
+        runTool("condor_token_fetch", [...["-pool", pool.hostAddress, "-trust", OTHER_PIN]], {
+          env: pool.ourEnv,
+        }),
+      ]);
       assertOneLineFailure(pinned, EXIT.UNTRUSTED);
       assert.match(
         pinned.stderr,
         /fingerprint was given .* authenticated with FS .*nothing was sent/,
       );
-      const fetched = await runTool("condor_token_fetch", [
-        ...["-pool", pool.hostAddress, "-trust", OTHER_PIN],
-      ], { env: pool.ourEnv });
       assertOneLineFailure(fetched, EXIT.UNTRUSTED);
       assert.match(
         fetched.stderr,
@@ -86,20 +88,20 @@ interopTest(
         _CONDOR_AUTH_SSL_SERVER_CERTFILE: "",
       };
       const target = ["-pool", pool.hostAddress, "-trust", OTHER_PIN];
-      for (
-        const [tool, args] of [
-          ["condor_token_request", ["-identity", `carol@${TRUST_DOMAIN}`, "-timeout", "1"]],
-          ["condor_token_request_list", []],
-          ["condor_token_fetch", []],
-        ] as const
-      ) {
+      const runs = [
+        ["condor_token_request", ["-identity", `carol@${TRUST_DOMAIN}`, "-timeout", "1"]],
+        ["condor_token_request_list", []],
+        ["condor_token_fetch", []],
+      ] as const;
+      // Independent runs, side by side: the suite must stay short.
+      await Promise.all(runs.map(async ([tool, args]) => {
         const r = await runTool(tool, [...target, ...args], {
           env,
           requesterFlags: tool === "condor_token_request",
         });
         assertOneLineFailure(r, EXIT.UNTRUSTED);
         assert.ok(r.stderr.includes(OTHER_PIN), `${tool}: ${r.stderr}`);
-      }
+      }));
       assert.deepEqual(await pending(pool), [], "carol's request never reached the collector");
     });
   },
