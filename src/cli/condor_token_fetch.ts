@@ -55,8 +55,10 @@ const DOC: ToolDoc = {
     "HTCondor's default type for this tool is SCHEDD. condor_tokend lists itself as a " +
     "COLLECTOR by default, so without -type the tool asks a SCHEDD when the pool's " +
     "collector lists one, and otherwise the collector itself; -debug shows which. With " +
-    "-type there is no fallback. HTCondor daemons do not issue tokens through this tool's " +
-    "protocol here: against one it says so.",
+    "-type there is no fallback. From an HTCondor daemon the token is fetched as HTCondor's " +
+    "own tool fetches it (DC_GET_SESSION_TOKEN), for the identity the daemon authenticated " +
+    "(FS, a token, or an SSL certificate it maps), within the authorizations and lifetime " +
+    "of that session; the daemon must have proved who it is first (see TRUST).",
   ],
   groups: ["Token options", TARGET_OPTIONS, OTHER_OPTIONS, NOT_SUPPORTED],
   // HTCondor's order (first match wins): -t is -type, -to is -token; then ours.
@@ -194,6 +196,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
       trustDomain: config.isSet("TRUST_DOMAIN")
         ? config.get("TRUST_DOMAIN")?.trim()
         : (await client.info(io.signal)).trustDomain || undefined,
+      ...(options.key === undefined ? {} : { key: options.key }),
     });
   } catch (err) {
     throw tidyRefusal(err, caller());

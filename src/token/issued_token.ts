@@ -27,6 +27,8 @@ export interface IssuedTokenExpectation {
   lifetime: number | null;
   /** The pool's trust domain (`iss` must be exactly this), when known. */
   trustDomain: string | undefined;
+  /** The signing key asked for (`kid` must be exactly this), when one was (fetch -key). */
+  key?: string;
 }
 
 /** The claims of a token that passed {@link checkIssuedToken}. */
@@ -71,6 +73,13 @@ export function checkIssuedToken(token: string, expected: IssuedTokenExpectation
   const { sub, iss, iat, exp, jti, scope } = p;
   const wrong = (what: string) =>
     new TokenError("TOKEN_NOT_AS_REQUESTED", `Cannot accept the issued token: ${what}`);
+  if (expected.key !== undefined && h.kid !== expected.key) {
+    throw wrong(
+      `it is signed with key ${quoted(h.kid)}, not the key asked for (${
+        JSON.stringify(expected.key)
+      })`,
+    );
+  }
   if (typeof sub !== "string" || sub === "") throw wrong("it names no identity (sub)");
   if (expected.identity !== undefined && sub !== expected.identity) {
     throw wrong(

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { closedPort } from "./ports.ts";
 import { finish, type ToolResult } from "./run_tool.ts";
+import { withTempDir } from "./temp.ts";
 
 /** The environment variable naming the HTCondor install prefix. */
 export const PREFIX_VAR = "CONDOR_TOKEN_HTCONDOR_PREFIX";
@@ -357,4 +358,72 @@ export function assertAllowed(rows: Map<string, PingRow>, level: string, identit
 /** Asserts that the collector refused `level`. */
 export function assertRefused(rows: Map<string, PingRow>, level: string) {
   assert.equal(rows.get(level)?.decision, "FAIL", level);
+}
+
+/**
+ * Runs `fn` with a fresh pool (`options`) whose collector is up and has
+ * written its CA and host certificate, so clients using SSL can be checked
+ * against them; always stops it.
+ */
+export async function withReadyPool(
+  options: PoolOptions,
+  fn: (pool: Pool, dir: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const pool = await preparePool(dir, options);
+    await withMaster(pool, async () => {
+      const deadline = Date.now() + 10_000;
+      while (!(await exists(pool.hostCertFile) && await exists(pool.caFile))) {
+        if (Date.now() > deadline) throw new Error("The collector wrote no host certificate");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await fn(pool, dir);
+    });
+  });
+}
+
+/**
+ * Environment additions under which a client (ours or HTCondor's)
+ * authenticates with IDTOKENS alone, from the tokens in `tokenDirectory`
+ * only: no signing key is readable, so it cannot make up a token of its own.
+ */
+export function tokensOnly(pool: Pool, tokenDirectory: string): Record<string, string> {
+  return {
+    _CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS: "IDTOKENS",
+    _CONDOR_SEC_TOKEN_DIRECTORY: tokenDirectory,
+    _CONDOR_SEC_PASSWORD_DIRECTORY: `${pool.dir}/no-keys`,
+    _CONDOR_SEC_TOKEN_POOL_SIGNING_KEY_FILE: `${pool.dir}/no-keys/POOL`,
+  };
+}
+
+/** Asserts a failure with `code`, nothing on stdout and exactly one line on stderr. */
+export function assertOneLineFailure(r: ToolResult, code: number): void {
+  assert.equal(r.code, code, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^[^\n]+\n$/, "exactly one line");
+  assert.doesNotMatch(r.stderr, /\n\s+at |Uncaught|error: /, "no stack trace");
+}
+
+/** The header and claims of a token (`header.payload.signature`), decoded. */
+export function tokenParts(
+  token: string,
+): { header: Record<string, unknown>; claims: TokenClaims } {
+  const [header, claims] = token.trim().split(".").slice(0, 2).map((segment) => {
+    const bytes = Uint8Array.from(
+      atob(segment.replace(/-/g, "+").replace(/_/g, "/")),
+      (c) => c.charCodeAt(0),
+    );
+    return JSON.parse(new TextDecoder().decode(bytes));
+  });
+  return { header, claims };
+}
+
+/** The claims of an IDTOKEN the interop tests look at. */
+export interface TokenClaims {
+  sub: string;
+  iss: string;
+  scope?: string;
+  iat: number;
+  exp?: number;
+  jti: string;
 }

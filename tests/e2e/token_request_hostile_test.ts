@@ -3,7 +3,8 @@
  * path hangs up on the TLS ClientHello, so a bare host:port falls back to
  * HTCondor's protocol, and then takes the request without proving who it
  * is. The requester must send it nothing of the request, and must never
- * store the token it forges.
+ * store the token it forges; nor must condor_token_fetch, which speaks
+ * DC_GET_SESSION_TOKEN to HTCondor daemons.
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
@@ -99,4 +100,56 @@ Deno.test("condor_token_request (e2e): a token for another identity and issuer i
   assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /"attacker@evil", not the identity asked for/);
   assert.doesNotMatch(r.stderr, /eyJ/, "the forged token is not shown");
+});
+
+Deno.test("condor_token_fetch (e2e): a server that declines authentication gets nothing of the fetch, and its token is not kept", async () => {
+  await withTempDir(async (dir) => {
+    // A real daemon's configuration: a token directory, and the POOL key a credential could use.
+    const daemon = await startTestDaemon({ dir });
+    const hostile = startHostileCedar("none", await forgedToken());
+    try {
+      const r = await runTool("condor_token_fetch", [
+        ...["-pool", `127.0.0.1:${hostile.port}`, "-type", "COLLECTOR"],
+        ...["-authz", "READ", "-token", "fetched"],
+      ], { env: untrustedEnv(daemon.env) });
+      assert.equal(r.code, EXIT.UNTRUSTED, r.stderr);
+      assert.deepEqual(hostile.payloads, [], "no LimitAuthorization, TokenLifetime or query left");
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /did not prove who it is.*nothing was sent/);
+      await assert.rejects(
+        Deno.stat(`${testDaemonPaths(dir).tokenDirectory}/fetched`),
+        Deno.errors.NotFound,
+      );
+    } finally {
+      await hostile.close();
+      await daemon.close();
+    }
+  });
+});
+
+Deno.test("condor_token_fetch (e2e): a token for another identity and issuer from a server on this host is never stored", async () => {
+  await withTempDir(async (dir) => {
+    const daemon = await startTestDaemon({ dir });
+    // FS to a loopback peer is accepted without a pin, so the fetch goes out: the reply is checked.
+    const hostile = startHostileCedar("fs", await forgedToken());
+    try {
+      const r = await runTool("condor_token_fetch", [
+        ...["-pool", `127.0.0.1:${hostile.port}`, "-type", "COLLECTOR", "-token", "fetched"],
+      ], { env: untrustedEnv(daemon.env) });
+      assert.deepEqual(hostile.payloads, [new Map()], "HTCondor's empty DC_GET_SESSION_TOKEN ad");
+      assert.equal(r.code, EXIT.UNTRUSTED, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /issuer "evil" is not the pool's trust domain/);
+      assert.doesNotMatch(r.stderr, /eyJ/, "the forged token is not shown");
+      await assert.rejects(
+        Deno.stat(`${testDaemonPaths(dir).tokenDirectory}/fetched`),
+        Deno.errors.NotFound,
+      );
+    } finally {
+      await hostile.close();
+      await daemon.close();
+    }
+  });
 });

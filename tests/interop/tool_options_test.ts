@@ -255,9 +255,22 @@ interopTest(
 );
 
 interopTest(
-  "condor_token_request_auto_approve -list, -remove and -resume say in one line that an HTCondor daemon cannot",
+  "condor_token_request_deny and condor_token_request_auto_approve -list, -remove and -resume say in one line that an HTCondor daemon cannot",
   async () => {
     await withPool(async (pool) => {
+      // HTCondor has no command to deny: refused before anything is asked of the collector.
+      const id = "1234567";
+      const r = await runTool("condor_token_request_deny", [
+        ...["-pool", pool.hostAddress, "-reqid", id, "-reason", "no"],
+      ], { env: pool.ourEnv });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^condor_token_request_deny: Cannot deny request ${id} at \\S+: HTCondor daemons have no command to deny a request; it expires by itself \\(within 60 minutes\\) unless approved\n$`,
+        ),
+      );
       for (const args of [["-list"], ["-list", "-json"], ["-remove", "1"], ["-resume", "1"]]) {
         const r = await runTool("condor_token_request_auto_approve", [
           ...["-pool", pool.hostAddress, ...args],

@@ -76,6 +76,17 @@ Deno.test("checkIssuedToken() refuses a token for another identity or from anoth
   assert.throws(() => checkIssuedToken(lookalike, ASKED), refused(/not the identity asked for/));
 });
 
+Deno.test("checkIssuedToken() refuses a token signed with another key than the one asked for (fetch -key)", async () => {
+  const pool = await token();
+  // No key asked: the daemon's own choice is taken.
+  checkIssuedToken(pool, ASKED);
+  checkIssuedToken(pool, { ...ASKED, key: "POOL" });
+  assert.throws(
+    () => checkIssuedToken(pool, { ...ASKED, key: "SITE" }),
+    refused(/signed with key "POOL", not the key asked for \("SITE"\)/),
+  );
+});
+
 Deno.test("checkIssuedToken() refuses more authorizations or a longer life than asked", () => {
   assert.throws(
     () => checkIssuedToken(pending.write, ASKED),

@@ -7,9 +7,10 @@
  *
  * What HTCondor's protocol does not have is refused with one clear error:
  * withdrawing a request (it expires at the daemon), denying one (an
- * administrator lets it expire), fetching a token for oneself over this
- * client, and our long poll (we poll every second for a minute, then every
- * 5 s, as HTCondor's own tool does).
+ * administrator lets it expire), listing or removing auto-approval rules,
+ * and our long poll (we poll every second for a minute, then every 5 s, as
+ * HTCondor's own tool does). A token for oneself is fetched with
+ * DC_GET_SESSION_TOKEN, as HTCondor's condor_token_fetch does.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import type {
   DaemonInfo,
   EnqueueRequest,
   EnqueueResponse,
+  FetchTokenRequest,
   FetchTokenResponse,
   IssuedTokenListResponse,
   RequestInfo,
@@ -56,8 +58,9 @@ import { fsMethod } from "./auth_fs.ts";
 import { daemonAdOf, daemonQuery, readQueryReply } from "./collector_query.ts";
 import { tokenMethod } from "./auth_token.ts";
 
-/** HTCondor's command numbers for token requests. */
+/** HTCondor's command numbers for token requests and fetches. */
 export const COMMANDS = {
+  DC_GET_SESSION_TOKEN: 60046,
   DC_START_TOKEN_REQUEST: 60047,
   DC_FINISH_TOKEN_REQUEST: 60048,
   DC_LIST_TOKEN_REQUEST: 60049,
@@ -410,8 +413,32 @@ export class CedarDaemonClient implements TokenDaemonClient {
     );
   }
 
-  fetchToken(): Promise<FetchTokenResponse> {
-    return Promise.reject(unsupported(this.address, "fetch tokens"));
+  /**
+   * DC_GET_SESSION_TOKEN, as HTCondor's `Daemon::getSessionToken` sends it:
+   * `LimitAuthorization` (comma-separated) when authorizations are asked
+   * for, `TokenLifetime` when a positive lifetime is, `RequestedKey` when a
+   * key is. The daemon signs a token for the identity this session
+   * authenticated as, narrowed to the session's own limits; its reply holds
+   * `Token`, or `ErrorString` and `ErrorCode`.
+   */
+  async fetchToken(request: FetchTokenRequest, signal?: AbortSignal): Promise<FetchTokenResponse> {
+    const ad: [string, ClassAdValue][] = [];
+    if (request.authz.length > 0) ad.push(["LimitAuthorization", request.authz.join(",")]);
+    if (request.lifetime !== null && request.lifetime > 0) {
+      ad.push(["TokenLifetime", request.lifetime]);
+    }
+    if (request.key !== undefined && request.key !== "") ad.push(["RequestedKey", request.key]);
+    const reply = await this.#call(COMMANDS.DC_GET_SESSION_TOKEN, ad, signal);
+    const action = `Cannot fetch a token from the daemon at ${this.address}`;
+    failOnError(reply, action, fetchStatus);
+    const token = stringOf(reply, "Token");
+    if (!token) {
+      throw new DaemonError(
+        DAEMON_ERRORS.BAD_RESPONSE,
+        `${action}: its reply has neither a token nor an error`,
+      );
+    }
+    return { token };
   }
 
   /** The daemons the collector lists (a READ query, no authentication needed). */
@@ -698,6 +725,19 @@ function failOnError(
 function approveStatus(code: number, text: string): number | undefined {
   if (code === 5) return /state/i.test(text) ? 409 : 404;
   if (code === 6 || code === 7 || code === 8) return 403;
+  return undefined;
+}
+
+/**
+ * Statuses of DC_GET_SESSION_TOKEN's error codes: 2 the session has no
+ * identity, 3 the key may not be used (or the session's token expired), 4 none
+ * of the authorizations asked for is the session's, 44 fetching is
+ * disabled (SEC_ENABLE_TOKEN_FETCH); 1 (no signing key) is the daemon's
+ * own failure.
+ */
+function fetchStatus(code: number): number | undefined {
+  if (code === 2) return 401;
+  if (code === 3 || code === 4 || code === 44) return 403;
   return undefined;
 }
 
