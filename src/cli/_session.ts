@@ -112,12 +112,12 @@ export async function openSession(
     ),
     exclude: credentials.excludedFileNames,
     keys: credentials.keys,
-    now: () => io.now(),
+    now: () => io.clock.now(),
     trace: (message) => debug(message, "D_SECURITY"),
     warn: (message) => io.err(`${options.tool}: ${message}\n`),
   });
   const policy: TrustPolicy = await trustPolicyFrom(settings.trust, {
-    now: () => io.now(),
+    now: () => io.clock.now(),
     pins: target.trust,
     pinsFor: (key) =>
       (options.pins ?? []).filter((p) => hostKeyOf(p.address) === key).map((p) => p.fingerprint),

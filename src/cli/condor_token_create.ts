@@ -150,7 +150,7 @@ export async function runCreate(options: CreateOptions, io: Io): Promise<number>
   const { token, claims } = await mintToken(key, {
     identity: options.identity,
     issuer: trustDomain(config),
-    now: Math.floor(io.now() / 1000),
+    now: Math.floor(io.clock.now() / 1000),
     lifetime: options.lifetime,
     authz: options.authz,
   });

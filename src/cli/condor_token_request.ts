@@ -12,7 +12,7 @@ import type { TokenDaemonClient } from "../client/daemon_client.ts";
 import { parseDaemonAddress } from "../client/locate.ts";
 import { prepareEcdhKeyPair } from "../client/cedar/session_key.ts";
 import type { TrustJudgement } from "../client/trust.ts";
-import { type Clock, realClock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import {
   newRequesterSecret,
   type RequestEvent,
@@ -288,7 +288,7 @@ export async function runRequest(
   // with the crypto library's first (slow) random numbers: begin on another
   // thread now, while the configuration is read.
   prepareEcdhKeyPair();
-  const clock: Clock = deps.clock ?? { now: () => io.now(), sleep: realClock.sleep };
+  const clock: Clock = deps.clock ?? io.clock;
   const started = clock.now();
   const status = new StatusLine(io, clock, deps.statusIntervalMs ?? 60_000);
   // Debug lines go through the status line, so they never collide with it.
@@ -779,14 +779,14 @@ class Reporter {
    * but it will look not yet valid, or expire early, to this host.
    */
   async #warnOfClockSkew(token: string): Promise<void> {
-    const skew = clockSkewSeconds(token, this.io.now());
+    const skew = clockSkewSeconds(token, this.io.clock.now());
     if (skew === undefined || Math.abs(skew) <= MAX_CLOCK_SKEW_SECONDS) return;
     const behind = skew > 0;
     await this.status.say(
       `${NAME}: WARNING: this host's clock is ${duration(Math.abs(skew) * 1000)} ${
         behind ? "behind" : "ahead of"
       } the daemon's (the token says it was issued at ${
-        new Date((Math.floor(this.io.now() / 1000) + skew) * 1000).toISOString()
+        new Date((Math.floor(this.io.clock.now() / 1000) + skew) * 1000).toISOString()
       }); ${
         behind
           ? "daemons on this host may take tokens as not yet valid"

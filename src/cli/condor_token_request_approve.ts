@@ -313,7 +313,7 @@ async function judge(
 ): Promise<Verdict> {
   const block = formatAd([
     ...requestAttributes(request),
-    ...judgementAttributes(request, io.now()),
+    ...judgementAttributes(request, io.clock.now()),
   ]);
   await say(`Request contents:\n${block}\n`);
   if (!yes) {

@@ -162,15 +162,15 @@ export async function runTokend(options: TokendCliOptions, io: Io): Promise<numb
         // A closed stderr or a full disk must not take the daemon down with it.
         .catch(() => {});
     }
-    unwritten += `${new Date(io.now()).toISOString()} condor_tokend: ${line}\n`;
+    unwritten += `${new Date(io.clock.now()).toISOString()} condor_tokend: ${line}\n`;
   };
   const tokend = await startTokend({
     config,
     port: options.port,
-    now: () => io.now(),
+    clock: io.clock,
     log,
     env: (name) => io.env.get(name),
-    adSender: (daemonConfig) => adSender(daemonConfig, () => io.now()),
+    adSender: (daemonConfig) => adSender(daemonConfig, () => io.clock.now()),
   });
   log("ready");
 

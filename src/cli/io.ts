@@ -3,6 +3,7 @@
  * host name and a cancellation signal. Tools take an Io so tests can run them
  * in-process with captured output and a fake clock.
  */
+import { type Clock, realClock } from "../clock.ts";
 import type { Env } from "../config/condor_config.ts";
 
 /** Everything a tool may touch outside its arguments. */
@@ -17,8 +18,8 @@ export interface Io {
   env: Env;
   /** This host's full name. */
   hostname(): string;
-  /** Wall clock, milliseconds since the epoch. */
-  now(): number;
+  /** Wall clock and sleeping (src/clock.ts): the one clock every time-dependent part takes. */
+  clock: Clock;
   /** Whether standard input and standard error are terminals. */
   stdinIsTerminal: boolean;
   stderrIsTerminal: boolean;
@@ -50,7 +51,7 @@ export function processIo(signal: AbortSignal): Io {
     },
     env: { get: (name) => safeEnvGet(name) },
     hostname: () => Deno.hostname(),
-    now: () => Date.now(),
+    clock: realClock,
     stdinIsTerminal: Deno.stdin.isTerminal(),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     signal,
@@ -94,6 +95,8 @@ export interface CapturedIo extends Io {
 export function memoryIo(options: {
   env?: Record<string, string>;
   stdin?: string[];
+  /** The clock; `now` alone fakes only the wall clock (sleeps are real). */
+  clock?: Clock;
   now?: () => number;
   hostname?: string;
   signal?: AbortSignal;
@@ -111,7 +114,8 @@ export function memoryIo(options: {
     readLine: () => Promise.resolve(stdin.length > 0 ? stdin.shift()! : null),
     env: { get: (name) => env[name] },
     hostname: () => options.hostname ?? "host.example.org",
-    now: options.now ?? (() => Date.now()),
+    clock: options.clock ??
+      (options.now ? { now: options.now, sleep: realClock.sleep } : realClock),
     stdinIsTerminal: options.terminal ?? false,
     stderrIsTerminal: options.terminal ?? false,
     signal: options.signal ?? new AbortController().signal,

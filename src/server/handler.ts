@@ -1,7 +1,9 @@
 /**
  * The HTTP API of src/api/protocol.ts as a plain `Request -> Response`
- * function: route, limit, parse and validate the body, authenticate, then
- * hand the call to the request state machine or the daemon directory.
+ * function: a route table (ROUTES) from path and method to one endpoint
+ * each, which limits, reads and checks the body (_request_body.ts),
+ * authenticates, then hands the call to the request state machine or the
+ * daemon directory.
  * Refusals become `{ error: { code, message } }` with a 4xx status (503
  * when the daemon cannot take more); nothing else ever leaves the handler,
  * and no answer carries a stack trace.
@@ -16,20 +18,15 @@ import {
   ISSUED_PAGE_DEFAULT,
   ISSUED_PAGE_MAX,
   type ListResponse,
-  MAX_REASON_LENGTH,
   MAX_WAIT_SECONDS,
   PATHS,
-  type RefusalCode,
   REQUEST_ID_PATTERN,
   RULE_ID_PATTERN,
   type RuleListResponse,
   WATCH_CURSOR_PATTERN,
 } from "../api/protocol.ts";
-import { hiddenCharacter, hiddenCharacterReason } from "../api/hidden_character.ts";
 import { CondorError } from "../errors.ts";
-import { type Authorization, parseAuthorization, uniqueAuthz } from "../token/authz.ts";
 import type { KeyResolver } from "../token/idtoken.ts";
-import { assertPlainKeyId } from "../token/signing_key.ts";
 import {
   ANONYMOUS_PLAIN,
   ANONYMOUS_TLS,
@@ -40,16 +37,25 @@ import {
 import type { DaemonDirectory } from "./directory.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate_limit.ts";
+import {
+  authzField,
+  clientIdField,
+  identityField,
+  keyField,
+  lifetimeField,
+  readJson,
+  reasonField,
+  secretField,
+  visibleText,
+  waitField,
+} from "./_request_body.ts";
 import { badRequest, Refusal } from "./refusal.ts";
 import type { TokenRequests } from "./requests.ts";
 import { canonicalPeer, peerGroup } from "./rules.ts";
 import { isStorageFailure, type Store } from "./store/store.ts";
 import type { Waiters } from "./waiters.ts";
 
-/** Largest request body accepted, in bytes. */
-export const MAX_BODY_BYTES = 16 * 1024;
-/** Longest lifetime (seconds) a request may ask for: ten years. */
-export const MAX_LIFETIME_SECONDS = 10 * 365 * 86_400;
+export { MAX_BODY_BYTES, MAX_LIFETIME_SECONDS } from "./_request_body.ts";
 
 /** What the handler needs. */
 export interface HandlerDeps {
@@ -113,252 +119,71 @@ export function createHandler(deps: HandlerDeps): Handler {
   };
 }
 
+/** One call as an endpoint sees it: `params` are the route pattern's captures. */
+interface Call {
+  req: Request;
+  url: URL;
+  peer: string;
+  deps: HandlerDeps;
+  params: string[];
+}
+
+/** What answers one method on one path. */
+type Endpoint = (call: Call) => Promise<Response>;
+
+/** A path (exact, or a pattern whose groups become `params`) and its methods. */
+interface Route {
+  path: string | RegExp;
+  methods: Readonly<Record<string, Endpoint>>;
+}
+
+/**
+ * Every path the daemon answers, in the order they are matched; see
+ * docs/protocol.md for each. A path that matches but not its method is 405
+ * with an Allow header; a path that matches nothing is 404.
+ */
+const ROUTES: readonly Route[] = [
+  { path: PATHS.health, methods: { GET: health, HEAD: health } },
+  { path: PATHS.metrics, methods: { GET: metrics } },
+  { path: PATHS.info, methods: { GET: async ({ deps }) => json(200, await deps.info()) } },
+  { path: PATHS.requests, methods: { GET: listRequests, POST: enqueue } },
+  { path: /^\/v1\/token-requests\/([^/]*)\/collect$/, methods: { POST: collect } },
+  { path: /^\/v1\/token-requests\/([^/]*)\/cancel$/, methods: { POST: cancel } },
+  { path: /^\/v1\/token-requests\/([^/]*)\/approve$/, methods: { POST: approve } },
+  { path: /^\/v1\/token-requests\/([^/]*)\/deny$/, methods: { POST: deny } },
+  { path: PATHS.autoApprovalRules, methods: { GET: listRules, POST: installRule } },
+  { path: /^\/v1\/auto-approval-rules\/([^/]*)\/resume$/, methods: { POST: resumeRule } },
+  { path: /^\/v1\/auto-approval-rules\/([^/]*)$/, methods: { DELETE: removeRule } },
+  { path: PATHS.tokens, methods: { POST: fetchToken } },
+  { path: PATHS.issuedTokens, methods: { GET: listIssued } },
+  { path: PATHS.daemons, methods: { GET: listDaemons, POST: advertise } },
+];
+
 async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): Promise<Response> {
   const path = url.pathname;
-  const method = req.method;
-  if (path === PATHS.health) {
-    allow(method, ["GET", "HEAD"]);
-    const failure = await deps.store.writeHealth(deps.now());
-    if (failure !== undefined) throw storeUnwritable(failure);
-    return new Response("ok\n", {
-      headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
-    });
-  }
-  if (path === PATHS.metrics) {
-    allow(method, ["GET"]);
-    return new Response(
-      deps.metrics.render({
-        pending: await deps.store.countPending(),
-        live: await deps.store.countLive(),
-        waiting: deps.waiters.size,
-        rules: (await deps.store.activeRules(deps.requests.nowSeconds())).length,
-        notifyQueue: deps.notifyQueue?.() ?? 0,
-        ...await deps.requests.breakerGauges(),
-      }),
-      { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
-    );
-  }
-  if (path === PATHS.info) {
-    allow(method, ["GET"]);
-    return json(200, await deps.info());
-  }
-  if (path === PATHS.requests) {
-    allow(method, ["GET", "POST"]);
-    if (method === "GET") {
-      const caller = await callerOf(req, peer, deps);
-      if (url.searchParams.has("watch")) {
-        const after = url.searchParams.get("after") || undefined;
-        if (after !== undefined && !WATCH_CURSOR_PATTERN.test(after)) {
-          throw badRequest(
-            "BAD_QUERY",
-            "Cannot watch token requests: after must be a cursor from an earlier answer",
-          );
-        }
-        const waitText = url.searchParams.get("wait") ?? "";
-        if (waitText !== "" && !/^\d{1,6}$/.test(waitText)) {
-          throw badRequest(
-            "BAD_QUERY",
-            `Cannot watch token requests: wait must be whole seconds (at most ${MAX_WAIT_SECONDS} are waited)`,
-          );
-        }
-        const wait = Math.min(Number(waitText || "0"), MAX_WAIT_SECONDS);
-        return json(200, await deps.requests.watch(caller, after, wait, req.signal));
-      }
-      const reqid = url.searchParams.get("reqid");
-      if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
-        throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
-      }
-      return json(
-        200,
-        { requests: await deps.requests.list(caller, reqid || undefined) } satisfies ListResponse,
-      );
+  for (const candidate of ROUTES) {
+    let params: string[];
+    if (typeof candidate.path === "string") {
+      if (path !== candidate.path) continue;
+      params = [];
+    } else {
+      const match = candidate.path.exec(path);
+      if (match === null) continue;
+      params = match.slice(1);
     }
-    // Limited before authenticating: a flood of enqueues costs no signature checks.
-    limit(deps.enqueueLimiter, peer);
-    const caller = await callerOf(req, peer, deps);
-    const body = await readJson(req);
-    const { created, response } = await deps.requests.enqueue({
-      identity: identityField(body),
-      authz: authzField(body.authz, "authz"),
-      lifetime: lifetimeField(body.lifetime),
-      clientId: clientIdField(body),
-      secret: secretField(body),
-      caller,
-    });
-    return json(created ? 201 : 200, response);
-  }
-  const action = /^\/v1\/token-requests\/([^/]*)\/(collect|cancel|approve|deny)$/.exec(path);
-  if (action) {
-    allow(method, ["POST"]);
-    const id = decodePathSegment(action[1]);
-    if (id === undefined || !REQUEST_ID_PATTERN.test(id)) {
-      throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
-    }
-    switch (action[2]) {
-      case "collect": {
-        limit(deps.collectLimiter, peer);
-        const body = await readJson(req);
-        const waitSeconds = waitField(body.waitSeconds);
-        return json(
-          200,
-          // req.signal aborts when the requester disconnects: its poll must
-          // not be the one that takes the token.
-          await deps.requests.collect(id, secretField(body), waitSeconds, req.signal),
-        );
-      }
-      case "cancel": {
-        limit(deps.collectLimiter, peer);
-        const body = await readJson(req);
-        return json(200, await deps.requests.cancel(id, secretField(body)));
-      }
-      case "approve": {
-        const caller = await callerOf(req, peer, deps);
-        await readJson(req, true);
-        return json(200, await deps.requests.approve(id, caller));
-      }
-      default: {
-        const caller = await callerOf(req, peer, deps);
-        const body = await readJson(req, true);
-        return json(200, await deps.requests.deny(id, caller, reasonField(body.reason)));
-      }
-    }
-  }
-  if (path === PATHS.autoApprovalRules) {
-    allow(method, ["GET", "POST"]);
-    const caller = await callerOf(req, peer, deps);
-    if (method === "GET") {
-      return json(200, { rules: await deps.requests.listRules(caller) } satisfies RuleListResponse);
-    }
-    const body = await readJson(req);
-    if (typeof body.netblock !== "string" || body.netblock.length > 128) {
-      throw badRequest("RULE_BAD_NETBLOCK", "Auto-approval rule netblock invalid.");
-    }
-    if (typeof body.lifetime !== "number" || !Number.isSafeInteger(body.lifetime)) {
-      throw badRequest(
-        "RULE_BAD_LIFETIME",
-        "Auto-approval rule lifetimes must be greater than zero.",
-      );
-    }
-    return json(200, await deps.requests.installRule(caller, body.netblock, body.lifetime));
-  }
-  const resume = /^\/v1\/auto-approval-rules\/([^/]*)\/resume$/.exec(path);
-  if (resume) {
-    allow(method, ["POST"]);
-    const id = decodePathSegment(resume[1]);
-    if (id === undefined || !RULE_ID_PATTERN.test(id)) {
-      throw badRequest(
-        "BAD_RULE_ID",
-        "Cannot resume auto-approval rule: its ID is a positive integer",
-      );
-    }
-    const caller = await callerOf(req, peer, deps);
-    await readJson(req, true);
-    return json(200, await deps.requests.resumeRule(caller, Number(id)));
-  }
-  const rule = /^\/v1\/auto-approval-rules\/([^/]*)$/.exec(path);
-  if (rule) {
-    allow(method, ["DELETE"]);
-    const id = decodePathSegment(rule[1]);
-    if (id === undefined || !RULE_ID_PATTERN.test(id)) {
-      throw badRequest(
-        "BAD_RULE_ID",
-        "Cannot remove auto-approval rule: its ID is a positive integer",
-      );
-    }
-    const caller = await callerOf(req, peer, deps);
-    return json(200, await deps.requests.removeRule(caller, Number(id)));
-  }
-  if (path === PATHS.tokens) {
-    allow(method, ["POST"]);
-    const caller = await callerOf(req, peer, deps);
-    const body = await readJson(req);
-    let key: string | undefined;
-    if (body.key !== undefined && body.key !== null) {
-      if (typeof body.key !== "string") {
-        throw badRequest("BAD_KEY", "Cannot fetch token: key must be a string");
-      }
-      visibleText(body.key, "BAD_KEY", "Cannot fetch token: key");
-      try {
-        assertPlainKeyId(body.key);
-      } catch {
-        throw badRequest("BAD_KEY", "Cannot fetch token: key must be a plain key name");
-      }
-      key = body.key;
-    }
-    const token = await deps.requests.fetch(caller, {
-      authz: authzField(body.authz, "authz"),
-      lifetime: lifetimeField(body.lifetime),
-      key,
-    });
-    return json(200, { token });
-  }
-  if (path === PATHS.issuedTokens) {
-    allow(method, ["GET"]);
-    const caller = await callerOf(req, peer, deps);
-    const query = url.searchParams;
-    const identity = query.get("identity") || undefined;
-    const netblock = query.get("peer") || undefined;
-    for (const [name, value] of [["identity", identity], ["peer", netblock]]) {
-      if (value !== undefined && value.length > 256) {
-        throw badRequest(
-          "BAD_QUERY",
-          `Cannot list issued tokens: ${name} is longer than 256 characters`,
-        );
-      }
-    }
-    const limitText = query.get("limit");
-    const limit = limitText === null || limitText === ""
-      ? ISSUED_PAGE_DEFAULT
-      : /^\d{1,7}$/.test(limitText) && Number(limitText) > 0
-      ? Math.min(Number(limitText), ISSUED_PAGE_MAX)
+    const endpoint = Object.hasOwn(candidate.methods, req.method)
+      ? candidate.methods[req.method]
       : undefined;
-    if (limit === undefined) {
-      throw badRequest("BAD_QUERY", "Cannot list issued tokens: limit must be a positive integer");
-    }
-    const beforeText = query.get("before");
-    if (beforeText !== null && beforeText !== "" && !/^[1-9]\d{0,14}$/.test(beforeText)) {
-      throw badRequest("BAD_QUERY", "Cannot list issued tokens: before must be a cursor from next");
-    }
-    return json(
-      200,
-      await deps.requests.listIssued(caller, {
-        identity,
-        peer: netblock,
-        before: beforeText ? Number(beforeText) : undefined,
-        limit,
-      }),
-    );
-  }
-  if (path === PATHS.daemons) {
-    allow(method, ["GET", "POST"]);
-    if (method === "GET") {
-      const name = url.searchParams.get("name") || undefined;
-      const type = url.searchParams.get("type") || undefined;
-      return json(
-        200,
-        { daemons: await deps.directory.list({ name, type }) } satisfies DaemonListResponse,
+    if (endpoint === undefined) {
+      const methods = Object.keys(candidate.methods);
+      throw new Refusal(
+        405,
+        "METHOD_NOT_ALLOWED",
+        `Cannot ${req.method} this path: use ${methods.join(" or ")}`,
+        { headers: { allow: methods.join(", ") } },
       );
     }
-    const caller = await callerOf(req, peer, deps);
-    const body = await readJson(req);
-    for (const field of ["name", "type", "address"]) {
-      if (typeof body[field] !== "string") {
-        throw badRequest("BAD_DAEMON_AD", `Cannot advertise daemon: "${field}" must be a string`);
-      }
-      visibleText(body[field], "BAD_DAEMON_AD", `Cannot advertise daemon: ${field}`);
-    }
-    if (body.lifetime !== undefined && !Number.isSafeInteger(body.lifetime)) {
-      throw badRequest("BAD_DAEMON_AD", "Cannot advertise daemon: lifetime must be whole seconds");
-    }
-    return json(
-      200,
-      await deps.directory.advertise(caller, {
-        name: body.name as string,
-        type: body.type as string,
-        address: body.address as string,
-        lifetime: body.lifetime as number | undefined,
-      }),
-    );
+    return await endpoint({ req, url, peer, deps, params });
   }
   throw new Refusal(
     404,
@@ -366,6 +191,244 @@ async function route(req: Request, url: URL, peer: string, deps: HandlerDeps): P
     path.startsWith(API_PREFIX) || path === "/"
       ? `Cannot find ${JSON.stringify(path)}: no such API path`
       : `Cannot find ${JSON.stringify(path)}: the API lives under ${API_PREFIX}/`,
+  );
+}
+
+async function health({ deps }: Call): Promise<Response> {
+  const failure = await deps.store.writeHealth(deps.now());
+  if (failure !== undefined) throw storeUnwritable(failure);
+  return new Response("ok\n", {
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+async function metrics({ deps }: Call): Promise<Response> {
+  return new Response(
+    deps.metrics.render({
+      pending: await deps.store.countPending(),
+      live: await deps.store.countLive(),
+      waiting: deps.waiters.size,
+      rules: (await deps.store.activeRules(deps.requests.nowSeconds())).length,
+      notifyQueue: deps.notifyQueue?.() ?? 0,
+      ...await deps.requests.breakerGauges(),
+    }),
+    { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
+  );
+}
+
+/** GET /v1/token-requests: the list (`?reqid=`), or with `?watch=1` a long poll for new ones. */
+async function listRequests({ req, url, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  if (url.searchParams.has("watch")) {
+    const after = url.searchParams.get("after") || undefined;
+    if (after !== undefined && !WATCH_CURSOR_PATTERN.test(after)) {
+      throw badRequest(
+        "BAD_QUERY",
+        "Cannot watch token requests: after must be a cursor from an earlier answer",
+      );
+    }
+    const waitText = url.searchParams.get("wait") ?? "";
+    if (waitText !== "" && !/^\d{1,6}$/.test(waitText)) {
+      throw badRequest(
+        "BAD_QUERY",
+        `Cannot watch token requests: wait must be whole seconds (at most ${MAX_WAIT_SECONDS} are waited)`,
+      );
+    }
+    const wait = Math.min(Number(waitText || "0"), MAX_WAIT_SECONDS);
+    return json(200, await deps.requests.watch(caller, after, wait, req.signal));
+  }
+  const reqid = url.searchParams.get("reqid");
+  if (reqid !== null && reqid !== "" && !REQUEST_ID_PATTERN.test(reqid)) {
+    throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
+  }
+  return json(
+    200,
+    { requests: await deps.requests.list(caller, reqid || undefined) } satisfies ListResponse,
+  );
+}
+
+async function enqueue({ req, peer, deps }: Call): Promise<Response> {
+  // Limited before authenticating: a flood of enqueues costs no signature checks.
+  limit(deps.enqueueLimiter, peer);
+  const caller = await callerOf(req, peer, deps);
+  const body = await readJson(req);
+  const { created, response } = await deps.requests.enqueue({
+    identity: identityField(body),
+    authz: authzField(body.authz, "authz"),
+    lifetime: lifetimeField(body.lifetime),
+    clientId: clientIdField(body),
+    secret: secretField(body),
+    caller,
+  });
+  return json(created ? 201 : 200, response);
+}
+
+/** The request ID of a `/v1/token-requests/ID/...` path. */
+function requestIdOf(params: string[]): string {
+  const id = decodePathSegment(params[0]);
+  if (id === undefined || !REQUEST_ID_PATTERN.test(id)) {
+    throw badRequest("BAD_REQUEST_ID", "Unable to convert request ID to integer.");
+  }
+  return id;
+}
+
+async function collect({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = requestIdOf(params);
+  limit(deps.collectLimiter, peer);
+  const body = await readJson(req);
+  const waitSeconds = waitField(body.waitSeconds);
+  return json(
+    200,
+    // req.signal aborts when the requester disconnects: its poll must
+    // not be the one that takes the token.
+    await deps.requests.collect(id, secretField(body), waitSeconds, req.signal),
+  );
+}
+
+async function cancel({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = requestIdOf(params);
+  limit(deps.collectLimiter, peer);
+  const body = await readJson(req);
+  return json(200, await deps.requests.cancel(id, secretField(body)));
+}
+
+async function approve({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = requestIdOf(params);
+  const caller = await callerOf(req, peer, deps);
+  await readJson(req, true);
+  return json(200, await deps.requests.approve(id, caller));
+}
+
+async function deny({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = requestIdOf(params);
+  const caller = await callerOf(req, peer, deps);
+  const body = await readJson(req, true);
+  return json(200, await deps.requests.deny(id, caller, reasonField(body.reason)));
+}
+
+async function listRules({ req, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  return json(200, { rules: await deps.requests.listRules(caller) } satisfies RuleListResponse);
+}
+
+async function installRule({ req, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  const body = await readJson(req);
+  if (typeof body.netblock !== "string" || body.netblock.length > 128) {
+    throw badRequest("RULE_BAD_NETBLOCK", "Auto-approval rule netblock invalid.");
+  }
+  if (typeof body.lifetime !== "number" || !Number.isSafeInteger(body.lifetime)) {
+    throw badRequest(
+      "RULE_BAD_LIFETIME",
+      "Auto-approval rule lifetimes must be greater than zero.",
+    );
+  }
+  return json(200, await deps.requests.installRule(caller, body.netblock, body.lifetime));
+}
+
+/** The rule ID of a `/v1/auto-approval-rules/ID[/...]` path. */
+function ruleIdOf(params: string[], action: string): number {
+  const id = decodePathSegment(params[0]);
+  if (id === undefined || !RULE_ID_PATTERN.test(id)) {
+    throw badRequest(
+      "BAD_RULE_ID",
+      `Cannot ${action} auto-approval rule: its ID is a positive integer`,
+    );
+  }
+  return Number(id);
+}
+
+async function resumeRule({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = ruleIdOf(params, "resume");
+  const caller = await callerOf(req, peer, deps);
+  await readJson(req, true);
+  return json(200, await deps.requests.resumeRule(caller, id));
+}
+
+async function removeRule({ req, peer, deps, params }: Call): Promise<Response> {
+  const id = ruleIdOf(params, "remove");
+  const caller = await callerOf(req, peer, deps);
+  return json(200, await deps.requests.removeRule(caller, id));
+}
+
+async function fetchToken({ req, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  const body = await readJson(req);
+  const key = keyField(body.key);
+  const token = await deps.requests.fetch(caller, {
+    authz: authzField(body.authz, "authz"),
+    lifetime: lifetimeField(body.lifetime),
+    key,
+  });
+  return json(200, { token });
+}
+
+async function listIssued({ req, url, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  const query = url.searchParams;
+  const identity = query.get("identity") || undefined;
+  const netblock = query.get("peer") || undefined;
+  for (const [name, value] of [["identity", identity], ["peer", netblock]]) {
+    if (value !== undefined && value.length > 256) {
+      throw badRequest(
+        "BAD_QUERY",
+        `Cannot list issued tokens: ${name} is longer than 256 characters`,
+      );
+    }
+  }
+  const limitText = query.get("limit");
+  const limit = limitText === null || limitText === ""
+    ? ISSUED_PAGE_DEFAULT
+    : /^\d{1,7}$/.test(limitText) && Number(limitText) > 0
+    ? Math.min(Number(limitText), ISSUED_PAGE_MAX)
+    : undefined;
+  if (limit === undefined) {
+    throw badRequest("BAD_QUERY", "Cannot list issued tokens: limit must be a positive integer");
+  }
+  const beforeText = query.get("before");
+  if (beforeText !== null && beforeText !== "" && !/^[1-9]\d{0,14}$/.test(beforeText)) {
+    throw badRequest("BAD_QUERY", "Cannot list issued tokens: before must be a cursor from next");
+  }
+  return json(
+    200,
+    await deps.requests.listIssued(caller, {
+      identity,
+      peer: netblock,
+      before: beforeText ? Number(beforeText) : undefined,
+      limit,
+    }),
+  );
+}
+
+async function listDaemons({ url, deps }: Call): Promise<Response> {
+  const name = url.searchParams.get("name") || undefined;
+  const type = url.searchParams.get("type") || undefined;
+  return json(
+    200,
+    { daemons: await deps.directory.list({ name, type }) } satisfies DaemonListResponse,
+  );
+}
+
+async function advertise({ req, peer, deps }: Call): Promise<Response> {
+  const caller = await callerOf(req, peer, deps);
+  const body = await readJson(req);
+  for (const field of ["name", "type", "address"]) {
+    if (typeof body[field] !== "string") {
+      throw badRequest("BAD_DAEMON_AD", `Cannot advertise daemon: "${field}" must be a string`);
+    }
+    visibleText(body[field], "BAD_DAEMON_AD", `Cannot advertise daemon: ${field}`);
+  }
+  if (body.lifetime !== undefined && !Number.isSafeInteger(body.lifetime)) {
+    throw badRequest("BAD_DAEMON_AD", "Cannot advertise daemon: lifetime must be whole seconds");
+  }
+  return json(
+    200,
+    await deps.directory.advertise(caller, {
+      name: body.name as string,
+      type: body.type as string,
+      address: body.address as string,
+      lifetime: body.lifetime as number | undefined,
+    }),
   );
 }
 
@@ -395,19 +458,6 @@ function peerOf(addr: Deno.Addr): string {
   return "local";
 }
 
-function allow(method: string, methods: string[]): void {
-  if (!methods.includes(method)) {
-    throw new Refusal(
-      405,
-      "METHOD_NOT_ALLOWED",
-      `Cannot ${method} this path: use ${methods.join(" or ")}`,
-      {
-        headers: { allow: methods.join(", ") },
-      },
-    );
-  }
-}
-
 function limit(limiter: RateLimiter, peer: string): void {
   const wait = limiter.take(peerGroup(peer));
   if (wait > 0) {
@@ -415,76 +465,6 @@ function limit(limiter: RateLimiter, peer: string): void {
       headers: { "retry-after": String(wait) },
     });
   }
-}
-
-/** Reads a JSON object body of at most MAX_BODY_BYTES; an empty body is `{}` when `optional`. */
-async function readJson(req: Request, optional = false): Promise<Record<string, unknown>> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
-  let bytes: Uint8Array;
-  try {
-    if (declared !== null && /^\d+$/.test(declared)) {
-      // The HTTP layer delivers exactly the declared length (or fails the
-      // call), so a declared body within the limit is read in one go.
-      bytes = new Uint8Array(await req.arrayBuffer());
-    } else {
-      bytes = await readLimited(req);
-    }
-  } catch (err) {
-    // The client broke off or garbled the body (bad chunking, a reset, a
-    // lying length): its failure, not ours, and no reason to log a fault.
-    if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Http) {
-      throw badRequest("BAD_JSON", "Cannot parse request body: it did not arrive in full");
-    }
-    throw err;
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw badRequest("BAD_JSON", "Cannot parse request body: it is not UTF-8");
-  }
-  if (text.trim() === "" && optional) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badRequest("BAD_JSON", "Cannot parse request body: it is not valid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw badRequest("BAD_JSON", "Cannot parse request body: it must be a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
-
-/** Reads a body of undeclared length, refusing it as soon as it passes MAX_BODY_BYTES. */
-async function readLimited(req: Request): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    const reader = req.body.getReader();
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.length;
-        if (size > MAX_BODY_BYTES) {
-          await reader.cancel().catch(() => {});
-          throw tooLarge();
-        }
-        chunks.push(value);
-      }
-    } finally {
-      reader.releaseLock();
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 /** 503: the state database cannot commit (disk full, I/O error, ...). */
@@ -495,133 +475,6 @@ function storeUnwritable(reason: string): Refusal {
     `Cannot commit to the state database: ${reason}`,
     { headers: { "retry-after": "10" } },
   );
-}
-
-function tooLarge(): Refusal {
-  return new Refusal(
-    413,
-    "BODY_TOO_LARGE",
-    `Cannot accept request body: it is larger than ${MAX_BODY_BYTES} bytes`,
-  );
-}
-
-function identityField(body: Record<string, unknown>): string {
-  const value = body.identity;
-  if (value === undefined || value === null || value === "") {
-    throw badRequest("NO_IDENTITY", "No identity request.");
-  }
-  visibleText(value, "BAD_IDENTITY", "Cannot enqueue token request: identity");
-  if (typeof value !== "string" || value.length > 256 || !/^[^\s@,]+@[^\s@,]+$/.test(value)) {
-    throw badRequest(
-      "BAD_IDENTITY",
-      `Cannot enqueue token request: identity ${shown(value)} is not of the form user@domain`,
-    );
-  }
-  return value;
-}
-
-/**
- * A value from a request body, quoted and cut short for a message. Never
- * String(value): a body like {"toString": 1} makes that throw.
- */
-function shown(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? typeof value;
-  return JSON.stringify(text.slice(0, 64));
-}
-
-function clientIdField(body: Record<string, unknown>): string {
-  const value = body.clientId;
-  if (typeof value !== "string" || value === "") {
-    throw badRequest("NO_CLIENT_ID", "No client ID provided.");
-  }
-  visibleText(value, "BAD_CLIENT_ID", "Cannot enqueue token request: client id");
-  if (value.length > 256) {
-    throw badRequest(
-      "BAD_CLIENT_ID",
-      "Cannot enqueue token request: client id is longer than 256 characters",
-    );
-  }
-  return value;
-}
-
-/**
- * Refuses a string that would not show as itself (see hiddenCharacter):
- * a 400 with `code` saying "<what> contains U+XXXX, ...". Other values pass
- * to the field's own checks.
- */
-function visibleText(value: unknown, code: RefusalCode, what: string): void {
-  if (typeof value !== "string") return;
-  const hidden = hiddenCharacter(value);
-  if (hidden !== undefined) throw badRequest(code, `${what} ${hiddenCharacterReason(hidden)}`);
-}
-
-function secretField(body: Record<string, unknown>): string {
-  const value = body.secret;
-  if (typeof value !== "string" || !/^[A-Za-z0-9_-]{32,512}$/.test(value)) {
-    throw badRequest(
-      "BAD_SECRET",
-      "Cannot use token request: the requester secret must be 32 to 512 base64url characters",
-    );
-  }
-  return value;
-}
-
-function authzField(value: unknown, name: string): Authorization[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.length > 32) {
-    throw badRequest(
-      "BAD_AUTHZ",
-      `Cannot use "${name}": it must be a list of authorization levels`,
-    );
-  }
-  return uniqueAuthz(value.map((item) => {
-    const level = typeof item === "string" ? parseAuthorization(item) : undefined;
-    if (!level) {
-      throw badRequest(
-        "BAD_AUTHZ",
-        `Cannot use "${name}": ${shown(item)} is not an authorization level`,
-      );
-    }
-    return level;
-  }));
-}
-
-function lifetimeField(value: unknown): number | null {
-  if (value === undefined || value === null) return null;
-  if (
-    typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 ||
-    value > MAX_LIFETIME_SECONDS
-  ) {
-    throw badRequest(
-      "BAD_LIFETIME",
-      `Cannot use "lifetime": it must be null or a whole number of seconds from 0 to ${MAX_LIFETIME_SECONDS}`,
-    );
-  }
-  return value;
-}
-
-function waitField(value: unknown): number {
-  if (value === undefined || value === null) return 0;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw badRequest(
-      "BAD_WAIT",
-      `Cannot use "waitSeconds": it must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`,
-    );
-  }
-  return Math.min(value, MAX_WAIT_SECONDS);
-}
-
-function reasonField(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || value.length > MAX_REASON_LENGTH) {
-    throw badRequest(
-      "BAD_REASON",
-      `Cannot deny token request: reason must be text of at most ${MAX_REASON_LENGTH} characters`,
-    );
-  }
-  // Refused rather than cleaned: the requester is shown exactly what was stored.
-  visibleText(value, "BAD_REASON", "Cannot deny token request: reason");
-  return value;
 }
 
 function json(status: number, body: unknown): Response {

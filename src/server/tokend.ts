@@ -8,6 +8,7 @@
  */
 import denoJson from "../../deno.json" with { type: "json" };
 import type { DaemonAd, DaemonInfo } from "../api/protocol.ts";
+import { type Clock, realClock } from "../clock.ts";
 import type { CondorConfig } from "../config/condor_config.ts";
 import { CondorError, ConfigError, KeyError } from "../errors.ts";
 import { createKeyFileIfMissing, POOL_KEY_ID } from "../token/signing_key.ts";
@@ -39,8 +40,8 @@ export interface TokendOptions {
   config: CondorConfig;
   /** `-port N`; 0 takes a free port. Default: the port of COLLECTOR_HOST. */
   port?: number;
-  /** Wall clock in milliseconds (a fake one in tests). */
-  now?: () => number;
+  /** The clock (src/clock.ts; a fake one in tests); the real one by default. */
+  clock?: Clock;
   /** One line per event; the CLI prints them on stderr. */
   log: (line: string) => void;
   /** The environment (the PG* variables of a PostgreSQL database); none by default. */
@@ -99,7 +100,8 @@ export interface Tokend extends AsyncDisposable {
  */
 export async function startTokend(options: TokendOptions): Promise<Tokend> {
   const log = options.log;
-  const now = options.now ?? (() => Date.now());
+  const clock = options.clock ?? realClock;
+  const now = () => clock.now();
   const settings = tokendSettings(options.config, { port: options.port });
 
   // 1. Check everything; create nothing.

@@ -14,6 +14,7 @@
  * (CONDOR_CONFIG, HOME, and `_CONDOR_COLLECTOR_HOST` naming the actual port).
  * Both are `AsyncDisposable`: `await using daemon = await startTestDaemon(...)`.
  */
+import { realClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config/condor_config.ts";
 import type { Authorization } from "../../src/token/authz.ts";
 import { mintToken as mint } from "../../src/token/idtoken.ts";
@@ -173,7 +174,7 @@ export async function startTestDaemon(
   const tokend = await startTokend({
     config: await readConfig(),
     port: 0,
-    now: options.now,
+    clock: options.now ? { now: options.now, sleep: realClock.sleep } : realClock,
     log: options.log ?? (() => {}),
     adSender: (daemonConfig) => adSender(daemonConfig, options.now ?? Date.now),
   });
