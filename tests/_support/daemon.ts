@@ -15,7 +15,7 @@
  * Both are `AsyncDisposable`: `await using daemon = await startTestDaemon(...)`.
  */
 import { realClock } from "../../src/clock.ts";
-import { loadConfig } from "../../src/config/condor_config.ts";
+import { type CondorConfig, loadConfig } from "../../src/config/condor_config.ts";
 import type { Authorization } from "../../src/token/authz.ts";
 import { mintToken as mint } from "../../src/token/idtoken.ts";
 import {
@@ -158,6 +158,19 @@ export async function prepareTestDaemonDir(
   ].join("\n");
   await Deno.writeTextFile(paths.configPath, config);
   return paths;
+}
+
+/**
+ * The configuration a daemon prepared in `paths` reads, as condor_tokend
+ * started with CONDOR_CONFIG and HOME set to them would, on a host named
+ * `hostname`.
+ */
+export async function testDaemonConfig(
+  paths: Pick<TestDaemonPaths, "configPath" | "home">,
+  hostname = "tokend.example.org",
+): Promise<CondorConfig> {
+  const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
+  return await loadConfig({ env: { get: (n) => env[n] }, hostname });
 }
 
 /** Starts a daemon in this process on 127.0.0.1, port 0. */

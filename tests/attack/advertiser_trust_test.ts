@@ -7,9 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { adSender } from "../../src/client/ad_sender.ts";
-import { loadConfig } from "../../src/config/condor_config.ts";
 import { startTokend } from "../../src/server/tokend.ts";
-import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
+import {
+  prepareTestDaemonDir,
+  startTestDaemon,
+  testDaemonConfig,
+  testDaemonPaths,
+} from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { createTestCa } from "../_support/test_ca.ts";
 
@@ -30,8 +34,7 @@ async function startAdvertisingDaemon(
       ...extra,
     ].join("\n"),
   );
-  const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-  const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "node.example.org" });
+  const config = await testDaemonConfig(paths, "node.example.org");
   return await startTokend({
     config,
     port: 0,
@@ -143,8 +146,7 @@ Deno.test("condor_tokend that must advertise but has no trusted sender refuses t
       dir,
       "TOKEND_DAEMON_TYPE = STARTD\nTOKEND_COLLECTOR_URL = https://127.0.0.1:1",
     );
-    const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-    const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "node.example.org" });
+    const config = await testDaemonConfig(paths, "node.example.org");
     await assert.rejects(
       startTokend({ config, port: 0, log: () => {} }),
       /Cannot advertise to the collector at https:\/\/127\.0\.0\.1:1: no trusted way/,

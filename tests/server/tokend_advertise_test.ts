@@ -3,10 +3,14 @@
  * directory, where `-name`/`-type` find it, and drops out when it stops.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config/condor_config.ts";
 import { adSender } from "../../src/client/ad_sender.ts";
 import { startTokend } from "../../src/server/tokend.ts";
-import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
+import {
+  prepareTestDaemonDir,
+  startTestDaemon,
+  testDaemonConfig,
+  testDaemonPaths,
+} from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { apiFor, FakeClock } from "../_support/api.ts";
 
@@ -62,8 +66,7 @@ Deno.test("condor_tokend says once, without failing, when it cannot reach the co
       dir,
       "TOKEND_DAEMON_TYPE = STARTD\nTOKEND_COLLECTOR_URL = https://127.0.0.1:1",
     );
-    const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-    const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "node.example.org" });
+    const config = await testDaemonConfig(paths, "node.example.org");
     const logs: string[] = [];
     const tokend = await startTokend({
       config,

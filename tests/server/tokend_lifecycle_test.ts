@@ -5,10 +5,14 @@
  * shutdown.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config/condor_config.ts";
 import { CondorError, KeyError } from "../../src/errors.ts";
 import { startTokend, type Tokend } from "../../src/server/tokend.ts";
-import { prepareTestDaemonDir, startTestDaemon, testDaemonPaths } from "../_support/daemon.ts";
+import {
+  prepareTestDaemonDir,
+  startTestDaemon,
+  testDaemonConfig,
+  testDaemonPaths,
+} from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { untilWaiting } from "../_support/waiting_polls.ts";
 import { apiFor, newSecret } from "../_support/api.ts";
@@ -23,8 +27,7 @@ async function startDirect(
 }
 
 async function startFromPrepared(configPath: string, home: string) {
-  const env: Record<string, string> = { CONDOR_CONFIG: configPath, HOME: home };
-  const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "tokend.example.org" });
+  const config = await testDaemonConfig({ configPath: configPath, home: home });
   const logs: string[] = [];
   const tokend = await startTokend({ config, port: 0, log: (line) => logs.push(line) });
   return { tokend, logs };

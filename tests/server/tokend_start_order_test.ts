@@ -8,10 +8,13 @@
  * before anything is created.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config/condor_config.ts";
 import { CondorError } from "../../src/errors.ts";
 import { startTokend, type Tokend } from "../../src/server/tokend.ts";
-import { prepareTestDaemonDir, type TestDaemonPaths } from "../_support/daemon.ts";
+import {
+  prepareTestDaemonDir,
+  testDaemonConfig,
+  type TestDaemonPaths,
+} from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 
 /** Starts a daemon from `paths`' configuration on `port`, collecting its log lines. */
@@ -19,8 +22,7 @@ async function start(
   paths: TestDaemonPaths,
   port = 0,
 ): Promise<{ tokend: Tokend; logs: string[] }> {
-  const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-  const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "tokend.example.org" });
+  const config = await testDaemonConfig(paths);
   const logs: string[] = [];
   const tokend = await startTokend({ config, port, log: (line) => logs.push(line) });
   return { tokend, logs };

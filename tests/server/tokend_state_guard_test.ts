@@ -11,11 +11,15 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { loadConfig } from "../../src/config/condor_config.ts";
 import { CondorError } from "../../src/errors.ts";
 import { startTokend, type Tokend } from "../../src/server/tokend.ts";
 import { sha256Hex } from "../../src/server/requests.ts";
-import { prepareTestDaemonDir, type TestDaemonPaths, testDaemonPaths } from "../_support/daemon.ts";
+import {
+  prepareTestDaemonDir,
+  testDaemonConfig,
+  type TestDaemonPaths,
+  testDaemonPaths,
+} from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
 import { newSecret } from "../_support/api.ts";
 
@@ -26,8 +30,7 @@ const OTHER_UID = 65534;
 /** Starts a daemon from the test configuration in `dir` (prepared already, or now). */
 async function start(dir: string, extraConfig = ""): Promise<Tokend> {
   const paths = await prepareTestDaemonDir(dir, extraConfig);
-  const env: Record<string, string> = { CONDOR_CONFIG: paths.configPath, HOME: paths.home };
-  const config = await loadConfig({ env: { get: (n) => env[n] }, hostname: "tokend.example.org" });
+  const config = await testDaemonConfig(paths);
   return await startTokend({ config, port: 0, log: () => {} });
 }
 
