@@ -352,14 +352,14 @@ export function notificationPayload(
 function describe(note: Notification, payload: Record<string, unknown>): string {
   const r = note.request;
   const rule = note.rule;
-  const who = note.actor === undefined ? "" : ` by ${note.actor}`;
+  const who = note.actor === undefined ? "" : ` by ${inert(note.actor)}`;
   const about = r
-    ? `token request ${r.requestId} for ${r.requestedIdentity} from ${r.peerLocation}`
+    ? `token request ${r.requestId} for ${inert(r.requestedIdentity)} from ${r.peerLocation}`
     : "";
   switch (note.event) {
     case "request.pending":
-      return `${about} (authenticated as ${r!.authenticatedIdentity}, client ${
-        JSON.stringify(r!.clientId)
+      return `${about} (authenticated as ${inert(r!.authenticatedIdentity)}, client ${
+        inert(r!.clientId)
       }) is waiting for approval; authorizations ${
         r!.authorizations.length > 0 ? r!.authorizations.join(",") : "any"
       }, lifetime ${
@@ -368,7 +368,7 @@ function describe(note: Notification, payload: Record<string, unknown>): string 
     case "request.approved":
       return `${about} was approved${who}`;
     case "request.denied":
-      return `${about} was denied${who}${note.reason ? `: ${note.reason}` : ""}`;
+      return `${about} was denied${who}${note.reason ? `: ${inert(note.reason)}` : ""}`;
     case "request.cancelled":
       return `${about} was cancelled by the requester`;
     case "request.expired":
@@ -388,6 +388,19 @@ function describe(note: Notification, payload: Record<string, unknown>): string 
     case "rule.resumed":
       return `auto-approval rule ${rule!.ruleId} for ${rule!.netblock} approves again${who}`;
   }
+}
+
+/**
+ * Text someone else chose (an identity, a client ID, a reason: anyone may
+ * enqueue) as chat shows it without acting on it: an inline code span, in
+ * which neither Slack nor Mattermost makes a mention (`@here`), a link or
+ * formatting, with `&`, `<` and `>` escaped as Slack asks (its `<!channel>`
+ * and `<url|label>` would act even in code), and a backtick, which would
+ * close the span, shown as `'`. The payload's own fields keep the exact text.
+ */
+function inert(value: string): string {
+  const escaped = value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return `\`${escaped.replace(/`/g, "'")}\``;
 }
 
 /** Control characters and line breaks become spaces: `text` is one line. */
