@@ -91,7 +91,7 @@ export interface NotifyTarget {
   url: URL;
   /** The HMAC key (TOKEND_NOTIFY_SECRET_FILE), if any. */
   secret: Uint8Array | undefined;
-  /** TOKEND_NOTIFY_CA_FILE's certificates; the runtime's roots when undefined. */
+  /** TOKEND_NOTIFY_CA_FILE's certificates, trusted alone; the runtime's roots when undefined. */
   caCerts: string[] | undefined;
   timeoutMs: number;
   retryMs: number;
@@ -126,7 +126,6 @@ export class Notifier {
   readonly #throttled: ThrottledLog;
   readonly #stop = new AbortController();
   #target: NotifyTarget | undefined;
-  #client: Deno.HttpClient | undefined;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #failing = false;
@@ -149,11 +148,7 @@ export class Notifier {
 
   /** Takes a new target (SIGHUP); undefined stops sending and drops what is queued. */
   configure(target: NotifyTarget | undefined): void {
-    const old = this.#client;
     this.#target = target;
-    this.#client = target?.caCerts ? Deno.createHttpClient({ caCerts: target.caCerts }) : undefined;
-    // A POST in flight on the old client fails and is retried on the new one.
-    old?.close();
     if (!target) this.#queue.length = 0;
     while (target && this.#queue.length > target.queueSize) this.#drop();
   }
@@ -183,8 +178,6 @@ export class Notifier {
       this.#deps.log(`${this.#queue.length} notification(s) not sent at shutdown`);
       this.#queue.length = 0;
     }
-    this.#client?.close();
-    this.#client = undefined;
   }
 
   #drop(): void {
@@ -252,27 +245,64 @@ export class Notifier {
       headers[TIMESTAMP_HEADER] = timestamp;
       headers[SIGNATURE_HEADER] = signature(target.secret, timestamp, body);
     }
+    const timeout = AbortSignal.timeout(target.timeoutMs);
+    const signal = AbortSignal.any([this.#stop.signal, timeout]);
     try {
-      const response = await fetch(target.url, {
-        method: "POST",
-        headers,
-        body,
-        // A redirect could carry the event elsewhere: not followed, a failure.
-        redirect: "manual",
-        ...(this.#client ? { client: this.#client } : {}),
-        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(target.timeoutMs)]),
-      });
-      await response.body?.cancel();
-      return response.status >= 200 && response.status < 300
-        ? undefined
-        : `HTTP ${response.status}`;
+      let status: number;
+      if (target.caCerts) {
+        status = await postTrustingOnly(target.url, target.caCerts, headers, body, signal);
+      } else {
+        const response = await fetch(target.url, {
+          method: "POST",
+          headers,
+          body,
+          // A redirect could carry the event elsewhere: not followed, a failure.
+          redirect: "manual",
+          signal,
+        });
+        await response.body?.cancel();
+        status = response.status;
+      }
+      return status >= 200 && status < 300 ? undefined : `HTTP ${status}`;
     } catch (err) {
-      if (err instanceof DOMException && err.name === "TimeoutError") {
+      if (timeout.aborted) {
         return `no answer within ${target.timeoutMs / 1000} s (TOKEND_NOTIFY_TIMEOUT)`;
       }
       return redacted(err, target.url);
     }
   }
+}
+
+/**
+ * One POST over node:https trusting the certificates `ca` and nothing else
+ * (Deno's fetch adds the runtime's roots to those it is given); resolves
+ * to the answer's status, without reading its body. Redirects are not
+ * followed. Needs --allow-net.
+ */
+async function postTrustingOnly(
+  url: URL,
+  ca: string[],
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal,
+): Promise<number> {
+  // Loaded on first use: only a daemon with TOKEND_NOTIFY_CA_FILE needs it.
+  const https = await import("node:https");
+  const bytes = new TextEncoder().encode(body);
+  return await new Promise((resolve, reject) => {
+    const request = https.request(url, {
+      method: "POST",
+      headers: { ...headers, "content-length": String(bytes.length) },
+      ca,
+      agent: false,
+      signal,
+    }, (response) => {
+      resolve(response.statusCode ?? 0);
+      response.destroy();
+    });
+    request.on("error", reject);
+    request.end(bytes);
+  });
 }
 
 /**
