@@ -91,7 +91,7 @@ export interface NotifyTarget {
   url: URL;
   /** The HMAC key (TOKEND_NOTIFY_SECRET_FILE), if any. */
   secret: Uint8Array | undefined;
-  /** TOKEND_NOTIFY_CA_FILE's certificates; the runtime's roots when undefined. */
+  /** TOKEND_NOTIFY_CA_FILE's certificates, trusted alone; the runtime's roots when undefined. */
   caCerts: string[] | undefined;
   timeoutMs: number;
   retryMs: number;
@@ -126,7 +126,6 @@ export class Notifier {
   readonly #throttled: ThrottledLog;
   readonly #stop = new AbortController();
   #target: NotifyTarget | undefined;
-  #client: Deno.HttpClient | undefined;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #failing = false;
@@ -149,11 +148,7 @@ export class Notifier {
 
   /** Takes a new target (SIGHUP); undefined stops sending and drops what is queued. */
   configure(target: NotifyTarget | undefined): void {
-    const old = this.#client;
     this.#target = target;
-    this.#client = target?.caCerts ? Deno.createHttpClient({ caCerts: target.caCerts }) : undefined;
-    // A POST in flight on the old client fails and is retried on the new one.
-    old?.close();
     if (!target) this.#queue.length = 0;
     while (target && this.#queue.length > target.queueSize) this.#drop();
   }
@@ -183,8 +178,6 @@ export class Notifier {
       this.#deps.log(`${this.#queue.length} notification(s) not sent at shutdown`);
       this.#queue.length = 0;
     }
-    this.#client?.close();
-    this.#client = undefined;
   }
 
   #drop(): void {
@@ -252,27 +245,64 @@ export class Notifier {
       headers[TIMESTAMP_HEADER] = timestamp;
       headers[SIGNATURE_HEADER] = signature(target.secret, timestamp, body);
     }
+    const timeout = AbortSignal.timeout(target.timeoutMs);
+    const signal = AbortSignal.any([this.#stop.signal, timeout]);
     try {
-      const response = await fetch(target.url, {
-        method: "POST",
-        headers,
-        body,
-        // A redirect could carry the event elsewhere: not followed, a failure.
-        redirect: "manual",
-        ...(this.#client ? { client: this.#client } : {}),
-        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(target.timeoutMs)]),
-      });
-      await response.body?.cancel();
-      return response.status >= 200 && response.status < 300
-        ? undefined
-        : `HTTP ${response.status}`;
+      let status: number;
+      if (target.caCerts) {
+        status = await postTrustingOnly(target.url, target.caCerts, headers, body, signal);
+      } else {
+        const response = await fetch(target.url, {
+          method: "POST",
+          headers,
+          body,
+          // A redirect could carry the event elsewhere: not followed, a failure.
+          redirect: "manual",
+          signal,
+        });
+        await response.body?.cancel();
+        status = response.status;
+      }
+      return status >= 200 && status < 300 ? undefined : `HTTP ${status}`;
     } catch (err) {
-      if (err instanceof DOMException && err.name === "TimeoutError") {
+      if (timeout.aborted) {
         return `no answer within ${target.timeoutMs / 1000} s (TOKEND_NOTIFY_TIMEOUT)`;
       }
       return redacted(err, target.url);
     }
   }
+}
+
+/**
+ * One POST over node:https trusting the certificates `ca` and nothing else
+ * (Deno's fetch adds the runtime's roots to those it is given); resolves
+ * to the answer's status, without reading its body. Redirects are not
+ * followed. Needs --allow-net.
+ */
+async function postTrustingOnly(
+  url: URL,
+  ca: string[],
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal,
+): Promise<number> {
+  // Loaded on first use: only a daemon with TOKEND_NOTIFY_CA_FILE needs it.
+  const https = await import("node:https");
+  const bytes = new TextEncoder().encode(body);
+  return await new Promise((resolve, reject) => {
+    const request = https.request(url, {
+      method: "POST",
+      headers: { ...headers, "content-length": String(bytes.length) },
+      ca,
+      agent: false,
+      signal,
+    }, (response) => {
+      resolve(response.statusCode ?? 0);
+      response.destroy();
+    });
+    request.on("error", reject);
+    request.end(bytes);
+  });
 }
 
 /**
@@ -352,14 +382,14 @@ export function notificationPayload(
 function describe(note: Notification, payload: Record<string, unknown>): string {
   const r = note.request;
   const rule = note.rule;
-  const who = note.actor === undefined ? "" : ` by ${note.actor}`;
+  const who = note.actor === undefined ? "" : ` by ${inert(note.actor)}`;
   const about = r
-    ? `token request ${r.requestId} for ${r.requestedIdentity} from ${r.peerLocation}`
+    ? `token request ${r.requestId} for ${inert(r.requestedIdentity)} from ${r.peerLocation}`
     : "";
   switch (note.event) {
     case "request.pending":
-      return `${about} (authenticated as ${r!.authenticatedIdentity}, client ${
-        JSON.stringify(r!.clientId)
+      return `${about} (authenticated as ${inert(r!.authenticatedIdentity)}, client ${
+        inert(r!.clientId)
       }) is waiting for approval; authorizations ${
         r!.authorizations.length > 0 ? r!.authorizations.join(",") : "any"
       }, lifetime ${
@@ -368,7 +398,7 @@ function describe(note: Notification, payload: Record<string, unknown>): string 
     case "request.approved":
       return `${about} was approved${who}`;
     case "request.denied":
-      return `${about} was denied${who}${note.reason ? `: ${note.reason}` : ""}`;
+      return `${about} was denied${who}${note.reason ? `: ${inert(note.reason)}` : ""}`;
     case "request.cancelled":
       return `${about} was cancelled by the requester`;
     case "request.expired":
@@ -388,6 +418,19 @@ function describe(note: Notification, payload: Record<string, unknown>): string 
     case "rule.resumed":
       return `auto-approval rule ${rule!.ruleId} for ${rule!.netblock} approves again${who}`;
   }
+}
+
+/**
+ * Text someone else chose (an identity, a client ID, a reason: anyone may
+ * enqueue) as chat shows it without acting on it: an inline code span, in
+ * which neither Slack nor Mattermost makes a mention (`@here`), a link or
+ * formatting, with `&`, `<` and `>` escaped as Slack asks (its `<!channel>`
+ * and `<url|label>` would act even in code), and a backtick, which would
+ * close the span, shown as `'`. The payload's own fields keep the exact text.
+ */
+function inert(value: string): string {
+  const escaped = value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return `\`${escaped.replace(/`/g, "'")}\``;
 }
 
 /** Control characters and line breaks become spaces: `text` is one line. */

@@ -602,9 +602,19 @@ export class TokenRequests {
       if (rule === undefined) return undefined;
       const own = await tx.lockBreaker(ruleId);
       const wasHeld = this.#held(own, now) ? "rule" : this.#held(total, now) ? "total" : null;
-      await tx.saveBreaker({ rule: ruleId, windowStart: window, approved: 0, heldSince: null });
+      await tx.saveBreaker({
+        rule: ruleId,
+        windowStart: Math.max(window, own.windowStart),
+        approved: 0,
+        heldSince: null,
+      });
       if (this.#held(total, now)) {
-        await tx.saveBreaker({ rule: 0, windowStart: window, approved: 0, heldSince: null });
+        await tx.saveBreaker({
+          rule: 0,
+          windowStart: Math.max(window, total.windowStart),
+          approved: 0,
+          heldSince: null,
+        });
       }
       records.push({
         at: now,
@@ -873,9 +883,19 @@ export class TokenRequests {
     return now - (now % interval);
   }
 
+  /**
+   * Whether `b` counts for the current window. A window later than ours is
+   * current too: another daemon sharing the store, whose clock runs a
+   * little ahead, has begun it, and going back to ours would start the
+   * count over for each other's requests in turn.
+   */
+  #inWindow(b: StoredBreaker, now: number): boolean {
+    return b.windowStart >= this.#window(now);
+  }
+
   /** Whether `b` holds in the current window (a new window lets it go). */
   #held(b: StoredBreaker | undefined, now: number): boolean {
-    return b !== undefined && b.heldSince !== null && b.windowStart === this.#window(now);
+    return b !== undefined && b.heldSince !== null && this.#inWindow(b, now);
   }
 
   /** A rule as -list shows it, with its breaker's state. */
@@ -889,7 +909,7 @@ export class TokenRequests {
       info.heldBy = heldBy;
       info.heldSince = (heldBy === "rule" ? own : total)!.heldSince!;
     }
-    info.windowApproved = own && own.windowStart === this.#window(now) ? own.approved : 0;
+    info.windowApproved = own && this.#inWindow(own, now) ? own.approved : 0;
     return info;
   }
 
@@ -914,7 +934,7 @@ export class TokenRequests {
     const notes: Notification[] = [];
     const about = { ruleId: rule.seq, netblock: rule.netblock, expiresAt: rule.expiresAt };
     const roll = (b: StoredBreaker): StoredBreaker => {
-      if (b.windowStart === window) return b;
+      if (this.#inWindow(b, now)) return b;
       if (b.heldSince !== null) {
         const limit = b.rule === 0 ? "total" : "rule";
         records.push({
