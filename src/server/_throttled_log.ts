@@ -6,6 +6,9 @@
  * @module
  */
 
+/** Most kinds remembered at once: kinds may name peers, and peers are many. */
+const MAX_KINDS = 1024;
+
 /** Logs each kind of event at most once per interval, counting the rest. */
 export class ThrottledLog {
   readonly #log: (line: string) => void;
@@ -20,9 +23,21 @@ export class ThrottledLog {
     this.#now = now;
   }
 
-  /** Logs `line` unless a line of this `kind` went out less than an interval ago. */
-  note(kind: string, line: string): void {
+  /**
+   * Logs `line` unless a line of this `kind` went out less than an interval
+   * ago. When MAX_KINDS kinds are remembered and none has expired, a new
+   * kind shares the throttle of `overflow` (e.g. the event without its
+   * peer), so the kinds a flood of peers invents cannot grow the log or the
+   * memory without bound.
+   */
+  note(kind: string, line: string, overflow = "*"): void {
     const now = this.#now();
+    if (!this.#kinds.has(kind) && this.#kinds.size >= MAX_KINDS) {
+      for (const [k, v] of this.#kinds) {
+        if (now - v.at >= this.#intervalMs) this.#kinds.delete(k);
+      }
+      if (this.#kinds.size >= MAX_KINDS) kind = `\0${overflow}`;
+    }
     const last = this.#kinds.get(kind);
     if (last && now - last.at < this.#intervalMs) {
       last.held++;

@@ -37,6 +37,7 @@ import {
 import type { DaemonDirectory } from "./directory.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate_limit.ts";
+import { ThrottledLog } from "./_throttled_log.ts";
 import {
   authzField,
   clientIdField,
@@ -95,8 +96,12 @@ const JSON_HEADERS = {
   "x-content-type-options": "nosniff",
 };
 
+/** How often one peer's refusals of one kind are logged, at most. */
+const REFUSED_LOG_INTERVAL_MS = 10_000;
+
 /** Builds the API handler. */
 export function createHandler(deps: HandlerDeps): Handler {
+  const refusedLog = new ThrottledLog(deps.log, REFUSED_LOG_INTERVAL_MS);
   const expectedScheme = deps.plainHttp ? "http:" : "https:";
   return async (req, info) => {
     const url = new URL(req.url);
@@ -114,7 +119,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       }
       return await route(req, url, peer, deps);
     } catch (err) {
-      return refusalResponse(err, req, url, peer, deps);
+      return refusalResponse(err, req, url, peer, deps, refusedLog);
     }
   };
 }
@@ -487,6 +492,7 @@ function refusalResponse(
   url: URL,
   peer: string,
   deps: HandlerDeps,
+  refusedLog: ThrottledLog,
 ): Response {
   let refusal: Refusal;
   if (err instanceof Refusal) {
@@ -512,7 +518,13 @@ function refusalResponse(
   }
   deps.metrics.rejected(refusal.code);
   if (refusal.status !== 500) {
-    deps.log(`refused ${req.method} ${url.pathname} from ${peer}: ${refusal.code}`);
+    // Any peer can be refused as fast as it can send: one line per peer
+    // (group) and code per interval, the rest counted into the next one.
+    refusedLog.note(
+      `${refusal.code} ${peerGroup(peer)}`,
+      `refused ${req.method} ${url.pathname} from ${peer}: ${refusal.code}`,
+      refusal.code,
+    );
   }
   return new Response(
     JSON.stringify({ error: { code: refusal.code, message: refusal.message } } satisfies ErrorBody),
