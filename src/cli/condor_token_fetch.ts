@@ -27,6 +27,7 @@ import { NOT_SUPPORTED, type ToolDoc } from "./_doc.ts";
 import { asUsageError, parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_fetch";
 
@@ -210,7 +211,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
     token,
   );
   if (options.json) {
-    await io.out(JSON.stringify(fetchedJson(token, stored, notes)) + "\n");
+    await io.out(jsonText(fetchedJson(token, stored, notes)) + "\n");
   } else if (stored === undefined) {
     await io.out(token + "\n");
   }
