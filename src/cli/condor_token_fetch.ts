@@ -174,7 +174,7 @@ export function parseFetchOptions(args: readonly string[]): FetchOptions {
  * of the token's destination.
  */
 export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
-  const { client, config, debug, caller } = await openSession(options.target, io, {
+  const { client, config, debug, caller, identity } = await openSession(options.target, io, {
     tool: NAME,
     types: FETCH_TYPES,
   });
@@ -189,9 +189,9 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
       lifetime: options.lifetime ?? null,
       ...(options.key === undefined ? {} : { key: options.key }),
     }, io.signal));
-    // Nothing is stored or shown that is not the token asked for.
+    // Nothing is stored or shown that is not the token asked for: one for whom we authenticated as.
     checkIssuedToken(token, {
-      identity: undefined,
+      identity: identity(),
       authz: options.authz,
       lifetime: options.lifetime ?? null,
       trustDomain: config.isSet("TRUST_DOMAIN")
