@@ -34,3 +34,22 @@ export function hiddenCharacterReason(character: string): string {
 export function replaceHidden(text: string, by: string): string {
   return text.replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu, by);
 }
+
+/**
+ * JSON text (from JSON.stringify) with every character {@link hiddenCharacter}
+ * would name written as a `\uXXXX` escape: the same JSON value, but nothing
+ * a terminal would obey or hide. JSON.stringify escapes only C0 controls and
+ * lone surrogates; bidi overrides, C1 controls and line separators pass raw.
+ * A line feed is left alone: JSON.stringify escapes it inside strings, so a
+ * raw one is indentation.
+ */
+export function escapeHiddenInJson(json: string): string {
+  return json.replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu, (found) => {
+    if (found === "\n") return found;
+    let escaped = "";
+    for (let i = 0; i < found.length; i++) {
+      escaped += `\\u${found.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    }
+    return escaped;
+  });
+}

@@ -10,6 +10,7 @@ import { CondorError, DaemonError, type ErrorCode, UsageError } from "../errors.
 import { isNotAuthorized } from "../client/daemon_client.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 /** The exit code of an interrupted tool (130 for SIGINT, 143 for SIGTERM), if it was. */
 export function interruptedExitCode(io: Io): number | undefined {
@@ -231,7 +232,7 @@ export async function withJsonFailure(
     if (json && err instanceof CondorError && !(err instanceof UsageError)) {
       const exitCode = targetExitCode(err, io);
       await io.out(
-        JSON.stringify({ outcome: "error", exitCode, code: err.code, message: err.message }) +
+        jsonText({ outcome: "error", exitCode, code: err.code, message: err.message }) +
           "\n",
       );
     }

@@ -5,6 +5,7 @@
  */
 import { replaceHidden } from "../api/hidden_character.ts";
 import type { RequestInfo } from "../api/protocol.ts";
+import { jsonText } from "./_json_text.ts";
 
 /** One attribute of a request block: strings are quoted, numbers bare. */
 export type AdAttribute = readonly [name: string, value: string | number];
@@ -103,7 +104,7 @@ export function requestJson(request: RequestInfo): Record<string, string | numbe
 export function classAdJsonList(ads: readonly Record<string, string | number>[]): string {
   const objects = ads.map((ad) =>
     "{\n" +
-    Object.entries(ad).map(([name, value]) => `  ${JSON.stringify(name)}: ${JSON.stringify(value)}`)
+    Object.entries(ad).map(([name, value]) => `  ${jsonText(name)}: ${jsonText(value)}`)
       .join(",\n") +
     "\n}"
   );

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { hiddenCharacter, hiddenCharacterReason, replaceHidden } from "../api/hidden_character.ts";
 import { UsageError } from "../errors.ts";
 
 /** The knob HTCondor daemons read (SEC_TOKEN_BLACKLIST_EXPR when it is unset). */
@@ -36,14 +37,17 @@ export interface RevocationChoice {
  * `value` as a string literal of old ClassAd syntax: `"` becomes `\"` (a
  * backslash before it stays a backslash, as the parser reads `\\"`). A
  * value ending in a backslash cannot be written (its closing quote would
- * read as part of the string), nor one with a control character; both
- * throw UsageError.
+ * read as part of the string), nor one with a control, bidi, invisible or
+ * line-separator character (the line is read by an administrator and pasted
+ * into configuration: it must look like what it is); both throw UsageError.
  */
 export function oldClassAdString(value: string, what: string): string {
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value)) {
+  const hidden = hiddenCharacter(value);
+  if (hidden !== undefined) {
     throw new UsageError(
-      `Cannot write ${what} ${JSON.stringify(value)}: it has a control character`,
+      `Cannot write ${what} ${JSON.stringify(replaceHidden(value, "\ufffd"))}: it ${
+        hiddenCharacterReason(hidden)
+      }`,
     );
   }
   if (value.endsWith("\\")) {

@@ -69,6 +69,13 @@ export interface Session {
    * (the token in FILE line 1)"); undefined before any credential was used.
    */
   caller: () => string | undefined;
+  /**
+   * The identity the daemon knows the tool as: what an HTCondor daemon said
+   * the session authenticated as, else the identity of the credential
+   * presented; undefined before either is known. A token the daemon signs
+   * "for ourselves" (condor_token_fetch) must be for exactly this identity.
+   */
+  identity: () => string | undefined;
   /** Every address the client may fail over to, the one it talks to first first. */
   addresses: string[];
 }
@@ -168,6 +175,7 @@ export async function openSession(
       debug,
       trust: () => client.trusted(),
       caller: () => callerOf(client, credential),
+      identity: () => client.authenticatedAs() ?? credential?.used?.identity,
       addresses: addresses.length > 1 ? addresses.map((u) => displayAddress(u)) : [client.address],
     } satisfies Session;
   };

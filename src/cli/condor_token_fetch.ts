@@ -27,6 +27,7 @@ import { NOT_SUPPORTED, type ToolDoc } from "./_doc.ts";
 import { asUsageError, parseAuthzList, parseDestination, parseLifetime } from "./_token_options.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_fetch";
 
@@ -173,7 +174,7 @@ export function parseFetchOptions(args: readonly string[]): FetchOptions {
  * of the token's destination.
  */
 export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
-  const { client, config, debug, caller } = await openSession(options.target, io, {
+  const { client, config, debug, caller, identity } = await openSession(options.target, io, {
     tool: NAME,
     types: FETCH_TYPES,
   });
@@ -188,9 +189,9 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
       lifetime: options.lifetime ?? null,
       ...(options.key === undefined ? {} : { key: options.key }),
     }, io.signal));
-    // Nothing is stored or shown that is not the token asked for.
+    // Nothing is stored or shown that is not the token asked for: one for whom we authenticated as.
     checkIssuedToken(token, {
-      identity: undefined,
+      identity: identity(),
       authz: options.authz,
       lifetime: options.lifetime ?? null,
       trustDomain: config.isSet("TRUST_DOMAIN")
@@ -210,7 +211,7 @@ export async function runFetch(options: FetchOptions, io: Io): Promise<number> {
     token,
   );
   if (options.json) {
-    await io.out(JSON.stringify(fetchedJson(token, stored, notes)) + "\n");
+    await io.out(jsonText(fetchedJson(token, stored, notes)) + "\n");
   } else if (stored === undefined) {
     await io.out(token + "\n");
   }

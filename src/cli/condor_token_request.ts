@@ -47,6 +47,7 @@ import { parseAuthzList, parseDestination, parseLifetime } from "./_token_option
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
 import { duration, StatusLine } from "./_status_line.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_request";
 
@@ -759,7 +760,7 @@ class Reporter {
 
   async #json(exitCode: number, outcome: RequestOutcome, extra: Record<string, unknown>) {
     await this.io.out(
-      JSON.stringify({
+      jsonText({
         outcome: outcome.outcome,
         exitCode,
         requestId: outcome.requestId ?? null,

@@ -28,6 +28,7 @@ import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_request_approve";
 
@@ -184,7 +185,7 @@ export async function runApprove(options: ApproveOptions, io: Io): Promise<numbe
   } finally {
     client.close();
   }
-  if (options.json) await io.out(JSON.stringify(approveJson(exit, decisions, io)) + "\n");
+  if (options.json) await io.out(jsonText(approveJson(exit, decisions, io)) + "\n");
   return exit;
 }
 
@@ -344,6 +345,12 @@ async function approveCall(
 
 /** Seconds one watch call waits at condor_tokend before asking again. */
 const WATCH_WAIT_SECONDS = 30;
+/**
+ * Least time between the starts of two watch calls: condor_tokend answers at
+ * once only when something changed, so this costs a burst of requests at most
+ * a second, and a daemon that always answers at once cannot set the tool spinning.
+ */
+const MIN_WATCH_INTERVAL_MS = 1000;
 /** Seconds between two lists of an HTCondor daemon's pending requests with -watch. */
 export const POLL_SECONDS = 5;
 
@@ -369,9 +376,13 @@ async function runWatch(options: ApproveOptions, io: Io): Promise<number> {
     let cursor: string | undefined;
     let polling = false;
     let announced = false;
+    let lastWatch = -Infinity;
     while (!io.signal.aborted) {
       let requests: RequestInfo[];
       if (!polling) {
+        // A daemon that answers every long poll at once is asked at most once a second.
+        await pause(lastWatch + MIN_WATCH_INTERVAL_MS - performance.now(), io.signal);
+        lastWatch = performance.now();
         try {
           const answer = await client.watch(cursor, WATCH_WAIT_SECONDS, io.signal);
           if (answer.cursor === cursor) continue;
@@ -401,7 +412,7 @@ async function runWatch(options: ApproveOptions, io: Io): Promise<number> {
         if (shown.has(key) || io.signal.aborted) continue;
         shown.add(key);
         if (options.json) {
-          await io.out(JSON.stringify(requestJson(request)) + "\n");
+          await io.out(jsonText(requestJson(request)) + "\n");
           continue;
         }
         let verdict: Verdict;
@@ -433,7 +444,7 @@ async function runWatch(options: ApproveOptions, io: Io): Promise<number> {
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
+  if (signal.aborted || ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

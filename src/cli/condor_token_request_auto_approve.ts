@@ -22,6 +22,7 @@ import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_request_auto_approve";
 
@@ -249,7 +250,7 @@ async function installRule(
 ): Promise<number> {
   const rule = await client.autoApprove(asked.netblock, asked.lifetime, io.signal);
   if (json) {
-    await io.out(JSON.stringify(installedJson(rule)) + "\n");
+    await io.out(jsonText(installedJson(rule)) + "\n");
   } else {
     await io.out(
       `Successfully installed auto-approval rule for netblock ${rule.netblock} with lifetime of ${
@@ -287,7 +288,7 @@ function installedJson(rule: AutoApproveResponse): Record<string, unknown> {
 /** -list: the rules in force, as a table (or a JSON array). */
 async function listRules(client: TokenDaemonClient, io: Io, json: boolean): Promise<number> {
   const rules = await client.rules(io.signal);
-  if (json) await io.out(JSON.stringify(rules.map(ruleJson)) + "\n");
+  if (json) await io.out(jsonText(rules.map(ruleJson)) + "\n");
   if (rules.length === 0) {
     await io.err("Remote daemon reports no auto-approval rules in force.\n");
   } else if (!json) {
@@ -306,7 +307,7 @@ async function removeRule(
   const rule = await client.removeRule(ruleId, io.signal);
   if (json) {
     await io.out(
-      JSON.stringify({ outcome: "removed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
+      jsonText({ outcome: "removed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
     );
   } else {
     await io.out(
@@ -329,7 +330,7 @@ async function resumeRule(
   const rule = await client.resumeRule(ruleId, io.signal);
   if (json) {
     await io.out(
-      JSON.stringify({ outcome: "resumed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
+      jsonText({ outcome: "resumed", exitCode: EXIT.OK, ...ruleJson(rule) }) + "\n",
     );
   } else {
     await io.out(

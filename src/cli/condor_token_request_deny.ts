@@ -22,6 +22,7 @@ import { AUTHENTICATION, CONFIGURATION, TRUST } from "./_common_doc.ts";
 import type { ToolDoc } from "./_doc.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_request_deny";
 
@@ -120,7 +121,7 @@ export async function runDeny(options: DenyOptions, io: Io): Promise<number> {
   }
   if (options.json) {
     await io.out(
-      JSON.stringify({
+      jsonText({
         outcome: "denied",
         exitCode: EXIT.OK,
         requestId: options.reqid,

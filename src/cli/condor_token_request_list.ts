@@ -41,6 +41,7 @@ import {
 import { defineTool, OTHER_OPTIONS, type Tool } from "./_tool.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { Io } from "./io.ts";
+import { jsonText } from "./_json_text.ts";
 
 const NAME = "condor_token_request_list";
 
@@ -349,6 +350,19 @@ async function listIssued(options: ListOptions, io: Io): Promise<number> {
       );
       return EXIT.FAILURE;
     }
+    // The daemon's token IDs go into a line an administrator pastes: each must be writable.
+    for (const token of tokens) {
+      try {
+        oldClassAdString(token.jti, "token ID");
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        throw new DaemonError(
+          "DAEMON_BAD_RESPONSE",
+          `Cannot write a revocation expression for the daemon at ${client.address}: it lists ` +
+            `a token that cannot be written: ${err.message.replace(/^Cannot write /, "")}`,
+        );
+      }
+    }
     await io.err(
       `Revoking ${tokens.length} issued token${tokens.length === 1 ? "" : "s"} by ID.\n`,
     );
@@ -359,7 +373,7 @@ async function listIssued(options: ListOptions, io: Io): Promise<number> {
     }, setup.config);
   }
   if (options.json) {
-    await io.out(JSON.stringify(tokens, null, 2) + "\n");
+    await io.out(jsonText(tokens, 2) + "\n");
   } else {
     for (const token of tokens) await io.out(formatAd(issuedAttributes(token)) + "\n");
   }
