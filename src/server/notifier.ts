@@ -22,6 +22,7 @@
  * @module
  */
 import { createHmac } from "node:crypto";
+import type { RequestInfo } from "../api/protocol.ts";
 import { ConfigError } from "../errors.ts";
 import { inspectTrusted, type TrustRule } from "../token/trusted_file.ts";
 import { ThrottledLog } from "./_throttled_log.ts";
@@ -40,17 +41,11 @@ export type NotifyEventName =
   | "rule.held"
   | "rule.resumed";
 
-/** The request an event is about, as administrators see it (no secret, no token). */
-export interface NotifiedRequest {
-  requestId: string;
-  requestedIdentity: string;
-  authenticatedIdentity: string;
-  peerLocation: string;
-  clientId: string;
-  authorizations: string[];
-  lifetime: number | null;
-  expiresAt: number;
-}
+/**
+ * The request an event is about, as administrators see it in a list
+ * (no secret, no token), without the state the event itself names.
+ */
+export type NotifiedRequest = Omit<RequestInfo, "state" | "requestedAt">;
 
 /** The rule an event is about. */
 export interface NotifiedRule {
