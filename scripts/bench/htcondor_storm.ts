@@ -103,7 +103,7 @@ try {
     "storm of N hosts at once: N requesters started together in one load-generator process (scripts/bench/_compare_load.ts), each with its own client, TCP connection and TLS session, through this project's requester code (src/client/request_flow.ts) with its retries, and a host whose request failed tries again a second later (up to five tries, as a daemon that wants a token does; \"N tries again\" counts them); ours over HTTPS to condor_tokend, HTCondor's over CEDAR to its collector (a new security session per host: ECDH, then TLS inside the protocol). Both columns run the same client code, so they compare the daemons and their protocols. Timed until every host holds a token; all tokens are then verified against the POOL key",
     `N requester processes: whole tools as a host runs them, at most ${concurrency} at a time: our condor_token_request (shipped flags) against condor_tokend, HTCondor's condor_token_request against its collector; each token on stdout verified against the POOL key. These include each tool's start-up`,
     "daemon CPU time per host: user + system CPU time of condor_tokend or condor_collector during the storm (from /proc), divided by N: what each host costs the daemon, whatever the load generator's speed",
-    "each storm has a fresh condor_tokend (per-peer limits off: every host here is 127.0.0.1) or a fresh HTCondor pool, and an auto-approval rule for the loopback network",
+    "each storm has a fresh condor_tokend (per-peer limits off: every host here is 127.0.0.1; the auto-approval circuit breaker off, since its defaults hold a rule after 2,000 approvals in ten minutes) or a fresh HTCondor pool, and an auto-approval rule for the loopback network",
   );
 } finally {
   await teardown.run();
@@ -119,7 +119,12 @@ async function withDaemon<T>(
   fn: (daemon: SpawnedTestDaemon) => Promise<T>,
 ): Promise<T> {
   const dir = await Deno.makeTempDir({ dir: parent, prefix: "tokend-" });
-  const daemon = await spawnTestDaemon({ dir });
+  // The circuit breaker's defaults (2,000 per rule, 5,000 in all per ten
+  // minutes) would hold the 5,000-host storm for a human, as designed.
+  const daemon = await spawnTestDaemon({
+    dir,
+    extraConfig: "TOKEND_AUTO_APPROVE_MAX_PER_RULE = 0\nTOKEND_AUTO_APPROVE_MAX_TOTAL = 0",
+  });
   const unregister = teardown.add("stop condor_tokend", async () => void await daemon.stop());
   try {
     const admin = pinnedHttpsClient(daemon.url, daemon.fingerprint, {
