@@ -15,7 +15,7 @@ import {
   testDaemonPaths,
 } from "../_support/daemon.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { createTestCa } from "../_support/test_ca.ts";
+import { startImpostorHttps } from "../_support/impostor_https.ts";
 
 /** A schedd-type condor_tokend in `dir` advertising to `collectorUrl` with `extra` knobs. */
 async function startAdvertisingDaemon(
@@ -51,43 +51,32 @@ async function until(check: () => boolean, what: string): Promise<void> {
 Deno.test("condor_tokend sends its DAEMON credential to no collector but the pinned one, whatever an authority vouches for", async () => {
   await withTempDir(async (dir) => {
     const real = await startTestDaemon({ dir: `${dir}/cm` });
-    const ca = await createTestCa("Impostor CA");
-    const impostorId = await ca.issue({ ips: ["127.0.0.1"], dns: ["localhost"] });
-    const caFile = `${dir}/impostor-ca.pem`;
-    await Deno.writeTextFile(caFile, ca.certPem);
-    const seen: string[] = [];
-    const impostor = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: impostorId.certPem,
-      key: impostorId.keyPem,
-      onListen: () => {},
-    }, (req) => {
-      seen.push(`${req.method} ${new URL(req.url).pathname} ${req.headers.get("authorization")}`);
-      return Response.json({});
+    const impostor = await startImpostorHttps({
+      caFile: `${dir}/impostor-ca.pem`,
+      record: (req) =>
+        `${req.method} ${new URL(req.url).pathname} ${req.headers.get("authorization")}`,
+      answer: {},
     });
     const logs: string[] = [];
     try {
       const tokend = await startAdvertisingDaemon(
         `${dir}/schedd`,
-        `https://127.0.0.1:${impostor.addr.port}`,
-        [`TOKEND_TRUST = ${real.fingerprint}`, `AUTH_SSL_CLIENT_CAFILE = ${caFile}`],
+        `https://127.0.0.1:${impostor.port}`,
+        [`TOKEND_TRUST = ${real.fingerprint}`, `AUTH_SSL_CLIENT_CAFILE = ${impostor.caFile}`],
         logs,
       );
       try {
         await until(() => logs.some((l) => l.startsWith("cannot advertise")), "a refusal logged");
-        // A second round is refused the same way, and logged no more.
-        await new Promise((r) => setTimeout(r, 100));
       } finally {
         await tokend.shutdown();
       }
-      assert.deepEqual(seen, [], "the impostor received nothing");
+      assert.deepEqual(impostor.seen, [], "the impostor received nothing");
       const refusals = logs.filter((l) => l.startsWith("cannot advertise"));
       assert.equal(refusals.length, 1, JSON.stringify(logs));
       assert.match(refusals[0], /matches none of the trusted fingerprints/);
       assert.match(refusals[0], /although an authority this host trusts signed it/);
     } finally {
-      await impostor.shutdown();
+      await impostor.close();
       await real.close();
     }
   });

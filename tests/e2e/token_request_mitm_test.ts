@@ -11,9 +11,9 @@ import assert from "node:assert/strict";
 import { EXIT } from "../../src/cli/exit_codes.ts";
 import { knownHostKey, rememberKnownHost } from "../../src/client/known_hosts.ts";
 import { startTestDaemon, TEST_TRUST_DOMAIN, testDaemonPaths } from "../_support/daemon.ts";
+import { startImpostorHttps } from "../_support/impostor_https.ts";
 import { runTool } from "../_support/run_tool.ts";
 import { withTempDir } from "../_support/temp.ts";
-import { createTestCa } from "../_support/test_ca.ts";
 import { untrustedEnv } from "./_token_request.ts";
 
 const OTHER = "sha256:" + Array(32).fill("5A").join(":");
@@ -66,31 +66,24 @@ function switchingProxy(route: (i: number) => number) {
 Deno.test("condor_token_request (e2e): a later connection to another CA-signed server gets nothing, the pin holds", async () => {
   await withTempDir(async (dir) => {
     const daemon = await startTestDaemon({ dir: `${dir}/daemon` });
-    const ca = await createTestCa("Impostor CA");
-    const impostorId = await ca.issue({ ips: ["127.0.0.1"], dns: ["localhost"] });
-    const caFile = `${dir}/impostor-ca.pem`;
-    await Deno.writeTextFile(caFile, ca.certPem);
-    const seen: string[] = [];
-    const impostor = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: impostorId.certPem,
-      key: impostorId.keyPem,
-      onListen: () => {},
-    }, async (req) => {
-      seen.push(`${req.method} ${new URL(req.url).pathname} ${await req.text()}`);
-      return Response.json({ requestId: "6666666", state: "pending", expiresAt: 0 });
+    const impostor = await startImpostorHttps({
+      caFile: `${dir}/impostor-ca.pem`,
+      record: async (req) => `${req.method} ${new URL(req.url).pathname} ${await req.text()}`,
+      answer: { requestId: "6666666", state: "pending", expiresAt: 0 },
     });
     const daemonPort = Number(new URL(daemon.url).port);
-    const proxy = switchingProxy((i) => i === 0 ? daemonPort : impostor.addr.port);
+    const proxy = switchingProxy((i) => i === 0 ? daemonPort : impostor.port);
     try {
       const r = await runTool("condor_token_request", [
         ...["-pool", `https://127.0.0.1:${proxy.port}`, "-trust", daemon.fingerprint],
         ...["-identity", `condor@${TEST_TRUST_DOMAIN}`, "-authz", "ADVERTISE_STARTD"],
         ...["-token", "startd", "-timeout", "5"],
-      ], { env: { ...untrustedEnv(daemon.env), DENO_CERT: caFile }, requesterFlags: true });
+      ], {
+        env: { ...untrustedEnv(daemon.env), DENO_CERT: impostor.caFile },
+        requesterFlags: true,
+      });
       assert.ok(proxy.connections() >= 2, "the requester made a second connection");
-      assert.deepEqual(seen, [], "not a byte of a request reached the impostor");
+      assert.deepEqual(impostor.seen, [], "not a byte of a request reached the impostor");
       assert.equal(r.code, EXIT.UNTRUSTED, r.stderr);
       assert.match(r.stderr, /presented another certificate.*nothing was sent/);
       await assert.rejects(
@@ -99,7 +92,7 @@ Deno.test("condor_token_request (e2e): a later connection to another CA-signed s
       );
     } finally {
       await proxy.close();
-      await impostor.shutdown();
+      await impostor.close();
       await daemon.close();
     }
   });
