@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { CondorError } from "../../src/errors.ts";
-import { selfSignedIdentity } from "../../src/server/certificate.ts";
+import { selfSignedIdentity, type TlsIdentity } from "../../src/server/certificate.ts";
 import type { Handler } from "../../src/server/handler.ts";
 import {
   type HttpServer,
@@ -55,6 +55,29 @@ function recorder() {
     rejected: (code) => events.push(`rejected ${code}`),
   };
   return { events, counters };
+}
+
+/** A self-signed identity for 127.0.0.1 and localhost, kept in `dir`. */
+function localIdentity(dir: string) {
+  return selfSignedIdentity({
+    stateDirectory: dir,
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    now: Date.now(),
+  });
+}
+
+/** A TLS server on 127.0.0.1 presenting `tls`, logging nowhere. */
+function startTlsServer(
+  tls: TlsIdentity,
+  options: { handler: Handler; limits: ServerLimits; counters?: ServerCounters },
+): HttpServer {
+  return startHttpServer({
+    listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+    tls,
+    ...options,
+    log: () => {},
+  });
 }
 
 /** Runs `fn` with a plain-HTTP server on 127.0.0.1, shut down afterwards. */
@@ -543,20 +566,12 @@ Deno.test("startHttpServer() shutdown closes idle connections at once and lets a
 
 Deno.test("startHttpServer() over TLS closes a connection that never sends its ClientHello", async () => {
   await withTempDir(async (dir) => {
-    const identity = await selfSignedIdentity({
-      stateDirectory: dir,
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      now: Date.now(),
-    });
+    const identity = await localIdentity(dir);
     const { events, counters } = recorder();
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: identity,
+    const server = startTlsServer(identity, {
       handler: echo,
       limits: { ...LIMITS, handshakeMs: 300 },
       counters,
-      log: () => {},
     });
     const silent = await RawClient.connect(server.addr.port);
     const halfHello = await RawClient.connect(server.addr.port);
@@ -575,18 +590,10 @@ Deno.test("startHttpServer() over TLS closes a connection that never sends its C
 
 Deno.test("startHttpServer() over TLS frees a connection whose client leaves before its ClientHello at once", async () => {
   await withTempDir(async (dir) => {
-    const identity = await selfSignedIdentity({
-      stateDirectory: dir,
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      now: Date.now(),
-    });
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: identity,
+    const identity = await localIdentity(dir);
+    const server = startTlsServer(identity, {
       handler: echo,
       limits: { ...LIMITS, handshakeMs: 10_000 },
-      log: () => {},
     });
     try {
       const client = await RawClient.connect(server.addr.port);
@@ -602,23 +609,15 @@ Deno.test("startHttpServer() over TLS frees a connection whose client leaves bef
 
 Deno.test("startHttpServer() over TLS stops reading a client that sends ahead of its answer", async () => {
   await withTempDir(async (dir) => {
-    const identity = await selfSignedIdentity({
-      stateDirectory: dir,
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      now: Date.now(),
-    });
+    const identity = await localIdentity(dir);
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => release = resolve);
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: identity,
+    const server = startTlsServer(identity, {
       handler: async () => {
         await released;
         return new Response("late");
       },
       limits: LIMITS,
-      log: () => {},
     });
     const conn = await Deno.connectTls({
       hostname: "127.0.0.1",
@@ -651,21 +650,13 @@ Deno.test("startHttpServer() over TLS stops reading a client that sends ahead of
 
 Deno.test("startHttpServer() over TLS closes a connection whose client does not read its answer", async () => {
   await withTempDir(async (dir) => {
-    const identity = await selfSignedIdentity({
-      stateDirectory: dir,
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      now: Date.now(),
-    });
+    const identity = await localIdentity(dir);
     const { events, counters } = recorder();
     const big = new Uint8Array(64 * 1024 * 1024);
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: identity,
+    const server = startTlsServer(identity, {
       handler: () => Promise.resolve(new Response(big)),
       limits: { ...LIMITS, writeMs: 300 },
       counters,
-      log: () => {},
     });
     const conn = await Deno.connectTls({
       hostname: "127.0.0.1",
@@ -685,20 +676,11 @@ Deno.test("startHttpServer() over TLS closes a connection whose client does not 
 
 Deno.test("startHttpServer() setTlsIdentity() serves new connections with the new certificate", async () => {
   await withTempDir(async (dir) => {
-    const make = (name: string) =>
-      selfSignedIdentity({
-        stateDirectory: `${dir}/${name}`,
-        dnsNames: ["localhost"],
-        ipAddresses: ["127.0.0.1"],
-        now: Date.now(),
-      });
+    const make = (name: string) => localIdentity(`${dir}/${name}`);
     const [first, second] = [await make("a"), await make("b")];
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: first,
+    const server = startTlsServer(first, {
       handler: echo,
       limits: LIMITS,
-      log: () => {},
     });
     const url = `https://127.0.0.1:${server.addr.port}/`;
     const trusting = (pem: string) => Deno.createHttpClient({ caCerts: [pem] });
@@ -726,18 +708,10 @@ Deno.test("startHttpServer() setTlsIdentity() serves new connections with the ne
 
 Deno.test("startHttpServer() over TLS tells plain HTTP to use HTTPS, and another protocol with a TLS alert", async () => {
   await withTempDir(async (dir) => {
-    const identity = await selfSignedIdentity({
-      stateDirectory: dir,
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      now: Date.now(),
-    });
-    const server = startHttpServer({
-      listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-      tls: identity,
+    const identity = await localIdentity(dir);
+    const server = startTlsServer(identity, {
       handler: echo,
       limits: LIMITS,
-      log: () => {},
     });
     try {
       const answer = async (bytes: Uint8Array) => {
