@@ -25,6 +25,7 @@ import {
   type FetchTokenRequest,
   type FetchTokenResponse,
   isRefusalCode,
+  ISSUED_PAGE_MAX,
   type IssuedHow,
   type IssuedTokenInfo,
   type IssuedTokenListResponse,
@@ -72,6 +73,13 @@ const DEFAULT_TIMEOUT_MS = 15_000;
  * closed it meanwhile, and a fresh one costs one handshake.
  */
 const REUSE_IDLE_MS = 2_000;
+
+/**
+ * Largest page of issued tokens accepted: {@link ISSUED_PAGE_MAX} tokens of
+ * up to 4 KiB each. The tool gathers up to a thousand pages in memory, so
+ * a page may not be as large as a list of pending requests.
+ */
+export const MAX_ISSUED_PAGE_BYTES = ISSUED_PAGE_MAX * 4096;
 
 /** Every way a token may have been issued. */
 const ISSUED_HOWS: readonly IssuedHow[] = ["approved", "auto-approval", "fetch"];
@@ -360,12 +368,16 @@ export class HttpsDaemonClient implements TokenDaemonClient {
         limit: query.limit === undefined ? undefined : String(query.limit),
       },
       authenticated: true,
-      maxBodyBytes: MAX_LIST_BODY_BYTES,
+      maxBodyBytes: MAX_ISSUED_PAGE_BYTES,
       signal,
     });
     const bad = this.#badResponse(action);
     const check = checker(body, bad);
-    const tokens = check.objects("tokens").map((item): IssuedTokenInfo => {
+    const listed = check.objects("tokens");
+    if (listed.length > ISSUED_PAGE_MAX) {
+      throw bad(`it lists ${listed.length} tokens on one page, more than ${ISSUED_PAGE_MAX}`);
+    }
+    const tokens = listed.map((item): IssuedTokenInfo => {
       const c = checker(item, bad);
       const how = c.string("how");
       if (!ISSUED_HOWS.includes(how as IssuedHow)) throw bad(`field "how" is ${printable(how)}`);

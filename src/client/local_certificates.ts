@@ -6,8 +6,9 @@
  * An administrator on the daemon's host who can read these files trusts the
  * daemon without a prompt or a pin. A file counts only when nobody but its
  * owner (and root) could have written it or replaced it: neither it nor its
- * directory writable by group or others, and it owned by root, this user, or
- * the owner of its directory. Files this user cannot read are skipped.
+ * directory (nor, for a symbolic link, its target's directory) writable by
+ * group or others, and it owned by root, this user, or the owner of its
+ * directory. Files this user cannot read are skipped.
  *
  * @module
  */
@@ -41,11 +42,17 @@ export async function localDaemonCertificates(
 async function trustedCertificate(file: string): Promise<string | undefined> {
   if (Deno.build.os === "windows") return undefined;
   try {
-    const dir = file.slice(0, file.lastIndexOf("/")) || "/";
     const rule = { privateBits: 0o022, followSymlinks: true } as const;
     const itself = await inspectTrusted(file, { ...rule, kind: "file" });
-    const parent = await inspectTrusted(dir, { ...rule, kind: "directory" });
+    const parent = await inspectTrusted(directoryOf(file), { ...rule, kind: "directory" });
     if (!itself.info || itself.problem || !parent.info || parent.problem) return undefined;
+    // A link's target may be replaced by whoever can write the target's own
+    // directory, so that directory must be as safe as the link's.
+    const real = await Deno.realPath(file);
+    if (directoryOf(real) !== directoryOf(file)) {
+      const target = await inspectTrusted(directoryOf(real), { ...rule, kind: "directory" });
+      if (!target.info || target.problem) return undefined;
+    }
     const owner = itself.info.uid;
     if (owner !== null && owner !== 0 && owner !== currentUid() && owner !== parent.info.uid) {
       return undefined;
@@ -59,4 +66,8 @@ async function trustedCertificate(file: string): Promise<string | undefined> {
     ) return undefined;
     throw err;
   }
+}
+
+function directoryOf(file: string): string {
+  return file.slice(0, file.lastIndexOf("/")) || "/";
 }

@@ -202,6 +202,52 @@ Deno.test("httpsDaemonClient() takes a list of thousands of requests, and refuse
   }
 });
 
+Deno.test("httpsDaemonClient() bounds a page of issued tokens, which the tool gathers by the thousand", async () => {
+  const ca = await createTestCa();
+  const id = await ca.issue({ ips: ["127.0.0.1"] });
+  const token = (identity: string) => ({
+    jti: "6c0f6e1f3b2a4d5e",
+    identity,
+    authorizations: ["READ"],
+    issuedAt: 1,
+    expiresAt: null,
+    how: "fetch",
+  });
+  const pages = [
+    // A full page of ordinary tokens is taken.
+    { tokens: Array.from({ length: 1000 }, () => token("condor@pool.example.org")) },
+    // One token more than the protocol's page holds is not.
+    { tokens: Array.from({ length: 1001 }, () => token("condor@pool.example.org")) },
+    // Nor are a few megabytes, well under what a list of requests may be.
+    { tokens: Array.from({ length: 10 }, () => token("x".repeat(512 * 1024))) },
+  ];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: id.certPem, key: id.keyPem, onListen: () => {} },
+    () => Response.json(pages.shift()),
+  );
+  const client = pinnedHttpsClient(`https://127.0.0.1:${server.addr.port}`, id.fingerprint, {
+    credential: () => Promise.resolve("a.b.c"),
+  });
+  try {
+    assert.equal((await client.issued({})).tokens.length, 1000);
+    await assert.rejects(client.issued({}), (err) => {
+      assert.ok(err instanceof DaemonError);
+      assert.equal(err.code, DAEMON_ERRORS.BAD_RESPONSE);
+      assert.match(err.message, /lists 1001 tokens on one page, more than 1000/);
+      return true;
+    });
+    await assert.rejects(client.issued({}), (err) => {
+      assert.ok(err instanceof DaemonError);
+      assert.equal(err.code, DAEMON_ERRORS.BAD_RESPONSE);
+      assert.match(err.message, /too large/);
+      return true;
+    });
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("httpsDaemonClient() reads a refusal code condor_tokend does not send by its status alone", async () => {
   const ca = await createTestCa();
   const server = await ca.issue({ ips: ["127.0.0.1"] });
