@@ -401,21 +401,29 @@ async function allIssued(
     }, signal);
     tokens.push(...reply.tokens);
     if (reply.next === undefined) return tokens;
-    if (before !== undefined && Number(reply.next) >= Number(before)) {
+    // A cursor is a record number that only goes down; anything else would
+    // let a daemon keep the tool reading for ever.
+    if (
+      !/^[1-9]\d{0,14}$/.test(reply.next) ||
+      (before !== undefined && Number(reply.next) >= Number(before))
+    ) {
       throw new DaemonError(
         "DAEMON_BAD_RESPONSE",
         `Cannot list issued tokens at ${client.address}: its cursor did not move on`,
       );
     }
+    if (tokens.length >= MAX_TOKENS) break;
     before = reply.next;
   }
   throw new UsageError(
-    `Cannot list issued tokens at ${client.address}: more than ${MAX_PAGES} pages; narrow with -identity or -peer`,
+    `Cannot list issued tokens at ${client.address}: more than ${MAX_PAGES} pages or ${MAX_TOKENS} tokens; narrow with -identity or -peer`,
   );
 }
 
 /** Pages of issued tokens the tool reads at most (each bounded by the daemon). */
 const MAX_PAGES = 1000;
+/** Issued tokens the tool holds at most: what a daemon's answers can make it keep in memory. */
+const MAX_TOKENS = 100_000;
 
 /** An issued token as `Name = value` lines (its ID, never the token). */
 function issuedAttributes(token: IssuedTokenInfo): AdAttribute[] {

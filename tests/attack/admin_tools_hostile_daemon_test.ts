@@ -160,3 +160,23 @@ for (
     });
   });
 }
+
+Deno.test("attack: -issued stops at once when a daemon's cursor is not a record number", async () => {
+  await withEnv(async (env) => {
+    // "x" as the next cursor: Number("x") is NaN, which no comparison
+    // catches, so the tool used to ask 1,000 times before giving up.
+    const hostile = await startHostileHttps((url) =>
+      url.pathname === "/v1/issued-tokens" ? { ...hostileIssued(), next: "x" } : undefined
+    );
+    try {
+      const r = await runTool("condor_token_request_list", [
+        ...["-pool", hostile.url, "-trust", hostile.fingerprint, "-issued", "-json"],
+      ], { env });
+      assert.equal(r.code, EXIT.FAILURE, r.stderr);
+      assert.match(r.stderr, /its cursor did not move on/);
+      assert.equal(hostile.calls.filter((c) => c.startsWith("/v1/issued-tokens")).length, 1);
+    } finally {
+      await hostile.close();
+    }
+  });
+});
