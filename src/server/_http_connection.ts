@@ -14,7 +14,7 @@
  * @module
  */
 import type { Handler } from "./handler.ts";
-import { HttpError, parseRequestHead, type RequestHead } from "./_http_parse.ts";
+import { type HeadScan, HttpError, parseRequestHead, type RequestHead } from "./_http_parse.ts";
 import type { ByteStream } from "./_tls_stream.ts";
 
 /** Where a connection is; each phase but "handler" has a deadline. */
@@ -195,13 +195,15 @@ export class HttpConnection {
   /** The next request head, or undefined when the client closed (or the server drains) between requests. */
   async #readHead(first: boolean): Promise<{ head: RequestHead; length: number } | undefined> {
     this.#enter(first || this.#end > this.#start ? "header" : "idle");
+    // Each read goes on where the last one's parse stopped.
+    const scan: HeadScan = { start: 0, lineStart: 0, lines: 0, searched: 0 };
     while (true) {
       if (this.#end > this.#start) {
         if (this.phase === "idle") this.#enter("header");
         const parsed = parseRequestHead(this.#buffer.subarray(this.#start, this.#end), {
           maxHeadBytes: this.#rules.maxHeadBytes,
           maxBodyBytes: this.#rules.maxBodyBytes,
-        });
+        }, scan);
         if (parsed) return parsed;
       } else if (this.#draining) {
         return undefined;

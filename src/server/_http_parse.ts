@@ -56,6 +56,24 @@ export interface HeadLimits {
   maxBodyBytes: number;
 }
 
+/**
+ * How far parseRequestHead has looked into a head that is still arriving,
+ * so that the next call, with more bytes, goes on from there instead of
+ * scanning from the start again (a peer sending its head a byte at a time
+ * would otherwise cost time quadratic in its length). Offsets are from the
+ * start of the bytes given; start a new one, all zero, for each request.
+ */
+export interface HeadScan {
+  /** Where the request line starts, after empty lines. */
+  start: number;
+  /** Where the first line not yet complete starts. */
+  lineStart: number;
+  /** Complete lines seen. */
+  lines: number;
+  /** Bytes already searched for the end of the line at `lineStart`. */
+  searched: number;
+}
+
 /** Most header fields in one request; ours send about six. */
 export const MAX_HEADER_FIELDS = 100;
 
@@ -82,24 +100,33 @@ const ascii = new TextDecoder();
  * Parses the request head at the start of `bytes`. Returns the head and how
  * many bytes it took (line ends included) once the blank line that ends it
  * has arrived; undefined while more bytes are needed. Throws HttpError for
- * anything malformed or over `limits`, as soon as that is certain.
+ * anything malformed or over `limits`, as soon as that is certain. With
+ * `scan`, from a previous call on the same head with fewer bytes, goes on
+ * where that call stopped (and updates it).
  */
 export function parseRequestHead(
   bytes: Uint8Array,
   limits: HeadLimits,
+  scan: HeadScan = { start: 0, lineStart: 0, lines: 0, searched: 0 },
 ): { head: RequestHead; length: number } | undefined {
   // Empty lines before the request line are ignored (RFC 9112 section 2.2).
-  let start = 0;
+  let start = scan.start;
   while (start + 1 < bytes.length && bytes[start] === CR && bytes[start + 1] === LF) start += 2;
+  scan.start = start;
   if (start >= limits.maxHeadBytes) {
     throw new HttpError(431, "HEADERS_TOO_LARGE", "Cannot read request: too many empty lines");
   }
-  let lineStart = start;
-  let lines = 0;
+  // A complete line at `start` is never empty (the loop above took it), so
+  // once a line is complete `start` no longer moves.
+  let lineStart = Math.max(scan.lineStart, start);
+  let lines = scan.lines;
   while (true) {
-    const lf = bytes.indexOf(LF, lineStart);
+    const lf = bytes.indexOf(LF, Math.max(lineStart, scan.searched));
     if (lf < 0) {
       if (bytes.length > limits.maxHeadBytes) throw tooLarge(lines);
+      scan.lineStart = lineStart;
+      scan.lines = lines;
+      scan.searched = bytes.length;
       return undefined;
     }
     if (lf === 0 || bytes[lf - 1] !== CR) {

@@ -500,7 +500,7 @@ function refusalResponse(
   } else if (isStorageFailure(err)) {
     // Not a bug to report as 500: the daemon cannot take changes until the
     // storage recovers, and a requester may retry (it does on 503).
-    deps.log(`error ${req.method} ${url.pathname} from ${peer}: ${(err as Error).message}`);
+    deps.log(`error ${callLine(req, url)} from ${peer}: ${(err as Error).message}`);
     refusal = storeUnwritable((err as Error).message);
   } else {
     // Not a refusal: a fault of ours. The caller learns nothing more.
@@ -509,7 +509,7 @@ function refusalResponse(
       : err instanceof Error
       ? `${err.name}: ${err.message}`
       : String(err);
-    deps.log(`error ${req.method} ${url.pathname} from ${peer}: ${what}`);
+    deps.log(`error ${callLine(req, url)} from ${peer}: ${what}`);
     refusal = new Refusal(
       500,
       "INTERNAL",
@@ -522,7 +522,7 @@ function refusalResponse(
     // (group) and code per interval, the rest counted into the next one.
     refusedLog.note(
       `${refusal.code} ${peerGroup(peer)}`,
-      `refused ${req.method} ${url.pathname} from ${peer}: ${refusal.code}`,
+      `refused ${callLine(req, url)} from ${peer}: ${refusal.code}`,
       refusal.code,
     );
   }
@@ -530,4 +530,18 @@ function refusalResponse(
     JSON.stringify({ error: { code: refusal.code, message: refusal.message } } satisfies ErrorBody),
     { status: refusal.status, headers: { ...JSON_HEADERS, ...refusal.headers } },
   );
+}
+
+/** Longest method or path a log line quotes; the rest is cut to "...". */
+const LOGGED_PART_LENGTH = 128;
+
+/**
+ * The method and path of a call as a log line names them, each cut short:
+ * both are the peer's (up to TOKEND_MAX_HEADER_BYTES), and a log line per
+ * refused peer must not carry kilobytes of its choosing.
+ */
+function callLine(req: Request, url: URL): string {
+  const cut = (text: string) =>
+    text.length > LOGGED_PART_LENGTH ? `${text.slice(0, LOGGED_PART_LENGTH)}...` : text;
+  return `${cut(req.method)} ${cut(url.pathname)}`;
 }

@@ -626,11 +626,7 @@ export class TokenRequests {
       return rule;
     });
     if (rule === undefined) {
-      throw new Refusal(
-        404,
-        "RULE_UNKNOWN",
-        `Cannot resume auto-approval rule ${ruleId}: no rule with that ID is in force`,
-      );
+      throw ruleUnknown("resume", ruleId);
     }
     this.#announce(records);
     this.#notify({
@@ -673,11 +669,7 @@ export class TokenRequests {
       return rule;
     });
     if (removed === undefined) {
-      throw new Refusal(
-        404,
-        "RULE_UNKNOWN",
-        `Cannot remove auto-approval rule ${ruleId}: no rule with that ID is in force`,
-      );
+      throw ruleUnknown("remove", ruleId);
     }
     this.#announce(records);
     const breakers = await store.breakers();
@@ -1388,4 +1380,13 @@ function unknownRequest(message: string): Refusal {
 
 function wrongState(): Refusal {
   return new Refusal(409, "WRONG_STATE", "Request in incorrect state.");
+}
+
+/** 404: no rule with ID `ruleId` is in force to `verb` ("resume", "remove"). */
+function ruleUnknown(verb: string, ruleId: number): Refusal {
+  return new Refusal(
+    404,
+    "RULE_UNKNOWN",
+    `Cannot ${verb} auto-approval rule ${ruleId}: no rule with that ID is in force`,
+  );
 }

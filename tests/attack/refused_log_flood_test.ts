@@ -47,3 +47,15 @@ Deno.test("condor_tokend's refusal lines stay bounded when thousands of addresse
     assert.ok(lines >= 1000, `${lines}: the first peers are each logged`);
   });
 });
+
+Deno.test("condor_tokend's refusal line quotes at most 128 characters of a peer's path and method", async () => {
+  await withTempDir(async (dir) => {
+    const logs: string[] = [];
+    await using daemon = await startTestDaemon({ dir, log: (l) => logs.push(l) });
+    const api = handlerApi(daemon, { peer: "192.0.2.9" });
+    // A path as long as the default TOKEND_MAX_HEADER_BYTES lets through.
+    assert.equal((await api.get(`/v1/${"a".repeat(15_000)}`)).status, 404);
+    const [line] = refusedLines(logs).filter((l) => l.includes("from 192.0.2.9"));
+    assert.equal(line, `refused GET /v1/${"a".repeat(124)}... from 192.0.2.9: NOT_FOUND`);
+  });
+});

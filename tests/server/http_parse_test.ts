@@ -4,7 +4,7 @@
  * request ends is refused with a stable code.
  */
 import assert from "node:assert/strict";
-import { HttpError, parseRequestHead } from "../../src/server/_http_parse.ts";
+import { HttpError, MAX_HEADER_FIELDS, parseRequestHead } from "../../src/server/_http_parse.ts";
 
 const LIMITS = { maxHeadBytes: 16 * 1024, maxBodyBytes: 16 * 1024 };
 
@@ -215,4 +215,51 @@ Deno.test("parseRequestHead() refuses an Expect it cannot meet", () => {
     parse(`${POST_HEAD}Expect: 100-Continue\r\nContent-Length: 1\r\n\r\n`)!.head.expectContinue,
     true,
   );
+});
+
+/** What parsing gives: the head and its length, undefined, or the refusal's status and code. */
+function outcome(run: () => unknown): unknown {
+  try {
+    return run();
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    return { status: err.status, code: err.code };
+  }
+}
+
+Deno.test("parseRequestHead() given its scan, byte by byte, answers every prefix as it does afresh", () => {
+  const small = { maxHeadBytes: 64, maxBodyBytes: 16 };
+  const heads: [string, typeof LIMITS][] = [
+    [`\r\n\r\n${POST_HEAD}Content-Length: 5\r\nExpect: 100-continue\r\n\r\nhello`, LIMITS],
+    ["\r\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", LIMITS],
+    ["GET / HTTP/1.1\r\nHost: x\n\r\n", LIMITS],
+    [`${POST_HEAD}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n`, LIMITS],
+    [`GET /${"a".repeat(80)} HTTP/1.1\r\n\r\n`, small],
+    [`GET / HTTP/1.1\r\nX-A: ${"a".repeat(80)}\r\n\r\n`, small],
+    ["\r\n".repeat(40), small],
+    ["GET / HTTP/1.1\r\n" + "X: a\r\n".repeat(MAX_HEADER_FIELDS + 1) + "\r\n", LIMITS],
+  ];
+  for (const [text, limits] of heads) {
+    const all = bytes(text);
+    const scan = { start: 0, lineStart: 0, lines: 0, searched: 0 };
+    for (let n = 0; n <= all.length; n++) {
+      const prefix = all.subarray(0, n);
+      const afresh = outcome(() => parseRequestHead(prefix, limits));
+      assert.deepEqual(outcome(() => parseRequestHead(prefix, limits, scan)), afresh, `${n}`);
+      if (afresh !== undefined) break;
+    }
+  }
+});
+
+Deno.test("parseRequestHead() given its scan does not read the complete lines again", () => {
+  // A peer dribbling its head a byte at a time must not make each byte cost
+  // a scan of all the bytes before it: the lines already complete are not
+  // looked at again, as a bare LF planted in them afterwards shows.
+  const text = bytes(`${POST_HEAD}X-A: ${"a".repeat(100)}\r\nX-B: b`);
+  const scan = { start: 0, lineStart: 0, lines: 0, searched: 0 };
+  assert.equal(parseRequestHead(text, LIMITS, scan), undefined);
+  assert.equal(scan.lines, 3);
+  text[text.indexOf(0x0d)] = 0x20;
+  assert.equal(parseRequestHead(text, LIMITS, scan), undefined);
+  assert.throws(() => parseRequestHead(text, LIMITS), HttpError);
 });
